@@ -1,0 +1,197 @@
+//! The measurements, generic over [`Protocol`]: every contender is measured
+//! by the same code, on the same simulated network, with the same settings.
+
+use crate::alloc;
+use crate::raft_side::splitmix;
+use crate::sim::{Nanos, Params, Protocol, Sim, Timers};
+use std::time::Instant;
+
+/// Cost of steady-state rounds (one period each).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Round {
+    /// Wall-clock nanoseconds per round.
+    pub ns: f64,
+    /// Heap allocations per round.
+    pub allocs: f64,
+    /// Encoded bytes on the wire per round.
+    pub bytes: f64,
+    /// Messages per round.
+    pub msgs: f64,
+}
+
+/// A cluster that has elected its leader and runs in steady state.
+pub struct Steady<P: Protocol> {
+    /// The simulation.
+    pub sim: Sim<P>,
+    /// The leader's index.
+    pub leader: usize,
+}
+
+/// Builds a cluster, elects a leader, and lets it settle for two guard
+/// intervals. Panics if no leader is agreed within 100 guard intervals.
+pub fn steady<P: Protocol>(params: &Params, seed: u64) -> Steady<P> {
+    let mut sim = Sim::<P>::new(params, seed);
+    let limit = 100 * params.guard();
+    sim.run_until_cond(limit, |s| s.agreed_leader().is_some())
+        .unwrap_or_else(|| panic!("{}: no leader within {limit} ns", P::NAME));
+    let settle = sim.now + 2 * params.guard();
+    sim.run_until(settle);
+    let leader = sim
+        .agreed_leader()
+        .unwrap_or_else(|| panic!("{}: leadership not stable", P::NAME));
+    Steady { sim, leader }
+}
+
+impl<P: Protocol> Steady<P> {
+    /// A steady cluster in which only the leader's timer fires from now on
+    /// (the leader's renewal/heartbeat round and nothing else).
+    pub fn leader_only(params: &Params, seed: u64) -> Self {
+        let mut s = steady::<P>(params, seed);
+        s.sim.timers = Timers::Only(s.leader);
+        // Let one round pass in the new mode before anything is measured.
+        s.run_rounds(4);
+        s
+    }
+
+    /// Runs `k` periods.
+    pub fn run_rounds(&mut self, k: usize) {
+        let period = self.sim.params().period;
+        for _ in 0..k {
+            let t = self.sim.now + period;
+            self.sim.run_until(t);
+        }
+    }
+
+    /// Runs and measures `k` periods.
+    pub fn measure(&mut self, k: usize) -> Round {
+        let tr0 = self.sim.traffic;
+        let a0 = alloc::allocations();
+        let t0 = Instant::now();
+        self.run_rounds(k);
+        let ns = t0.elapsed().as_nanos() as f64;
+        let allocs = (alloc::allocations() - a0) as f64;
+        let tr = self.sim.traffic;
+        assert_eq!(
+            self.sim.agreed_leader(),
+            Some(self.leader),
+            "{}: leadership changed during steady rounds",
+            P::NAME
+        );
+        let k = k as f64;
+        Round {
+            ns: ns / k,
+            allocs: allocs / k,
+            bytes: (tr.bytes - tr0.bytes) as f64 / k,
+            msgs: (tr.messages - tr0.messages) as f64 / k,
+        }
+    }
+}
+
+/// A steady cluster of some contender, measured batch by batch so that the
+/// report can interleave contenders (noise then hits all of them alike).
+pub trait RoundBench {
+    /// Library name.
+    fn name(&self) -> &'static str;
+    /// Measures `k` more rounds.
+    fn batch(&mut self, k: usize) -> Round;
+}
+
+impl<P: Protocol> RoundBench for Steady<P> {
+    fn name(&self) -> &'static str {
+        P::NAME
+    }
+    fn batch(&mut self, k: usize) -> Round {
+        self.measure(k)
+    }
+}
+
+/// Result of repeated trials of a timed scenario in virtual time.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Trials {
+    /// Mean virtual time.
+    pub virt_mean: f64,
+    /// Largest virtual time seen.
+    pub virt_max: Nanos,
+    /// Mean wall-clock nanoseconds of simulating one trial.
+    pub cpu_mean: f64,
+    /// Mean heap allocations per trial.
+    pub allocs_mean: f64,
+    /// Mean messages per trial.
+    pub msgs_mean: f64,
+}
+
+fn summarize(samples: &[(Nanos, f64, u64, u64)]) -> Trials {
+    let n = samples.len() as f64;
+    Trials {
+        virt_mean: samples.iter().map(|s| s.0 as f64).sum::<f64>() / n,
+        virt_max: samples.iter().map(|s| s.0).max().unwrap_or(0),
+        cpu_mean: samples.iter().map(|s| s.1).sum::<f64>() / n,
+        allocs_mean: samples.iter().map(|s| s.2 as f64).sum::<f64>() / n,
+        msgs_mean: samples.iter().map(|s| s.3 as f64).sum::<f64>() / n,
+    }
+}
+
+/// Election from a fresh cluster (built at time 0, construction not timed)
+/// until every node knows the same leader and that leader holds the
+/// leadership.
+pub fn election<P: Protocol>(params: &Params, trials: u64) -> Trials {
+    let limit = 100 * params.guard();
+    let samples: Vec<_> = (0..trials)
+        .map(|seed| {
+            let mut sim = Sim::<P>::new(params, seed);
+            let a0 = alloc::allocations();
+            let t0 = Instant::now();
+            let at = sim
+                .run_until_cond(limit, |s| s.agreed_leader().is_some())
+                .unwrap_or_else(|| panic!("{}: no leader elected", P::NAME));
+            let cpu = t0.elapsed().as_nanos() as f64;
+            let allocs = alloc::allocations() - a0;
+            (at, cpu, allocs, sim.traffic.messages)
+        })
+        .collect();
+    summarize(&samples)
+}
+
+/// Failover: in a steady cluster the leader stops at a random point of a
+/// period; measured is the virtual time until every live node knows the
+/// same new leader and that leader holds the leadership.
+pub fn failover<P: Protocol>(params: &Params, trials: u64) -> Trials {
+    let limit = 100 * params.guard();
+    let samples: Vec<_> = (0..trials)
+        .map(|seed| {
+            let mut st = steady::<P>(params, seed);
+            let mut rng = seed ^ 0xfa11;
+            let stop_at = st.sim.now + splitmix(&mut rng) % params.period;
+            st.sim.run_until(stop_at);
+            let old = st.sim.agreed_leader().expect("leader before failover");
+            st.sim.stop(old);
+            let m0 = st.sim.traffic.messages;
+            let a0 = alloc::allocations();
+            let t0 = Instant::now();
+            let at = st
+                .sim
+                .run_until_cond(stop_at + limit, |s| {
+                    s.agreed_leader().is_some_and(|l| l != old)
+                })
+                .unwrap_or_else(|| panic!("{}: no failover", P::NAME));
+            let cpu = t0.elapsed().as_nanos() as f64;
+            let allocs = alloc::allocations() - a0;
+            (at - stop_at, cpu, allocs, st.sim.traffic.messages - m0)
+        })
+        .collect();
+    summarize(&samples)
+}
+
+/// Bytes of state per node in steady state: `size_of` the node type plus
+/// the heap it owns (measured by dropping the cluster and seeing how many
+/// live heap bytes go away).
+pub fn state_bytes<P: Protocol>(params: &Params) -> (usize, f64) {
+    let mut st = steady::<P>(params, 7);
+    st.run_rounds(100);
+    let proto = st.sim.into_proto();
+    let n = proto.len();
+    let before = alloc::live_bytes();
+    drop(proto);
+    let heap = (before - alloc::live_bytes()) as f64 / n as f64;
+    (P::node_size_of(), heap)
+}

@@ -1,0 +1,130 @@
+//! OmniPaxos 0.2.4, driven through `OmniPaxos` with `omnipaxos_storage`'s
+//! `MemoryStorage`.
+//!
+//! Settings: one `tick()` per period with `election_tick_timeout = 1`, so
+//! every period each node closes its Ballot Leader Election (BLE) heartbeat
+//! round and opens the next one. BLE is all-to-all: every node sends a
+//! heartbeat request to every other node each round. `buffer_size = 32`
+//! (the default pre-allocates ~20 MB of outgoing buffer per node); other
+//! settings are the library's defaults. OmniPaxos ships no wire codec, only
+//! serde derives (feature `serde`); messages are encoded with bincode 1
+//! (`serialize_into` a reused buffer) and decoded with `bincode::deserialize`.
+
+use crate::raft_side::splitmix;
+use crate::sim::{Nanos, Outbox, Params, Protocol};
+use omnipaxos::messages::Message;
+use omnipaxos::storage::{Entry, NoSnapshot};
+use omnipaxos::{ClusterConfig, OmniPaxos, OmniPaxosConfig, ServerConfig};
+use omnipaxos_storage::memory_storage::MemoryStorage;
+use serde::{Deserialize, Serialize};
+
+/// The (unused) log entry type.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Value(pub u64);
+
+impl Entry for Value {
+    type Snapshot = NoSnapshot;
+}
+
+type Node = OmniPaxos<Value, MemoryStorage<Value>>;
+
+/// An OmniPaxos cluster.
+pub struct OmniCluster {
+    nodes: Vec<Node>,
+    next_tick: Vec<Nanos>,
+    period: Nanos,
+    outgoing: Vec<Message<Value>>,
+}
+
+impl OmniCluster {
+    fn drain(&mut self, i: usize, out: &mut Outbox<'_>) {
+        self.nodes[i].take_outgoing_messages(&mut self.outgoing);
+        for m in self.outgoing.drain(..) {
+            let to = (m.get_receiver() - 1) as usize;
+            out.send(to, |buf| {
+                bincode::serialize_into(buf, &m).expect("bincode encode")
+            });
+        }
+    }
+}
+
+impl Protocol for OmniCluster {
+    const NAME: &'static str = "OmniPaxos";
+    // OmniPaxos has no lease: its safety does not depend on timing. Its
+    // failover is driven by the BLE round (one tick here).
+    const GUARD: &'static str = "BLE round";
+
+    fn guard(params: &Params) -> Nanos {
+        params.period
+    }
+
+    fn build(params: &Params, seed: u64) -> Self {
+        let nodes_ids: Vec<u64> = (1..=params.nodes as u64).collect();
+        let nodes = nodes_ids
+            .iter()
+            .map(|&pid| {
+                let cfg = OmniPaxosConfig {
+                    cluster_config: ClusterConfig {
+                        configuration_id: 1,
+                        nodes: nodes_ids.clone(),
+                        flexible_quorum: None,
+                    },
+                    server_config: ServerConfig {
+                        pid,
+                        election_tick_timeout: 1,
+                        buffer_size: 32,
+                        ..Default::default()
+                    },
+                };
+                cfg.build(MemoryStorage::default()).expect("omnipaxos node")
+            })
+            .collect();
+        let mut rng = seed ^ 0x5eed;
+        let next_tick = (0..params.nodes)
+            .map(|_| 1 + splitmix(&mut rng) % params.period)
+            .collect();
+        OmniCluster {
+            nodes,
+            next_tick,
+            period: params.period,
+            outgoing: Vec::new(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    fn next_timer(&self, node: usize) -> Option<Nanos> {
+        Some(self.next_tick[node])
+    }
+
+    fn on_timer(&mut self, node: usize, now: Nanos, out: &mut Outbox<'_>) {
+        while self.next_tick[node] <= now {
+            self.next_tick[node] += self.period;
+            self.nodes[node].tick();
+        }
+        self.drain(node, out);
+    }
+
+    fn on_message(&mut self, node: usize, _now: Nanos, msg: &[u8], out: &mut Outbox<'_>) {
+        let m: Message<Value> = bincode::deserialize(msg).expect("bincode decode");
+        self.nodes[node].handle_incoming(m);
+        self.drain(node, out);
+    }
+
+    fn leader_of(&self, node: usize) -> Option<usize> {
+        self.nodes[node]
+            .get_current_leader()
+            .map(|(pid, _)| (pid - 1) as usize)
+    }
+
+    fn is_leader(&self, node: usize) -> bool {
+        let n = &self.nodes[node];
+        n.get_current_leader() == Some((n.get_pid(), true))
+    }
+
+    fn node_size_of() -> usize {
+        std::mem::size_of::<Node>()
+    }
+}

@@ -1,0 +1,268 @@
+//! Gathers every measure for each contender and formats the table.
+
+use crate::measure::{self, Round, RoundBench, Steady, Trials};
+use crate::sim::{Params, Protocol};
+
+/// Everything measured for one contender.
+#[derive(Clone, Debug)]
+pub struct Column {
+    /// Library name.
+    pub name: &'static str,
+    /// Name of the setting failover is measured against.
+    pub guard_name: &'static str,
+    /// Its value, in virtual nanoseconds.
+    pub guard_ns: u64,
+    /// Leader-only renewal round (median time over batches).
+    pub leader: Round,
+    /// Whole-cluster period (median time over batches).
+    pub cluster: Round,
+    /// Election from a fresh cluster.
+    pub election: Trials,
+    /// Failover after the leader stops.
+    pub failover: Trials,
+    /// `size_of` a node and heap bytes per node.
+    pub state: (usize, f64),
+}
+
+/// How much work to do.
+#[derive(Clone, Copy, Debug)]
+pub struct Effort {
+    /// Interleaved batches of steady rounds per contender and mode.
+    pub batches: usize,
+    /// Rounds per batch.
+    pub rounds: usize,
+    /// Election and failover trials.
+    pub trials: u64,
+}
+
+impl Effort {
+    /// The effort of a real run (a few seconds per contender).
+    pub const FULL: Effort = Effort {
+        batches: 21,
+        rounds: 4000,
+        trials: 50,
+    };
+    /// A smoke run (fractions of a second).
+    pub const QUICK: Effort = Effort {
+        batches: 3,
+        rounds: 200,
+        trials: 5,
+    };
+}
+
+/// Round benches of one contender: leader only and whole cluster.
+pub struct RoundPair {
+    /// Leader-only rounds.
+    pub leader: Box<dyn RoundBench>,
+    /// Whole-cluster periods.
+    pub cluster: Box<dyn RoundBench>,
+}
+
+/// Builds the steady clusters of contender `P` for the round measures.
+pub fn round_pair<P: Protocol + 'static>(params: &Params) -> RoundPair {
+    RoundPair {
+        leader: Box::new(Steady::<P>::leader_only(params, 1)),
+        cluster: Box::new(measure::steady::<P>(params, 1)),
+    }
+}
+
+fn median_round(batches: &[Round]) -> Round {
+    let n = batches.len() as f64;
+    let mut ns: Vec<f64> = batches.iter().map(|r| r.ns).collect();
+    ns.sort_by(f64::total_cmp);
+    Round {
+        ns: ns[ns.len() / 2],
+        allocs: batches.iter().map(|r| r.allocs).sum::<f64>() / n,
+        bytes: batches.iter().map(|r| r.bytes).sum::<f64>() / n,
+        msgs: batches.iter().map(|r| r.msgs).sum::<f64>() / n,
+    }
+}
+
+/// Measures the rounds of all contenders, interleaving their batches.
+/// Returns (leader-only, whole-cluster) per contender, in order.
+pub fn measure_rounds(pairs: &mut [RoundPair], effort: Effort) -> Vec<(Round, Round)> {
+    // Warm up caches and branch predictors of every contender first.
+    for p in pairs.iter_mut() {
+        p.leader.batch(effort.rounds / 4 + 1);
+        p.cluster.batch(effort.rounds / 4 + 1);
+    }
+    let mut leader: Vec<Vec<Round>> = vec![Vec::new(); pairs.len()];
+    let mut cluster: Vec<Vec<Round>> = vec![Vec::new(); pairs.len()];
+    for _ in 0..effort.batches {
+        for (i, p) in pairs.iter_mut().enumerate() {
+            leader[i].push(p.leader.batch(effort.rounds));
+        }
+        for (i, p) in pairs.iter_mut().enumerate() {
+            cluster[i].push(p.cluster.batch(effort.rounds));
+        }
+    }
+    leader
+        .iter()
+        .zip(&cluster)
+        .map(|(l, c)| (median_round(l), median_round(c)))
+        .collect()
+}
+
+/// Measures what is not a round: election, failover, state.
+pub fn column<P: Protocol>(params: &Params, effort: Effort, rounds: (Round, Round)) -> Column {
+    Column {
+        name: P::NAME,
+        guard_name: P::GUARD,
+        guard_ns: P::guard(params),
+        leader: rounds.0,
+        cluster: rounds.1,
+        election: measure::election::<P>(params, effort.trials),
+        failover: measure::failover::<P>(params, effort.trials),
+        state: measure::state_bytes::<P>(params),
+    }
+}
+
+fn us(ns: f64) -> String {
+    format!("{:.2}", ns / 1e3)
+}
+
+fn ms(ns: f64) -> String {
+    format!("{:.1}", ns / 1e6)
+}
+
+fn num(x: f64) -> String {
+    if (x - x.round()).abs() < 0.005 {
+        format!("{}", x.round())
+    } else {
+        format!("{x:.2}")
+    }
+}
+
+/// `other / tenure` as a ratio string (how many times Tenure is cheaper);
+/// for zero Tenure values, says so.
+fn ratio(tenure: Option<f64>, raft: f64) -> String {
+    match tenure {
+        None => "—".into(),
+        Some(t) if t == 0.0 && raft == 0.0 => "equal (0)".into(),
+        Some(0.0) => format!("0 vs {}", num(raft)),
+        Some(t) => format!("{:.2}x", raft / t),
+    }
+}
+
+fn throughput(r: &Round) -> f64 {
+    r.msgs / (r.ns / 1e9)
+}
+
+/// The table, in Markdown. `tenure` is `None` until the Tenure side exists.
+/// The ratio column is raft-rs ÷ Tenure: above 1 means Tenure needs less
+/// (for throughput: Tenure ÷ raft-rs, above 1 means Tenure handles more).
+pub fn table(tenure: Option<&Column>, raft: &Column, omni: &Column) -> String {
+    let mut rows: Vec<[String; 5]> = Vec::new();
+    let mut row = |label: &str, f: &dyn Fn(&Column) -> String, r: String| {
+        rows.push([
+            label.to_string(),
+            tenure.map(f).unwrap_or_else(|| "—".into()),
+            f(raft),
+            f(omni),
+            r,
+        ]);
+    };
+    let t = |f: &dyn Fn(&Column) -> f64| tenure.map(f);
+
+    row(
+        "1. renewal round, leader only (µs)",
+        &|c| us(c.leader.ns),
+        ratio(t(&|c| c.leader.ns), raft.leader.ns),
+    );
+    row(
+        "1b. renewal period, whole cluster (µs)",
+        &|c| us(c.cluster.ns),
+        ratio(t(&|c| c.cluster.ns), raft.cluster.ns),
+    );
+    row(
+        "2. election from fresh, virtual (ms, mean / max)",
+        &|c| {
+            format!(
+                "{} / {}",
+                ms(c.election.virt_mean),
+                ms(c.election.virt_max as f64)
+            )
+        },
+        ratio(t(&|c| c.election.virt_mean), raft.election.virt_mean),
+    );
+    row(
+        "2b. election from fresh, CPU (µs)",
+        &|c| us(c.election.cpu_mean),
+        ratio(t(&|c| c.election.cpu_mean), raft.election.cpu_mean),
+    );
+    row(
+        "3. failover, virtual (ms, mean / max)",
+        &|c| {
+            format!(
+                "{} / {}",
+                ms(c.failover.virt_mean),
+                ms(c.failover.virt_max as f64)
+            )
+        },
+        ratio(t(&|c| c.failover.virt_mean), raft.failover.virt_mean),
+    );
+    row(
+        "3b. failover ÷ own guard setting (mean)",
+        &|c| {
+            format!(
+                "{:.2} x {} ({} ms)",
+                c.failover.virt_mean / c.guard_ns as f64,
+                c.guard_name,
+                ms(c.guard_ns as f64)
+            )
+        },
+        "—".into(),
+    );
+    row(
+        "4. heap allocations per renewal round, leader only",
+        &|c| num(c.leader.allocs),
+        ratio(t(&|c| c.leader.allocs), raft.leader.allocs),
+    );
+    row(
+        "4b. heap allocations per period, whole cluster",
+        &|c| num(c.cluster.allocs),
+        ratio(t(&|c| c.cluster.allocs), raft.cluster.allocs),
+    );
+    row(
+        "5. wire bytes per renewal round, leader only",
+        &|c| num(c.leader.bytes),
+        ratio(t(&|c| c.leader.bytes), raft.leader.bytes),
+    );
+    row(
+        "5b. messages per renewal round, leader only",
+        &|c| num(c.leader.msgs),
+        ratio(t(&|c| c.leader.msgs), raft.leader.msgs),
+    );
+    row(
+        "5c. wire bytes per period, whole cluster",
+        &|c| num(c.cluster.bytes),
+        ratio(t(&|c| c.cluster.bytes), raft.cluster.bytes),
+    );
+    row(
+        "5d. state bytes per node (size_of + heap)",
+        &|c| format!("{} + {:.0}", c.state.0, c.state.1),
+        ratio(
+            t(&|c| c.state.0 as f64 + c.state.1),
+            raft.state.0 as f64 + raft.state.1,
+        ),
+    );
+    row(
+        "6. messages handled per second per core",
+        &|c| format!("{:.0}", throughput(&c.leader)),
+        match tenure {
+            Some(tc) => format!("{:.2}x", throughput(&tc.leader) / throughput(&raft.leader)),
+            None => "—".into(),
+        },
+    );
+
+    let mut s = String::new();
+    s.push_str("| measure | Tenure | raft-rs | OmniPaxos | ratio raft-rs ÷ Tenure |\n");
+    s.push_str("|---|---:|---:|---:|---:|\n");
+    for r in rows {
+        s.push_str(&format!(
+            "| {} | {} | {} | {} | {} |\n",
+            r[0], r[1], r[2], r[3], r[4]
+        ));
+    }
+    s
+}

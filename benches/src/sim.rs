@@ -1,0 +1,331 @@
+//! A deterministic, single-threaded, in-memory network in virtual time.
+//!
+//! The simulator knows nothing about the protocols: it hands each node its
+//! timer calls and the encoded bytes addressed to it, and carries the encoded
+//! bytes each node sends to their destination after a fixed one-way delay.
+//! Every message crosses it as bytes produced by the library's own codec.
+//!
+//! Once warmed up, the simulator itself does not allocate: message buffers
+//! come from a pool and go back to it after delivery, and the event queue
+//! keeps its capacity. So the allocations counted around a round are the
+//! library's (and its codec's), not the harness's.
+
+use std::cmp::{Ordering, Reverse};
+use std::collections::BinaryHeap;
+
+/// Virtual time, in nanoseconds.
+pub type Nanos = u64;
+
+/// One millisecond of virtual time.
+pub const MS: Nanos = 1_000_000;
+
+/// The settings shared by every contender.
+#[derive(Clone, Copy, Debug)]
+pub struct Params {
+    /// Number of nodes.
+    pub nodes: usize,
+    /// One-way network delay of every message.
+    pub delay: Nanos,
+    /// Heartbeat / lease-renewal period (raft's tick with `heartbeat_tick = 1`,
+    /// OmniPaxos's tick with `election_tick_timeout = 1`, Tenure's renewal
+    /// interval).
+    pub period: Nanos,
+    /// The timing setting that guards safety, in periods: raft's election
+    /// timeout (`election_tick`), Tenure's lease.
+    pub guard_periods: u64,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            nodes: 5,
+            delay: MS,
+            period: 50 * MS,
+            guard_periods: 10,
+        }
+    }
+}
+
+impl Params {
+    /// The safety-guarding setting in virtual nanoseconds.
+    pub fn guard(&self) -> Nanos {
+        self.period * self.guard_periods
+    }
+}
+
+/// Where a node puts the messages it sends.
+pub struct Outbox<'a> {
+    pool: &'a mut Vec<Vec<u8>>,
+    queued: &'a mut Vec<(usize, Vec<u8>)>,
+}
+
+impl Outbox<'_> {
+    /// Sends one message to node `to`; `encode` writes its bytes into an
+    /// empty buffer.
+    pub fn send(&mut self, to: usize, encode: impl FnOnce(&mut Vec<u8>)) {
+        let mut buf = self.pool.pop().unwrap_or_default();
+        buf.clear();
+        encode(&mut buf);
+        self.queued.push((to, buf));
+    }
+}
+
+/// One contender, driven through its public API.
+///
+/// Nodes are numbered `0..nodes`. Each implementation owns a whole cluster.
+pub trait Protocol: Sized {
+    /// Library name, as printed in the report.
+    const NAME: &'static str;
+    /// Builds a fresh cluster; `seed` varies what the library lets vary
+    /// (timer phases, randomness).
+    fn build(params: &Params, seed: u64) -> Self;
+    /// Number of nodes.
+    fn len(&self) -> usize;
+    /// `true` if the cluster has no node.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The node's next timer deadline, if any.
+    fn next_timer(&self, node: usize) -> Option<Nanos>;
+    /// Fires the node's timer(s) due at `now`. After this, `next_timer` must
+    /// be later than `now`.
+    fn on_timer(&mut self, node: usize, now: Nanos, out: &mut Outbox<'_>);
+    /// Decodes and handles one message, then sends what the node has to send.
+    fn on_message(&mut self, node: usize, now: Nanos, msg: &[u8], out: &mut Outbox<'_>);
+    /// Whom `node` believes to be the leader/master, if anyone.
+    fn leader_of(&self, node: usize) -> Option<usize>;
+    /// `true` if `node` itself holds the leadership (can act as leader now).
+    fn is_leader(&self, node: usize) -> bool;
+    /// `size_of` one node's state as the library defines it.
+    fn node_size_of() -> usize;
+    /// Name of the library's timing setting that failover is measured
+    /// against (the one that guards safety, where there is one).
+    const GUARD: &'static str;
+    /// That setting's value under `params`.
+    fn guard(params: &Params) -> Nanos;
+}
+
+struct Event {
+    at: Nanos,
+    seq: u64,
+    to: usize,
+    buf: Vec<u8>,
+}
+
+impl PartialEq for Event {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+impl Eq for Event {}
+impl PartialOrd for Event {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Event {
+    fn cmp(&self, other: &Self) -> Ordering {
+        (self.at, self.seq).cmp(&(other.at, other.seq))
+    }
+}
+
+/// Which timers fire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Timers {
+    /// Every live node's.
+    All,
+    /// Only this node's (the others' timer calls are withheld).
+    Only(usize),
+}
+
+/// Counters of the traffic the simulator carried.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Traffic {
+    /// Messages sent.
+    pub messages: u64,
+    /// Encoded bytes sent.
+    pub bytes: u64,
+}
+
+/// The simulated network plus the cluster.
+pub struct Sim<P: Protocol> {
+    /// The cluster under test.
+    pub proto: P,
+    /// Current virtual time.
+    pub now: Nanos,
+    params: Params,
+    queue: BinaryHeap<Reverse<Event>>,
+    seq: u64,
+    pool: Vec<Vec<u8>>,
+    queued: Vec<(usize, Vec<u8>)>,
+    down: Vec<bool>,
+    /// Which timers fire.
+    pub timers: Timers,
+    /// Traffic carried so far.
+    pub traffic: Traffic,
+}
+
+impl<P: Protocol> Sim<P> {
+    /// A fresh cluster at time 0.
+    pub fn new(params: &Params, seed: u64) -> Self {
+        let proto = P::build(params, seed);
+        let n = proto.len();
+        Sim {
+            proto,
+            now: 0,
+            params: *params,
+            queue: BinaryHeap::with_capacity(1024),
+            seq: 0,
+            pool: (0..256).map(|_| Vec::with_capacity(512)).collect(),
+            queued: Vec::with_capacity(256),
+            down: vec![false; n],
+            timers: Timers::All,
+            traffic: Traffic::default(),
+        }
+    }
+
+    /// The parameters the cluster was built with.
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+
+    /// Stops a node: it gets no more timer calls or messages, and what was
+    /// in flight to it is lost.
+    pub fn stop(&mut self, node: usize) {
+        self.down[node] = true;
+    }
+
+    /// `true` if the node was stopped.
+    pub fn is_down(&self, node: usize) -> bool {
+        self.down[node]
+    }
+
+    fn next_timer(&self) -> Option<(Nanos, usize)> {
+        let mut best: Option<(Nanos, usize)> = None;
+        for i in 0..self.proto.len() {
+            if self.down[i] {
+                continue;
+            }
+            if let Timers::Only(only) = self.timers {
+                if only != i {
+                    continue;
+                }
+            }
+            if let Some(t) = self.proto.next_timer(i) {
+                let t = t.max(self.now);
+                if best.is_none_or(|(b, _)| t < b) {
+                    best = Some((t, i));
+                }
+            }
+        }
+        best
+    }
+
+    fn flush(&mut self, from_time: Nanos) {
+        let at = from_time + self.params.delay;
+        for (to, buf) in self.queued.drain(..) {
+            self.traffic.messages += 1;
+            self.traffic.bytes += buf.len() as u64;
+            self.seq += 1;
+            self.queue.push(Reverse(Event {
+                at,
+                seq: self.seq,
+                to,
+                buf,
+            }));
+        }
+    }
+
+    /// Runs one event (a message delivery or a timer call) if one is due
+    /// before `until`. Messages due at the same instant as a timer go first.
+    pub fn step(&mut self, until: Nanos) -> bool {
+        let msg_at = self.queue.peek().map(|Reverse(e)| e.at);
+        let timer = self.next_timer();
+        let take_msg = match (msg_at, timer) {
+            (Some(m), Some((t, _))) => m <= t,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => return false,
+        };
+        if take_msg {
+            let at = msg_at.unwrap_or(0);
+            if at >= until {
+                return false;
+            }
+            let Reverse(ev) = self.queue.pop().expect("peeked");
+            self.now = at;
+            if !self.down[ev.to] {
+                let mut out = Outbox {
+                    pool: &mut self.pool,
+                    queued: &mut self.queued,
+                };
+                self.proto.on_message(ev.to, at, &ev.buf, &mut out);
+            }
+            self.pool.push(ev.buf);
+        } else {
+            let (at, node) = timer.expect("some");
+            if at >= until {
+                return false;
+            }
+            self.now = at;
+            let mut out = Outbox {
+                pool: &mut self.pool,
+                queued: &mut self.queued,
+            };
+            self.proto.on_timer(node, at, &mut out);
+            if let Some(next) = self.proto.next_timer(node) {
+                assert!(next > at, "{}: timer did not move forward", P::NAME);
+            }
+        }
+        self.flush(self.now);
+        true
+    }
+
+    /// Runs every event due before `until`, then sets the clock to `until`.
+    pub fn run_until(&mut self, until: Nanos) {
+        while self.step(until) {}
+        self.now = self.now.max(until);
+    }
+
+    /// Runs until `done` holds (checked after every event) or `limit` is
+    /// reached; returns the time it first held.
+    pub fn run_until_cond(
+        &mut self,
+        limit: Nanos,
+        mut done: impl FnMut(&Self) -> bool,
+    ) -> Option<Nanos> {
+        if done(self) {
+            return Some(self.now);
+        }
+        while self.step(limit) {
+            if done(self) {
+                return Some(self.now);
+            }
+        }
+        None
+    }
+
+    /// The leader every live node agrees on, if there is one and it holds
+    /// the leadership itself.
+    pub fn agreed_leader(&self) -> Option<usize> {
+        let mut agreed = None;
+        for i in 0..self.proto.len() {
+            if self.down[i] {
+                continue;
+            }
+            let l = self.proto.leader_of(i)?;
+            if *agreed.get_or_insert(l) != l {
+                return None;
+            }
+        }
+        let l = agreed?;
+        (!self.down[l] && self.proto.is_leader(l)).then_some(l)
+    }
+}
+
+impl<P: Protocol> Sim<P> {
+    /// Gives up the network and keeps the cluster.
+    pub fn into_proto(self) -> P {
+        self.proto
+    }
+}

@@ -1,0 +1,106 @@
+//! Checks of the harness itself (never of timings): the simulator does not
+//! allocate in steady state, so allocation counts belong to the libraries;
+//! and every contender elects, renews and fails over.
+
+use tenure_benches::alloc::{self, CountingAlloc};
+use tenure_benches::measure::{self, Steady};
+use tenure_benches::omni_side::OmniCluster;
+use tenure_benches::raft_side::RaftCluster;
+use tenure_benches::sim::{Nanos, Outbox, Params, Protocol, Sim};
+
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc;
+
+/// A fixed "leader 0 pings everyone, everyone answers" protocol that does
+/// not allocate.
+struct Null {
+    next: [Nanos; 5],
+    period: Nanos,
+}
+
+impl Protocol for Null {
+    const NAME: &'static str = "null";
+    const GUARD: &'static str = "period";
+    fn guard(p: &Params) -> Nanos {
+        p.period
+    }
+    fn build(p: &Params, _seed: u64) -> Self {
+        Null {
+            next: [p.period; 5],
+            period: p.period,
+        }
+    }
+    fn len(&self) -> usize {
+        5
+    }
+    fn next_timer(&self, node: usize) -> Option<Nanos> {
+        Some(self.next[node])
+    }
+    fn on_timer(&mut self, node: usize, _now: Nanos, out: &mut Outbox<'_>) {
+        self.next[node] += self.period;
+        if node == 0 {
+            for to in 1..5 {
+                out.send(to, |b| b.extend_from_slice(&[1, 2, 3, 4]));
+            }
+        }
+    }
+    fn on_message(&mut self, node: usize, _now: Nanos, msg: &[u8], out: &mut Outbox<'_>) {
+        if node != 0 && msg.len() == 4 {
+            out.send(0, |b| b.push(9));
+        }
+    }
+    fn leader_of(&self, _node: usize) -> Option<usize> {
+        Some(0)
+    }
+    fn is_leader(&self, node: usize) -> bool {
+        node == 0
+    }
+    fn node_size_of() -> usize {
+        0
+    }
+}
+
+#[test]
+fn simulator_does_not_allocate_in_steady_state() {
+    let params = Params::default();
+    let mut sim = Sim::<Null>::new(&params, 0);
+    sim.run_until(10 * params.period);
+    let before = alloc::allocations();
+    sim.run_until(1000 * params.period);
+    assert_eq!(alloc::allocations() - before, 0);
+    assert_eq!(sim.traffic.messages, 8 * 999);
+}
+
+#[test]
+fn null_rounds_count_messages_and_bytes() {
+    let params = Params::default();
+    let mut st = Steady::<Null>::leader_only(&params, 0);
+    let r = st.measure(100);
+    assert_eq!(r.msgs, 8.0);
+    assert_eq!(r.bytes, 4.0 * 4.0 + 4.0);
+    assert_eq!(r.allocs, 0.0);
+}
+
+fn smoke<P: Protocol>() {
+    let params = Params::default();
+    let mut st = Steady::<P>::leader_only(&params, 1);
+    let r = st.measure(20);
+    assert!(r.msgs >= 8.0, "{}: {r:?}", P::NAME);
+    assert!(r.bytes > 0.0);
+    let e = measure::election::<P>(&params, 2);
+    assert!(e.virt_mean > 0.0);
+    let f = measure::failover::<P>(&params, 2);
+    assert!(f.virt_mean > 0.0);
+    let (size, heap) = measure::state_bytes::<P>(&params);
+    assert!(size > 0 && heap > 0.0);
+}
+
+#[test]
+fn raft_side_works() {
+    smoke::<RaftCluster>();
+}
+
+#[test]
+fn omnipaxos_side_works() {
+    smoke::<OmniCluster>();
+}
