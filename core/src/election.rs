@@ -1,0 +1,412 @@
+//! The election state machine, on top of the replicated register.
+//!
+//! It sees Paxos only through two calls: it hands the node an [`Op`] to propose, and it
+//! is told, in instance order, which op was chosen for each instance (`apply`) or, when
+//! this node was far behind, the state after some instance (`install`). Nothing here
+//! knows about ballots or acceptors.
+//!
+//! The rules (see `docs/algorithm.md`):
+//! - An op carries the version (instance id) its proposer believed current; applied
+//!   against any other version it is ignored (optimistic lock: a node that missed
+//!   renewals cannot steal the role).
+//! - The master's own term runs from when it began proposing the op that made it master
+//!   (kept per own op id) for `master_lease`; every other node's view runs from when it
+//!   learned the op for the full `lease`.
+//! - After a restart, or for an own op whose begin time is unknown, the node does not
+//!   believe it is master.
+
+use heapless::Vec;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Config, NodeId, Role};
+use crate::rand::Rng;
+use crate::time::{Duration, Instant};
+
+/// Identifies one of a node's own operations; unique across restarts because the
+/// incarnation is stored in the durable record and increased at every restore.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    postcard::experimental::max_size::MaxSize,
+)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct OpId {
+    /// The proposer's incarnation (restart count).
+    pub incarnation: u32,
+    /// Sequence number within the incarnation.
+    pub seq: u32,
+}
+
+/// An operation of the election state machine: the values Paxos chooses.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    postcard::experimental::max_size::MaxSize,
+)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Op {
+    /// `node` asks to be master, believing `version` is current.
+    BeMaster {
+        /// The node that wants the role.
+        node: NodeId,
+        /// The version its proposer saw (`None`: no op applied yet).
+        version: Option<u64>,
+        /// The lease other nodes grant it, counted from when they learn it.
+        lease: Duration,
+        /// Distinguishes this op from equal-looking ones.
+        id: OpId,
+    },
+    /// The master `node` gives up the role at `version`, optionally naming a successor.
+    Release {
+        /// The master releasing.
+        node: NodeId,
+        /// The version it was master at.
+        version: u64,
+        /// A candidate the others let go first for a short grace period.
+        successor: Option<NodeId>,
+        /// Distinguishes this op from equal-looking ones.
+        id: OpId,
+    },
+}
+
+impl Op {
+    /// The node that proposed the op.
+    pub fn node(&self) -> NodeId {
+        match *self {
+            Op::BeMaster { node, .. } | Op::Release { node, .. } => node,
+        }
+    }
+    /// The op's id (unique per proposing node).
+    pub fn id(&self) -> OpId {
+        match *self {
+            Op::BeMaster { id, .. } | Op::Release { id, .. } => id,
+        }
+    }
+}
+
+/// The replicated part of the election: what every node agrees on after applying the
+/// same instances. It is also the catch-up snapshot and part of the durable record.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    postcard::experimental::max_size::MaxSize,
+)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct ElectionState {
+    /// The node the last effective op made master (`None`: never, or released).
+    pub master: Option<NodeId>,
+    /// The instance of the last effective op (`None`: none yet).
+    pub version: Option<u64>,
+    /// The lease granted by the last effective BeMaster.
+    pub lease: Duration,
+    /// The id of the last effective op.
+    pub op: Option<OpId>,
+    /// The successor named by the last effective release, if any.
+    pub successor: Option<NodeId>,
+}
+
+/// Own ops whose begin time is remembered. Older ones, if chosen late, apply as already
+/// expired (safe).
+const BEGINS: usize = 4;
+
+/// The election state machine of one node.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Election {
+    me: NodeId,
+    pub(crate) state: ElectionState,
+    /// End of the holder's lease in this node's view (for itself: the end of its term).
+    pub(crate) expires_at: Instant,
+    /// When this node began proposing each of its recent own ops.
+    begins: Vec<(OpId, Instant), BEGINS>,
+    /// `Some(successor)` while this node is releasing the role.
+    pub(crate) releasing: Option<Option<NodeId>>,
+    /// When this node will campaign if there is still no live master.
+    pub(crate) campaign_at: Option<Instant>,
+    /// When the master proposes its next renewal.
+    pub(crate) renew_at: Option<Instant>,
+    /// After releasing, this node leaves the role to others for a lease.
+    quiet_until: Instant,
+    pub(crate) incarnation: u32,
+    next_seq: u32,
+}
+
+/// What `evaluate` wants proposed, and why.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Intent {
+    Campaign(Op),
+    Renew(Op),
+    Release(Op),
+}
+
+impl Election {
+    pub(crate) fn new(me: NodeId, state: ElectionState, incarnation: u32) -> Self {
+        Election {
+            me,
+            state,
+            expires_at: Instant::ZERO,
+            begins: Vec::new(),
+            releasing: None,
+            campaign_at: None,
+            renew_at: None,
+            quiet_until: Instant::ZERO,
+            incarnation,
+            next_seq: 0,
+        }
+    }
+
+    /// The holder whose lease is live at `now` in this node's view.
+    pub(crate) fn live_master(&self, now: Instant) -> Option<NodeId> {
+        match self.state.master {
+            Some(m) if now < self.expires_at => Some(m),
+            _ => None,
+        }
+    }
+
+    fn begin_of(&self, id: OpId) -> Option<Instant> {
+        self.begins.iter().find(|(i, _)| *i == id).map(|(_, t)| *t)
+    }
+
+    /// Sets `expires_at` for the current holder, learned at `now` (apply, snapshot or
+    /// restart).
+    fn start_view<const N: usize>(&mut self, now: Instant, cfg: &Config<N>) {
+        self.renew_at = None;
+        match self.state.master {
+            Some(m) if m == self.me => {
+                // SAFETY-OF-PROTOCOL: the term counts from the begin of this very op, which
+                // is no later than its first send and so no later than anyone's learn time.
+                // Unknown begin (restart, forgotten at release, evicted): already expired.
+                match self.state.op.and_then(|id| self.begin_of(id)) {
+                    Some(begin) => {
+                        self.expires_at = begin + cfg.master_lease();
+                        self.renew_at = Some(begin + cfg.renew_interval());
+                    }
+                    None => self.expires_at = now,
+                }
+            }
+            Some(_) => self.expires_at = now + self.state.lease,
+            None => self.expires_at = now,
+        }
+    }
+
+    /// Applies the op chosen for `instance`. Returns whether it took effect.
+    pub(crate) fn apply<const N: usize>(
+        &mut self,
+        instance: u64,
+        op: Op,
+        now: Instant,
+        cfg: &Config<N>,
+    ) -> bool {
+        match op {
+            Op::BeMaster {
+                node,
+                version,
+                lease,
+                id,
+            } => {
+                if version != self.state.version {
+                    return false; // stale: the proposer had not seen the latest op
+                }
+                self.state = ElectionState {
+                    master: Some(node),
+                    version: Some(instance),
+                    lease,
+                    op: Some(id),
+                    successor: None,
+                };
+            }
+            Op::Release {
+                node,
+                version,
+                successor,
+                id,
+            } => {
+                if Some(version) != self.state.version || self.state.master != Some(node) {
+                    return false;
+                }
+                self.state = ElectionState {
+                    master: None,
+                    version: Some(instance),
+                    lease: self.state.lease,
+                    op: Some(id),
+                    successor,
+                };
+                if node == self.me {
+                    self.releasing = None;
+                    self.quiet_until = now + cfg.lease;
+                }
+            }
+        }
+        self.campaign_at = None;
+        self.start_view(now, cfg);
+        true
+    }
+
+    /// Replaces the state with a snapshot learned at `now`.
+    pub(crate) fn install<const N: usize>(
+        &mut self,
+        state: ElectionState,
+        now: Instant,
+        cfg: &Config<N>,
+    ) {
+        self.state = state;
+        self.campaign_at = None;
+        self.start_view(now, cfg);
+    }
+
+    /// After a restart: a stored master other than this node is counted afresh from now;
+    /// this node never believes it is master.
+    pub(crate) fn restart<const N: usize>(&mut self, now: Instant, cfg: &Config<N>) {
+        self.start_view(now, cfg);
+    }
+
+    /// Gives up the role at once and forgets every own begin time, so a renewal still in
+    /// flight cannot make this node master again when it is chosen.
+    pub(crate) fn release(&mut self, now: Instant, successor: Option<NodeId>) {
+        self.expires_at = now;
+        self.renew_at = None;
+        self.begins.clear();
+        self.releasing = Some(successor);
+    }
+
+    /// Ask to campaign now (if the role is free and this node may campaign).
+    pub(crate) fn campaign_now(&mut self, now: Instant) {
+        self.campaign_at = Some(now);
+        self.quiet_until = now;
+    }
+
+    fn new_op_id(&mut self) -> OpId {
+        self.next_seq = self.next_seq.wrapping_add(1);
+        OpId {
+            incarnation: self.incarnation,
+            seq: self.next_seq,
+        }
+    }
+
+    fn remember_begin(&mut self, id: OpId, now: Instant) {
+        if self.begins.is_full() {
+            self.begins.remove(0);
+        }
+        let _ = self.begins.push((id, now));
+    }
+
+    fn be_master_op<const N: usize>(&mut self, now: Instant, cfg: &Config<N>) -> Op {
+        let id = self.new_op_id();
+        // The begin time is taken here, before the op exists anywhere else: it cannot be
+        // later than the op's first send.
+        self.remember_begin(id, now);
+        Op::BeMaster {
+            node: self.me,
+            version: self.state.version,
+            lease: cfg.lease,
+            id,
+        }
+    }
+
+    fn campaign_delay<const N: usize>(
+        &self,
+        now: Instant,
+        cfg: &Config<N>,
+        rng: &mut Rng,
+    ) -> Instant {
+        let jitter = Duration::from_micros(rng.below(cfg.round_timeout.as_micros()));
+        let mut delay = cfg
+            .priority_step
+            .saturating_mul(cfg.priority_rank(self.me))
+            .saturating_add(jitter);
+        if self.state.master.is_none() {
+            match self.state.successor {
+                Some(s) if s == self.me => delay = Duration::ZERO,
+                Some(_) => delay = delay.saturating_add(cfg.handover_grace),
+                None => {}
+            }
+        }
+        let at = now + delay;
+        if at < self.quiet_until {
+            self.quiet_until + jitter
+        } else {
+            at
+        }
+    }
+
+    /// Decides what, if anything, to propose now. `idle` says whether the register can
+    /// take a proposal.
+    pub(crate) fn evaluate<const N: usize>(
+        &mut self,
+        now: Instant,
+        cfg: &Config<N>,
+        rng: &mut Rng,
+        idle: bool,
+    ) -> Option<Intent> {
+        if let Some(successor) = self.releasing {
+            if self.state.master != Some(self.me) {
+                self.releasing = None; // someone else holds it, or our release took effect
+            } else if let (true, Some(version)) = (idle, self.state.version) {
+                let id = self.new_op_id();
+                return Some(Intent::Release(Op::Release {
+                    node: self.me,
+                    version,
+                    successor,
+                    id,
+                }));
+            } else {
+                return None;
+            }
+        }
+        if cfg.role() != Role::Candidate {
+            return None;
+        }
+        match self.live_master(now) {
+            Some(m) if m == self.me => {
+                self.campaign_at = None;
+                match self.renew_at {
+                    Some(at) if idle && now >= at => {
+                        Some(Intent::Renew(self.be_master_op(now, cfg)))
+                    }
+                    _ => None,
+                }
+            }
+            Some(_) => {
+                self.campaign_at = None;
+                None
+            }
+            None => {
+                let at = match self.campaign_at {
+                    Some(at) => at,
+                    None => {
+                        let at = self.campaign_delay(now, cfg, rng);
+                        self.campaign_at = Some(at);
+                        at
+                    }
+                };
+                if idle && now >= at {
+                    self.campaign_at = None;
+                    Some(Intent::Campaign(self.be_master_op(now, cfg)))
+                } else {
+                    None
+                }
+            }
+        }
+    }
+}

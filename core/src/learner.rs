@@ -1,0 +1,69 @@
+//! Learning chosen values, and catching up a node that fell behind.
+//!
+//! Values are learned strictly in instance order. A node that hears of an instance above
+//! its own asks the sender to catch it up; the sender answers with the op chosen in the
+//! instance just below its own, or, for a node further behind, with a snapshot of the
+//! election state (it is tiny, so there is no log to replay). Messages about instances a
+//! node has already decided are answered the same way and never voted on again.
+
+use crate::config::NodeId;
+use crate::election::{ElectionState, Op};
+use crate::node::{Destination, Node};
+use crate::time::Instant;
+use crate::wire::Message;
+
+impl<const N: usize> Node<N> {
+    /// The op chosen in the current instance is `op`: apply it and move on.
+    pub(crate) fn learn(&mut self, now: Instant, op: Op) {
+        let instance = self.instance;
+        self.instance += 1;
+        self.acceptor.next_instance();
+        self.last_chosen = Some(op);
+        self.election.apply(instance, op, now, &self.config);
+        // Whatever we were proposing in that instance is decided now (ours or not); the
+        // election decides whether to propose again.
+        self.proposer.reset();
+        self.persist();
+    }
+
+    /// Installs the election state after every instance below `next_instance`.
+    pub(crate) fn install(&mut self, now: Instant, next_instance: u64, state: ElectionState) {
+        self.instance = next_instance;
+        self.acceptor.next_instance();
+        self.last_chosen = None;
+        self.election.install(state, now, &self.config);
+        self.proposer.reset();
+        self.stats.snapshots_installed += 1;
+        self.persist();
+    }
+
+    /// Answers a node that is at `instance`, below ours.
+    pub(crate) fn answer_behind(&mut self, to: NodeId, instance: u64) {
+        let message = match self.last_chosen {
+            Some(op) if instance + 1 == self.instance => Message::Chosen { instance, op },
+            _ => Message::Snapshot {
+                next_instance: self.instance,
+                state: self.election.state,
+            },
+        };
+        self.send(Destination::Node(to), message);
+    }
+
+    /// We heard of an instance above ours from `from`: ask it to catch us up, at most
+    /// once per round timeout for the same instance.
+    pub(crate) fn request_catch_up(&mut self, now: Instant, from: NodeId) {
+        if let Some((instance, at)) = self.last_catch_up {
+            if instance == self.instance && now < at + self.config.round_timeout {
+                return;
+            }
+        }
+        self.last_catch_up = Some((self.instance, now));
+        self.stats.catch_ups += 1;
+        self.send(
+            Destination::Node(from),
+            Message::CatchUp {
+                next_instance: self.instance,
+            },
+        );
+    }
+}

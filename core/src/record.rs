@@ -1,0 +1,246 @@
+//! The durable record: everything a node must find again after a crash.
+//!
+//! One struct, stored atomically by the driver whenever the node emits
+//! [`Output::Persist`](crate::Output::Persist). It holds the acceptor's promise and
+//! accepted proposal (Paxos safety), the instance and election state (so a restarted node
+//! keeps the version history), and the incarnation (so own op ids never repeat across
+//! restarts).
+//!
+//! [`Record::encode`] writes a self-checking byte form (magic, format version, postcard
+//! body, CRC-32); [`Record::decode`] refuses anything truncated, corrupted or foreign with
+//! a specific [`RecordError`].
+
+use core::fmt;
+use postcard::experimental::max_size::MaxSize;
+use serde::{Deserialize, Serialize};
+
+use crate::acceptor::Proposal;
+use crate::ballot::Ballot;
+use crate::config::NodeId;
+use crate::election::ElectionState;
+
+/// A node's durable state. Opaque: store it with [`Record::encode`], load it with
+/// [`Record::decode`], and hand it to [`Node::restore`](crate::Node::restore).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, MaxSize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Record {
+    pub(crate) cluster: u32,
+    pub(crate) node: NodeId,
+    pub(crate) incarnation: u32,
+    pub(crate) instance: u64,
+    pub(crate) promised: Ballot,
+    pub(crate) accepted: Option<Proposal>,
+    pub(crate) election: ElectionState,
+}
+
+const MAGIC: [u8; 4] = *b"TNR\x01";
+const CRC_LEN: usize = 4;
+
+/// The largest encoded record, in bytes.
+pub const MAX_RECORD_SIZE: usize = MAGIC.len() + Record::POSTCARD_MAX_SIZE + CRC_LEN;
+
+impl Record {
+    /// The cluster the record belongs to.
+    pub fn cluster(&self) -> u32 {
+        self.cluster
+    }
+    /// The node the record belongs to.
+    pub fn node(&self) -> NodeId {
+        self.node
+    }
+    /// How many times the node has been restored from a record.
+    pub fn incarnation(&self) -> u32 {
+        self.incarnation
+    }
+    /// The first undecided instance.
+    pub fn instance(&self) -> u64 {
+        self.instance
+    }
+    /// The election state (master, version) as of the record.
+    pub fn election(&self) -> &ElectionState {
+        &self.election
+    }
+    /// The highest ballot promised (for tests and diagnostics).
+    pub fn promised(&self) -> Ballot {
+        self.promised
+    }
+    /// The proposal accepted in the current instance (for tests and diagnostics).
+    pub fn accepted(&self) -> Option<Proposal> {
+        self.accepted
+    }
+
+    /// Writes the record into `buf`; returns the length.
+    pub fn encode(&self, buf: &mut [u8]) -> Result<usize, RecordError> {
+        if buf.len() < MAGIC.len() + CRC_LEN {
+            return Err(RecordError::BufferTooSmall);
+        }
+        buf[..MAGIC.len()].copy_from_slice(&MAGIC);
+        let body_len = {
+            let end = buf.len() - CRC_LEN;
+            postcard::to_slice(self, &mut buf[MAGIC.len()..end])
+                .map_err(|_| RecordError::BufferTooSmall)?
+                .len()
+        };
+        let end = MAGIC.len() + body_len;
+        let crc = crc32(&buf[..end]);
+        buf[end..end + CRC_LEN].copy_from_slice(&crc.to_le_bytes());
+        Ok(end + CRC_LEN)
+    }
+
+    /// Reads a record written by [`Record::encode`].
+    pub fn decode(bytes: &[u8]) -> Result<Record, RecordError> {
+        if bytes.is_empty() {
+            return Err(RecordError::Empty);
+        }
+        if bytes.len() < MAGIC.len() + CRC_LEN {
+            return Err(RecordError::Truncated);
+        }
+        if bytes[..3] != MAGIC[..3] {
+            return Err(RecordError::NotARecord);
+        }
+        if bytes[3] != MAGIC[3] {
+            return Err(RecordError::UnknownFormat(bytes[3]));
+        }
+        let (body, crc) = bytes.split_at(bytes.len() - CRC_LEN);
+        let stored = u32::from_le_bytes([crc[0], crc[1], crc[2], crc[3]]);
+        if crc32(body) != stored {
+            return Err(RecordError::Corrupt);
+        }
+        let (record, rest) = postcard::take_from_bytes::<Record>(&body[MAGIC.len()..])
+            .map_err(|_| RecordError::Corrupt)?;
+        if !rest.is_empty() {
+            return Err(RecordError::Corrupt);
+        }
+        Ok(record)
+    }
+}
+
+/// Why a stored record could not be read or used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum RecordError {
+    /// Zero bytes: an empty file is not a record (and not "no record").
+    Empty,
+    /// Shorter than the smallest record: a torn or truncated write.
+    Truncated,
+    /// Does not start with the record magic.
+    NotARecord,
+    /// A record format this build does not know.
+    UnknownFormat(u8),
+    /// The checksum does not match, or the body does not parse.
+    Corrupt,
+    /// The output buffer is too small (use [`MAX_RECORD_SIZE`]).
+    BufferTooSmall,
+    /// The record belongs to another cluster.
+    WrongCluster {
+        /// The configured cluster.
+        expected: u32,
+        /// The record's cluster.
+        found: u32,
+    },
+    /// The record belongs to another node.
+    WrongNode {
+        /// The configured node.
+        expected: NodeId,
+        /// The record's node.
+        found: NodeId,
+    },
+}
+
+impl fmt::Display for RecordError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RecordError::Empty => write!(f, "record is empty"),
+            RecordError::Truncated => write!(f, "record is truncated"),
+            RecordError::NotARecord => write!(f, "not a Tenure record (bad magic)"),
+            RecordError::UnknownFormat(v) => write!(f, "unknown record format {v}"),
+            RecordError::Corrupt => write!(f, "record is corrupt (checksum or body mismatch)"),
+            RecordError::BufferTooSmall => write!(f, "buffer too small for the record"),
+            RecordError::WrongCluster { expected, found } => write!(
+                f,
+                "record belongs to cluster {found}, this node is configured for cluster {expected}"
+            ),
+            RecordError::WrongNode { expected, found } => write!(
+                f,
+                "record belongs to node {found}, this node is configured as node {expected}"
+            ),
+        }
+    }
+}
+
+impl core::error::Error for RecordError {}
+
+/// CRC-32 (IEEE 802.3, reflected), bit by bit: records are small and written rarely, so
+/// a table is not worth its flash.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            let mask = (crc & 1).wrapping_neg();
+            crc = (crc >> 1) ^ (0xEDB8_8320 & mask);
+        }
+    }
+    !crc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Record {
+        Record {
+            cluster: 9,
+            node: NodeId(3),
+            incarnation: 2,
+            instance: 41,
+            promised: Ballot {
+                round: 4,
+                node: NodeId(1),
+            },
+            accepted: None,
+            election: ElectionState {
+                master: Some(NodeId(1)),
+                version: Some(40),
+                ..ElectionState::default()
+            },
+        }
+    }
+
+    #[test]
+    fn crc_matches_the_standard_check_value() {
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+    }
+
+    #[test]
+    fn round_trip_and_every_corruption_is_refused() {
+        let mut buf = [0u8; MAX_RECORD_SIZE];
+        let n = sample().encode(&mut buf).unwrap();
+        assert_eq!(Record::decode(&buf[..n]), Ok(sample()));
+        assert_eq!(Record::decode(&[]), Err(RecordError::Empty));
+        assert_eq!(Record::decode(&buf[..3]), Err(RecordError::Truncated));
+        for cut in 4..n {
+            assert!(Record::decode(&buf[..cut]).is_err(), "truncated at {cut}");
+        }
+        for i in 0..n {
+            for bit in 0..8 {
+                let mut bad = buf;
+                bad[i] ^= 1 << bit;
+                assert!(
+                    Record::decode(&bad[..n]).is_err(),
+                    "bit {bit} of byte {i} flipped went unnoticed"
+                );
+            }
+        }
+        let mut other = buf;
+        other[3] = 9;
+        assert_eq!(
+            Record::decode(&other[..n]),
+            Err(RecordError::UnknownFormat(9))
+        );
+        assert_eq!(
+            sample().encode(&mut [0u8; 6]),
+            Err(RecordError::BufferTooSmall)
+        );
+    }
+}

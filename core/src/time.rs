@@ -1,0 +1,233 @@
+//! Time as the core sees it: a monotonic [`Instant`] and a [`Duration`], both whole
+//! microseconds in a `u64`.
+//!
+//! The core never reads a clock. Every input carries `now`, taken by the driver from a
+//! monotonic clock (never a wall clock: a wall clock can jump, and a jump would break the
+//! lease). Arithmetic saturates instead of overflowing, so hostile or absurd values can
+//! never make the core panic.
+
+use core::fmt;
+use core::ops::{Add, AddAssign, Sub};
+use serde::{Deserialize, Serialize};
+
+/// A point on the driver's monotonic clock, in microseconds since an arbitrary origin.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Instant {
+    micros: u64,
+}
+
+/// A span of time in microseconds.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    postcard::experimental::max_size::MaxSize,
+)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Duration {
+    micros: u64,
+}
+
+impl Instant {
+    /// The clock's origin.
+    pub const ZERO: Instant = Instant { micros: 0 };
+    /// The latest representable instant.
+    pub const MAX: Instant = Instant { micros: u64::MAX };
+
+    /// An instant `micros` microseconds after the origin.
+    pub const fn from_micros(micros: u64) -> Self {
+        Instant { micros }
+    }
+    /// An instant `millis` milliseconds after the origin (saturating).
+    pub const fn from_millis(millis: u64) -> Self {
+        Instant {
+            micros: millis.saturating_mul(1_000),
+        }
+    }
+    /// Microseconds since the origin.
+    pub const fn as_micros(self) -> u64 {
+        self.micros
+    }
+    /// Milliseconds since the origin (rounded down).
+    pub const fn as_millis(self) -> u64 {
+        self.micros / 1_000
+    }
+    /// `self + d`, or `None` on overflow.
+    pub const fn checked_add(self, d: Duration) -> Option<Instant> {
+        match self.micros.checked_add(d.micros) {
+            Some(micros) => Some(Instant { micros }),
+            None => None,
+        }
+    }
+    /// `self - d`, or `None` before the origin.
+    pub const fn checked_sub(self, d: Duration) -> Option<Instant> {
+        match self.micros.checked_sub(d.micros) {
+            Some(micros) => Some(Instant { micros }),
+            None => None,
+        }
+    }
+    /// `self + d`, clamped to [`Instant::MAX`].
+    pub const fn saturating_add(self, d: Duration) -> Instant {
+        Instant {
+            micros: self.micros.saturating_add(d.micros),
+        }
+    }
+    /// The time from `earlier` to `self`, or zero if `earlier` is later.
+    pub const fn saturating_duration_since(self, earlier: Instant) -> Duration {
+        Duration {
+            micros: self.micros.saturating_sub(earlier.micros),
+        }
+    }
+}
+
+impl Duration {
+    /// No time at all.
+    pub const ZERO: Duration = Duration { micros: 0 };
+    /// The longest representable duration.
+    pub const MAX: Duration = Duration { micros: u64::MAX };
+
+    /// `micros` microseconds.
+    pub const fn from_micros(micros: u64) -> Self {
+        Duration { micros }
+    }
+    /// `millis` milliseconds (saturating).
+    pub const fn from_millis(millis: u64) -> Self {
+        Duration {
+            micros: millis.saturating_mul(1_000),
+        }
+    }
+    /// `secs` seconds (saturating).
+    pub const fn from_secs(secs: u64) -> Self {
+        Duration {
+            micros: secs.saturating_mul(1_000_000),
+        }
+    }
+    /// Whole microseconds.
+    pub const fn as_micros(self) -> u64 {
+        self.micros
+    }
+    /// Whole milliseconds (rounded down).
+    pub const fn as_millis(self) -> u64 {
+        self.micros / 1_000
+    }
+    /// `self + other`, or `None` on overflow.
+    pub const fn checked_add(self, other: Duration) -> Option<Duration> {
+        match self.micros.checked_add(other.micros) {
+            Some(micros) => Some(Duration { micros }),
+            None => None,
+        }
+    }
+    /// `self - other`, or `None` if negative.
+    pub const fn checked_sub(self, other: Duration) -> Option<Duration> {
+        match self.micros.checked_sub(other.micros) {
+            Some(micros) => Some(Duration { micros }),
+            None => None,
+        }
+    }
+    /// `self + other`, clamped to [`Duration::MAX`].
+    pub const fn saturating_add(self, other: Duration) -> Duration {
+        Duration {
+            micros: self.micros.saturating_add(other.micros),
+        }
+    }
+    /// `self - other`, clamped to zero.
+    pub const fn saturating_sub(self, other: Duration) -> Duration {
+        Duration {
+            micros: self.micros.saturating_sub(other.micros),
+        }
+    }
+    /// `self * k`, clamped to [`Duration::MAX`].
+    pub const fn saturating_mul(self, k: u64) -> Duration {
+        Duration {
+            micros: self.micros.saturating_mul(k),
+        }
+    }
+    /// `self * num / den` computed without intermediate overflow (`den` of zero gives zero).
+    pub const fn mul_ratio(self, num: u64, den: u64) -> Duration {
+        if den == 0 {
+            return Duration::ZERO;
+        }
+        let wide = (self.micros as u128) * (num as u128) / (den as u128);
+        Duration {
+            micros: if wide > u64::MAX as u128 {
+                u64::MAX
+            } else {
+                wide as u64
+            },
+        }
+    }
+}
+
+impl Add<Duration> for Instant {
+    type Output = Instant;
+    /// Saturating: never panics.
+    fn add(self, d: Duration) -> Instant {
+        self.saturating_add(d)
+    }
+}
+
+impl AddAssign<Duration> for Instant {
+    fn add_assign(&mut self, d: Duration) {
+        *self = self.saturating_add(d);
+    }
+}
+
+impl Sub<Instant> for Instant {
+    type Output = Duration;
+    /// Saturating: an earlier `self` gives zero.
+    fn sub(self, earlier: Instant) -> Duration {
+        self.saturating_duration_since(earlier)
+    }
+}
+
+impl Add for Duration {
+    type Output = Duration;
+    /// Saturating: never panics.
+    fn add(self, other: Duration) -> Duration {
+        self.saturating_add(other)
+    }
+}
+
+impl fmt::Display for Duration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.micros % 1_000 == 0 {
+            write!(f, "{}ms", self.micros / 1_000)
+        } else {
+            write!(f, "{}us", self.micros)
+        }
+    }
+}
+
+impl fmt::Display for Instant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "t+{}us", self.micros)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arithmetic_saturates_instead_of_panicking() {
+        assert_eq!(Instant::MAX + Duration::from_secs(1), Instant::MAX);
+        assert_eq!(Instant::ZERO - Instant::from_millis(5), Duration::ZERO);
+        assert_eq!(Instant::MAX.checked_add(Duration::from_micros(1)), None);
+        assert_eq!(Duration::MAX.saturating_mul(3), Duration::MAX);
+        assert_eq!(
+            Duration::from_secs(1).mul_ratio(99, 101).as_micros(),
+            980_198
+        );
+        assert_eq!(Duration::MAX.mul_ratio(3, 1), Duration::MAX);
+        assert_eq!(Duration::from_secs(1).mul_ratio(1, 0), Duration::ZERO);
+    }
+}

@@ -1,0 +1,383 @@
+//! The wire format: one [`Message`] enum behind a [`Header`], encoded with postcard.
+//!
+//! Every datagram or frame is one [`Packet`]. [`decode`] treats its input as hostile: it
+//! returns an error for anything it cannot read and never panics. Semantic checks
+//! (cluster id, membership, sane ballots) happen in [`Node::handle_message`], which drops
+//! and counts what fails them.
+//!
+//! For byte streams (UARTs, TCP), frames are COBS-encoded and end with a zero byte:
+//! [`encode_framed`] writes one, [`FrameReader`] splits a stream back into packets.
+//!
+//! [`Node::handle_message`]: crate::Node::handle_message
+
+use core::fmt;
+use postcard::experimental::max_size::MaxSize;
+use serde::{Deserialize, Serialize};
+
+use crate::acceptor::Proposal;
+use crate::ballot::Ballot;
+use crate::config::NodeId;
+use crate::election::{ElectionState, Op};
+
+/// The protocol version this build speaks. Packets with a higher one are dropped.
+pub const PROTOCOL_VERSION: u8 = 1;
+
+/// Sent with every message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, MaxSize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Header {
+    /// The sender's [`PROTOCOL_VERSION`].
+    pub protocol: u8,
+    /// The sender's cluster id.
+    pub cluster: u32,
+    /// The sender.
+    pub from: NodeId,
+}
+
+/// Every message of the protocol. `instance` is the Paxos instance a message is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, MaxSize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Message {
+    /// Phase 1a: asks voters to promise `ballot`.
+    Prepare {
+        /// Instance.
+        instance: u64,
+        /// Ballot asked for.
+        ballot: Ballot,
+    },
+    /// Phase 1b: promised, with the proposal accepted so far in this instance.
+    Promise {
+        /// Instance.
+        instance: u64,
+        /// Ballot promised.
+        ballot: Ballot,
+        /// The highest proposal this voter accepted in the instance.
+        accepted: Option<Proposal>,
+    },
+    /// Phase 2a: asks voters to accept `op` under `ballot`.
+    Accept {
+        /// Instance.
+        instance: u64,
+        /// Ballot.
+        ballot: Ballot,
+        /// The value.
+        op: Op,
+    },
+    /// Phase 2b: accepted.
+    Accepted {
+        /// Instance.
+        instance: u64,
+        /// Ballot accepted.
+        ballot: Ballot,
+    },
+    /// A Prepare or Accept refused, carrying the higher promise.
+    Reject {
+        /// Instance.
+        instance: u64,
+        /// The refused ballot.
+        ballot: Ballot,
+        /// The voter's promise.
+        promised: Ballot,
+    },
+    /// The proposal accepted under `ballot` in `instance` is chosen.
+    Commit {
+        /// Instance.
+        instance: u64,
+        /// Ballot whose proposal was chosen.
+        ballot: Ballot,
+    },
+    /// The op chosen in `instance` (answer to a node that is one instance behind).
+    Chosen {
+        /// Instance.
+        instance: u64,
+        /// The chosen op.
+        op: Op,
+    },
+    /// "I am at `next_instance`; send me what I miss."
+    CatchUp {
+        /// The sender's first undecided instance.
+        next_instance: u64,
+    },
+    /// The election state after every instance below `next_instance`.
+    Snapshot {
+        /// First undecided instance.
+        next_instance: u64,
+        /// The state.
+        state: ElectionState,
+    },
+}
+
+impl Message {
+    /// The message's kind, for logs and counters.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Message::Prepare { .. } => "prepare",
+            Message::Promise { .. } => "promise",
+            Message::Accept { .. } => "accept",
+            Message::Accepted { .. } => "accepted",
+            Message::Reject { .. } => "reject",
+            Message::Commit { .. } => "commit",
+            Message::Chosen { .. } => "chosen",
+            Message::CatchUp { .. } => "catch_up",
+            Message::Snapshot { .. } => "snapshot",
+        }
+    }
+}
+
+/// A header and a message: the unit that travels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, MaxSize)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Packet {
+    /// Who sent it, in which cluster, speaking which protocol.
+    pub header: Header,
+    /// What it says.
+    pub message: Message,
+}
+
+/// The largest encoded [`Packet`], in bytes: a buffer this long always suffices.
+pub const MAX_PACKET_SIZE: usize = Packet::POSTCARD_MAX_SIZE;
+
+/// The largest COBS frame of a packet, including its terminating zero byte.
+pub const MAX_FRAME_SIZE: usize = MAX_PACKET_SIZE + MAX_PACKET_SIZE / 254 + 2;
+
+/// Why bytes could not be turned into a packet, or a packet into bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum WireError {
+    /// The output buffer is too small.
+    BufferTooSmall,
+    /// The input is longer than any valid packet.
+    TooLarge,
+    /// The input ends in the middle of a packet.
+    Truncated,
+    /// The input is not a valid packet.
+    Malformed,
+    /// A valid packet followed by extra bytes.
+    TrailingBytes,
+    /// A stream frame overran the reader's buffer before its terminator.
+    FrameTooLong,
+}
+
+impl fmt::Display for WireError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            WireError::BufferTooSmall => "output buffer too small",
+            WireError::TooLarge => "input longer than the largest packet",
+            WireError::Truncated => "input ends inside a packet",
+            WireError::Malformed => "input is not a valid packet",
+            WireError::TrailingBytes => "extra bytes after the packet",
+            WireError::FrameTooLong => "stream frame too long",
+        })
+    }
+}
+
+impl core::error::Error for WireError {}
+
+fn map_err(e: postcard::Error) -> WireError {
+    match e {
+        postcard::Error::SerializeBufferFull => WireError::BufferTooSmall,
+        postcard::Error::DeserializeUnexpectedEnd => WireError::Truncated,
+        _ => WireError::Malformed,
+    }
+}
+
+/// Encodes `packet` into `buf`; returns the number of bytes written.
+pub fn encode(packet: &Packet, buf: &mut [u8]) -> Result<usize, WireError> {
+    postcard::to_slice(packet, buf)
+        .map(|s| s.len())
+        .map_err(map_err)
+}
+
+/// Decodes one packet that fills `bytes` exactly.
+pub fn decode(bytes: &[u8]) -> Result<Packet, WireError> {
+    if bytes.len() > MAX_PACKET_SIZE {
+        return Err(WireError::TooLarge);
+    }
+    let (packet, rest) = postcard::take_from_bytes::<Packet>(bytes).map_err(map_err)?;
+    if !rest.is_empty() {
+        return Err(WireError::TrailingBytes);
+    }
+    Ok(packet)
+}
+
+/// Encodes `packet` as a COBS frame ending in a zero byte; returns the frame length.
+pub fn encode_framed(packet: &Packet, buf: &mut [u8]) -> Result<usize, WireError> {
+    postcard::to_slice_cobs(packet, buf)
+        .map(|s| s.len())
+        .map_err(map_err)
+}
+
+/// Splits a COBS-framed byte stream into packets, byte by byte, with a fixed buffer.
+///
+/// A frame longer than the buffer is discarded up to its terminator and reported once as
+/// [`WireError::FrameTooLong`]; empty frames (a lone zero, used to resynchronise) are
+/// skipped.
+#[derive(Clone, Debug)]
+pub struct FrameReader<const CAP: usize = MAX_FRAME_SIZE> {
+    buf: [u8; CAP],
+    len: usize,
+    overflowed: bool,
+}
+
+impl<const CAP: usize> Default for FrameReader<CAP> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const CAP: usize> FrameReader<CAP> {
+    /// An empty reader.
+    pub const fn new() -> Self {
+        FrameReader {
+            buf: [0; CAP],
+            len: 0,
+            overflowed: false,
+        }
+    }
+
+    /// Feeds one byte; returns a result when it completes a frame.
+    pub fn push(&mut self, byte: u8) -> Option<Result<Packet, WireError>> {
+        if byte != 0 {
+            if self.len < CAP {
+                self.buf[self.len] = byte;
+                self.len += 1;
+            } else {
+                self.overflowed = true;
+            }
+            return None;
+        }
+        let len = core::mem::replace(&mut self.len, 0);
+        if core::mem::replace(&mut self.overflowed, false) {
+            return Some(Err(WireError::FrameTooLong));
+        }
+        if len == 0 {
+            return None;
+        }
+        let frame = &mut self.buf[..len];
+        let decoded = match cobs_decode_in_place(frame) {
+            Some(n) => n,
+            None => return Some(Err(WireError::Malformed)),
+        };
+        Some(decode(&frame[..decoded]))
+    }
+}
+
+/// COBS decoding of a frame without its terminator, in place; `None` if malformed.
+fn cobs_decode_in_place(buf: &mut [u8]) -> Option<usize> {
+    let (mut read, mut write) = (0usize, 0usize);
+    while read < buf.len() {
+        let code = buf[read] as usize;
+        // A zero inside a frame, or a block running past the end.
+        if code == 0 || read + code > buf.len() {
+            return None;
+        }
+        read += 1;
+        for _ in 1..code {
+            buf[write] = buf[read];
+            write += 1;
+            read += 1;
+        }
+        if code != 0xFF && read < buf.len() {
+            buf[write] = 0;
+            write += 1;
+        }
+    }
+    Some(write)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::election::OpId;
+    use crate::time::Duration;
+
+    fn sample() -> Packet {
+        Packet {
+            header: Header {
+                protocol: PROTOCOL_VERSION,
+                cluster: 7,
+                from: NodeId(2),
+            },
+            message: Message::Accept {
+                instance: 300,
+                ballot: Ballot {
+                    round: 5,
+                    node: NodeId(2),
+                },
+                op: Op::BeMaster {
+                    node: NodeId(2),
+                    version: Some(299),
+                    lease: Duration::from_secs(1),
+                    id: OpId {
+                        incarnation: 3,
+                        seq: 9,
+                    },
+                },
+            },
+        }
+    }
+
+    #[test]
+    fn round_trip_and_errors() {
+        let mut buf = [0u8; MAX_PACKET_SIZE];
+        let n = encode(&sample(), &mut buf).unwrap();
+        assert_eq!(decode(&buf[..n]), Ok(sample()));
+        assert_eq!(decode(&buf[..n - 1]), Err(WireError::Truncated));
+        assert_eq!(decode(&[]), Err(WireError::Truncated));
+        let mut long = [0u8; MAX_PACKET_SIZE + 1];
+        long[..n].copy_from_slice(&buf[..n]);
+        assert_eq!(decode(&long), Err(WireError::TooLarge));
+        assert_eq!(decode(&long[..n + 1]), Err(WireError::TrailingBytes));
+        assert_eq!(
+            encode(&sample(), &mut [0u8; 4]),
+            Err(WireError::BufferTooSmall)
+        );
+        // An unknown message tag.
+        let mut bad = buf;
+        bad[7] = 0x7f;
+        assert!(decode(&bad[..n]).is_err());
+    }
+
+    #[test]
+    fn frames_split_a_stream_and_survive_garbage() {
+        let mut stream = [0u8; 3 * MAX_FRAME_SIZE];
+        let mut at = 0;
+        stream[at] = 0; // leading resync zero
+        at += 1;
+        at += encode_framed(&sample(), &mut stream[at..]).unwrap();
+        for b in [1u8, 2, 3, 0] {
+            // garbage frame
+            stream[at] = b;
+            at += 1;
+        }
+        at += encode_framed(&sample(), &mut stream[at..]).unwrap();
+        let mut reader: FrameReader = FrameReader::new();
+        let mut ok = 0;
+        let mut bad = 0;
+        for &b in &stream[..at] {
+            match reader.push(b) {
+                Some(Ok(p)) => {
+                    assert_eq!(p, sample());
+                    ok += 1
+                }
+                Some(Err(_)) => bad += 1,
+                None => {}
+            }
+        }
+        assert_eq!((ok, bad), (2, 1));
+    }
+
+    #[test]
+    fn an_overlong_frame_is_reported_once_and_the_next_one_read() {
+        let mut reader: FrameReader<16> = FrameReader::new();
+        for _ in 0..40 {
+            assert_eq!(reader.push(0x55), None);
+        }
+        assert_eq!(reader.push(0), Some(Err(WireError::FrameTooLong)));
+        let mut buf = [0u8; MAX_FRAME_SIZE];
+        let n = encode_framed(&sample(), &mut buf).unwrap();
+        let mut big: FrameReader = FrameReader::new();
+        let got = buf[..n].iter().filter_map(|&b| big.push(b)).next();
+        assert_eq!(got, Some(Ok(sample())));
+    }
+}
