@@ -53,14 +53,16 @@ macro_rules! error {
     }};
 }
 
-/// A machine-readable line: `event!("master node={} version={}", n, v)`
-/// prints `EVENT master node=2 version=7`.
+/// A machine-readable line, for the host harness. The literal spells the
+/// whole line, `EVENT ` prefix included (defmt needs a plain literal):
+/// `event!("EVENT master node={} version={}", n, v)` prints
+/// `EVENT master node=2 version=7`.
 macro_rules! event {
     ($fmt:literal $(, $arg:expr)* $(,)?) => {{
         #[cfg(feature = "defmt")]
-        ::defmt::info!(concat!("EVENT ", $fmt) $(, $arg)*);
+        ::defmt::info!($fmt $(, $arg)*);
         #[cfg(not(feature = "defmt"))]
-        $crate::fmt::text_line(format_args!(concat!("EVENT ", $fmt) $(, $arg)*));
+        $crate::fmt::text_line(format_args!($fmt $(, $arg)*));
     }};
 }
 

@@ -1,1 +1,156 @@
-#![no_std] #![no_main]
+//! Tenure firmware for a Cortex-M4, run under QEMU's `mps2-an386` board.
+//!
+//! UART0 carries text logs and `EVENT` lines; UART1 carries COBS frames to
+//! and from the other nodes; the node id and member list come from the
+//! semihosting command line; the durable record lives in (emulated) NOR
+//! flash. See README.md in this folder.
+#![no_std]
+#![no_main]
+
+// Declared first: the logging macros the other modules use.
+mod fmt;
+
+mod board;
+mod cmdline;
+mod executor;
+mod flash;
+mod link;
+mod semihosting;
+mod store;
+mod time_driver;
+
+#[cfg(feature = "defmt")]
+use defmt_rtt as _;
+
+use embassy_executor::Spawner;
+use serde::{Deserialize, Serialize};
+
+use crate::board::{CmsdkUart, UART0_BASE};
+use crate::cmdline::Settings;
+use crate::store::{Key, RecordStore};
+
+/// Members as `1,2,3` in logs.
+struct MemberList<'a>(&'a [u16]);
+
+impl core::fmt::Display for MemberList<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        for (i, m) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            write!(f, "{m}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for MemberList<'_> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "{=[?]}", self.0);
+    }
+}
+
+#[cortex_m_rt::entry]
+fn main() -> ! {
+    let peripherals = cortex_m::Peripherals::take().expect("taken once, here");
+    CmsdkUart::at(UART0_BASE).enable();
+    time_driver::init(peripherals.SYST);
+
+    let mut line = [0u8; 256];
+    let settings = match semihosting::command_line(&mut line).map(cmdline::parse) {
+        Some(Ok(settings)) => settings,
+        Some(Err(e)) => {
+            error!("bad command line: {}", e);
+            semihosting::exit(2);
+        }
+        None => {
+            error!("no command line: start QEMU with -append \"id=N members=A,B,C\"");
+            semihosting::exit(2);
+        }
+    };
+    info!(
+        "node id={} members={}",
+        settings.id,
+        MemberList(&settings.members)
+    );
+    event!(
+        "EVENT boot id={} members={}",
+        settings.id,
+        MemberList(&settings.members)
+    );
+
+    link::init();
+    executor::run(|spawner| start(spawner, settings))
+}
+
+fn start(spawner: Spawner, settings: Settings) {
+    spawner.spawn(node_task(settings).expect("node task spawned once"));
+}
+
+/// The phase-1 demo frame.
+#[derive(Serialize, Deserialize, Debug)]
+struct Demo<'a> {
+    from: u16,
+    seq: u32,
+    text: &'a str,
+}
+
+#[embassy_executor::task]
+async fn node_task(settings: Settings) {
+    #[cfg(feature = "semihosting-flash")]
+    let flash = match flash::HostFileFlash::open(settings.flash_path.as_bytes()) {
+        Ok(flash) => flash,
+        Err(e) => {
+            error!("cannot open flash file: {}", e);
+            semihosting::exit(3);
+        }
+    };
+    let mut store = RecordStore::new(flash);
+    let boots = match store.load_u32(Key::Boots).await {
+        Ok(n) => n.unwrap_or(0) + 1,
+        Err(e) => {
+            error!("flash read failed: {}", e);
+            1
+        }
+    };
+    if let Err(e) = store.save_u32(Key::Boots, boots).await {
+        error!("flash write failed: {}", e);
+    }
+    event!("EVENT boots count={}", boots);
+
+    let mut reader = link::FrameReader::<256>::new();
+    let mut frames = 0u32;
+    let mut out = [0u8; 300];
+    loop {
+        let frame = reader.next().await;
+        let Ok(demo) = postcard::from_bytes_cobs::<Demo>(frame) else {
+            warn!("undecodable frame dropped");
+            continue;
+        };
+        frames += 1;
+        info!(
+            "frame {} from={} seq={} text={}",
+            frames, demo.from, demo.seq, demo.text
+        );
+        let reply = Demo {
+            from: settings.id,
+            seq: frames,
+            text: demo.text,
+        };
+        match postcard::to_slice_cobs(&reply, &mut out) {
+            Ok(encoded) => link::send_frame(encoded),
+            Err(_) => warn!("reply too long"),
+        }
+    }
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    cortex_m::interrupt::disable();
+    #[cfg(feature = "defmt")]
+    defmt::error!("panic: {}", defmt::Display2Format(info));
+    #[cfg(not(feature = "defmt"))]
+    fmt::text_line(format_args!("PANIC {}", info));
+    semihosting::exit(101);
+}

@@ -27,7 +27,7 @@ use crate::board::SYSCLK_HZ;
 
 /// Cycles per embassy tick (1 µs ticks, `tick-hz-1_000_000`).
 const CYCLES_PER_TICK: u64 = SYSCLK_HZ as u64 / embassy_time_driver::TICK_HZ;
-const _: () = assert!(SYSCLK_HZ as u64 % embassy_time_driver::TICK_HZ == 0);
+const _: () = assert!((SYSCLK_HZ as u64).is_multiple_of(embassy_time_driver::TICK_HZ));
 
 /// The longest SysTick period: the reload register has 24 bits.
 const MAX_PERIOD: u32 = 1 << 24;

@@ -1,0 +1,114 @@
+//! The node's start-up settings, parsed from the command line QEMU passes
+//! (`-append "id=3 members=1,2,3"`), which reads back as
+//! `<kernel path> id=3 members=1,2,3`.
+//!
+//! Keys: `id=N` (required), `members=A,B,C` (required, must contain `id`, at
+//! most [`MAX_MEMBERS`]), `flash=PATH` (optional host file for the emulated
+//! flash, default `tenure-node-<id>.flash` in QEMU's working directory).
+//! Unknown keys are rejected so a typo does not go unnoticed.
+
+use heapless::{String, Vec};
+
+/// Cluster size the firmware is built for.
+pub const MAX_MEMBERS: usize = 5;
+/// Longest flash file path accepted.
+pub const MAX_PATH: usize = 96;
+
+/// What the command line says.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Settings {
+    /// This node's id.
+    pub id: u16,
+    /// All members of the cluster, this node included, in the order given.
+    pub members: Vec<u16, MAX_MEMBERS>,
+    /// Host path of the flash file, NUL-terminated for semihosting.
+    pub flash_path: String<MAX_PATH>,
+}
+
+/// Why the command line was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum CmdlineError {
+    /// No `id=`.
+    MissingId,
+    /// No `members=`.
+    MissingMembers,
+    /// A number did not parse or is out of range.
+    BadNumber,
+    /// More than [`MAX_MEMBERS`] members, or a member listed twice.
+    BadMembers,
+    /// `id` is not among `members`.
+    IdNotMember,
+    /// The flash path is too long.
+    PathTooLong,
+    /// A `key=value` pair with an unknown key, or a word without `=`.
+    UnknownKey,
+}
+
+impl core::fmt::Display for CmdlineError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let what = match self {
+            Self::MissingId => "missing id=N",
+            Self::MissingMembers => "missing members=A,B,C",
+            Self::BadNumber => "a number is malformed or out of range",
+            Self::BadMembers => "too many or duplicate members",
+            Self::IdNotMember => "id is not in members",
+            Self::PathTooLong => "flash path too long",
+            Self::UnknownKey => "unknown key (expected id=, members=, flash=)",
+        };
+        f.write_str(what)
+    }
+}
+
+fn number(s: &str) -> Result<u16, CmdlineError> {
+    s.parse().map_err(|_| CmdlineError::BadNumber)
+}
+
+/// Parses `<kernel path> key=value ...`. The first word is skipped only if it
+/// has no `=`, so a bare `id=1 members=1` parses too.
+pub fn parse(line: &str) -> Result<Settings, CmdlineError> {
+    let mut words = line.split_ascii_whitespace().peekable();
+    if words.peek().is_some_and(|w| !w.contains('=')) {
+        words.next();
+    }
+    let mut id = None;
+    let mut members: Option<Vec<u16, MAX_MEMBERS>> = None;
+    let mut flash: Option<&str> = None;
+    for word in words {
+        let (key, value) = word.split_once('=').ok_or(CmdlineError::UnknownKey)?;
+        match key {
+            "id" => id = Some(number(value)?),
+            "members" => {
+                let mut list = Vec::new();
+                for m in value.split(',').filter(|m| !m.is_empty()) {
+                    let m = number(m)?;
+                    if list.contains(&m) {
+                        return Err(CmdlineError::BadMembers);
+                    }
+                    list.push(m).map_err(|_| CmdlineError::BadMembers)?;
+                }
+                members = Some(list);
+            }
+            "flash" => flash = Some(value),
+            _ => return Err(CmdlineError::UnknownKey),
+        }
+    }
+    let id = id.ok_or(CmdlineError::MissingId)?;
+    let members = members.ok_or(CmdlineError::MissingMembers)?;
+    if !members.contains(&id) {
+        return Err(CmdlineError::IdNotMember);
+    }
+    let mut flash_path = String::new();
+    let written = match flash {
+        Some(path) => flash_path.push_str(path).is_ok(),
+        None => core::fmt::write(&mut flash_path, format_args!("tenure-node-{id}.flash")).is_ok(),
+    };
+    if !written || flash_path.push('\0').is_err() {
+        return Err(CmdlineError::PathTooLong);
+    }
+    Ok(Settings {
+        id,
+        members,
+        flash_path,
+    })
+}
