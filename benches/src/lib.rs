@@ -12,3 +12,4 @@ pub mod omni_side;
 pub mod raft_side;
 pub mod report;
 pub mod sim;
+pub mod tenure_side;

@@ -25,6 +25,8 @@ pub struct Steady<P: Protocol> {
     pub sim: Sim<P>,
     /// The leader's index.
     pub leader: usize,
+    /// Length of one round.
+    pub period: Nanos,
 }
 
 /// Builds a cluster, elects a leader, and lets it settle for two guard
@@ -39,7 +41,11 @@ pub fn steady<P: Protocol>(params: &Params, seed: u64) -> Steady<P> {
     let leader = sim
         .agreed_leader()
         .unwrap_or_else(|| panic!("{}: leadership not stable", P::NAME));
-    Steady { sim, leader }
+    Steady {
+        sim,
+        leader,
+        period: P::round_period(params),
+    }
 }
 
 impl<P: Protocol> Steady<P> {
@@ -55,9 +61,8 @@ impl<P: Protocol> Steady<P> {
 
     /// Runs `k` periods.
     pub fn run_rounds(&mut self, k: usize) {
-        let period = self.sim.params().period;
         for _ in 0..k {
-            let t = self.sim.now + period;
+            let t = self.sim.now + self.period;
             self.sim.run_until(t);
         }
     }
@@ -161,7 +166,7 @@ pub fn failover<P: Protocol>(params: &Params, trials: u64) -> Trials {
         .map(|seed| {
             let mut st = steady::<P>(params, seed);
             let mut rng = seed ^ 0xfa11;
-            let stop_at = st.sim.now + splitmix(&mut rng) % params.period;
+            let stop_at = st.sim.now + splitmix(&mut rng) % P::round_period(params);
             st.sim.run_until(stop_at);
             let old = st.sim.agreed_leader().expect("leader before failover");
             st.sim.stop(old);
@@ -183,15 +188,16 @@ pub fn failover<P: Protocol>(params: &Params, trials: u64) -> Trials {
 }
 
 /// Bytes of state per node in steady state: `size_of` the node type plus
-/// the heap it owns (measured by dropping the cluster and seeing how many
-/// live heap bytes go away).
+/// the heap the node owns (measured by dropping the nodes and seeing how
+/// many live heap bytes go away, less the vector that held them).
 pub fn state_bytes<P: Protocol>(params: &Params) -> (usize, f64) {
     let mut st = steady::<P>(params, 7);
     st.run_rounds(100);
-    let proto = st.sim.into_proto();
-    let n = proto.len();
+    let nodes = st.sim.into_proto().into_nodes();
+    let n = nodes.len();
+    let holder = nodes.capacity() * std::mem::size_of::<P::Node>();
     let before = alloc::live_bytes();
-    drop(proto);
-    let heap = (before - alloc::live_bytes()) as f64 / n as f64;
-    (P::node_size_of(), heap)
+    drop(nodes);
+    let freed = before - alloc::live_bytes() - holder as i64;
+    (std::mem::size_of::<P::Node>(), freed as f64 / n as f64)
 }

@@ -113,18 +113,20 @@ impl Protocol for OmniCluster {
         self.drain(node, out);
     }
 
-    fn leader_of(&self, node: usize) -> Option<usize> {
+    fn leader_of(&self, node: usize, _now: Nanos) -> Option<usize> {
         self.nodes[node]
             .get_current_leader()
             .map(|(pid, _)| (pid - 1) as usize)
     }
 
-    fn is_leader(&self, node: usize) -> bool {
+    fn is_leader(&self, node: usize, _now: Nanos) -> bool {
         let n = &self.nodes[node];
         n.get_current_leader() == Some((n.get_pid(), true))
     }
 
-    fn node_size_of() -> usize {
-        std::mem::size_of::<Node>()
+    type Node = Node;
+
+    fn into_nodes(self) -> Vec<Self::Node> {
+        self.nodes
     }
 }

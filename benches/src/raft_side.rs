@@ -130,18 +130,20 @@ impl Protocol for RaftCluster {
         self.drain(node, out);
     }
 
-    fn leader_of(&self, node: usize) -> Option<usize> {
+    fn leader_of(&self, node: usize, _now: Nanos) -> Option<usize> {
         match self.nodes[node].raft.leader_id {
             0 => None,
             id => Some((id - 1) as usize),
         }
     }
 
-    fn is_leader(&self, node: usize) -> bool {
+    fn is_leader(&self, node: usize, _now: Nanos) -> bool {
         self.nodes[node].raft.state == StateRole::Leader
     }
 
-    fn node_size_of() -> usize {
-        std::mem::size_of::<RawNode<MemStorage>>()
+    type Node = RawNode<MemStorage>;
+
+    fn into_nodes(self) -> Vec<Self::Node> {
+        self.nodes
     }
 }

@@ -266,3 +266,13 @@ pub fn table(tenure: Option<&Column>, raft: &Column, omni: &Column) -> String {
     }
     s
 }
+
+/// The report's last line:
+/// `renewal_speedup_vs_raft=<X> allocations_per_renewal=<N>`.
+pub fn last_line(tenure: &Column, raft: &Column) -> String {
+    format!(
+        "renewal_speedup_vs_raft={:.2} allocations_per_renewal={}",
+        raft.leader.ns / tenure.leader.ns,
+        num(tenure.leader.allocs)
+    )
+}

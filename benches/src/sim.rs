@@ -81,6 +81,9 @@ pub trait Protocol: Sized {
     fn build(params: &Params, seed: u64) -> Self;
     /// Number of nodes.
     fn len(&self) -> usize;
+    /// Called once per node at time 0, right after `build`, to execute what
+    /// a freshly started node has to do before any input.
+    fn on_start(&mut self, _node: usize, _out: &mut Outbox<'_>) {}
     /// `true` if the cluster has no node.
     fn is_empty(&self) -> bool {
         self.len() == 0
@@ -92,12 +95,21 @@ pub trait Protocol: Sized {
     fn on_timer(&mut self, node: usize, now: Nanos, out: &mut Outbox<'_>);
     /// Decodes and handles one message, then sends what the node has to send.
     fn on_message(&mut self, node: usize, now: Nanos, msg: &[u8], out: &mut Outbox<'_>);
-    /// Whom `node` believes to be the leader/master, if anyone.
-    fn leader_of(&self, node: usize) -> Option<usize>;
-    /// `true` if `node` itself holds the leadership (can act as leader now).
-    fn is_leader(&self, node: usize) -> bool;
-    /// `size_of` one node's state as the library defines it.
-    fn node_size_of() -> usize;
+    /// Whom `node` believes to be the leader/master at `now`, if anyone.
+    fn leader_of(&self, node: usize, now: Nanos) -> Option<usize>;
+    /// `true` if `node` itself holds the leadership at `now` (can act as
+    /// leader).
+    fn is_leader(&self, node: usize, now: Nanos) -> bool;
+    /// Length of one steady-state round: the interval at which the leader
+    /// renews (heartbeat period, BLE round, Tenure's renewal interval).
+    fn round_period(params: &Params) -> Nanos {
+        params.period
+    }
+    /// One node's state as the library defines it.
+    type Node;
+    /// Gives up everything but the nodes themselves (drivers' buffers, the
+    /// stand-in for disk where it lives outside the node).
+    fn into_nodes(self) -> Vec<Self::Node>;
     /// Name of the library's timing setting that failover is measured
     /// against (the one that guards safety, where there is one).
     const GUARD: &'static str;
@@ -170,7 +182,7 @@ impl<P: Protocol> Sim<P> {
     pub fn new(params: &Params, seed: u64) -> Self {
         let proto = P::build(params, seed);
         let n = proto.len();
-        Sim {
+        let mut sim = Sim {
             proto,
             now: 0,
             params: *params,
@@ -181,7 +193,16 @@ impl<P: Protocol> Sim<P> {
             down: vec![false; n],
             timers: Timers::All,
             traffic: Traffic::default(),
+        };
+        for i in 0..n {
+            let mut out = Outbox {
+                pool: &mut sim.pool,
+                queued: &mut sim.queued,
+            };
+            sim.proto.on_start(i, &mut out);
         }
+        sim.flush(0);
+        sim
     }
 
     /// The parameters the cluster was built with.
@@ -313,13 +334,13 @@ impl<P: Protocol> Sim<P> {
             if self.down[i] {
                 continue;
             }
-            let l = self.proto.leader_of(i)?;
+            let l = self.proto.leader_of(i, self.now)?;
             if *agreed.get_or_insert(l) != l {
                 return None;
             }
         }
         let l = agreed?;
-        (!self.down[l] && self.proto.is_leader(l)).then_some(l)
+        (!self.down[l] && self.proto.is_leader(l, self.now)).then_some(l)
     }
 }
 

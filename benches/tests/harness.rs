@@ -49,14 +49,15 @@ impl Protocol for Null {
             out.send(0, |b| b.push(9));
         }
     }
-    fn leader_of(&self, _node: usize) -> Option<usize> {
+    fn leader_of(&self, _node: usize, _now: Nanos) -> Option<usize> {
         Some(0)
     }
-    fn is_leader(&self, node: usize) -> bool {
+    fn is_leader(&self, node: usize, _now: Nanos) -> bool {
         node == 0
     }
-    fn node_size_of() -> usize {
-        0
+    type Node = ();
+    fn into_nodes(self) -> Vec<()> {
+        vec![(); 5]
     }
 }
 

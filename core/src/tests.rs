@@ -1,1 +1,860 @@
+//! Whole-node tests on virtual time: a small cluster helper that carries encoded packets
+//! between nodes, checks persist-before-send on every output, and checks that at most one
+//! node is master after every event.
 
+use std::vec;
+use std::vec::Vec;
+
+use crate::rand::Rng;
+use crate::*;
+
+const LEASE_MS: u64 = 1_000;
+
+/// A cluster on virtual time with a simple network.
+struct Cluster {
+    configs: Vec<Config<5>>,
+    nodes: Vec<Option<Node<5>>>,
+    disks: Vec<Option<Record>>,
+    now: Instant,
+    /// (deliver at, sequence, to, from, bytes)
+    net: Vec<(Instant, u64, usize, usize, Vec<u8>)>,
+    seq: u64,
+    rng: Rng,
+    delay: Duration,
+    jitter: Duration,
+    loss_pct: u64,
+    dup_pct: u64,
+    /// `cut[from][to]`: messages from `from` to `to` are lost.
+    cut: [[bool; 5]; 5],
+    events: Vec<(Instant, usize, Event)>,
+    /// (when, node, version): every version change a node made.
+    learned: Vec<(Instant, usize, u64)>,
+    max_outputs_seen: usize,
+}
+
+impl Cluster {
+    fn new(n: usize, seed: u64) -> Self {
+        let members: Vec<Member> = (1..=n as u16).map(Member::candidate).collect();
+        Self::with_members(&members, seed)
+    }
+
+    fn with_members(members: &[Member], seed: u64) -> Self {
+        let n = members.len();
+        let configs: Vec<Config<5>> = members
+            .iter()
+            .map(|m| {
+                let mut c = Config::new(7, m.id, members).unwrap();
+                c.lease = Duration::from_millis(LEASE_MS);
+                c.seed = seed.wrapping_mul(31).wrapping_add(u64::from(m.id.0));
+                c
+            })
+            .collect();
+        let mut cluster = Cluster {
+            nodes: configs
+                .iter()
+                .map(|c| Some(Node::first_boot(c.clone(), Instant::ZERO).unwrap()))
+                .collect(),
+            configs,
+            disks: vec![None; n],
+            now: Instant::ZERO,
+            net: Vec::new(),
+            seq: 0,
+            rng: Rng::new(seed),
+            delay: Duration::from_millis(2),
+            jitter: Duration::ZERO,
+            loss_pct: 0,
+            dup_pct: 0,
+            cut: [[false; 5]; 5],
+            events: Vec::new(),
+            learned: Vec::new(),
+            max_outputs_seen: 0,
+        };
+        for i in 0..n {
+            cluster.drain(i);
+        }
+        cluster
+    }
+
+    fn n(&self) -> usize {
+        self.nodes.len()
+    }
+
+    fn node(&self, i: usize) -> &Node<5> {
+        self.nodes[i].as_ref().expect("node is down")
+    }
+
+    fn index(&self, id: NodeId) -> usize {
+        usize::from(id.0) - 1
+    }
+
+    /// Executes node `i`'s outputs in order, checking persist-before-send.
+    fn drain(&mut self, i: usize) {
+        let mut count = 0;
+        while let Some(out) = self.nodes[i].as_mut().and_then(|n| n.poll_output()) {
+            count += 1;
+            match out {
+                Output::Persist(r) => self.disks[i] = Some(r),
+                Output::Send { to, packet } => {
+                    self.check_durable(i, &packet.message);
+                    let mut buf = [0u8; MAX_PACKET_SIZE];
+                    let len = encode(&packet, &mut buf).unwrap();
+                    for j in 0..self.n() {
+                        let wanted = match to {
+                            Destination::All => j != i,
+                            Destination::Node(id) => self.index(id) == j,
+                        };
+                        if wanted {
+                            self.transmit(i, j, &buf[..len]);
+                        }
+                    }
+                }
+                Output::Event(e) => self.events.push((self.now, i, e)),
+            }
+        }
+        self.max_outputs_seen = self.max_outputs_seen.max(count);
+        assert!(
+            count <= MAX_OUTPUTS_PER_INPUT + 1,
+            "{count} outputs from one input"
+        );
+        if let Some(node) = &self.nodes[i] {
+            assert_eq!(node.stats().queue_overflows, 0);
+            if let Some(v) = node.version() {
+                let last = self.learned.iter().rev().find(|l| l.1 == i).map(|l| l.2);
+                if last != Some(v) {
+                    self.learned.push((self.now, i, v));
+                }
+            }
+        }
+    }
+
+    /// Nothing a node sends may promise more than its disk holds.
+    fn check_durable(&self, i: usize, msg: &Message) {
+        let disk = self.disks[i]
+            .as_ref()
+            .expect("sent before its first record");
+        match *msg {
+            Message::Prepare { ballot, .. } | Message::Promise { ballot, .. } => {
+                assert!(
+                    disk.promised() >= ballot,
+                    "node {i} sent {msg:?} before persisting its promise"
+                );
+            }
+            Message::Accept { ballot, op, .. } => {
+                assert_eq!(
+                    disk.accepted(),
+                    Some(Proposal { ballot, op }),
+                    "node {i} sent {msg:?} unpersisted"
+                );
+            }
+            Message::Accepted { ballot, .. } => {
+                assert_eq!(
+                    disk.accepted().map(|p| p.ballot),
+                    Some(ballot),
+                    "node {i} sent {msg:?} unpersisted"
+                );
+            }
+            _ => {}
+        }
+    }
+
+    fn transmit(&mut self, from: usize, to: usize, bytes: &[u8]) {
+        if self.cut[from][to] || self.rng.below(100) < self.loss_pct {
+            return;
+        }
+        let copies = if self.rng.below(100) < self.dup_pct {
+            2
+        } else {
+            1
+        };
+        for _ in 0..copies {
+            let extra = Duration::from_micros(self.rng.below(self.jitter.as_micros() + 1));
+            self.seq += 1;
+            self.net.push((
+                self.now + self.delay + extra,
+                self.seq,
+                to,
+                from,
+                bytes.to_vec(),
+            ));
+        }
+    }
+
+    fn next_timer(&self) -> Option<(Instant, usize)> {
+        self.nodes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, n)| n.as_ref()?.poll_timeout().map(|t| (t, i)))
+            .min()
+    }
+
+    /// Runs one event (a delivery or a timer); returns false if there is none.
+    fn step(&mut self) -> bool {
+        let msg = self
+            .net
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, m)| (m.0, m.1))
+            .map(|(k, m)| (m.0, k));
+        let timer = self.next_timer();
+        match (msg, timer) {
+            (Some((t, k)), timer) if timer.is_none_or(|(tt, _)| t <= tt) => {
+                let (at, _, to, _, bytes) = self.net.swap_remove(k);
+                self.now = self.now.max(at);
+                if let Some(node) = self.nodes[to].as_mut() {
+                    match decode(&bytes) {
+                        Ok(p) => node.handle_message(self.now, &p),
+                        Err(_) => node.note_malformed(),
+                    }
+                    self.drain(to);
+                }
+            }
+            (_, Some((t, i))) => {
+                self.now = self.now.max(t);
+                self.nodes[i].as_mut().unwrap().handle_timeout(self.now);
+                self.drain(i);
+            }
+            _ => return false,
+        }
+        self.assert_one_master();
+        true
+    }
+
+    fn run_for(&mut self, d: Duration) {
+        let end = self.now + d;
+        for _ in 0..2_000_000 {
+            let next = self
+                .net
+                .iter()
+                .map(|m| m.0)
+                .chain(self.next_timer().map(|t| t.0))
+                .min();
+            match next {
+                Some(t) if t <= end => {
+                    self.step();
+                }
+                _ => break,
+            }
+        }
+        self.now = self.now.max(end);
+        self.assert_one_master();
+    }
+
+    fn run_until(&mut self, limit: Duration, mut f: impl FnMut(&Cluster) -> bool) -> bool {
+        let end = self.now + limit;
+        while self.now < end {
+            if f(self) {
+                return true;
+            }
+            let before = self.now;
+            if !self.step() {
+                self.now = end;
+            }
+            if self.now > end {
+                self.now = before.max(end);
+            }
+        }
+        f(self)
+    }
+
+    fn masters(&self) -> Vec<usize> {
+        (0..self.n())
+            .filter(|&i| {
+                self.nodes[i]
+                    .as_ref()
+                    .is_some_and(|n| n.is_master(self.now))
+            })
+            .collect()
+    }
+
+    fn assert_one_master(&self) {
+        let m = self.masters();
+        assert!(m.len() <= 1, "two masters at {}: {m:?}", self.now);
+    }
+
+    fn wait_master(&mut self, limit: Duration) -> usize {
+        assert!(
+            self.run_until(limit, |c| c.masters().len() == 1),
+            "no master within {limit}"
+        );
+        self.masters()[0]
+    }
+
+    fn crash(&mut self, i: usize) {
+        self.nodes[i] = None;
+        self.net.retain(|m| m.2 != i);
+    }
+
+    fn restart(&mut self, i: usize) {
+        let record = self.disks[i].expect("restart without a record");
+        self.nodes[i] = Some(Node::restore(self.configs[i].clone(), record, self.now).unwrap());
+        self.drain(i);
+    }
+
+    fn isolate(&mut self, i: usize, cut: bool) {
+        for j in 0..5 {
+            self.cut[i][j] = cut;
+            self.cut[j][i] = cut;
+        }
+    }
+
+    fn events_of(&self, i: usize) -> Vec<Event> {
+        self.events
+            .iter()
+            .filter(|e| e.1 == i)
+            .map(|e| e.2)
+            .collect()
+    }
+}
+
+fn lease() -> Duration {
+    Duration::from_millis(LEASE_MS)
+}
+
+#[test]
+fn first_election_three_and_five_nodes() {
+    for n in [3, 5] {
+        for seed in 0..20 {
+            let mut c = Cluster::new(n, seed);
+            let m = c.wait_master(lease());
+            // Every node learns who it is.
+            assert!(c.run_until(lease(), |c| (0..n).all(|i| c
+                .node(i)
+                .master(c.now)
+                .map(|v| v.node)
+                == Some(NodeId(m as u16 + 1)))));
+            assert!(c
+                .events_of(m)
+                .iter()
+                .any(|e| matches!(e, Event::BecameMaster { .. })));
+        }
+    }
+}
+
+#[test]
+fn renewal_keeps_the_master_and_increases_the_version() {
+    let mut c = Cluster::new(3, 1);
+    let m = c.wait_master(lease());
+    let v0 = c.node(m).version().unwrap();
+    for _ in 0..20 {
+        c.run_for(lease() / 2);
+        assert_eq!(c.masters(), vec![m], "master changed while healthy");
+    }
+    let v1 = c.node(m).version().unwrap();
+    assert!(v1 >= v0 + 20, "only {} renewals in 10 leases", v1 - v0);
+    assert!(!c
+        .events_of(m)
+        .iter()
+        .any(|e| matches!(e, Event::TermEnded { .. })));
+    // A renewal costs one Accept round: followers never see a Prepare after the first.
+    let prepares = c.node(m).stats().round_timeouts;
+    assert_eq!(prepares, 0);
+}
+
+impl core::ops::Div<u64> for Duration {
+    type Output = Duration;
+    fn div(self, k: u64) -> Duration {
+        Duration::from_micros(self.as_micros() / k)
+    }
+}
+
+#[test]
+fn crashed_master_is_replaced_only_after_its_lease_ended_everywhere() {
+    for seed in 0..10 {
+        let mut c = Cluster::new(5, seed);
+        let old = c.wait_master(lease());
+        c.run_for(lease() * 2);
+        let version = c.node(old).version().unwrap();
+        c.crash(old);
+        let crash_at = c.now;
+        let new = c.wait_master(lease() * 3);
+        assert_ne!(new, old);
+        let elected_at = c.now;
+        // Every other node's view of the old master ran `lease` from when it learned
+        // the old master's last version; the new master may only exist after all of them.
+        for i in (0..5).filter(|&i| i != old) {
+            let learned = c
+                .learned
+                .iter()
+                .find(|l| l.1 == i && l.2 == version)
+                .unwrap_or_else(|| {
+                    panic!(
+                        "node {i} never learned version {version}: {:?} {:?}",
+                        c.learned, c.events
+                    )
+                })
+                .0;
+            assert!(
+                elected_at >= learned + lease(),
+                "seed {seed}: node {new} master at {elected_at}, node {i} learned the old term at {learned}"
+            );
+        }
+        // Fast failover: about one lease plus a round, well under two leases.
+        let failover = elected_at - crash_at;
+        assert!(failover <= lease() + lease() / 2, "failover {failover}");
+    }
+}
+
+impl core::ops::Mul<u64> for Duration {
+    type Output = Duration;
+    fn mul(self, k: u64) -> Duration {
+        self.saturating_mul(k)
+    }
+}
+
+#[test]
+fn stale_node_c_cannot_steal_the_role() {
+    // The seed's NodeC: C hears nothing for a while, its view of A expires, it proposes
+    // BeMaster with the version it last saw. That version is stale: no effect.
+    for seed in 0..10 {
+        let mut c = Cluster::new(3, seed);
+        let a = c.wait_master(lease());
+        let node_c = (a + 1) % 3;
+        c.run_for(lease());
+        // C stops hearing anyone, but its own messages still go out.
+        for j in 0..3 {
+            c.cut[j][node_c] = true;
+        }
+        c.run_for(lease() * 3);
+        assert!(
+            c.node(node_c).stats().elections_started > 0,
+            "C never tried"
+        );
+        for j in 0..3 {
+            c.cut[j][node_c] = false;
+        }
+        c.run_for(lease() * 2);
+        assert_eq!(c.masters(), vec![a], "seed {seed}: the master changed");
+        assert!(!c
+            .events_of(a)
+            .iter()
+            .any(|e| matches!(e, Event::TermEnded { .. })));
+        assert_eq!(c.node(node_c).version(), c.node(a).version());
+    }
+}
+
+#[test]
+fn a_chosen_stale_be_master_is_a_no_op() {
+    // Directly at the state machine: an op whose version is not current is ignored.
+    let mut c = Cluster::new(3, 3);
+    let a = c.wait_master(lease());
+    c.run_for(lease());
+    let node = c.nodes[(a + 1) % 3].as_mut().unwrap();
+    let before = *node.election_state();
+    let stale = Op::BeMaster {
+        node: NodeId(((a + 2) % 3) as u16 + 1),
+        version: Some(before.version.unwrap() - 1),
+        lease: lease(),
+        id: OpId::default(),
+    };
+    let now = c.now;
+    let instance = node.instance();
+    node.learn(now, stale);
+    assert_eq!(node.election_state().master, before.master);
+    assert_eq!(node.election_state().version, before.version);
+    assert_eq!(node.instance(), instance + 1);
+}
+
+#[test]
+fn restart_of_master_and_follower_from_their_records() {
+    for seed in 0..10 {
+        let mut c = Cluster::new(3, seed);
+        let m = c.wait_master(lease());
+        c.run_for(lease());
+        let f = (m + 1) % 3;
+        // A follower restarts: it keeps the version history and counts the lease afresh.
+        let v = c.node(f).version();
+        c.crash(f);
+        c.restart(f);
+        assert!(c.node(f).version() >= v);
+        assert_eq!(
+            c.node(f).master(c.now).map(|v| v.node),
+            Some(NodeId(m as u16 + 1))
+        );
+        assert_eq!(c.disks[f].unwrap().incarnation(), 2);
+        c.run_for(lease());
+        assert_eq!(c.masters(), vec![m]);
+        // The master restarts: it is not master right away, whatever its record says.
+        let v = c.node(m).version();
+        c.crash(m);
+        c.restart(m);
+        assert!(!c.node(m).is_master(c.now));
+        assert!(c.node(m).version() >= v);
+        let next = c.wait_master(lease() * 3);
+        assert!(c.node(next).version() > v);
+    }
+}
+
+#[test]
+fn release_hands_the_role_over_at_once() {
+    for seed in 0..10 {
+        let mut c = Cluster::new(5, seed);
+        let m = c.wait_master(lease());
+        c.run_for(lease());
+        let now = c.now;
+        c.nodes[m].as_mut().unwrap().release(now).unwrap();
+        assert!(!c.node(m).is_master(now), "still master after release");
+        c.drain(m);
+        assert!(c.events_of(m).contains(&Event::TermEnded {
+            version: c.node(m).version().unwrap(),
+            reason: TermEnd::Released
+        }));
+        let released_at = c.now;
+        let next = c.wait_master(lease());
+        assert_ne!(next, m, "the releasing node took the role back");
+        // Far sooner than a lease (PhxPaxos: one to two leases).
+        assert!(
+            c.now - released_at < lease() / 4,
+            "took {}",
+            c.now - released_at
+        );
+    }
+}
+
+#[test]
+fn hand_over_goes_to_the_named_successor() {
+    for seed in 0..10 {
+        let mut c = Cluster::new(5, seed);
+        let m = c.wait_master(lease());
+        c.run_for(lease());
+        let to = (m + 3) % 5;
+        let now = c.now;
+        assert_eq!(
+            c.nodes[m]
+                .as_mut()
+                .unwrap()
+                .hand_over(now, NodeId(m as u16 + 1)),
+            Err(CommandError::InvalidSuccessor(NodeId(m as u16 + 1)))
+        );
+        c.nodes[m]
+            .as_mut()
+            .unwrap()
+            .hand_over(now, NodeId(to as u16 + 1))
+            .unwrap();
+        c.drain(m);
+        let next = c.wait_master(lease());
+        assert_eq!(next, to, "seed {seed}");
+        assert!(c.now - now < lease() / 4);
+    }
+}
+
+#[test]
+fn a_renewal_in_flight_at_release_does_not_make_the_node_master_again() {
+    let mut c = Cluster::new(3, 5);
+    let m = c.wait_master(lease());
+    // Run until the master has a renewal in flight (its Accept sent, not yet chosen).
+    assert!(c.run_until(lease() * 2, |c| {
+        c.node(m).proposer.own.is_some() && c.node(m).is_master(c.now)
+    }));
+    let now = c.now;
+    c.nodes[m].as_mut().unwrap().release(now).unwrap();
+    c.drain(m);
+    // The renewal is chosen after the release: the node must stay not-master.
+    let v = c.node(m).version();
+    c.run_until(lease() / 2, |c| c.node(m).version() != v);
+    assert!(c.node(m).version() != v, "renewal never chosen");
+    assert!(!c.node(m).is_master(c.now));
+    // The release is re-proposed at the new version and someone else takes over.
+    let next = c.wait_master(lease());
+    assert_ne!(next, m);
+    assert!(c.now - now < lease() / 2);
+}
+
+#[test]
+fn loss_duplication_reordering_and_delay_keep_one_master() {
+    for seed in 0..20 {
+        let mut c = Cluster::new(5, seed);
+        c.loss_pct = 20;
+        c.dup_pct = 10;
+        c.jitter = Duration::from_millis(20);
+        let first = c.wait_master(lease() * 5);
+        c.run_for(lease() * 10);
+        // Still a master at the end (renewals survive 20 % loss), never two at once.
+        let _ = first;
+        assert!(
+            c.run_until(lease() * 3, |c| c.masters().len() == 1),
+            "seed {seed}"
+        );
+    }
+}
+
+#[test]
+fn a_node_away_for_many_instances_catches_up() {
+    let mut c = Cluster::new(3, 9);
+    let m = c.wait_master(lease());
+    let away = (m + 1) % 3;
+    c.isolate(away, true);
+    c.run_for(lease() * 20);
+    let gap = c.node(m).instance() - c.node(away).instance();
+    assert!(gap > 30, "only {gap} instances behind");
+    c.isolate(away, false);
+    assert!(c.run_until(lease(), |c| c.node(away).instance() + 1
+        >= c.node(m).instance()
+        && c.node(away).master(c.now).map(|v| v.node) == Some(NodeId(m as u16 + 1))));
+    assert!(c.node(away).stats().snapshots_installed >= 1);
+    assert_eq!(c.masters(), vec![m]);
+}
+
+#[test]
+fn malformed_bytes_and_hostile_messages_are_dropped_and_counted() {
+    let mut c = Cluster::new(3, 4);
+    let m = c.wait_master(lease());
+    c.run_for(lease());
+    let victim = (m + 1) % 3;
+    let mut rng = Rng::new(99);
+    // Random bytes never panic the decoder.
+    for len in 0..200 {
+        let bytes: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
+        let _ = decode(&bytes);
+    }
+    let now = c.now;
+    let node = c.nodes[victim].as_mut().unwrap();
+    let before = *node.election_state();
+    let header = node.header();
+    let good_ballot = Ballot {
+        round: 1_000,
+        node: NodeId(m as u16 + 1),
+    };
+    let prepare = Message::Prepare {
+        instance: node.instance(),
+        ballot: good_ballot,
+    };
+    let cases = [
+        (
+            Header {
+                cluster: 8,
+                from: NodeId(m as u16 + 1),
+                ..header
+            },
+            prepare,
+            DropReason::WrongCluster,
+        ),
+        (
+            Header {
+                from: NodeId(77),
+                ..header
+            },
+            prepare,
+            DropReason::NotMember,
+        ),
+        (
+            Header {
+                from: node.id(),
+                ..header
+            },
+            prepare,
+            DropReason::NotMember,
+        ),
+        (
+            Header {
+                protocol: PROTOCOL_VERSION + 1,
+                from: NodeId(m as u16 + 1),
+                ..header
+            },
+            prepare,
+            DropReason::NewerProtocol,
+        ),
+        (
+            Header {
+                from: NodeId(m as u16 + 1),
+                ..header
+            },
+            Message::Prepare {
+                instance: node.instance(),
+                ballot: Ballot {
+                    round: u64::MAX,
+                    node: NodeId(m as u16 + 1),
+                },
+            },
+            DropReason::BadField,
+        ),
+        (
+            Header {
+                from: NodeId(m as u16 + 1),
+                ..header
+            },
+            Message::Accept {
+                instance: node.instance(),
+                ballot: good_ballot,
+                op: Op::BeMaster {
+                    node: NodeId(1),
+                    version: Some(u64::MAX),
+                    lease: lease(),
+                    id: OpId::default(),
+                },
+            },
+            DropReason::BadField,
+        ),
+        (
+            Header {
+                from: NodeId(m as u16 + 1),
+                ..header
+            },
+            Message::Accept {
+                instance: node.instance(),
+                ballot: good_ballot,
+                op: Op::BeMaster {
+                    node: NodeId(1),
+                    version: None,
+                    lease: Duration::MAX,
+                    id: OpId::default(),
+                },
+            },
+            DropReason::BadField,
+        ),
+        (
+            // A Prepare whose ballot claims another proposer.
+            Header {
+                from: NodeId(m as u16 + 1),
+                ..header
+            },
+            Message::Prepare {
+                instance: node.instance(),
+                ballot: Ballot {
+                    round: 5,
+                    node: node.id(),
+                },
+            },
+            DropReason::NotMember,
+        ),
+    ];
+    for (h, msg, reason) in cases {
+        let drops = node.stats().dropped;
+        node.handle_message(
+            now,
+            &Packet {
+                header: h,
+                message: msg,
+            },
+        );
+        let mut expected = drops;
+        expected.add(reason);
+        assert_eq!(node.stats().dropped, expected, "{msg:?} from {h:?}");
+        assert!(
+            node.poll_output().is_none(),
+            "a dropped message produced output"
+        );
+    }
+    assert_eq!(*node.election_state(), before);
+    // The cluster carries on.
+    c.run_for(lease() * 2);
+    assert_eq!(c.masters(), vec![m]);
+}
+
+#[test]
+fn dueling_proposers_converge() {
+    for seed in 0..20 {
+        let mut c = Cluster::new(5, seed);
+        c.jitter = Duration::from_millis(3);
+        // Everyone campaigns at the same instant.
+        let now = c.now;
+        for i in 0..5 {
+            let _ = c.nodes[i].as_mut().unwrap().campaign(now);
+            c.drain(i);
+        }
+        c.wait_master(lease() * 2);
+    }
+}
+
+#[test]
+fn the_output_queue_never_overflows_and_backlog_is_refused() {
+    // Every scenario above asserts queue_overflows == 0 after each input and at most
+    // MAX_OUTPUTS_PER_INPUT outputs per input; here, a long hostile mix.
+    let mut c = Cluster::new(5, 11);
+    c.loss_pct = 10;
+    c.dup_pct = 30;
+    c.jitter = Duration::from_millis(50);
+    for round in 0..20u64 {
+        c.run_for(lease());
+        let i = (round % 5) as usize;
+        if round % 3 == 0 {
+            c.crash(i);
+            c.restart(i);
+        }
+        let now = c.now;
+        if let Some(n) = c.nodes[i].as_mut() {
+            let _ = n.release(now);
+        }
+        c.drain(i);
+    }
+    assert!(c.max_outputs_seen <= MAX_OUTPUTS_PER_INPUT);
+    // A driver that does not drain gets its inputs refused and counted, never lost silently.
+    let m = c.wait_master(lease() * 3);
+    let f = (m + 1) % 5;
+    let now = c.now;
+    let node = c.nodes[f].as_mut().unwrap();
+    let packet = Packet {
+        header: Header {
+            from: NodeId(m as u16 + 1),
+            ..node.header()
+        },
+        message: Message::CatchUp { next_instance: 0 },
+    };
+    let mut refused = 0;
+    for _ in 0..20 {
+        let before = node.stats().dropped.backlog;
+        node.handle_message(now, &packet);
+        refused += node.stats().dropped.backlog - before;
+    }
+    assert!(refused > 0, "an undrained queue never refused input");
+    assert_eq!(node.stats().queue_overflows, 0);
+}
+
+#[test]
+fn learners_and_voters_never_campaign_but_follow() {
+    let members = [
+        Member::candidate(1),
+        Member::voter(2),
+        Member::voter(3),
+        Member::learner(4),
+    ];
+    let mut c = Cluster::with_members(&members, 2);
+    let m = c.wait_master(lease());
+    assert_eq!(m, 0);
+    c.run_for(lease() * 3);
+    assert_eq!(c.node(3).master(c.now).map(|v| v.node), Some(NodeId(1)));
+    for i in 1..4 {
+        assert_eq!(c.node(i).stats().elections_started, 0);
+        assert_eq!(
+            c.nodes[i].as_mut().unwrap().campaign(c.now),
+            Err(CommandError::NotCandidate)
+        );
+    }
+}
+
+#[test]
+fn priority_prefers_the_preferred_node_without_harming_liveness() {
+    let members = [
+        Member::candidate(1),
+        Member::candidate(2).with_priority(5),
+        Member::candidate(3),
+    ];
+    for seed in 0..10 {
+        let mut c = Cluster::with_members(&members, seed);
+        assert_eq!(c.wait_master(lease()), 1, "seed {seed}");
+        // Preferred node down: another still takes over.
+        c.crash(1);
+        let next = c.wait_master(lease() * 3);
+        assert_ne!(next, 1);
+    }
+}
+
+#[test]
+fn node_with_its_queue_fits_the_memory_budget() {
+    let size = core::mem::size_of::<Node<5>>();
+    std::println!("size_of::<Node<5>>() = {size} bytes");
+    assert!(size <= 2048, "Node<5> is {size} bytes");
+}
+
+#[test]
+fn restore_refuses_another_nodes_record() {
+    let c = Cluster::new(3, 1);
+    let record = c.disks[0].unwrap();
+    let err = Node::restore(c.configs[1].clone(), record, c.now).unwrap_err();
+    assert_eq!(
+        err,
+        StartError::Record(RecordError::WrongNode {
+            expected: NodeId(2),
+            found: NodeId(1)
+        })
+    );
+}

@@ -332,9 +332,9 @@ mod tests {
             encode(&sample(), &mut [0u8; 4]),
             Err(WireError::BufferTooSmall)
         );
-        // An unknown message tag.
+        // An unknown message tag (after protocol, cluster and sender: one byte each here).
         let mut bad = buf;
-        bad[7] = 0x7f;
+        bad[3] = 0x7f;
         assert!(decode(&bad[..n]).is_err());
     }
 

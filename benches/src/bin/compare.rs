@@ -8,7 +8,8 @@ use tenure_benches::alloc::CountingAlloc;
 use tenure_benches::omni_side::OmniCluster;
 use tenure_benches::raft_side::RaftCluster;
 use tenure_benches::report::{self, Effort};
-use tenure_benches::sim::{Params, MS};
+use tenure_benches::sim::{Params, Protocol, MS};
+use tenure_benches::tenure_side::TenureCluster;
 
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc;
@@ -28,18 +29,27 @@ fn main() {
         effort.rounds,
         effort.trials
     );
+    println!(
+        "Tenure renews every {:.1} ms (a third of its term); raft-rs and OmniPaxos \
+         heartbeat every {} ms",
+        TenureCluster::round_period(&params) as f64 / MS as f64,
+        params.period / MS
+    );
     let mut pairs = vec![
+        report::round_pair::<TenureCluster>(&params),
         report::round_pair::<RaftCluster>(&params),
         report::round_pair::<OmniCluster>(&params),
     ];
     let rounds = report::measure_rounds(&mut pairs, effort);
     drop(pairs);
-    let raft = report::column::<RaftCluster>(&params, effort, rounds[0]);
-    let omni = report::column::<OmniCluster>(&params, effort, rounds[1]);
-    print!("{}", report::table(None, &raft, &omni));
+    let tenure = report::column::<TenureCluster>(&params, effort, rounds[0]);
+    let raft = report::column::<RaftCluster>(&params, effort, rounds[1]);
+    let omni = report::column::<OmniCluster>(&params, effort, rounds[2]);
+    print!("{}", report::table(Some(&tenure), &raft, &omni));
     println!(
         "OmniPaxos whole-cluster BLE round per period: {:.2} µs, {} messages",
         omni.cluster.ns / 1e3,
         omni.cluster.msgs
     );
+    println!("{}", report::last_line(&tenure, &raft));
 }

@@ -1,0 +1,137 @@
+//! Tenure, driven through its public API only: `Node::first_boot`,
+//! `handle_message` / `handle_timeout`, `poll_output` drained in order after
+//! every input, `poll_timeout` to re-arm the timer, and `encode` / `decode`
+//! for every packet.
+//!
+//! Settings: `Config::new` defaults (drift bound 1 %, guard 10 ms, round
+//! timeout 50 ms, backoff up to 50 ms, priority step 100 ms) with
+//! `lease = Params::guard()` (the same value as raft's election timeout) and a
+//! different seed per node and trial. Every member is a candidate of equal
+//! priority. Tenure renews on its own schedule (`Config::renew_interval`, a
+//! third of the master's term), so one round here is one renewal interval.
+//!
+//! `Output::Persist` records are kept in memory (like raft's `MemStorage`):
+//! the benchmark does not count the cost of making them durable.
+
+use crate::sim::{Nanos, Outbox, Params, Protocol};
+use tenure::{
+    decode, encode, Config, Destination, Duration, Instant, Member, Node, NodeId, Output, Record,
+    MAX_PACKET_SIZE,
+};
+
+/// Member capacity of the benchmark's nodes.
+pub const CAP: usize = 5;
+
+/// A Tenure cluster.
+pub struct TenureCluster {
+    nodes: Vec<Node<CAP>>,
+    disk: Vec<Option<Record>>,
+}
+
+fn instant(now: Nanos) -> Instant {
+    Instant::from_micros(now / 1_000)
+}
+
+fn config(params: &Params, id: u16, seed: u64) -> Config<CAP> {
+    let members: [Member; CAP] = core::array::from_fn(|i| Member::candidate(i as u16 + 1));
+    let mut cfg = Config::new(7, NodeId(id), &members[..params.nodes]).expect("tenure config");
+    cfg.lease = Duration::from_micros(params.guard() / 1_000);
+    cfg.seed = seed
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .wrapping_add(u64::from(id));
+    cfg
+}
+
+impl TenureCluster {
+    /// Executes the node's outputs in order.
+    fn drain(&mut self, i: usize, out: &mut Outbox<'_>) {
+        let n = self.nodes.len();
+        let mut buf = [0u8; MAX_PACKET_SIZE];
+        while let Some(output) = self.nodes[i].poll_output() {
+            match output {
+                Output::Persist(record) => self.disk[i] = Some(record),
+                Output::Send { to, packet } => {
+                    let len = encode(&packet, &mut buf).expect("tenure encode");
+                    let bytes = &buf[..len];
+                    match to {
+                        Destination::All => {
+                            for j in (0..n).filter(|&j| j != i) {
+                                out.send(j, |b| b.extend_from_slice(bytes));
+                            }
+                        }
+                        Destination::Node(NodeId(id)) => {
+                            out.send(usize::from(id) - 1, |b| b.extend_from_slice(bytes));
+                        }
+                    }
+                }
+                Output::Event(_) => {}
+            }
+        }
+    }
+}
+
+impl Protocol for TenureCluster {
+    const NAME: &'static str = "Tenure";
+    const GUARD: &'static str = "lease";
+
+    fn guard(params: &Params) -> Nanos {
+        params.guard()
+    }
+
+    fn round_period(params: &Params) -> Nanos {
+        config(params, 1, 0).renew_interval().as_micros() * 1_000
+    }
+
+    fn build(params: &Params, seed: u64) -> Self {
+        TenureCluster {
+            nodes: (1..=params.nodes as u16)
+                .map(|id| {
+                    Node::first_boot(config(params, id, seed), Instant::ZERO).expect("tenure node")
+                })
+                .collect(),
+            disk: vec![None; params.nodes],
+        }
+    }
+
+    fn on_start(&mut self, node: usize, out: &mut Outbox<'_>) {
+        // A first boot's first output is its record to store.
+        self.drain(node, out);
+    }
+
+    fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    fn next_timer(&self, node: usize) -> Option<Nanos> {
+        self.nodes[node].poll_timeout().map(|t| t.as_micros() * 1_000)
+    }
+
+    fn on_timer(&mut self, node: usize, now: Nanos, out: &mut Outbox<'_>) {
+        self.nodes[node].handle_timeout(instant(now));
+        self.drain(node, out);
+    }
+
+    fn on_message(&mut self, node: usize, now: Nanos, msg: &[u8], out: &mut Outbox<'_>) {
+        match decode(msg) {
+            Ok(packet) => self.nodes[node].handle_message(instant(now), &packet),
+            Err(_) => self.nodes[node].note_malformed(),
+        }
+        self.drain(node, out);
+    }
+
+    fn leader_of(&self, node: usize, now: Nanos) -> Option<usize> {
+        self.nodes[node]
+            .master(instant(now))
+            .map(|m| usize::from(m.node.0) - 1)
+    }
+
+    fn is_leader(&self, node: usize, now: Nanos) -> bool {
+        self.nodes[node].is_master(instant(now))
+    }
+
+    type Node = Node<CAP>;
+
+    fn into_nodes(self) -> Vec<Self::Node> {
+        self.nodes
+    }
+}
