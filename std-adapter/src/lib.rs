@@ -1,0 +1,1 @@
+//! Tokio adapter for Tenure.

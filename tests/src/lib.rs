@@ -1,0 +1,3 @@
+//! Tests for Tenure that need `std`: the deterministic simulator and the model checker.
+
+pub mod sim;
