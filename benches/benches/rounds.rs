@@ -8,6 +8,7 @@ use tenure_benches::measure::{self, Steady};
 use tenure_benches::omni_side::OmniCluster;
 use tenure_benches::raft_side::RaftCluster;
 use tenure_benches::sim::{Params, Protocol};
+use tenure_benches::tenure_side::TenureCluster;
 
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc;
@@ -26,17 +27,17 @@ fn cluster_round<P: Protocol>(bencher: divan::Bencher) {
     bencher.bench_local(|| st.run_rounds(1));
 }
 
-#[divan::bench(types = [RaftCluster, OmniCluster])]
+#[divan::bench(types = [TenureCluster, RaftCluster, OmniCluster])]
 fn renewal_round_leader_only<P: Protocol>(bencher: divan::Bencher) {
     leader_round::<P>(bencher);
 }
 
-#[divan::bench(types = [RaftCluster, OmniCluster])]
+#[divan::bench(types = [TenureCluster, RaftCluster, OmniCluster])]
 fn renewal_period_whole_cluster<P: Protocol>(bencher: divan::Bencher) {
     cluster_round::<P>(bencher);
 }
 
-#[divan::bench(types = [RaftCluster, OmniCluster], sample_count = 20)]
+#[divan::bench(types = [TenureCluster, RaftCluster, OmniCluster], sample_count = 20)]
 fn election_from_fresh<P: Protocol>(bencher: divan::Bencher) {
     let params = Params::default();
     bencher

@@ -6,14 +6,25 @@ use tenure_benches::tenure_side::TenureCluster;
 thread_local! { static TRAP: Cell<bool> = const { Cell::new(false) }; static IN: Cell<bool> = const { Cell::new(false) }; }
 struct A;
 unsafe impl GlobalAlloc for A {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 { hit(l.size()); System.alloc(l) }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) { System.dealloc(p, l) }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 { hit(n); System.realloc(p, l, n) }
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        hit(l.size());
+        System.alloc(l)
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        System.dealloc(p, l)
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
+        hit(n);
+        System.realloc(p, l, n)
+    }
 }
 fn hit(size: usize) {
     if TRAP.with(|t| t.get()) && !IN.with(|i| i.get()) {
         IN.with(|i| i.set(true));
-        eprintln!("ALLOC {size}\n{}", std::backtrace::Backtrace::force_capture());
+        eprintln!(
+            "ALLOC {size}\n{}",
+            std::backtrace::Backtrace::force_capture()
+        );
         IN.with(|i| i.set(false));
         TRAP.with(|t| t.set(false));
     }

@@ -26,11 +26,11 @@ impl Entry for Value {
     type Snapshot = NoSnapshot;
 }
 
-type Node = OmniPaxos<Value, MemoryStorage<Value>>;
+type OmniNode = OmniPaxos<Value, MemoryStorage<Value>>;
 
 /// An OmniPaxos cluster.
 pub struct OmniCluster {
-    nodes: Vec<Node>,
+    nodes: Vec<OmniNode>,
     next_tick: Vec<Nanos>,
     period: Nanos,
     outgoing: Vec<Message<Value>>,
@@ -124,7 +124,7 @@ impl Protocol for OmniCluster {
         n.get_current_leader() == Some((n.get_pid(), true))
     }
 
-    type Node = Node;
+    type Node = OmniNode;
 
     fn into_nodes(self) -> Vec<Self::Node> {
         self.nodes

@@ -12,6 +12,8 @@ pub struct Column {
     pub guard_name: &'static str,
     /// Its value, in virtual nanoseconds.
     pub guard_ns: u64,
+    /// Length of one steady-state round (renewal / heartbeat interval).
+    pub period_ns: u64,
     /// Leader-only renewal round (median time over batches).
     pub leader: Round,
     /// Whole-cluster period (median time over batches).
@@ -109,6 +111,7 @@ pub fn column<P: Protocol>(params: &Params, effort: Effort, rounds: (Round, Roun
         name: P::NAME,
         guard_name: P::GUARD,
         guard_ns: P::guard(params),
+        period_ns: P::round_period(params),
         leader: rounds.0,
         cluster: rounds.1,
         election: measure::election::<P>(params, effort.trials),
@@ -173,6 +176,12 @@ pub fn table(tenure: Option<&Column>, raft: &Column, omni: &Column) -> String {
         "1b. renewal period, whole cluster (µs)",
         &|c| us(c.cluster.ns),
         ratio(t(&|c| c.cluster.ns), raft.cluster.ns),
+    );
+    let per_s = |c: &Column, x: f64| x * 1e9 / c.period_ns as f64;
+    row(
+        "1c. CPU per second of steady leadership, whole cluster (µs/s)",
+        &|c| format!("{:.1}", per_s(c, c.cluster.ns) / 1e3),
+        ratio(t(&|c| per_s(c, c.cluster.ns)), per_s(raft, raft.cluster.ns)),
     );
     row(
         "2. election from fresh, virtual (ms, mean / max)",
@@ -239,7 +248,15 @@ pub fn table(tenure: Option<&Column>, raft: &Column, omni: &Column) -> String {
         ratio(t(&|c| c.cluster.bytes), raft.cluster.bytes),
     );
     row(
-        "5d. state bytes per node (size_of + heap)",
+        "5d. wire bytes per second of steady leadership, whole cluster",
+        &|c| format!("{:.0}", per_s(c, c.cluster.bytes)),
+        ratio(
+            t(&|c| per_s(c, c.cluster.bytes)),
+            per_s(raft, raft.cluster.bytes),
+        ),
+    );
+    row(
+        "5e. state bytes per node (size_of + heap)",
         &|c| format!("{} + {:.0}", c.state.0, c.state.1),
         ratio(
             t(&|c| c.state.0 as f64 + c.state.1),

@@ -103,7 +103,9 @@ impl Protocol for TenureCluster {
     }
 
     fn next_timer(&self, node: usize) -> Option<Nanos> {
-        self.nodes[node].poll_timeout().map(|t| t.as_micros() * 1_000)
+        self.nodes[node]
+            .poll_timeout()
+            .map(|t| t.as_micros() * 1_000)
     }
 
     fn on_timer(&mut self, node: usize, now: Nanos, out: &mut Outbox<'_>) {

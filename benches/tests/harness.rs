@@ -7,6 +7,7 @@ use tenure_benches::measure::{self, Steady};
 use tenure_benches::omni_side::OmniCluster;
 use tenure_benches::raft_side::RaftCluster;
 use tenure_benches::sim::{Nanos, Outbox, Params, Protocol, Sim};
+use tenure_benches::tenure_side::TenureCluster;
 
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc;
@@ -104,4 +105,25 @@ fn raft_side_works() {
 #[test]
 fn omnipaxos_side_works() {
     smoke::<OmniCluster>();
+}
+
+#[test]
+fn tenure_side_works() {
+    smoke::<TenureCluster>();
+}
+
+#[test]
+fn tenure_renewal_rounds_do_not_allocate() {
+    let params = Params::default();
+    for timers in [true, false] {
+        let mut st = if timers {
+            measure::steady::<TenureCluster>(&params, 3)
+        } else {
+            Steady::<TenureCluster>::leader_only(&params, 3)
+        };
+        st.run_rounds(10);
+        let r = st.measure(500);
+        assert_eq!(r.allocs, 0.0, "{r:?}");
+        assert!(r.msgs > 0.0);
+    }
 }

@@ -150,6 +150,9 @@ pub(crate) struct Election {
     quiet_until: Instant,
     pub(crate) incarnation: u32,
     next_seq: u32,
+    /// Test-only fault: apply BeMaster ops whatever their version.
+    #[cfg(feature = "fault-injection")]
+    pub(crate) ignore_version_check: bool,
 }
 
 /// What `evaluate` wants proposed, and why.
@@ -173,6 +176,8 @@ impl Election {
             quiet_until: Instant::ZERO,
             incarnation,
             next_seq: 0,
+            #[cfg(feature = "fault-injection")]
+            ignore_version_check: false,
         }
     }
 
@@ -225,8 +230,12 @@ impl Election {
                 lease,
                 id,
             } => {
-                if version != self.state.version {
-                    return false; // stale: the proposer had not seen the latest op
+                #[cfg(feature = "fault-injection")]
+                let stale = version != self.state.version && !self.ignore_version_check;
+                #[cfg(not(feature = "fault-injection"))]
+                let stale = version != self.state.version;
+                if stale {
+                    return false; // the proposer had not seen the latest op
                 }
                 self.state = ElectionState {
                     master: Some(node),

@@ -293,6 +293,16 @@ impl<const N: usize> Node<N> {
         self.step(now);
     }
 
+    /// Test-only fault injection: make this node's state machine apply BeMaster ops
+    /// whatever their version (the bug the version check prevents). Exists only with
+    /// the `fault-injection` feature, which production builds never enable; model
+    /// checkers and simulators use it to prove they catch the bug.
+    #[cfg(feature = "fault-injection")]
+    #[doc(hidden)]
+    pub fn inject_ignore_version_check(&mut self, on: bool) {
+        self.election.ignore_version_check = on;
+    }
+
     /// Counts bytes the driver could not decode.
     pub fn note_malformed(&mut self) {
         self.stats.dropped.add(DropReason::Malformed);
