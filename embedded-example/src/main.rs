@@ -86,8 +86,6 @@ fn main() -> ! {
 
 fn start(spawner: Spawner, settings: Settings) {
     spawner.spawn(node_task(settings).expect("node task spawned once"));
-    spawner.spawn(tick_task().unwrap());
-    spawner.spawn(tick2_task().unwrap());
 }
 
 /// The phase-1 demo frame.
@@ -155,22 +153,4 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     #[cfg(not(feature = "defmt"))]
     fmt::text_line(format_args!("PANIC {}", info));
     semihosting::exit(101);
-}
-
-#[embassy_executor::task]
-async fn tick_task() {
-    let start = embassy_time::Instant::now();
-    for i in 1..=40u64 {
-        embassy_time::Timer::at(start + embassy_time::Duration::from_millis(250 * i)).await;
-        let late = embassy_time::Instant::now() - (start + embassy_time::Duration::from_millis(250 * i));
-        info!("tick {} late_us={}", i, late.as_micros());
-    }
-}
-
-#[embassy_executor::task]
-async fn tick2_task() {
-    for i in 1..=100u64 {
-        embassy_time::Timer::after_millis(97).await;
-        if i % 20 == 0 { info!("tick2 {}", i); }
-    }
 }
