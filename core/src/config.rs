@@ -8,6 +8,7 @@ use core::fmt;
 use heapless::Vec;
 use serde::{Deserialize, Serialize};
 
+use crate::auth::Auth;
 use crate::time::Duration;
 
 /// A member's identity, unique within a cluster.
@@ -137,12 +138,15 @@ pub struct Config<const N: usize> {
     /// Seed of the node's jitter generator. Give each node and each start a different one
     /// where possible (the core also mixes in the node id and incarnation).
     pub seed: u64,
+    /// Frame authentication. [`Config::new`] leaves it [`Auth::Insecure`]; set a cluster
+    /// key for any network others can reach (see [`crate::auth`]).
+    pub auth: Auth,
 }
 
 impl<const N: usize> Config<N> {
     /// A configuration with sensible defaults for a LAN: lease 1 s, drift bound 1 %,
     /// guard 10 ms, round timeout 50 ms, backoff up to 50 ms, priority step 100 ms,
-    /// hand-over grace 200 ms, seed 0.
+    /// hand-over grace 200 ms, seed 0, no frame authentication.
     pub fn new(cluster_id: u32, node_id: NodeId, members: &[Member]) -> Result<Self, ConfigError> {
         let members = Vec::from_slice(members).map_err(|_| ConfigError::TooManyMembers {
             count: members.len(),
@@ -160,6 +164,7 @@ impl<const N: usize> Config<N> {
             priority_step: Duration::from_millis(100),
             handover_grace: Duration::from_millis(200),
             seed: 0,
+            auth: Auth::Insecure,
         })
     }
 

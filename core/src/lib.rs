@@ -16,6 +16,7 @@
 //!     .map(|id| {
 //!         let mut config = Config::new(42, NodeId(id), &members).unwrap();
 //!         config.seed = u64::from(id); // different jitter per node
+//!         config.auth = tenure::Auth::key([0x5a; 32]); // pre-shared cluster key
 //!         Node::first_boot(config, Instant::ZERO).unwrap()
 //!     })
 //!     .collect();
@@ -30,8 +31,8 @@
 //!             match output {
 //!                 Output::Persist(record) => disk[i] = Some(record), // fsync here
 //!                 Output::Send { to, packet } => {
-//!                     let mut buf = [0u8; tenure::MAX_PACKET_SIZE];
-//!                     let len = tenure::encode(&packet, &mut buf).unwrap();
+//!                     let mut buf = [0u8; tenure::MAX_SEALED_SIZE];
+//!                     let len = node.seal(&packet, &mut buf).unwrap(); // encode + tag
 //!                     for j in 0..3u16 {
 //!                         let dest = NodeId(j + 1);
 //!                         if dest != node.id() && (to == Destination::All || to == Destination::Node(dest)) {
@@ -48,10 +49,7 @@
 //!     }
 //!     // 2. Deliver what was sent; feed received bytes as inputs.
 //!     if let Some((to, bytes)) = in_flight.pop() {
-//!         match tenure::decode(&bytes) {
-//!             Ok(packet) => nodes[to].handle_message(now, &packet),
-//!             Err(_) => nodes[to].note_malformed(),
-//!         }
+//!         nodes[to].handle_frame(now, &bytes); // verify tag, decode, handle
 //!         continue;
 //!     }
 //!     // 3. Nothing in flight: jump to the earliest timer and fire it.
@@ -73,6 +71,7 @@
 //! # Where to look
 //! - [`time`]: the core's own [`Instant`] and [`Duration`].
 //! - [`wire`]: [`Message`], [`encode`], [`decode`], COBS framing.
+//! - [`auth`]: keyed BLAKE2s tags on every frame, key rotation.
 //! - [`config`]: [`Config`], [`Member`], [`Config::validate`].
 //! - [`Node`]: the call protocol; [`Output`], [`Event`], [`Record`].
 //!
@@ -86,6 +85,7 @@
 extern crate std;
 
 mod acceptor;
+pub mod auth;
 mod ballot;
 pub mod config;
 mod election;
@@ -103,6 +103,7 @@ pub mod wire;
 mod tests;
 
 pub use acceptor::Proposal;
+pub use auth::{Auth, Key, MAX_SEALED_SIZE};
 pub use ballot::Ballot;
 pub use config::{Config, ConfigError, Member, NodeId, Role, MAX_MEMBERS};
 pub use election::{ElectionState, Op, OpId};
@@ -115,6 +116,6 @@ pub use record::{Record, RecordError, MAX_RECORD_SIZE};
 pub use stats::{DropReason, Drops, Stats};
 pub use time::{Duration, Instant};
 pub use wire::{
-    decode, encode, encode_framed, FrameReader, Header, Message, Packet, WireError, MAX_FRAME_SIZE,
+    decode, encode, frame, FrameReader, Header, Message, Packet, WireError, MAX_FRAME_SIZE,
     MAX_PACKET_SIZE, PROTOCOL_VERSION,
 };

@@ -47,7 +47,7 @@ pub enum Output {
     Send {
         /// To whom.
         to: Destination,
-        /// What (encode with [`encode`](crate::encode)).
+        /// What (turn it into a frame with [`Node::seal`]).
         packet: Packet,
     },
     /// Tell the application.
@@ -144,9 +144,9 @@ pub(crate) enum Pending {
 ///    or [`Node::restore`] (every later start, from the last stored [`Record`]).
 /// 2. **Feed inputs**, each with `now` from a monotonic clock (never earlier than a
 ///    previous `now`):
-///    - [`handle_message`](Self::handle_message) for every packet received (decode bytes
-///      with [`decode`](crate::decode); report undecodable ones with
-///      [`note_malformed`](Self::note_malformed));
+///    - [`handle_frame`](Self::handle_frame) for every frame received (it verifies the
+///      tag, decodes, and counts what it drops), or [`handle_message`](Self::handle_message)
+///      for a packet the driver decoded itself;
 ///    - [`handle_timeout`](Self::handle_timeout) when `now` reaches
 ///      [`poll_timeout`](Self::poll_timeout);
 ///    - commands: [`release`](Self::release), [`hand_over`](Self::hand_over),
@@ -278,6 +278,26 @@ impl<const N: usize> Node<N> {
             self.stats.dropped.add(DropReason::Stale);
         }
         self.step(now);
+    }
+
+    /// Handles one frame as received (datagram, or a frame from a
+    /// [`FrameReader`](crate::FrameReader)): verifies its tag with the configured
+    /// [`Auth`](crate::Auth), decodes it and handles it. Bad frames are dropped and
+    /// counted ([`DropReason::BadTag`], [`DropReason::Malformed`]); nothing of a frame is
+    /// read before its tag verified.
+    pub fn handle_frame(&mut self, now: Instant, frame: &[u8]) {
+        match crate::auth::open(frame, &self.config.auth) {
+            Ok(packet) => self.handle_message(now, &packet),
+            Err(crate::WireError::BadTag) => self.stats.dropped.add(DropReason::BadTag),
+            Err(_) => self.stats.dropped.add(DropReason::Malformed),
+        }
+    }
+
+    /// Encodes `packet` (from [`Output::Send`]) and appends the authentication tag of
+    /// the configured [`Auth`](crate::Auth); returns the frame length. A buffer of
+    /// [`MAX_SEALED_SIZE`](crate::MAX_SEALED_SIZE) bytes always suffices.
+    pub fn seal(&self, packet: &Packet, buf: &mut [u8]) -> Result<usize, crate::WireError> {
+        crate::auth::seal(packet, &self.config.auth, buf)
     }
 
     /// Handles the timer set by [`poll_timeout`](Self::poll_timeout). Calling it early or

@@ -7,6 +7,8 @@ pub enum DropReason {
     /// Bytes that did not decode (reported by the driver through
     /// [`Node::note_malformed`](crate::Node::note_malformed)).
     Malformed,
+    /// A frame whose authentication tag is missing or wrong.
+    BadTag,
     /// A newer protocol version than this build speaks.
     NewerProtocol,
     /// Another cluster's message.
@@ -27,6 +29,8 @@ pub enum DropReason {
 pub struct Drops {
     /// [`DropReason::Malformed`].
     pub malformed: u64,
+    /// [`DropReason::BadTag`].
+    pub bad_tag: u64,
     /// [`DropReason::NewerProtocol`].
     pub newer_protocol: u64,
     /// [`DropReason::WrongCluster`].
@@ -46,6 +50,7 @@ impl Drops {
     pub fn add(&mut self, reason: DropReason) {
         let c = match reason {
             DropReason::Malformed => &mut self.malformed,
+            DropReason::BadTag => &mut self.bad_tag,
             DropReason::NewerProtocol => &mut self.newer_protocol,
             DropReason::WrongCluster => &mut self.wrong_cluster,
             DropReason::NotMember => &mut self.not_member,
@@ -58,6 +63,7 @@ impl Drops {
     /// All drops.
     pub fn total(&self) -> u64 {
         self.malformed
+            + self.bad_tag
             + self.newer_protocol
             + self.wrong_cluster
             + self.not_member

@@ -46,6 +46,7 @@ impl Cluster {
                 let mut c = Config::new(7, m.id, members).unwrap();
                 c.lease = Duration::from_millis(LEASE_MS);
                 c.seed = seed.wrapping_mul(31).wrapping_add(u64::from(m.id.0));
+                c.auth = Auth::key([7; 32]);
                 c
             })
             .collect();
@@ -96,8 +97,12 @@ impl Cluster {
                 Output::Persist(r) => self.disks[i] = Some(r),
                 Output::Send { to, packet } => {
                     self.check_durable(i, &packet.message);
-                    let mut buf = [0u8; MAX_PACKET_SIZE];
-                    let len = encode(&packet, &mut buf).unwrap();
+                    let mut buf = [0u8; MAX_SEALED_SIZE];
+                    let len = self.nodes[i]
+                        .as_ref()
+                        .unwrap()
+                        .seal(&packet, &mut buf)
+                        .unwrap();
                     for j in 0..self.n() {
                         let wanted = match to {
                             Destination::All => j != i,
@@ -201,10 +206,7 @@ impl Cluster {
                 let (at, _, to, _, bytes) = self.net.swap_remove(k);
                 self.now = self.now.max(at);
                 if let Some(node) = self.nodes[to].as_mut() {
-                    match decode(&bytes) {
-                        Ok(p) => node.handle_message(self.now, &p),
-                        Err(_) => node.note_malformed(),
-                    }
+                    node.handle_frame(self.now, &bytes);
                     self.drain(to);
                 }
             }

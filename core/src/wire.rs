@@ -6,7 +6,9 @@
 //! and counts what fails them.
 //!
 //! For byte streams (UARTs, TCP), frames are COBS-encoded and end with a zero byte:
-//! [`encode_framed`] writes one, [`FrameReader`] splits a stream back into packets.
+//! [`frame`] writes one, [`FrameReader`] splits a stream back into frames.
+//!
+//! Packets normally travel sealed (with an authentication tag): see [`crate::auth`].
 //!
 //! [`Node::handle_message`]: crate::Node::handle_message
 
@@ -137,8 +139,13 @@ pub struct Packet {
 /// The largest encoded [`Packet`], in bytes: a buffer this long always suffices.
 pub const MAX_PACKET_SIZE: usize = Packet::POSTCARD_MAX_SIZE;
 
-/// The largest COBS frame of a packet, including its terminating zero byte.
-pub const MAX_FRAME_SIZE: usize = MAX_PACKET_SIZE + MAX_PACKET_SIZE / 254 + 2;
+/// The largest COBS frame of a sealed packet (with its tag), including the terminating
+/// zero byte.
+pub const MAX_FRAME_SIZE: usize = MAX_STREAM_FRAME + 1;
+
+/// The largest COBS-encoded sealed packet without its terminator.
+pub const MAX_STREAM_FRAME: usize =
+    crate::auth::MAX_SEALED_SIZE + crate::auth::MAX_SEALED_SIZE / 254 + 1;
 
 /// Why bytes could not be turned into a packet, or a packet into bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -156,6 +163,8 @@ pub enum WireError {
     TrailingBytes,
     /// A stream frame overran the reader's buffer before its terminator.
     FrameTooLong,
+    /// The frame's authentication tag is missing or does not verify.
+    BadTag,
 }
 
 impl fmt::Display for WireError {
@@ -167,6 +176,7 @@ impl fmt::Display for WireError {
             WireError::Malformed => "input is not a valid packet",
             WireError::TrailingBytes => "extra bytes after the packet",
             WireError::FrameTooLong => "stream frame too long",
+            WireError::BadTag => "authentication tag missing or wrong",
         })
     }
 }
@@ -200,20 +210,47 @@ pub fn decode(bytes: &[u8]) -> Result<Packet, WireError> {
     Ok(packet)
 }
 
-/// Encodes `packet` as a COBS frame ending in a zero byte; returns the frame length.
-pub fn encode_framed(packet: &Packet, buf: &mut [u8]) -> Result<usize, WireError> {
-    postcard::to_slice_cobs(packet, buf)
-        .map(|s| s.len())
-        .map_err(map_err)
+/// COBS-encodes `bytes` (a sealed packet) into `buf` and appends the zero terminator;
+/// returns the frame length. `buf` needs `bytes.len() + bytes.len() / 254 + 2` bytes.
+pub fn frame(bytes: &[u8], buf: &mut [u8]) -> Result<usize, WireError> {
+    if buf.len() < bytes.len() + bytes.len() / 254 + 2 {
+        return Err(WireError::BufferTooSmall);
+    }
+    let mut code_at = 0;
+    let mut out = 1;
+    let mut code = 1u8;
+    for &b in bytes {
+        if b == 0 {
+            buf[code_at] = code;
+            code_at = out;
+            out += 1;
+            code = 1;
+        } else {
+            buf[out] = b;
+            out += 1;
+            code += 1;
+            if code == 0xFF {
+                buf[code_at] = code;
+                code_at = out;
+                out += 1;
+                code = 1;
+            }
+        }
+    }
+    buf[code_at] = code;
+    buf[out] = 0;
+    Ok(out + 1)
 }
 
-/// Splits a COBS-framed byte stream into packets, byte by byte, with a fixed buffer.
+/// Splits a COBS-framed byte stream into frames, byte by byte, with a fixed buffer.
+/// Each complete frame is handed back decoded from COBS, ready for
+/// [`open`](crate::auth::open) or [`Node::handle_frame`](crate::Node::handle_frame).
 ///
 /// A frame longer than the buffer is discarded up to its terminator and reported once as
 /// [`WireError::FrameTooLong`]; empty frames (a lone zero, used to resynchronise) are
 /// skipped.
 #[derive(Clone, Debug)]
-pub struct FrameReader<const CAP: usize = MAX_FRAME_SIZE> {
+pub struct FrameReader<const CAP: usize = MAX_STREAM_FRAME> {
     buf: [u8; CAP],
     len: usize,
     overflowed: bool,
@@ -235,8 +272,8 @@ impl<const CAP: usize> FrameReader<CAP> {
         }
     }
 
-    /// Feeds one byte; returns a result when it completes a frame.
-    pub fn push(&mut self, byte: u8) -> Option<Result<Packet, WireError>> {
+    /// Feeds one byte; returns the frame's bytes when it completes one.
+    pub fn push(&mut self, byte: u8) -> Option<Result<&[u8], WireError>> {
         if byte != 0 {
             if self.len < CAP {
                 self.buf[self.len] = byte;
@@ -253,12 +290,10 @@ impl<const CAP: usize> FrameReader<CAP> {
         if len == 0 {
             return None;
         }
-        let frame = &mut self.buf[..len];
-        let decoded = match cobs_decode_in_place(frame) {
-            Some(n) => n,
-            None => return Some(Err(WireError::Malformed)),
-        };
-        Some(decode(&frame[..decoded]))
+        match cobs_decode_in_place(&mut self.buf[..len]) {
+            Some(n) => Some(Ok(&self.buf[..n])),
+            None => Some(Err(WireError::Malformed)),
+        }
     }
 }
 
@@ -338,26 +373,32 @@ mod tests {
         assert!(decode(&bad[..n]).is_err());
     }
 
+    fn framed(buf: &mut [u8]) -> usize {
+        let mut packet = [0u8; MAX_PACKET_SIZE];
+        let n = encode(&sample(), &mut packet).unwrap();
+        frame(&packet[..n], buf).unwrap()
+    }
+
     #[test]
     fn frames_split_a_stream_and_survive_garbage() {
         let mut stream = [0u8; 3 * MAX_FRAME_SIZE];
         let mut at = 0;
         stream[at] = 0; // leading resync zero
         at += 1;
-        at += encode_framed(&sample(), &mut stream[at..]).unwrap();
-        for b in [1u8, 2, 3, 0] {
-            // garbage frame
+        at += framed(&mut stream[at..]);
+        for b in [1u8, 9, 3, 0] {
+            // garbage frame: its code byte runs past the end
             stream[at] = b;
             at += 1;
         }
-        at += encode_framed(&sample(), &mut stream[at..]).unwrap();
+        at += framed(&mut stream[at..]);
         let mut reader: FrameReader = FrameReader::new();
         let mut ok = 0;
         let mut bad = 0;
         for &b in &stream[..at] {
             match reader.push(b) {
-                Some(Ok(p)) => {
-                    assert_eq!(p, sample());
+                Some(Ok(bytes)) => {
+                    assert_eq!(decode(bytes), Ok(sample()));
                     ok += 1
                 }
                 Some(Err(_)) => bad += 1,
@@ -368,6 +409,22 @@ mod tests {
     }
 
     #[test]
+    fn cobs_round_trips_zeros_and_long_runs() {
+        let mut input = [0u8; 600];
+        for (i, b) in input.iter_mut().enumerate() {
+            *b = if i % 97 == 0 { 0 } else { (i % 251) as u8 + 1 };
+        }
+        for len in [0, 1, 253, 254, 255, 300, 600] {
+            let mut out = [0u8; 700];
+            let n = frame(&input[..len], &mut out).unwrap();
+            assert_eq!(out[n - 1], 0);
+            assert!(!out[..n - 1].contains(&0));
+            let m = cobs_decode_in_place(&mut out[..n - 1]).unwrap();
+            assert_eq!(&out[..m], &input[..len], "len {len}");
+        }
+    }
+
+    #[test]
     fn an_overlong_frame_is_reported_once_and_the_next_one_read() {
         let mut reader: FrameReader<16> = FrameReader::new();
         for _ in 0..40 {
@@ -375,9 +432,16 @@ mod tests {
         }
         assert_eq!(reader.push(0), Some(Err(WireError::FrameTooLong)));
         let mut buf = [0u8; MAX_FRAME_SIZE];
-        let n = encode_framed(&sample(), &mut buf).unwrap();
+        let n = framed(&mut buf);
+        for &b in &buf[..n - 1] {
+            assert_eq!(reader.push(b), None);
+        }
+        // The 16-byte reader is too small for this frame; a big one reads it.
+        assert_eq!(reader.push(0), Some(Err(WireError::FrameTooLong)));
         let mut big: FrameReader = FrameReader::new();
-        let got = buf[..n].iter().filter_map(|&b| big.push(b)).next();
-        assert_eq!(got, Some(Ok(sample())));
+        for &b in &buf[..n - 1] {
+            assert_eq!(big.push(b), None);
+        }
+        assert_eq!(big.push(0).map(|r| r.map(decode)), Some(Ok(Ok(sample()))));
     }
 }
