@@ -914,3 +914,12 @@ fn replaying_recorded_traffic_cannot_make_a_second_master() {
         c.wait_master(lease() * 3);
     }
 }
+
+#[test]
+fn wire_sizes_are_small() {
+    std::println!(
+        "MAX_PACKET_SIZE={MAX_PACKET_SIZE} MAX_SEALED_SIZE={MAX_SEALED_SIZE} MAX_FRAME_SIZE={MAX_FRAME_SIZE} MAX_RECORD_SIZE={MAX_RECORD_SIZE}"
+    );
+    assert!(MAX_PACKET_SIZE <= 128);
+    assert!(MAX_RECORD_SIZE <= 160);
+}
