@@ -3,8 +3,12 @@
 //! `<kernel path> id=3 members=1,2,3`.
 //!
 //! Keys: `id=N` (required), `members=A,B,C` (required, must contain `id`, at
-//! most [`MAX_MEMBERS`]), `flash=PATH` (optional host file for the emulated
-//! flash, default `tenure-node-<id>.flash` in QEMU's working directory).
+//! most [`MAX_MEMBERS`]; ids 1..=65534, 65535 addresses every node on the
+//! link), `cluster=N` (optional cluster id, default 1), `key=HEX` (optional
+//! 32-byte cluster key as 64 hex digits; without it frames are not
+//! authenticated), `flash=PATH`
+//! (optional host file for the emulated flash, default
+//! `tenure-node-<id>.flash` in QEMU's working directory).
 //! Unknown keys are rejected so a typo does not go unnoticed.
 
 use heapless::{String, Vec};
@@ -19,8 +23,12 @@ pub const MAX_PATH: usize = 96;
 pub struct Settings {
     /// This node's id.
     pub id: u16,
+    /// The cluster id (the same on every node).
+    pub cluster: u32,
     /// All members of the cluster, this node included, in the order given.
     pub members: Vec<u16, MAX_MEMBERS>,
+    /// The pre-shared cluster key that authenticates frames, if given.
+    pub key: Option<[u8; 32]>,
     /// Host path of the flash file, NUL-terminated for semihosting.
     pub flash_path: String<MAX_PATH>,
 }
@@ -39,6 +47,8 @@ pub enum CmdlineError {
     BadMembers,
     /// `id` is not among `members`.
     IdNotMember,
+    /// `key=` is not 64 hex digits.
+    BadKey,
     /// The flash path is too long.
     PathTooLong,
     /// A `key=value` pair with an unknown key, or a word without `=`.
@@ -53,15 +63,35 @@ impl core::fmt::Display for CmdlineError {
             Self::BadNumber => "a number is malformed or out of range",
             Self::BadMembers => "too many or duplicate members",
             Self::IdNotMember => "id is not in members",
+            Self::BadKey => "key must be 64 hex digits",
             Self::PathTooLong => "flash path too long",
-            Self::UnknownKey => "unknown key (expected id=, members=, flash=)",
+            Self::UnknownKey => "unknown key (expected id=, members=, cluster=, key=, flash=)",
         };
         f.write_str(what)
     }
 }
 
-fn number(s: &str) -> Result<u16, CmdlineError> {
-    s.parse().map_err(|_| CmdlineError::BadNumber)
+/// The link address that means "every node".
+pub const BROADCAST: u16 = u16::MAX;
+
+fn node_id(s: &str) -> Result<u16, CmdlineError> {
+    match s.parse() {
+        Ok(id) if id != 0 && id != BROADCAST => Ok(id),
+        _ => Err(CmdlineError::BadNumber),
+    }
+}
+
+fn parse_key(hex: &str) -> Result<[u8; 32], CmdlineError> {
+    let hex = hex.as_bytes();
+    if hex.len() != 64 {
+        return Err(CmdlineError::BadKey);
+    }
+    let digit = |c: u8| (c as char).to_digit(16).ok_or(CmdlineError::BadKey);
+    let mut key = [0u8; 32];
+    for (k, pair) in key.iter_mut().zip(hex.chunks_exact(2)) {
+        *k = (digit(pair[0])? * 16 + digit(pair[1])?) as u8;
+    }
+    Ok(key)
 }
 
 /// Parses `<kernel path> key=value ...`. The first word is skipped only if it
@@ -72,16 +102,19 @@ pub fn parse(line: &str) -> Result<Settings, CmdlineError> {
         words.next();
     }
     let mut id = None;
+    let mut cluster = 1;
+    let mut key = None;
     let mut members: Option<Vec<u16, MAX_MEMBERS>> = None;
     let mut flash: Option<&str> = None;
     for word in words {
-        let (key, value) = word.split_once('=').ok_or(CmdlineError::UnknownKey)?;
-        match key {
-            "id" => id = Some(number(value)?),
+        let (name, value) = word.split_once('=').ok_or(CmdlineError::UnknownKey)?;
+        match name {
+            "id" => id = Some(node_id(value)?),
+            "cluster" => cluster = value.parse().map_err(|_| CmdlineError::BadNumber)?,
             "members" => {
                 let mut list = Vec::new();
                 for m in value.split(',').filter(|m| !m.is_empty()) {
-                    let m = number(m)?;
+                    let m = node_id(m)?;
                     if list.contains(&m) {
                         return Err(CmdlineError::BadMembers);
                     }
@@ -90,6 +123,7 @@ pub fn parse(line: &str) -> Result<Settings, CmdlineError> {
                 members = Some(list);
             }
             "flash" => flash = Some(value),
+            "key" => key = Some(parse_key(value)?),
             _ => return Err(CmdlineError::UnknownKey),
         }
     }
@@ -108,7 +142,9 @@ pub fn parse(line: &str) -> Result<Settings, CmdlineError> {
     }
     Ok(Settings {
         id,
+        cluster,
         members,
+        key,
         flash_path,
     })
 }

@@ -1,7 +1,14 @@
 //! The frame link on UART1: COBS frames, each ended by a 0x00 byte.
 //!
+//! A frame's payload is an envelope: the destination node id as two bytes,
+//! little-endian (`0xFFFF`: every node), then one packet as the core encodes
+//! it (`tenure::encode`). The same envelope travels both ways, so the far end
+//! of the link can be a plain bus that copies every frame to every node (a
+//! node drops frames addressed to another) or a router that reads the first
+//! two bytes.
+//!
 //! Receive is interrupt driven: the UART1 RX interrupt moves bytes into a
-//! static pipe, and [`FrameReader`] cuts the byte stream into frames. When the
+//! static pipe, and [`Receiver`] cuts the byte stream into frames. When the
 //! pipe is full the interrupt is switched off and the byte stays in the UART;
 //! under QEMU that pushes back on the TCP socket instead of losing data.
 //! Transmit writes the frame out directly (QEMU takes a byte at once; a real
@@ -57,30 +64,53 @@ pub fn send_frame(frame: &[u8]) {
     uart().write_all(frame);
 }
 
-/// Cuts the received byte stream into frames of at most `N` bytes.
-pub struct FrameReader<const N: usize> {
-    frame: [u8; N],
-    len: usize,
-    /// The frame being received outgrew `frame`; skip to the next delimiter.
-    overflowed: bool,
+/// Bytes of the envelope before the sealed packet.
+pub const ADDRESS_LEN: usize = 2;
+/// Largest envelope: the address and the largest sealed packet.
+pub const MAX_ENVELOPE: usize = ADDRESS_LEN + tenure::MAX_SEALED_SIZE;
+/// Largest COBS-encoded envelope without its delimiter.
+pub const MAX_ENCODED: usize = MAX_ENVELOPE + MAX_ENVELOPE / 254 + 1;
+/// Largest frame on the wire, delimiter included.
+pub const MAX_FRAME: usize = MAX_ENCODED + 1;
+
+/// Sends one envelope: `to` and the sealed packet `fill` writes into the
+/// buffer it is given (returning its length).
+pub fn send<E>(to: u16, fill: impl FnOnce(&mut [u8]) -> Result<usize, E>) -> Result<(), E> {
+    let mut envelope = [0u8; MAX_ENVELOPE];
+    envelope[..ADDRESS_LEN].copy_from_slice(&to.to_le_bytes());
+    let len = fill(&mut envelope[ADDRESS_LEN..])?;
+    let mut frame = [0u8; MAX_FRAME];
+    // Cannot fail: `frame` is sized for the largest envelope.
+    if let Ok(n) = tenure::frame(&envelope[..ADDRESS_LEN + len], &mut frame) {
+        send_frame(&frame[..n]);
+    }
+    Ok(())
+}
+
+/// Splits an envelope into its destination and the sealed packet; `None` if
+/// it is too short to hold an address.
+pub fn open_envelope(envelope: &[u8]) -> Option<(u16, &[u8])> {
+    let (address, sealed) = envelope.split_at_checked(ADDRESS_LEN)?;
+    Some((u16::from_le_bytes([address[0], address[1]]), sealed))
+}
+
+/// The receiving side: cuts the bytes from the interrupt into envelopes with
+/// the core's COBS [`tenure::FrameReader`].
+pub struct Receiver {
+    frames: tenure::FrameReader<MAX_ENCODED>,
     chunk: [u8; 32],
     chunk_pos: usize,
     chunk_len: usize,
-    /// Frames dropped because they were longer than `N`.
-    pub oversized: u32,
 }
 
-impl<const N: usize> FrameReader<N> {
-    /// A reader with nothing received yet.
+impl Receiver {
+    /// A receiver with nothing received yet.
     pub const fn new() -> Self {
         Self {
-            frame: [0; N],
-            len: 0,
-            overflowed: false,
+            frames: tenure::FrameReader::new(),
             chunk: [0; 32],
             chunk_pos: 0,
             chunk_len: 0,
-            oversized: 0,
         }
     }
 
@@ -100,34 +130,17 @@ impl<const N: usize> FrameReader<N> {
         byte
     }
 
-    /// Waits for the next frame and returns its bytes, delimiter included
-    /// (the form COBS decoders take). Empty frames are skipped.
-    pub async fn next(&mut self) -> &mut [u8] {
+    /// Waits for the next frame delimiter and returns the envelope it ended
+    /// (COBS-decoded), an error for a broken or oversized frame, or `None`
+    /// for an empty frame. Cancel-safe: partial frames stay in `self`.
+    pub async fn next_frame(&mut self) -> Option<Result<&[u8], tenure::WireError>> {
         loop {
             let byte = self.next_byte().await;
-            if byte != 0 {
-                if self.len < N {
-                    self.frame[self.len] = byte;
-                    self.len += 1;
-                } else {
-                    self.overflowed = true;
-                }
-                continue;
+            if byte == 0 {
+                return self.frames.push(0);
             }
-            let len = core::mem::take(&mut self.len);
-            if core::mem::take(&mut self.overflowed) {
-                self.oversized += 1;
-                continue;
-            }
-            if len == 0 || len == N {
-                // No room left for the delimiter: too long as well.
-                if len == N {
-                    self.oversized += 1;
-                }
-                continue;
-            }
-            self.frame[len] = 0;
-            return &mut self.frame[..=len];
+            // A non-zero byte never completes a frame.
+            let _ = self.frames.push(byte);
         }
     }
 }

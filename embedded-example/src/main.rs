@@ -15,6 +15,7 @@ mod cmdline;
 mod executor;
 mod flash;
 mod link;
+mod runner;
 mod semihosting;
 mod store;
 mod time_driver;
@@ -23,7 +24,6 @@ mod time_driver;
 use defmt_rtt as _;
 
 use embassy_executor::Spawner;
-use serde::{Deserialize, Serialize};
 
 use crate::board::{CmsdkUart, UART0_BASE};
 use crate::cmdline::Settings;
@@ -88,14 +88,6 @@ fn start(spawner: Spawner, settings: Settings) {
     spawner.spawn(node_task(settings).expect("node task spawned once"));
 }
 
-/// The phase-1 demo frame.
-#[derive(Serialize, Deserialize, Debug)]
-struct Demo<'a> {
-    from: u16,
-    seq: u32,
-    text: &'a str,
-}
-
 #[embassy_executor::task]
 async fn node_task(settings: Settings) {
     #[cfg(feature = "semihosting-flash")]
@@ -108,41 +100,22 @@ async fn node_task(settings: Settings) {
     };
     let mut store = RecordStore::new(flash);
     let boots = match store.load_u32(Key::Boots).await {
-        Ok(n) => n.unwrap_or(0) + 1,
+        Ok(n) => n.unwrap_or(0).wrapping_add(1),
         Err(e) => {
             error!("flash read failed: {}", e);
-            1
+            semihosting::exit(4);
         }
     };
     if let Err(e) = store.save_u32(Key::Boots, boots).await {
         error!("flash write failed: {}", e);
+        semihosting::exit(5);
     }
-    event!("EVENT boots count={}", boots);
-
-    let mut reader = link::FrameReader::<256>::new();
-    let mut frames = 0u32;
-    let mut out = [0u8; 300];
-    loop {
-        let frame = reader.next().await;
-        let Ok(demo) = postcard::from_bytes_cobs::<Demo>(frame) else {
-            warn!("undecodable frame dropped");
-            continue;
-        };
-        frames += 1;
-        info!(
-            "frame {} from={} seq={} text={}",
-            frames, demo.from, demo.seq, demo.text
-        );
-        let reply = Demo {
-            from: settings.id,
-            seq: frames,
-            text: demo.text,
-        };
-        match postcard::to_slice_cobs(&reply, &mut out) {
-            Ok(encoded) => link::send_frame(encoded),
-            Err(_) => warn!("reply too long"),
-        }
-    }
+    info!("boot number {}", boots);
+    // The core mixes in the node id and incarnation too; the boot count
+    // makes the jitter differ even if a record was lost.
+    let seed = u64::from(boots) << 16 | u64::from(settings.id);
+    let mut runner = runner::Runner::start(&settings, store, seed).await;
+    runner.run().await
 }
 
 #[panic_handler]

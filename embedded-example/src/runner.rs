@@ -1,0 +1,273 @@
+//! Drives one `tenure::Node` by the core's call protocol: feed it received
+//! packets and timer expiries, and after each input drain its outputs in
+//! order (persist the record first, then send).
+
+use embassy_futures::select::{select3, Either3};
+use embassy_time::{Duration, Timer};
+use embedded_storage::nor_flash::NorFlash;
+use tenure::{Auth, Config, Destination, Event, Member, Node, NodeId, Output, Record, TermEnd};
+
+use crate::cmdline::{Settings, BROADCAST, MAX_MEMBERS};
+use crate::link::{self, Receiver};
+use crate::semihosting;
+use crate::store::{Key, RecordStore, MAX_VALUE};
+
+const _: () = assert!(tenure::MAX_RECORD_SIZE <= MAX_VALUE);
+
+/// The node type this firmware runs.
+pub type TenureNode = Node<MAX_MEMBERS>;
+
+/// The core's clock: embassy time in microseconds (its tick is 1 µs).
+pub fn now() -> tenure::Instant {
+    tenure::Instant::from_micros(embassy_time::Instant::now().as_micros())
+}
+
+fn to_embassy(t: tenure::Instant) -> embassy_time::Instant {
+    embassy_time::Instant::from_micros(t.as_micros())
+}
+
+/// Stops the node: it must not go on after failing to store its record.
+fn halt(code: i32) -> ! {
+    semihosting::exit(code)
+}
+
+/// The cluster configuration from the command line. Every member is a
+/// candidate; the core's defaults (1 s lease, 1 % drift bound) apply. Frames
+/// are authenticated with the cluster key if one was given.
+fn config(settings: &Settings, seed: u64) -> Result<Config<MAX_MEMBERS>, tenure::ConfigError> {
+    let mut members: heapless::Vec<Member, MAX_MEMBERS> = heapless::Vec::new();
+    for &id in &settings.members {
+        // Cannot fail: both lists hold MAX_MEMBERS.
+        let _ = members.push(Member::candidate(id));
+    }
+    let mut config = Config::new(settings.cluster, NodeId(settings.id), &members)?;
+    config.seed = seed;
+    config.auth = match settings.key {
+        Some(key) => Auth::key(key),
+        None => Auth::Insecure,
+    };
+    Ok(config)
+}
+
+fn reason(r: TermEnd) -> &'static str {
+    match r {
+        TermEnd::Expired => "expired",
+        TermEnd::Released => "released",
+        TermEnd::Superseded => "superseded",
+    }
+}
+
+/// How often the counters are reported.
+const STATS_EVERY: Duration = Duration::from_secs(10);
+
+/// Reports an event as one `EVENT` line on UART0; `at_us` is the node's
+/// clock when the event was drained.
+fn report(event: Event) {
+    let at = now().as_micros();
+    match event {
+        Event::BecameMaster { version, term_end } => {
+            event!(
+                "EVENT became_master version={} term_end_us={} at_us={}",
+                version,
+                term_end.as_micros(),
+                at
+            );
+        }
+        Event::TermEnded { version, reason: r } => {
+            event!(
+                "EVENT term_ended version={} reason={} at_us={}",
+                version,
+                reason(r),
+                at
+            );
+        }
+        Event::MasterElected { node, version } => {
+            event!(
+                "EVENT master node={} version={} at_us={}",
+                node.0,
+                version,
+                at
+            );
+        }
+        Event::MasterLost {
+            node,
+            version,
+            reason: r,
+        } => {
+            event!(
+                "EVENT master_lost node={} version={} reason={} at_us={}",
+                node.0,
+                version,
+                reason(r),
+                at
+            );
+        }
+    }
+}
+
+/// One node with its storage and link.
+pub struct Runner<F: NorFlash> {
+    node: TenureNode,
+    store: RecordStore<F>,
+    link: Receiver,
+    /// Frames addressed to another node (normal on a bus).
+    pub not_for_us: u32,
+}
+
+impl<F: NorFlash> Runner<F>
+where
+    F::Error: core::fmt::Display + FormatIfDefmt,
+{
+    /// Starts the node from its stored record, or for the first time if there
+    /// is none. Halts if the record is unreadable or belongs elsewhere:
+    /// starting afresh would forget promises and could break safety.
+    pub async fn start(settings: &Settings, mut store: RecordStore<F>, seed: u64) -> Self {
+        let config = match config(settings, seed) {
+            Ok(config) => config,
+            Err(e) => {
+                error!("bad configuration: {}", e);
+                halt(2);
+            }
+        };
+        let node = match store.load(Key::Record).await {
+            Ok(Some(bytes)) => match Record::decode(bytes) {
+                Ok(record) => TenureNode::restore(config, record, now()),
+                Err(e) => {
+                    error!("stored record unusable: {}", e);
+                    halt(4);
+                }
+            },
+            Ok(None) => TenureNode::first_boot(config, now()),
+            Err(e) => {
+                error!("flash read failed: {}", e);
+                halt(4);
+            }
+        };
+        let node = match node {
+            Ok(node) => node,
+            Err(e) => {
+                error!("cannot start: {}", e);
+                halt(4);
+            }
+        };
+        if !node.config().auth.is_secure() {
+            warn!("no key= given: frames are NOT authenticated; anyone on the link can pose as a member");
+        }
+        let mut runner = Self {
+            node,
+            store,
+            link: Receiver::new(),
+            not_for_us: 0,
+        };
+        // The first output is the new incarnation's record.
+        runner.drain().await;
+        let record = runner.node.record();
+        event!(
+            "EVENT start id={} incarnation={} instance={}",
+            settings.id,
+            record.incarnation(),
+            record.instance()
+        );
+        runner
+    }
+
+    /// Runs the node forever.
+    pub async fn run(&mut self) -> ! {
+        let mut next_stats = embassy_time::Instant::now() + STATS_EVERY;
+        loop {
+            let deadline = self.node.poll_timeout().map(to_embassy);
+            let wait = async {
+                match deadline {
+                    Some(t) => Timer::at(t).await,
+                    None => core::future::pending().await,
+                }
+            };
+            // All branches are cancel-safe: the receiver keeps partial frames
+            // in `self.link`, and the timers are re-armed on the next turn.
+            match select3(self.link.next_frame(), wait, Timer::at(next_stats)).await {
+                Either3::First(None) => continue,
+                Either3::First(Some(Err(_))) => self.node.note_malformed(),
+                Either3::First(Some(Ok(envelope))) => match link::open_envelope(envelope) {
+                    None => self.node.note_malformed(),
+                    Some((to, _)) if to != self.node.id().0 && to != BROADCAST => {
+                        self.not_for_us += 1;
+                        continue;
+                    }
+                    Some((_, sealed)) => self.node.handle_frame(now(), sealed),
+                },
+                Either3::Second(()) => self.node.handle_timeout(now()),
+                Either3::Third(()) => {
+                    next_stats += STATS_EVERY;
+                    self.report_stats();
+                    continue;
+                }
+            }
+            self.drain().await;
+        }
+    }
+
+    /// One `EVENT stats` line with the core's counters.
+    fn report_stats(&self) {
+        let s = self.node.stats();
+        event!(
+            "EVENT stats in={} out={} dropped={} bad_tag={} malformed={} stale={} backlog={} not_for_us={} persists={} elections={} won={} renewals={} round_timeouts={} at_us={}",
+            s.messages_in,
+            s.messages_out,
+            s.dropped.total(),
+            s.dropped.bad_tag,
+            s.dropped.malformed,
+            s.dropped.stale,
+            s.dropped.backlog,
+            self.not_for_us,
+            s.persists,
+            s.elections_started,
+            s.elections_won,
+            s.renewals,
+            s.round_timeouts,
+            now().as_micros()
+        );
+    }
+
+    /// Executes the node's outputs in order.
+    async fn drain(&mut self) {
+        while let Some(output) = self.node.poll_output() {
+            match output {
+                Output::Persist(record) => {
+                    // SAFETY-OF-PROTOCOL: the record is on flash before any later
+                    // output (a promise or an acceptance) leaves the node.
+                    let mut buf = [0u8; tenure::MAX_RECORD_SIZE];
+                    let stored = match record.encode(&mut buf) {
+                        Ok(n) => self.store.save(Key::Record, &buf[..n]).await.is_ok(),
+                        Err(_) => false,
+                    };
+                    if !stored {
+                        error!("cannot store the record: halting");
+                        halt(5);
+                    }
+                }
+                Output::Send { to, packet } => {
+                    let to = match to {
+                        Destination::All => BROADCAST,
+                        Destination::Node(id) => id.0,
+                    };
+                    let node = &self.node;
+                    if link::send(to, |buf| node.seal(&packet, buf)).is_err() {
+                        warn!("packet too large to send");
+                    }
+                }
+                Output::Event(event) => report(event),
+            }
+        }
+    }
+}
+
+/// `defmt::Format` when logging through defmt, nothing otherwise.
+#[cfg(feature = "defmt")]
+pub trait FormatIfDefmt: defmt::Format {}
+#[cfg(feature = "defmt")]
+impl<T: defmt::Format> FormatIfDefmt for T {}
+/// `defmt::Format` when logging through defmt, nothing otherwise.
+#[cfg(not(feature = "defmt"))]
+pub trait FormatIfDefmt {}
+#[cfg(not(feature = "defmt"))]
+impl<T> FormatIfDefmt for T {}

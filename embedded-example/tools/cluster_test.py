@@ -1,0 +1,250 @@
+#!/usr/bin/env python3
+"""End-to-end check of the firmware under QEMU: boots a cluster of nodes,
+joins their UART1 links with a bus (every frame goes to every other node;
+nodes drop frames addressed to another), and reads their EVENT lines.
+
+Checks, each with a deadline:
+  1. one master is elected and every node names it;
+  2. after the master's QEMU is killed, the others elect a new master
+     with a higher version;
+  3. the killed node restarts from its flash file (incarnation goes up)
+     and learns the current master.
+
+Usage: cluster_test.py [--nodes 3] [--base-port 7200] [--key HEX]
+Needs a release build (run-node.sh builds one; this script starts QEMU with
+NO_BUILD=1). Prints 'N passed, M failed' at the end; exit status 0 if all
+passed.
+"""
+import argparse
+import os
+import re
+import selectors
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RUN_NODE = os.path.join(HERE, "..", "run-node.sh")
+EVENT = re.compile(r"^EVENT (\w+)((?: \w+=\S+)*)\s*$")
+
+
+class Node:
+    def __init__(self, node_id, members, port, workdir, key):
+        self.id = node_id
+        self.members = members
+        self.port = port
+        self.workdir = workdir
+        self.key = key
+        self.proc = None
+        self.sock = None
+        self.out_buf = b""
+        self.link_buf = b""
+        self.events = []  # (time, name, {k: v})
+        self.log = open(os.path.join(workdir, f"node-{node_id}.log"), "ab")
+
+    def start(self):
+        extra = f"key={self.key}" if self.key else ""
+        env = dict(os.environ, NO_BUILD="1", QEMU_TIMEOUT="300")
+        self.proc = subprocess.Popen(
+            [RUN_NODE, str(self.id), self.members, str(self.port), extra],
+            cwd=self.workdir, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        os.set_blocking(self.proc.stdout.fileno(), False)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                self.sock = socket.create_connection(("127.0.0.1", self.port), timeout=1)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock.setblocking(False)
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, 9)
+            self.proc.wait()
+        if self.sock:
+            self.sock.close()
+        self.sock = None
+
+    def last(self, name):
+        for ev in reversed(self.events):
+            if ev[1] == name:
+                return ev[2]
+        return None
+
+
+class Bus:
+    def __init__(self, nodes):
+        self.nodes = nodes
+        self.frames = 0
+
+    def pump(self, seconds):
+        """Moves frames and reads logs for `seconds`."""
+        end = time.monotonic() + seconds
+        sel = selectors.DefaultSelector()
+        for n in self.nodes:
+            if n.sock:
+                sel.register(n.sock, selectors.EVENT_READ, ("link", n))
+            if n.proc and n.proc.poll() is None:
+                sel.register(n.proc.stdout, selectors.EVENT_READ, ("out", n))
+        try:
+            while True:
+                left = end - time.monotonic()
+                if left <= 0:
+                    return
+                for key, _ in sel.select(timeout=min(left, 0.05)):
+                    kind, n = key.data
+                    if kind == "link":
+                        self._link(n, sel, key)
+                    else:
+                        self._out(n, sel, key)
+        finally:
+            sel.close()
+
+    def _link(self, n, sel, key):
+        try:
+            data = n.sock.recv(65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            sel.unregister(key.fileobj)
+            return
+        n.link_buf += data
+        while b"\x00" in n.link_buf:
+            frame, n.link_buf = n.link_buf.split(b"\x00", 1)
+            if not frame:
+                continue
+            self.frames += 1
+            for other in self.nodes:
+                if other is not n and other.sock:
+                    try:
+                        other.sock.sendall(frame + b"\x00")
+                    except OSError:
+                        pass
+
+    def _out(self, n, sel, key):
+        try:
+            data = n.proc.stdout.read()
+        except BlockingIOError:
+            return
+        if not data:
+            sel.unregister(key.fileobj)
+            return
+        n.log.write(data)
+        n.log.flush()
+        n.out_buf += data
+        while b"\n" in n.out_buf:
+            line, n.out_buf = n.out_buf.split(b"\n", 1)
+            m = EVENT.match(line.decode(errors="replace").strip("\r"))
+            if m:
+                fields = dict(kv.split("=", 1) for kv in m.group(2).split())
+                n.events.append((time.monotonic(), m.group(1), fields))
+
+
+def views(nodes):
+    """Each live node's latest opinion of the master: (node, version) or None."""
+    out = {}
+    for n in nodes:
+        if not n.proc or n.proc.poll() is not None:
+            continue
+        view = None
+        for _, name, f in n.events:
+            if name == "became_master":
+                view = (n.id, int(f["version"]))
+            elif name == "master":
+                view = (int(f["node"]), int(f["version"]))
+            elif name in ("term_ended", "master_lost", "start"):
+                view = None
+        out[n.id] = view
+    return out
+
+
+def wait_agreement(bus, nodes, seconds, min_version=-1):
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        bus.pump(0.2)
+        v = views(nodes)
+        vals = set(v.values())
+        if len(vals) == 1 and None not in vals:
+            (master, version), = vals
+            if version > min_version:
+                return master, version
+    return None
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--nodes", type=int, default=3)
+    ap.add_argument("--base-port", type=int, default=7200)
+    ap.add_argument("--key", default="")
+    ap.add_argument("--workdir", default="")
+    args = ap.parse_args()
+
+    workdir = args.workdir or tempfile.mkdtemp(prefix="tenure-qemu-")
+    members = ",".join(str(i) for i in range(1, args.nodes + 1))
+    nodes = [Node(i, members, args.base_port + i, workdir, args.key)
+             for i in range(1, args.nodes + 1)]
+    bus = Bus(nodes)
+    passed = failed = 0
+
+    def check(name, ok, detail=""):
+        nonlocal passed, failed
+        if ok:
+            passed += 1
+            print(f"ok   {name} {detail}")
+        else:
+            failed += 1
+            print(f"FAIL {name} {detail}")
+        return ok
+
+    try:
+        for n in nodes:
+            n.start()
+        t0 = time.monotonic()
+        first = wait_agreement(bus, nodes, 20)
+        check("election", first is not None,
+              f"master={first} after {time.monotonic() - t0:.2f}s" if first else "")
+        if first:
+            bus.pump(2.0)  # a few renewals
+            again = wait_agreement(bus, nodes, 5)
+            check("stable", again is not None and again[0] == first[0], f"view={again}")
+
+            master = next(n for n in nodes if n.id == first[0])
+            inc_before = int(master.last("start")["incarnation"])
+            master.kill()
+            t1 = time.monotonic()
+            second = wait_agreement(bus, nodes, 20, min_version=first[1])
+            check("failover", second is not None and second[0] != first[0],
+                  f"new master={second} after {time.monotonic() - t1:.2f}s" if second else "")
+
+            master.events.clear()
+            master.start()
+            end = time.monotonic() + 20
+            while time.monotonic() < end and not master.last("master"):
+                bus.pump(0.2)
+            start = master.last("start")
+            check("restart keeps record",
+                  start is not None and int(start["incarnation"]) == inc_before + 1,
+                  f"incarnation {inc_before} -> {start and start['incarnation']}")
+            learned = master.last("master")
+            check("restarted node learns master",
+                  learned is not None and second is not None
+                  and int(learned["node"]) == second[0],
+                  f"learned={learned}")
+    finally:
+        for n in nodes:
+            n.kill()
+    print(f"frames forwarded: {bus.frames}; logs in {workdir}")
+    print(f"{passed} passed, {failed} failed")
+    sys.exit(0 if failed == 0 else 1)
+
+
+main()
