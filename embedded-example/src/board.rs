@@ -125,8 +125,10 @@ impl CmsdkUart {
 
 /// The text console on UART0. Only thread-mode code writes to it (interrupt
 /// handlers never log), so lines do not interleave.
+#[cfg(not(feature = "defmt"))]
 pub struct Console;
 
+#[cfg(not(feature = "defmt"))]
 impl core::fmt::Write for Console {
     fn write_str(&mut self, s: &str) -> core::fmt::Result {
         CmsdkUart::at(UART0_BASE).write_all(s.as_bytes());

@@ -149,6 +149,28 @@ class Bus:
                 n.events.append((time.monotonic(), m.group(1), fields))
 
 
+def qemu_cpu_ticks(node):
+    """User+system clock ticks of the node's QEMU (a child of run-node.sh's
+    `timeout`, or run-node.sh itself after exec)."""
+    total = 0
+    pids = [node.proc.pid]
+    seen = set()
+    while pids:
+        pid = pids.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+            with open(f"/proc/{pid}/task/{pid}/children") as f:
+                pids += [int(c) for c in f.read().split()]
+        except OSError:
+            pass
+    return total
+
+
 def views(nodes):
     """Each live node's latest opinion of the master: (node, version) or None."""
     out = {}
@@ -186,6 +208,9 @@ def main():
     ap.add_argument("--base-port", type=int, default=7200)
     ap.add_argument("--key", default="")
     ap.add_argument("--workdir", default="")
+    ap.add_argument("--soak", type=float, default=0,
+                    help="after the checks, run this many seconds more and report "
+                         "each QEMU's host CPU use and that the master stayed put")
     args = ap.parse_args()
 
     workdir = args.workdir or tempfile.mkdtemp(prefix="tenure-qemu-")
@@ -239,6 +264,22 @@ def main():
                   learned is not None and second is not None
                   and int(learned["node"]) == second[0],
                   f"learned={learned}")
+        if args.soak and failed == 0:
+            view_before = wait_agreement(bus, nodes, 5)
+            before = {n.id: qemu_cpu_ticks(n) for n in nodes}
+            seen = {n.id: len(n.events) for n in nodes}
+            bus.pump(args.soak)
+            hz = os.sysconf("SC_CLK_TCK")
+            for n in nodes:
+                used = (qemu_cpu_ticks(n) - before[n.id]) / hz
+                print(f"node {n.id}: {100 * used / args.soak:.1f}% of a host core over {args.soak:.0f}s")
+            view_after = wait_agreement(bus, nodes, 5)
+            changes = [(n.id, name) for n in nodes for _, name, _ in n.events[seen[n.id]:]
+                       if name in ("became_master", "term_ended", "master", "master_lost")]
+            check("soak: same master throughout",
+                  view_before is not None and view_after is not None
+                  and view_before[0] == view_after[0] and not changes,
+                  f"{view_before} -> {view_after}, changes {changes}")
     finally:
         for n in nodes:
             n.kill()
