@@ -1,1 +1,66 @@
-//! Tokio adapter for Tenure.
+//! Tokio adapter for Tenure: real nodes over UDP, durable on disk.
+//!
+//! A service embeds a node with [`start`] and steers it through its [`Handle`], in the
+//! conventions of Kubernetes' leader election, etcd's `concurrency.Election` and
+//! Curator's `LeaderLatch`:
+//!
+//! ```no_run
+//! use tenure_tokio::{start, NodeConfig};
+//!
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = NodeConfig::load("node.toml".as_ref())?;
+//! let node = start(config).await?;
+//!
+//! // Queries, answered at the current instant (never "master" after the term's end).
+//! if let Some(m) = node.master() {
+//!     println!("master is node {} (fencing token {})", m.node, m.version);
+//! }
+//! let _ = node.is_master();
+//!
+//! // React to changes.
+//! let mut view = node.watch();
+//! view.changed().await?;
+//!
+//! // Do work only while master; it is cancelled before the term ends.
+//! let _ = node
+//!     .run_while_master(|token| async move {
+//!         println!("leading with fencing token {token}");
+//!     })
+//!     .await;
+//!
+//! node.shutdown().await?; // releases the role if held
+//! # Ok(()) }
+//! ```
+//!
+//! # How it is built
+//!
+//! - [`executor`]: the part that executes the core's outputs (persist in order, then
+//!   send; arm the next timer; deliver events), written once against three small traits:
+//!   [`Transport`] (datagrams to a member id), [`RecordStore`] (one durable record) and
+//!   [`Clock`] (monotonic time).
+//! - [`node`]: the tokio binding: a driver task per node with `tokio::select!` over the
+//!   UDP socket, `sleep_until(poll_timeout)` and a command channel, and the [`Handle`].
+//!   The crate's tests bind the same executor a second time, to a plain thread and a
+//!   blocking socket.
+//! - [`store::FileStore`]: the record in a file, replaced by write, `fsync`, rename,
+//!   `fsync` of the directory; a record that exists but is damaged stops start-up.
+//! - [`config`]: the TOML configuration file; every bad value names its field.
+//! - [`metrics`]: counters, rendered in the Prometheus text format; [`admin`] serves
+//!   them and a JSON `/status`.
+
+pub mod admin;
+pub mod clock;
+pub mod config;
+pub mod executor;
+pub mod metrics;
+pub mod node;
+pub mod store;
+pub mod transport;
+
+pub use clock::{Clock, TokioClock};
+pub use config::{ConfigFileError, NodeConfig};
+pub use executor::{Executor, StartupError, Term, View, MAX_NODES};
+pub use metrics::Counters;
+pub use node::{start, start_on, Handle, HandleError, Master, NodeError, NotMaster};
+pub use store::{FileStore, RecordStore};
+pub use transport::{AddressBook, SendError, Transport};

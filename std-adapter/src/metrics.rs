@@ -1,0 +1,363 @@
+//! Counters shared between a node's driver and its handles, rendered in the Prometheus
+//! text format.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tenure::Stats;
+
+use crate::transport::SendError;
+
+/// Upper bounds (seconds) of the persist-latency histogram buckets.
+const PERSIST_BUCKETS: [f64; 10] = [
+    0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0,
+];
+
+/// Why the adapter dropped a datagram before the core saw it (the core counts its own
+/// reasons in [`tenure::Drops`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AdapterDrop {
+    /// From an address that is no member's.
+    UnknownSource,
+    /// From a member's address, but the header names another member of this cluster.
+    SourceMismatch,
+    /// Longer than the largest packet.
+    Oversized,
+}
+
+/// A snapshot of every counter of one node (since it was started).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// The core's counters (messages in/out, drops by reason, elections, ...).
+    pub core: Stats,
+    /// Datagrams from addresses that are no member's.
+    pub unknown_source: u64,
+    /// Datagrams whose header names another member than the address they came from.
+    pub source_mismatch: u64,
+    /// Datagrams longer than the largest packet.
+    pub oversized: u64,
+    /// Datagrams received (before any check).
+    pub datagrams_in: u64,
+    /// Datagrams handed to the transport successfully.
+    pub datagrams_out: u64,
+    /// Failed sends, indexed like [`SendError::ALL`].
+    pub send_failures: [u64; 6],
+    /// Receive errors of the socket.
+    pub recv_errors: u64,
+    /// Changes of the master in this node's view.
+    pub master_changes: u64,
+    /// Records made durable.
+    pub persists: u64,
+}
+
+impl Counters {
+    /// Failed sends for one reason.
+    pub fn send_failures(&self, reason: SendError) -> u64 {
+        self.send_failures[reason.index()]
+    }
+
+    /// Every datagram or message dropped, by the adapter or the core.
+    pub fn dropped_total(&self) -> u64 {
+        self.core.dropped.total() + self.unknown_source + self.source_mismatch + self.oversized
+    }
+}
+
+/// The live counters of one node.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    core: Mutex<Stats>,
+    unknown_source: AtomicU64,
+    source_mismatch: AtomicU64,
+    oversized: AtomicU64,
+    datagrams_in: AtomicU64,
+    datagrams_out: AtomicU64,
+    send_failures: [AtomicU64; 6],
+    recv_errors: AtomicU64,
+    master_changes: AtomicU64,
+    persist: Mutex<Histogram>,
+}
+
+#[derive(Debug, Default)]
+struct Histogram {
+    buckets: [u64; PERSIST_BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+fn bump(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
+}
+
+impl Metrics {
+    pub(crate) fn set_core(&self, stats: &Stats) {
+        *self.core.lock().unwrap_or_else(|e| e.into_inner()) = *stats;
+    }
+    pub(crate) fn dropped(&self, reason: AdapterDrop) {
+        bump(match reason {
+            AdapterDrop::UnknownSource => &self.unknown_source,
+            AdapterDrop::SourceMismatch => &self.source_mismatch,
+            AdapterDrop::Oversized => &self.oversized,
+        });
+    }
+    pub(crate) fn datagram_in(&self) {
+        bump(&self.datagrams_in);
+    }
+    pub(crate) fn sent(&self, result: Result<(), SendError>) {
+        match result {
+            Ok(()) => bump(&self.datagrams_out),
+            Err(e) => bump(&self.send_failures[e.index()]),
+        }
+    }
+    /// Counts a socket receive error (for bindings that read sockets themselves).
+    pub fn recv_error(&self) {
+        bump(&self.recv_errors);
+    }
+    pub(crate) fn master_changed(&self) {
+        bump(&self.master_changes);
+    }
+    pub(crate) fn persisted(&self, took: Duration) {
+        let secs = took.as_secs_f64();
+        let mut h = self.persist.lock().unwrap_or_else(|e| e.into_inner());
+        for (i, bound) in PERSIST_BUCKETS.iter().enumerate() {
+            if secs <= *bound {
+                h.buckets[i] += 1;
+            }
+        }
+        h.count += 1;
+        h.sum += secs;
+    }
+
+    /// A snapshot of every counter.
+    pub fn counters(&self) -> Counters {
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        Counters {
+            core: *self.core.lock().unwrap_or_else(|e| e.into_inner()),
+            unknown_source: load(&self.unknown_source),
+            source_mismatch: load(&self.source_mismatch),
+            oversized: load(&self.oversized),
+            datagrams_in: load(&self.datagrams_in),
+            datagrams_out: load(&self.datagrams_out),
+            send_failures: self.send_failures.each_ref().map(load),
+            recv_errors: load(&self.recv_errors),
+            master_changes: load(&self.master_changes),
+            persists: self.persist.lock().unwrap_or_else(|e| e.into_inner()).count,
+        }
+    }
+
+    /// The Prometheus text exposition of every counter, with the gauges given by the
+    /// caller (they depend on the current instant).
+    pub fn render(&self, gauges: &Gauges) -> String {
+        let c = self.counters();
+        let mut out = String::with_capacity(4096);
+        let mut metric = |name: &str, kind: &str, help: &str, samples: &[(&str, String)]| {
+            let _ = writeln!(out, "# HELP tenure_{name} {help}");
+            let _ = writeln!(out, "# TYPE tenure_{name} {kind}");
+            for (labels, value) in samples {
+                let _ = writeln!(out, "tenure_{name}{labels} {value}");
+            }
+        };
+        let one = |v: u64| vec![("", v.to_string())];
+        metric(
+            "is_master",
+            "gauge",
+            "1 while this node is master.",
+            &one(u64::from(gauges.is_master)),
+        );
+        metric(
+            "master_node",
+            "gauge",
+            "The master in this node's view (-1: none).",
+            &[("", gauges.master.map_or(-1, i64::from).to_string())],
+        );
+        metric(
+            "version",
+            "gauge",
+            "The election version (fencing token) this node knows (-1: none).",
+            &[(
+                "",
+                gauges
+                    .version
+                    .map_or(-1, |v| i64::try_from(v).unwrap_or(i64::MAX))
+                    .to_string(),
+            )],
+        );
+        metric(
+            "master_changes_total",
+            "counter",
+            "Changes of the master in this node's view.",
+            &one(c.master_changes),
+        );
+        metric(
+            "elections_started_total",
+            "counter",
+            "Campaigns this node started.",
+            &one(c.core.elections_started),
+        );
+        metric(
+            "elections_won_total",
+            "counter",
+            "Times this node became master.",
+            &one(c.core.elections_won),
+        );
+        metric(
+            "renewals_total",
+            "counter",
+            "Lease renewals this node proposed.",
+            &one(c.core.renewals),
+        );
+        metric(
+            "releases_total",
+            "counter",
+            "Releases and hand-overs this node proposed.",
+            &one(c.core.releases),
+        );
+        metric(
+            "round_timeouts_total",
+            "counter",
+            "Paxos phases that timed out.",
+            &one(c.core.round_timeouts),
+        );
+        metric(
+            "messages_in_total",
+            "counter",
+            "Packets decoded and handed to the core.",
+            &one(c.core.messages_in),
+        );
+        metric(
+            "messages_out_total",
+            "counter",
+            "Messages the core sent (a send to all counts once).",
+            &one(c.core.messages_out),
+        );
+        metric(
+            "datagrams_in_total",
+            "counter",
+            "Datagrams received, before any check.",
+            &one(c.datagrams_in),
+        );
+        metric(
+            "datagrams_out_total",
+            "counter",
+            "Datagrams sent successfully.",
+            &one(c.datagrams_out),
+        );
+        let d = c.core.dropped;
+        let dropped: Vec<(&str, String)> = [
+            ("unknown_source", c.unknown_source),
+            ("source_mismatch", c.source_mismatch),
+            ("oversized", c.oversized),
+            ("malformed", d.malformed),
+            ("newer_protocol", d.newer_protocol),
+            ("wrong_cluster", d.wrong_cluster),
+            ("not_member", d.not_member),
+            ("bad_field", d.bad_field),
+            ("stale", d.stale),
+            ("backlog", d.backlog),
+        ]
+        .into_iter()
+        .map(|(reason, v)| (reason, v.to_string()))
+        .collect();
+        let labels: Vec<String> = dropped
+            .iter()
+            .map(|(r, _)| format!("{{reason=\"{r}\"}}"))
+            .collect();
+        let samples: Vec<(&str, String)> = labels
+            .iter()
+            .zip(dropped.iter())
+            .map(|(l, (_, v))| (l.as_str(), v.clone()))
+            .collect();
+        metric(
+            "messages_dropped_total",
+            "counter",
+            "Datagrams or messages dropped, by reason.",
+            &samples,
+        );
+        let labels: Vec<String> = SendError::ALL
+            .iter()
+            .map(|e| format!("{{reason=\"{}\"}}", e.label()))
+            .collect();
+        let samples: Vec<(&str, String)> = labels
+            .iter()
+            .zip(SendError::ALL)
+            .map(|(l, e)| (l.as_str(), c.send_failures(e).to_string()))
+            .collect();
+        metric(
+            "send_failures_total",
+            "counter",
+            "Sends that failed, by reason (never fatal).",
+            &samples,
+        );
+        metric(
+            "recv_errors_total",
+            "counter",
+            "Socket receive errors.",
+            &one(c.recv_errors),
+        );
+        let h = self.persist.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = writeln!(
+            out,
+            "# HELP tenure_persist_seconds Time to make a record durable (write, fsync, rename, fsync dir)."
+        );
+        let _ = writeln!(out, "# TYPE tenure_persist_seconds histogram");
+        for (bound, count) in PERSIST_BUCKETS.iter().zip(h.buckets) {
+            let _ = writeln!(
+                out,
+                "tenure_persist_seconds_bucket{{le=\"{bound}\"}} {count}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "tenure_persist_seconds_bucket{{le=\"+Inf\"}} {}",
+            h.count
+        );
+        let _ = writeln!(out, "tenure_persist_seconds_sum {}", h.sum);
+        let _ = writeln!(out, "tenure_persist_seconds_count {}", h.count);
+        out
+    }
+}
+
+/// Values that depend on the instant they are taken.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Gauges {
+    /// Whether this node is master now.
+    pub is_master: bool,
+    /// The master in this node's view now.
+    pub master: Option<u16>,
+    /// The election version.
+    pub version: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_every_family_with_labels() {
+        let m = Metrics::default();
+        m.dropped(AdapterDrop::UnknownSource);
+        m.sent(Err(SendError::PermissionDenied));
+        m.persisted(Duration::from_micros(700));
+        let text = m.render(&Gauges {
+            is_master: true,
+            master: Some(2),
+            version: Some(9),
+        });
+        for line in [
+            "tenure_is_master 1",
+            "tenure_master_node 2",
+            "tenure_version 9",
+            "tenure_messages_dropped_total{reason=\"unknown_source\"} 1",
+            "tenure_send_failures_total{reason=\"permission_denied\"} 1",
+            "tenure_persist_seconds_bucket{le=\"0.0005\"} 0",
+            "tenure_persist_seconds_bucket{le=\"0.001\"} 1",
+            "tenure_persist_seconds_count 1",
+        ] {
+            assert!(text.contains(line), "missing `{line}` in\n{text}");
+        }
+        let c = m.counters();
+        assert_eq!(c.dropped_total(), 1);
+        assert_eq!(c.send_failures(SendError::PermissionDenied), 1);
+    }
+}

@@ -1,0 +1,557 @@
+//! The tokio binding: one driver task per node, and the [`Handle`] applications use.
+
+use std::fmt;
+use std::future::Future;
+use std::hash::{BuildHasher, Hasher};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use tenure::{CommandError, Event, NodeId, MAX_PACKET_SIZE};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::clock::{Clock, TokioClock};
+use crate::config::NodeConfig;
+use crate::executor::{ExecError, Executor, PersistError, StartupError, View};
+use crate::metrics::{Counters, Gauges, Metrics};
+use crate::store::FileStore;
+use crate::transport::{AddressBook, UdpTransport};
+
+/// How long before the end of a term [`Handle::run_while_master`] cancels its future, to
+/// absorb timer and scheduling lateness.
+pub const CANCEL_MARGIN: std::time::Duration = std::time::Duration::from_millis(5);
+
+/// Events buffered per [`Handle::events`] receiver before the slowest one lags.
+const EVENT_BUFFER: usize = 64;
+
+type Reply<T> = oneshot::Sender<T>;
+
+enum Command {
+    Release {
+        successor: Option<NodeId>,
+        reply: Reply<Result<(), HandleError>>,
+    },
+    Campaign {
+        reply: Reply<Result<(), HandleError>>,
+    },
+    Shutdown {
+        reply: Reply<()>,
+    },
+}
+
+/// Why a [`Handle`] call failed.
+#[derive(Debug)]
+pub enum HandleError {
+    /// The core refused the command; nothing changed.
+    Refused(CommandError),
+    /// The node is not running (shut down, crashed or failed).
+    Stopped,
+}
+
+impl fmt::Display for HandleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HandleError::Refused(e) => write!(f, "refused: {e}"),
+            HandleError::Stopped => write!(f, "the node is not running"),
+        }
+    }
+}
+
+impl std::error::Error for HandleError {}
+
+/// Why a node's task ended.
+#[derive(Debug)]
+pub enum NodeError {
+    /// A record could not be made durable.
+    Persist(PersistError),
+    /// The task was aborted ([`Handle::abort`]) or panicked.
+    Aborted,
+}
+
+impl fmt::Display for NodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NodeError::Persist(e) => e.fmt(f),
+            NodeError::Aborted => write!(f, "the node's task was aborted"),
+        }
+    }
+}
+
+impl std::error::Error for NodeError {}
+
+/// Why [`Handle::run_while_master`] did not return the future's output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NotMaster {
+    /// The term ended (or was about to) before the future finished; the future was
+    /// dropped. Carries the term's fencing token.
+    TermEnded(u64),
+    /// The node stopped (before or during the term).
+    Stopped,
+}
+
+impl fmt::Display for NotMaster {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NotMaster::TermEnded(v) => write!(f, "the term of version {v} ended"),
+            NotMaster::Stopped => write!(f, "the node stopped"),
+        }
+    }
+}
+
+impl std::error::Error for NotMaster {}
+
+/// The master as [`Handle::master`] reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Master {
+    /// The master.
+    pub node: NodeId,
+    /// Its version: a fencing token.
+    pub version: u64,
+}
+
+struct Shared {
+    id: NodeId,
+    lease: tenure::Duration,
+    local: SocketAddr,
+    clock: TokioClock,
+    metrics: Arc<Metrics>,
+    commands: mpsc::Sender<Command>,
+    events: broadcast::Sender<Event>,
+    task: Mutex<Option<JoinHandle<Result<(), NodeError>>>>,
+}
+
+/// Controls one running node; cheap to clone. Modelled on Kubernetes' leader election,
+/// etcd's `concurrency.Election` and Curator's `LeaderLatch`.
+///
+/// Dropping every handle shuts the node down as [`Handle::shutdown`] does.
+#[derive(Clone)]
+pub struct Handle {
+    shared: Arc<Shared>,
+    view: watch::Receiver<View>,
+}
+
+impl fmt::Debug for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handle")
+            .field("node", &self.shared.id)
+            .field("view", &*self.view.borrow())
+            .finish()
+    }
+}
+
+/// A random seed for the core's jitter: different per node and per start.
+fn fresh_seed(id: NodeId) -> u64 {
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(crate::clock::host_monotonic_ns());
+    h.write_u32(std::process::id());
+    h.write_u16(id.0);
+    h.finish()
+}
+
+/// Starts a node: opens (and locks) its data directory, loads its record, binds its UDP
+/// socket and spawns its driver task on the current tokio runtime.
+pub async fn start(config: NodeConfig) -> Result<Handle, StartupError> {
+    let socket = tokio::net::UdpSocket::bind(config.listen)
+        .await
+        .map_err(|source| StartupError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    start_on(config, socket)
+}
+
+/// Like [`start`], on a socket bound by the caller (for example to an ephemeral port).
+/// The socket's local address must be the node's member address.
+pub fn start_on(
+    mut config: NodeConfig,
+    socket: tokio::net::UdpSocket,
+) -> Result<Handle, StartupError> {
+    let local = socket.local_addr().map_err(|source| StartupError::Bind {
+        addr: config.listen,
+        source,
+    })?;
+    config.core.seed = fresh_seed(config.core.node_id);
+    let id = config.core.node_id;
+    let lease = config.core.lease;
+    let store = FileStore::open(&config.data_dir)?;
+    let socket = Arc::new(socket);
+    let peers = Arc::new(config.peers);
+    let transport = UdpTransport::new(Arc::clone(&socket), Arc::clone(&peers));
+    let clock = TokioClock::start();
+    let mut exec = Executor::start(config.core, store, transport, clock)?;
+    let (events, _) = broadcast::channel(EVENT_BUFFER);
+    let sink = events.clone();
+    exec.set_event_handler(Box::new(move |e| {
+        let _ = sink.send(*e);
+    }));
+    let view = exec.subscribe();
+    let metrics = exec.metrics();
+    let (commands, rx) = mpsc::channel(16);
+    let task = tokio::spawn(drive(exec, socket, peers, rx));
+    tracing::info!(node = %id, %local, "node started");
+    Ok(Handle {
+        shared: Arc::new(Shared {
+            id,
+            lease,
+            local,
+            clock,
+            metrics,
+            commands,
+            events,
+            task: Mutex::new(Some(task)),
+        }),
+        view,
+    })
+}
+
+type TokioExecutor = Executor<FileStore, UdpTransport, TokioClock>;
+
+/// A command waiting for this node to no longer hold the role in the replicated state.
+struct Waiter {
+    deadline: tenure::Instant,
+    reply: Reply<Result<(), HandleError>>,
+}
+
+/// The driver task: one `select!` over commands, the socket and the core's timer.
+async fn drive(
+    mut exec: TokioExecutor,
+    socket: Arc<tokio::net::UdpSocket>,
+    peers: Arc<AddressBook>,
+    mut commands: mpsc::Receiver<Command>,
+) -> Result<(), NodeError> {
+    let me = exec.id();
+    let clock = *exec.clock();
+    let lease = exec.node().config().lease;
+    // One byte more than the largest packet, so an oversized datagram shows as such
+    // instead of arriving silently truncated.
+    let mut buf = [0u8; MAX_PACKET_SIZE + 1];
+    let mut waiters: Vec<Waiter> = Vec::new();
+    let mut shutdown: Option<(tenure::Instant, Option<Reply<()>>)> = None;
+    let result = loop {
+        // Released: the replicated state no longer names this node (or a lease passed).
+        let now = clock.now();
+        let released = exec.node().election_state().master != Some(me);
+        let mut i = 0;
+        while i < waiters.len() {
+            if released || now >= waiters[i].deadline {
+                let _ = waiters.swap_remove(i).reply.send(Ok(()));
+            } else {
+                i += 1;
+            }
+        }
+        if let Some((deadline, _)) = &shutdown {
+            if released || now >= *deadline {
+                break Ok(());
+            }
+        }
+        let wake = [
+            exec.poll_timeout(),
+            waiters.iter().map(|w| w.deadline).min(),
+            shutdown.as_ref().map(|(d, _)| *d),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        let sleep = tokio::time::sleep_until(
+            wake.map_or_else(|| clock.deadline(tenure::Instant::MAX), |t| clock.deadline(t)),
+        );
+        let step = tokio::select! {
+            command = commands.recv(), if shutdown.is_none() => match command {
+                Some(Command::Release { successor, reply }) => {
+                    let r = match successor {
+                        None => exec.release(),
+                        Some(to) => exec.hand_over(to),
+                    };
+                    match r {
+                        Ok(()) => {
+                            waiters.push(Waiter { deadline: clock.now() + lease, reply });
+                            Ok(())
+                        }
+                        Err(ExecError::Refused(e)) => {
+                            let _ = reply.send(Err(HandleError::Refused(e)));
+                            Ok(())
+                        }
+                        Err(ExecError::Persist(e)) => Err(e),
+                    }
+                }
+                Some(Command::Campaign { reply }) => match exec.campaign() {
+                    Ok(()) => {
+                        let _ = reply.send(Ok(()));
+                        Ok(())
+                    }
+                    Err(ExecError::Refused(e)) => {
+                        let _ = reply.send(Err(HandleError::Refused(e)));
+                        Ok(())
+                    }
+                    Err(ExecError::Persist(e)) => Err(e),
+                },
+                Some(Command::Shutdown { reply }) => begin_shutdown(&mut exec, &mut shutdown, Some(reply), lease),
+                None => begin_shutdown(&mut exec, &mut shutdown, None, lease),
+            },
+            received = socket.recv_from(&mut buf) => match received {
+                Ok((len, from)) => exec.handle_datagram(from, peers.member_at(from), &buf[..len]),
+                Err(e) => {
+                    exec.metrics().recv_error();
+                    tracing::debug!(node = %me, error = %e, "receive error (counted)");
+                    Ok(())
+                }
+            },
+            () = sleep, if wake.is_some() => exec.handle_timeout(),
+        };
+        if let Err(e) = step {
+            tracing::error!(node = %me, error = %e, "stopping");
+            break Err(NodeError::Persist(e));
+        }
+    };
+    exec.stop();
+    for w in waiters {
+        let _ = w.reply.send(Err(HandleError::Stopped));
+    }
+    if let Some((_, Some(reply))) = shutdown {
+        let _ = reply.send(());
+    }
+    tracing::info!(node = %me, "node stopped");
+    result
+}
+
+fn begin_shutdown(
+    exec: &mut TokioExecutor,
+    shutdown: &mut Option<(tenure::Instant, Option<Reply<()>>)>,
+    reply: Option<Reply<()>>,
+    lease: tenure::Duration,
+) -> Result<(), PersistError> {
+    let now = exec.clock().now();
+    // Hold on until the release is chosen (so the others need not wait out the lease),
+    // or a lease at most.
+    let deadline = match exec.release() {
+        Ok(()) => now + lease,
+        Err(ExecError::Refused(_)) => now,
+        Err(ExecError::Persist(e)) => return Err(e),
+    };
+    *shutdown = Some((deadline, reply));
+    Ok(())
+}
+
+impl Handle {
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.shared.id
+    }
+
+    /// The UDP address the node is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.shared.local
+    }
+
+    /// The configured lease.
+    pub fn lease(&self) -> std::time::Duration {
+        std::time::Duration::from_micros(self.shared.lease.as_micros())
+    }
+
+    /// The node's clock (to convert the instants of a [`View`]).
+    pub fn clock(&self) -> TokioClock {
+        self.shared.clock
+    }
+
+    /// The master in this node's view now, with its version (fencing token).
+    pub fn master(&self) -> Option<Master> {
+        let now = self.shared.clock.now();
+        self.view
+            .borrow()
+            .master_at(now)
+            .map(|(node, version)| Master { node, version })
+    }
+
+    /// Whether this node is master now. Never true at or after the end of its term;
+    /// act on it only with [`Handle::master`]'s version as a fencing token, because the
+    /// process may pause right after asking.
+    pub fn is_master(&self) -> bool {
+        self.is_master_at(Instant::now())
+    }
+
+    /// Whether this node claimed the role at `at`, on the host's monotonic clock: the
+    /// way to compare several nodes at one instant.
+    pub fn is_master_at(&self, at: Instant) -> bool {
+        self.view
+            .borrow()
+            .is_master_at(self.shared.clock.instant(at))
+    }
+
+    /// The current view (instants on [`Handle::clock`]).
+    pub fn view(&self) -> View {
+        *self.view.borrow()
+    }
+
+    /// A receiver notified whenever the view changes (master, version, term).
+    pub fn watch(&self) -> watch::Receiver<View> {
+        self.view.clone()
+    }
+
+    /// Every event from now on, in order (a slow receiver loses the oldest).
+    pub fn events(&self) -> broadcast::Receiver<Event> {
+        self.shared.events.subscribe()
+    }
+
+    /// Counters of this node.
+    pub fn counters(&self) -> Counters {
+        self.shared.metrics.counters()
+    }
+
+    /// Every metric, in the Prometheus text format.
+    pub fn metrics(&self) -> String {
+        let now = self.shared.clock.now();
+        let view = self.view();
+        self.shared.metrics.render(&Gauges {
+            is_master: view.is_master_at(now),
+            master: view.master_at(now).map(|(n, _)| n.0),
+            version: view.version,
+        })
+    }
+
+    async fn command<T>(
+        &self,
+        make: impl FnOnce(Reply<T>) -> Command,
+    ) -> Result<T, HandleError> {
+        let (tx, rx) = oneshot::channel();
+        self.shared
+            .commands
+            .send(make(tx))
+            .await
+            .map_err(|_| HandleError::Stopped)?;
+        rx.await.map_err(|_| HandleError::Stopped)
+    }
+
+    /// Gives up the role. This node stops being master before the call takes effect
+    /// (its view says so at once); the call returns when the cluster chose the release,
+    /// or after one lease at most. Refused unless this node is master.
+    pub async fn release(&self) -> Result<(), HandleError> {
+        self.command(|reply| Command::Release {
+            successor: None,
+            reply,
+        })
+        .await?
+    }
+
+    /// Like [`Handle::release`], naming `to` as the successor: the others let it
+    /// campaign first.
+    pub async fn hand_over(&self, to: NodeId) -> Result<(), HandleError> {
+        self.command(|reply| Command::Release {
+            successor: Some(to),
+            reply,
+        })
+        .await?
+    }
+
+    /// Campaigns at once instead of after the usual random delay, if no master is live.
+    pub async fn campaign(&self) -> Result<(), HandleError> {
+        self.command(|reply| Command::Campaign { reply }).await?
+    }
+
+    /// Stops the node: releases the role if it holds it (waiting until the cluster chose
+    /// the release, one lease at most), then ends the task. Returns how the task ended.
+    pub async fn shutdown(&self) -> Result<(), NodeError> {
+        let _ = self.command(|reply| Command::Shutdown { reply }).await;
+        self.join().await
+    }
+
+    /// Ends the node's task at once, like a crash: no release, nothing more is sent or
+    /// stored. Its last view stays as it was, so a term it held still ends at
+    /// `term.end`. The data directory is unlocked when this returns.
+    pub async fn abort(&self) {
+        let task = self.take_task();
+        if let Some(task) = task {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+
+    /// Waits until the node's task ends.
+    pub async fn join(&self) -> Result<(), NodeError> {
+        match self.take_task() {
+            Some(task) => task.await.unwrap_or(Err(NodeError::Aborted)),
+            None => Ok(()),
+        }
+    }
+
+    fn take_task(&self) -> Option<JoinHandle<Result<(), NodeError>>> {
+        self.shared
+            .task
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+    }
+
+    /// Waits until this node is master, then runs `work(version)` while it stays
+    /// master: the future is dropped [`CANCEL_MARGIN`] before the term's end (which
+    /// moves on with every renewal) unless it finished first, and at once when the term
+    /// ends early (release, shutdown, crash of the node's task). `version` is the term's
+    /// fencing token: pass it to every system the work writes to, so a write from a
+    /// deposed master is refused.
+    ///
+    /// ```no_run
+    /// # async fn example(handle: tenure_tokio::Handle) {
+    /// loop {
+    ///     let outcome = handle
+    ///         .run_while_master(|token| async move {
+    ///             // e.g. UPDATE jobs SET owner = me WHERE fencing_token < token
+    ///             println!("leading with fencing token {token}");
+    ///             std::future::pending::<()>().await
+    ///         })
+    ///         .await;
+    ///     println!("not master any more: {outcome:?}");
+    /// #   break;
+    /// }
+    /// # }
+    /// ```
+    pub async fn run_while_master<F, Fut>(&self, work: F) -> Result<Fut::Output, NotMaster>
+    where
+        F: FnOnce(u64) -> Fut,
+        Fut: Future,
+    {
+        let clock = self.shared.clock;
+        let mut view = self.view.clone();
+        let margin = crate::clock::to_core(CANCEL_MARGIN);
+        // Wait for a term with room left in it.
+        let term = loop {
+            let current = *view.borrow_and_update();
+            let now = clock.now();
+            match current.term {
+                Some(t) if current.running && t.since <= now && now + margin < t.end => break t,
+                _ if !current.running => return Err(NotMaster::Stopped),
+                _ => {}
+            }
+            let expiry = current.term.map(|t| t.end);
+            tokio::select! {
+                changed = view.changed() => if changed.is_err() { return Err(NotMaster::Stopped) },
+                () = tokio::time::sleep_until(clock.deadline(expiry.unwrap_or(tenure::Instant::MAX))), if expiry.is_some() => {}
+            }
+        };
+        let work = work(term.version);
+        tokio::pin!(work);
+        let mut end = term.end;
+        loop {
+            let cancel_at = clock.deadline(tenure::Instant::from_micros(
+                end.as_micros().saturating_sub(margin.as_micros()),
+            ));
+            tokio::select! {
+                biased;
+                changed = view.changed() => {
+                    if changed.is_err() {
+                        return Err(NotMaster::Stopped);
+                    }
+                    let current = *view.borrow_and_update();
+                    match current.term {
+                        Some(t) if current.running && t.since == term.since => end = t.end,
+                        _ => return Err(NotMaster::TermEnded(term.version)),
+                    }
+                }
+                () = tokio::time::sleep_until(cancel_at) => {
+                    // The renewal did not come in time (a renewal moves `end` on).
+                    return Err(NotMaster::TermEnded(term.version));
+                }
+                output = &mut work => return Ok(output),
+            }
+        }
+    }
+}
