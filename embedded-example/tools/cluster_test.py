@@ -190,15 +190,17 @@ def views(nodes):
 
 
 def wait_agreement(bus, nodes, seconds, min_version=-1):
+    """Waits until every live node names the same master; returns (master,
+    highest version seen). Versions differ between nodes: renewals raise it
+    without an event, and a node that joins late learns a newer one."""
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         bus.pump(0.2)
-        v = views(nodes)
-        vals = set(v.values())
-        if len(vals) == 1 and None not in vals:
-            (master, version), = vals
+        v = list(views(nodes).values())
+        if v and None not in v and len({m for m, _ in v}) == 1:
+            version = max(ver for _, ver in v)
             if version > min_version:
-                return master, version
+                return v[0][0], version
     return None
 
 
