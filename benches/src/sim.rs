@@ -10,8 +10,7 @@
 //! keeps its capacity. So the allocations counted around a round are the
 //! library's (and its codec's), not the harness's.
 
-use std::cmp::{Ordering, Reverse};
-use std::collections::BinaryHeap;
+use std::collections::VecDeque;
 
 /// Virtual time, in nanoseconds.
 pub type Nanos = u64;
@@ -119,26 +118,8 @@ pub trait Protocol: Sized {
 
 struct Event {
     at: Nanos,
-    seq: u64,
     to: usize,
     buf: Vec<u8>,
-}
-
-impl PartialEq for Event {
-    fn eq(&self, other: &Self) -> bool {
-        (self.at, self.seq) == (other.at, other.seq)
-    }
-}
-impl Eq for Event {}
-impl PartialOrd for Event {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Event {
-    fn cmp(&self, other: &Self) -> Ordering {
-        (self.at, self.seq).cmp(&(other.at, other.seq))
-    }
 }
 
 /// Which timers fire.
@@ -166,8 +147,12 @@ pub struct Sim<P: Protocol> {
     /// Current virtual time.
     pub now: Nanos,
     params: Params,
-    queue: BinaryHeap<Reverse<Event>>,
-    seq: u64,
+    /// Messages in flight. Every message takes the same delay, so sending
+    /// order is delivery order and a FIFO is a time-ordered queue.
+    queue: VecDeque<Event>,
+    /// Each node's timer as it last armed it (`poll`ed after its last
+    /// input, as a real driver does).
+    timer: Vec<Option<Nanos>>,
     pool: Vec<Vec<u8>>,
     queued: Vec<(usize, Vec<u8>)>,
     down: Vec<bool>,
@@ -186,8 +171,8 @@ impl<P: Protocol> Sim<P> {
             proto,
             now: 0,
             params: *params,
-            queue: BinaryHeap::with_capacity(1024),
-            seq: 0,
+            queue: VecDeque::with_capacity(1024),
+            timer: vec![None; n],
             pool: (0..256).map(|_| Vec::with_capacity(512)).collect(),
             queued: Vec::with_capacity(256),
             down: vec![false; n],
@@ -200,6 +185,7 @@ impl<P: Protocol> Sim<P> {
                 queued: &mut sim.queued,
             };
             sim.proto.on_start(i, &mut out);
+            sim.timer[i] = sim.proto.next_timer(i);
         }
         sim.flush(0);
         sim
@@ -232,7 +218,7 @@ impl<P: Protocol> Sim<P> {
                     continue;
                 }
             }
-            if let Some(t) = self.proto.next_timer(i) {
+            if let Some(t) = self.timer[i] {
                 let t = t.max(self.now);
                 if best.is_none_or(|(b, _)| t < b) {
                     best = Some((t, i));
@@ -247,20 +233,14 @@ impl<P: Protocol> Sim<P> {
         for (to, buf) in self.queued.drain(..) {
             self.traffic.messages += 1;
             self.traffic.bytes += buf.len() as u64;
-            self.seq += 1;
-            self.queue.push(Reverse(Event {
-                at,
-                seq: self.seq,
-                to,
-                buf,
-            }));
+            self.queue.push_back(Event { at, to, buf });
         }
     }
 
     /// Runs one event (a message delivery or a timer call) if one is due
     /// before `until`. Messages due at the same instant as a timer go first.
     pub fn step(&mut self, until: Nanos) -> bool {
-        let msg_at = self.queue.peek().map(|Reverse(e)| e.at);
+        let msg_at = self.queue.front().map(|e| e.at);
         let timer = self.next_timer();
         let take_msg = match (msg_at, timer) {
             (Some(m), Some((t, _))) => m <= t,
@@ -273,7 +253,7 @@ impl<P: Protocol> Sim<P> {
             if at >= until {
                 return false;
             }
-            let Reverse(ev) = self.queue.pop().expect("peeked");
+            let ev = self.queue.pop_front().expect("peeked");
             self.now = at;
             if !self.down[ev.to] {
                 let mut out = Outbox {
@@ -281,6 +261,7 @@ impl<P: Protocol> Sim<P> {
                     queued: &mut self.queued,
                 };
                 self.proto.on_message(ev.to, at, &ev.buf, &mut out);
+                self.timer[ev.to] = self.proto.next_timer(ev.to);
             }
             self.pool.push(ev.buf);
         } else {
@@ -294,7 +275,8 @@ impl<P: Protocol> Sim<P> {
                 queued: &mut self.queued,
             };
             self.proto.on_timer(node, at, &mut out);
-            if let Some(next) = self.proto.next_timer(node) {
+            self.timer[node] = self.proto.next_timer(node);
+            if let Some(next) = self.timer[node] {
                 assert!(next > at, "{}: timer did not move forward", P::NAME);
             }
         }
