@@ -23,7 +23,9 @@ pub const UART1_BASE: usize = 0x4000_5000;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u16)]
 pub enum Irq {
-    /// UART1 receive.
+    /// UART0 receive (console commands).
+    Uart0Rx = 0,
+    /// UART1 receive (frames).
     Uart1Rx = 2,
 }
 
@@ -141,6 +143,8 @@ impl core::fmt::Write for Console {
 #[cortex_m_rt::exception]
 unsafe fn DefaultHandler(irqn: i16) {
     if irqn == Irq::Uart1Rx as i16 {
-        crate::link::on_uart1_rx_interrupt();
+        crate::link::on_rx_interrupt();
+    } else if irqn == Irq::Uart0Rx as i16 {
+        crate::console::on_rx_interrupt();
     }
 }

@@ -7,61 +7,35 @@
 //! node drops frames addressed to another) or a router that reads the first
 //! two bytes.
 //!
-//! Receive is interrupt driven: the UART1 RX interrupt moves bytes into a
-//! static pipe, and [`Receiver`] cuts the byte stream into frames. When the
-//! pipe is full the interrupt is switched off and the byte stays in the UART;
-//! under QEMU that pushes back on the TCP socket instead of losing data.
-//! Transmit writes the frame out directly (QEMU takes a byte at once; a real
-//! board at 115200 baud spends ~87 µs a byte).
-
-use core::sync::atomic::{AtomicBool, Ordering};
-
-use cortex_m::peripheral::NVIC;
-use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
-use embassy_sync::pipe::Pipe;
+//! Receive is interrupt driven ([`crate::serial`]); [`Receiver`] cuts the
+//! byte stream into frames. Transmit writes the frame out directly (QEMU
+//! takes a byte at once; a real board at 115200 baud spends ~87 µs a byte).
 
 use crate::board::{CmsdkUart, Irq, UART1_BASE};
+use crate::serial::{ByteReader, Port, RxQueue};
 
 /// Bytes buffered between the interrupt and the reader.
 const RX_BUFFER: usize = 256;
 
-static RX: Pipe<CriticalSectionRawMutex, RX_BUFFER> = Pipe::new();
-/// Set by the interrupt when it stopped receiving because `RX` was full.
-static RX_PAUSED: AtomicBool = AtomicBool::new(false);
-
-fn uart() -> CmsdkUart {
-    CmsdkUart::at(UART1_BASE)
-}
+static RX: RxQueue<RX_BUFFER> = RxQueue::new();
+const PORT: Port = Port {
+    uart: CmsdkUart::at(UART1_BASE),
+    irq: Irq::Uart1Rx,
+};
 
 /// Enables UART1 and its receive interrupt.
 pub fn init() {
-    let uart = uart();
-    uart.enable();
-    uart.set_rx_interrupt(true);
-    // SAFETY: the handler only touches the lock-free pipe and UART1.
-    unsafe { NVIC::unmask(Irq::Uart1Rx) };
+    RX.enable(PORT);
 }
 
-/// UART1 receive interrupt: drain the UART into the pipe.
-pub fn on_uart1_rx_interrupt() {
-    let uart = uart();
-    uart.clear_rx_interrupt();
-    while uart.rx_full() {
-        if RX.free_capacity() == 0 {
-            uart.set_rx_interrupt(false);
-            RX_PAUSED.store(true, Ordering::Release);
-            return;
-        }
-        if let Some(byte) = uart.try_read_byte() {
-            // Cannot fail: there is room, and only this handler writes.
-            let _ = RX.try_write(&[byte]);
-        }
-    }
+/// UART1 receive interrupt.
+pub fn on_rx_interrupt() {
+    RX.on_interrupt(PORT.uart);
 }
 
 /// Sends one encoded frame (which must end with its 0x00 delimiter).
 pub fn send_frame(frame: &[u8]) {
-    uart().write_all(frame);
+    PORT.uart.write_all(frame);
 }
 
 /// Bytes of the envelope before the sealed packet.
@@ -98,9 +72,7 @@ pub fn open_envelope(envelope: &[u8]) -> Option<(u16, &[u8])> {
 /// the core's COBS [`tenure::FrameReader`].
 pub struct Receiver {
     frames: tenure::FrameReader<MAX_ENCODED>,
-    chunk: [u8; 32],
-    chunk_pos: usize,
-    chunk_len: usize,
+    bytes: ByteReader<RX_BUFFER>,
 }
 
 impl Receiver {
@@ -108,26 +80,8 @@ impl Receiver {
     pub const fn new() -> Self {
         Self {
             frames: tenure::FrameReader::new(),
-            chunk: [0; 32],
-            chunk_pos: 0,
-            chunk_len: 0,
+            bytes: ByteReader::new(&RX, PORT),
         }
-    }
-
-    async fn next_byte(&mut self) -> u8 {
-        if self.chunk_pos == self.chunk_len {
-            self.chunk_len = RX.read(&mut self.chunk).await;
-            self.chunk_pos = 0;
-            if RX_PAUSED.swap(false, Ordering::AcqRel) {
-                uart().set_rx_interrupt(true);
-                // The byte left waiting in the UART raised no interrupt while
-                // they were off: run the handler to pick it up.
-                NVIC::pend(Irq::Uart1Rx);
-            }
-        }
-        let byte = self.chunk[self.chunk_pos];
-        self.chunk_pos += 1;
-        byte
     }
 
     /// Waits for the next frame delimiter and returns the envelope it ended
@@ -135,7 +89,7 @@ impl Receiver {
     /// for an empty frame. Cancel-safe: partial frames stay in `self`.
     pub async fn next_frame(&mut self) -> Option<Result<&[u8], tenure::WireError>> {
         loop {
-            let byte = self.next_byte().await;
+            let byte = self.bytes.next().await;
             if byte == 0 {
                 return self.frames.push(0);
             }

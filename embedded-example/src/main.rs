@@ -12,11 +12,13 @@ mod fmt;
 
 mod board;
 mod cmdline;
+mod console;
 mod executor;
 mod flash;
 mod link;
 mod runner;
 mod semihosting;
+mod serial;
 mod store;
 mod time_driver;
 
@@ -81,6 +83,7 @@ fn main() -> ! {
     );
 
     link::init();
+    console::init();
     executor::run(|spawner| start(spawner, settings))
 }
 

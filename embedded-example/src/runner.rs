@@ -2,12 +2,15 @@
 //! packets and timer expiries, and after each input drain its outputs in
 //! order (persist the record first, then send).
 
-use embassy_futures::select::{select3, Either3};
+use embassy_futures::select::{select4, Either4};
 use embassy_time::{Duration, Timer};
 use embedded_storage::nor_flash::NorFlash;
-use tenure::{Auth, Config, Destination, Event, Member, Node, NodeId, Output, Record, TermEnd};
+use tenure::{
+    Auth, CommandError, Config, Destination, Event, Member, Node, NodeId, Output, Record, TermEnd,
+};
 
 use crate::cmdline::{Settings, BROADCAST, MAX_MEMBERS};
+use crate::console::{Command, CommandReader};
 use crate::link::{self, Receiver};
 use crate::semihosting;
 use crate::store::{Key, RecordStore, MAX_VALUE};
@@ -110,6 +113,7 @@ pub struct Runner<F: NorFlash> {
     node: TenureNode,
     store: RecordStore<F>,
     link: Receiver,
+    commands: CommandReader,
     /// Frames addressed to another node (normal on a bus).
     pub not_for_us: u32,
 }
@@ -157,6 +161,7 @@ where
             node,
             store,
             link: Receiver::new(),
+            commands: CommandReader::new(),
             not_for_us: 0,
         };
         // The first output is the new incarnation's record.
@@ -184,10 +189,12 @@ where
             };
             // All branches are cancel-safe: the receiver keeps partial frames
             // in `self.link`, and the timers are re-armed on the next turn.
-            match select3(self.link.next_frame(), wait, Timer::at(next_stats)).await {
-                Either3::First(None) => continue,
-                Either3::First(Some(Err(_))) => self.node.note_malformed(),
-                Either3::First(Some(Ok(envelope))) => match link::open_envelope(envelope) {
+            let frame = self.link.next_frame();
+            let command = self.commands.next();
+            match select4(frame, wait, Timer::at(next_stats), command).await {
+                Either4::First(None) => continue,
+                Either4::First(Some(Err(_))) => self.node.note_malformed(),
+                Either4::First(Some(Ok(envelope))) => match link::open_envelope(envelope) {
                     None => self.node.note_malformed(),
                     Some((to, _)) if to != self.node.id().0 && to != BROADCAST => {
                         self.not_for_us += 1;
@@ -195,14 +202,50 @@ where
                     }
                     Some((_, sealed)) => self.node.handle_frame(now(), sealed),
                 },
-                Either3::Second(()) => self.node.handle_timeout(now()),
-                Either3::Third(()) => {
+                Either4::Second(()) => self.node.handle_timeout(now()),
+                Either4::Third(()) => {
                     next_stats += STATS_EVERY;
                     self.report_stats();
                     continue;
                 }
+                Either4::Fourth(command) => self.command(command),
             }
             self.drain().await;
+        }
+    }
+
+    /// Executes an operator command and reports the outcome.
+    fn command(&mut self, command: Option<Command>) {
+        let Some(command) = command else {
+            event!("EVENT command name=unknown result=refused reason=unknown");
+            return;
+        };
+        let now = now();
+        let result = match command {
+            Command::Release => self.node.release(now),
+            Command::HandOver(to) => self.node.hand_over(now, NodeId(to)),
+            Command::Campaign => self.node.campaign(now),
+            Command::Stats => {
+                self.report_stats();
+                Ok(())
+            }
+        };
+        match result {
+            Ok(()) => event!("EVENT command name={} result=ok", command.name()),
+            Err(e) => {
+                let why = match e {
+                    CommandError::NotMaster => "not_master",
+                    CommandError::NotCandidate => "not_candidate",
+                    CommandError::MasterAlive(_) => "master_alive",
+                    CommandError::InvalidSuccessor(_) => "invalid_successor",
+                    CommandError::Backlog => "backlog",
+                };
+                event!(
+                    "EVENT command name={} result=refused reason={}",
+                    command.name(),
+                    why
+                );
+            }
         }
     }
 

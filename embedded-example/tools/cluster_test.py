@@ -49,7 +49,7 @@ class Node:
         env = dict(os.environ, NO_BUILD="1", QEMU_TIMEOUT="300")
         self.proc = subprocess.Popen(
             [RUN_NODE, str(self.id), self.members, str(self.port), extra],
-            cwd=self.workdir, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            cwd=self.workdir, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, env=env, start_new_session=True)
         os.set_blocking(self.proc.stdout.fileno(), False)
         deadline = time.monotonic() + 10
@@ -63,6 +63,11 @@ class Node:
                 time.sleep(0.05)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock.setblocking(False)
+
+    def command(self, line):
+        """Types a command on the node's UART0 (QEMU's stdin)."""
+        self.proc.stdin.write(line.encode() + b"\n")
+        self.proc.stdin.flush()
 
     def kill(self):
         if self.proc and self.proc.poll() is None:
@@ -243,6 +248,27 @@ def main():
             bus.pump(2.0)  # a few renewals
             again = wait_agreement(bus, nodes, 5)
             check("stable", again is not None and again[0] == first[0], f"view={again}")
+
+            old = next(n for n in nodes if n.id == first[0])
+            heir = next(n for n in nodes if n.id != first[0])
+            old.command(f"handover {heir.id}")
+            t1 = time.monotonic()
+            handed = wait_agreement(bus, nodes, 10, min_version=again[1] if again else 0)
+            ack = old.last("command")
+            ended = old.last("term_ended")
+            check("handover", handed is not None and handed[0] == heir.id
+                  and ack == {"name": "handover", "result": "ok"}
+                  and ended is not None and ended["reason"] == "released",
+                  f"to {heir.id}: view={handed} after {time.monotonic() - t1:.2f}s, "
+                  f"ack={ack}, term_ended={ended}")
+            if handed:
+                first = handed
+            old.command("release")
+            bus.pump(1.0)
+            check("release refused on a non-master",
+                  old.last("command") == {"name": "release", "result": "refused",
+                                          "reason": "not_master"},
+                  f"{old.last('command')}")
 
             master = next(n for n in nodes if n.id == first[0])
             inc_before = int(master.last("start")["incarnation"])
