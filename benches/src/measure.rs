@@ -110,79 +110,107 @@ impl<P: Protocol> RoundBench for Steady<P> {
     }
 }
 
-/// Result of repeated trials of a timed scenario in virtual time.
+/// One trial of a timed scenario.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Sample {
+    /// Virtual time the scenario took.
+    pub virt: Nanos,
+    /// Wall-clock nanoseconds spent simulating it.
+    pub cpu: f64,
+    /// Heap allocations made meanwhile.
+    pub allocs: u64,
+    /// Messages sent meanwhile.
+    pub msgs: u64,
+}
+
+/// Summary of repeated trials.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Trials {
     /// Mean virtual time.
     pub virt_mean: f64,
     /// Largest virtual time seen.
     pub virt_max: Nanos,
-    /// Mean wall-clock nanoseconds of simulating one trial.
-    pub cpu_mean: f64,
+    /// Median wall-clock nanoseconds of simulating one trial.
+    pub cpu_median: f64,
     /// Mean heap allocations per trial.
     pub allocs_mean: f64,
     /// Mean messages per trial.
     pub msgs_mean: f64,
 }
 
-fn summarize(samples: &[(Nanos, f64, u64, u64)]) -> Trials {
+/// Summarizes trials.
+pub fn summarize(samples: &[Sample]) -> Trials {
     let n = samples.len() as f64;
+    let mut cpu: Vec<f64> = samples.iter().map(|s| s.cpu).collect();
+    cpu.sort_by(f64::total_cmp);
     Trials {
-        virt_mean: samples.iter().map(|s| s.0 as f64).sum::<f64>() / n,
-        virt_max: samples.iter().map(|s| s.0).max().unwrap_or(0),
-        cpu_mean: samples.iter().map(|s| s.1).sum::<f64>() / n,
-        allocs_mean: samples.iter().map(|s| s.2 as f64).sum::<f64>() / n,
-        msgs_mean: samples.iter().map(|s| s.3 as f64).sum::<f64>() / n,
+        virt_mean: samples.iter().map(|s| s.virt as f64).sum::<f64>() / n,
+        virt_max: samples.iter().map(|s| s.virt).max().unwrap_or(0),
+        cpu_median: cpu.get(cpu.len() / 2).copied().unwrap_or(0.0),
+        allocs_mean: samples.iter().map(|s| s.allocs as f64).sum::<f64>() / n,
+        msgs_mean: samples.iter().map(|s| s.msgs as f64).sum::<f64>() / n,
     }
 }
 
 /// Election from a fresh cluster (built at time 0, construction not timed)
 /// until every node knows the same leader and that leader holds the
 /// leadership.
-pub fn election<P: Protocol>(params: &Params, trials: u64) -> Trials {
+pub fn election_trial<P: Protocol>(params: &Params, seed: u64) -> Sample {
     let limit = 100 * params.guard();
-    let samples: Vec<_> = (0..trials)
-        .map(|seed| {
-            let mut sim = Sim::<P>::new(params, seed);
-            let a0 = alloc::allocations();
-            let t0 = Instant::now();
-            let at = sim
-                .run_until_cond(limit, |s| s.agreed_leader().is_some())
-                .unwrap_or_else(|| panic!("{}: no leader elected", P::NAME));
-            let cpu = t0.elapsed().as_nanos() as f64;
-            let allocs = alloc::allocations() - a0;
-            (at, cpu, allocs, sim.traffic.messages)
+    let mut sim = Sim::<P>::new(params, seed);
+    let a0 = alloc::allocations();
+    let t0 = Instant::now();
+    let at = sim
+        .run_until_cond(limit, |s| s.agreed_leader().is_some())
+        .unwrap_or_else(|| panic!("{}: no leader elected", P::NAME));
+    Sample {
+        virt: at,
+        cpu: t0.elapsed().as_nanos() as f64,
+        allocs: alloc::allocations() - a0,
+        msgs: sim.traffic.messages,
+    }
+}
+
+/// Failover: in a steady cluster the leader stops at a random point of a
+/// round; measured is the virtual time until every live node knows the
+/// same new leader and that leader holds the leadership.
+pub fn failover_trial<P: Protocol>(params: &Params, seed: u64) -> Sample {
+    let limit = 100 * params.guard();
+    let mut st = steady::<P>(params, seed);
+    let mut rng = seed ^ 0xfa11;
+    let stop_at = st.sim.now + splitmix(&mut rng) % P::round_period(params);
+    st.sim.run_until(stop_at);
+    let old = st.sim.agreed_leader().expect("leader before failover");
+    st.sim.stop(old);
+    let m0 = st.sim.traffic.messages;
+    let a0 = alloc::allocations();
+    let t0 = Instant::now();
+    let at = st
+        .sim
+        .run_until_cond(stop_at + limit, |s| {
+            s.agreed_leader().is_some_and(|l| l != old)
         })
+        .unwrap_or_else(|| panic!("{}: no failover", P::NAME));
+    Sample {
+        virt: at - stop_at,
+        cpu: t0.elapsed().as_nanos() as f64,
+        allocs: alloc::allocations() - a0,
+        msgs: st.sim.traffic.messages - m0,
+    }
+}
+
+/// `trials` elections (seeds `0..trials`).
+pub fn election<P: Protocol>(params: &Params, trials: u64) -> Trials {
+    let samples: Vec<_> = (0..trials)
+        .map(|s| election_trial::<P>(params, s))
         .collect();
     summarize(&samples)
 }
 
-/// Failover: in a steady cluster the leader stops at a random point of a
-/// period; measured is the virtual time until every live node knows the
-/// same new leader and that leader holds the leadership.
+/// `trials` failovers (seeds `0..trials`).
 pub fn failover<P: Protocol>(params: &Params, trials: u64) -> Trials {
-    let limit = 100 * params.guard();
     let samples: Vec<_> = (0..trials)
-        .map(|seed| {
-            let mut st = steady::<P>(params, seed);
-            let mut rng = seed ^ 0xfa11;
-            let stop_at = st.sim.now + splitmix(&mut rng) % P::round_period(params);
-            st.sim.run_until(stop_at);
-            let old = st.sim.agreed_leader().expect("leader before failover");
-            st.sim.stop(old);
-            let m0 = st.sim.traffic.messages;
-            let a0 = alloc::allocations();
-            let t0 = Instant::now();
-            let at = st
-                .sim
-                .run_until_cond(stop_at + limit, |s| {
-                    s.agreed_leader().is_some_and(|l| l != old)
-                })
-                .unwrap_or_else(|| panic!("{}: no failover", P::NAME));
-            let cpu = t0.elapsed().as_nanos() as f64;
-            let allocs = alloc::allocations() - a0;
-            (at - stop_at, cpu, allocs, st.sim.traffic.messages - m0)
-        })
+        .map(|s| failover_trial::<P>(params, s))
         .collect();
     summarize(&samples)
 }

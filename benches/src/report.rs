@@ -1,6 +1,6 @@
 //! Gathers every measure for each contender and formats the table.
 
-use crate::measure::{self, Round, RoundBench, Steady, Trials};
+use crate::measure::{self, Round, RoundBench, Sample, Steady, Trials};
 use crate::sim::{Params, Protocol};
 
 /// Everything measured for one contender.
@@ -40,8 +40,8 @@ pub struct Effort {
 impl Effort {
     /// The effort of a real run (a few seconds per contender).
     pub const FULL: Effort = Effort {
-        batches: 21,
-        rounds: 4000,
+        batches: 31,
+        rounds: 5000,
         trials: 50,
     };
     /// A smoke run (fractions of a second).
@@ -52,19 +52,32 @@ impl Effort {
     };
 }
 
-/// Round benches of one contender: leader only and whole cluster.
-pub struct RoundPair {
-    /// Leader-only rounds.
-    pub leader: Box<dyn RoundBench>,
-    /// Whole-cluster periods.
-    pub cluster: Box<dyn RoundBench>,
+/// One contender, ready to be measured: its steady clusters for the round
+/// measures, and its trial functions.
+pub struct Contender {
+    name: &'static str,
+    guard_name: &'static str,
+    guard_ns: u64,
+    period_ns: u64,
+    leader: Box<dyn RoundBench>,
+    cluster: Box<dyn RoundBench>,
+    election: fn(&Params, u64) -> Sample,
+    failover: fn(&Params, u64) -> Sample,
+    state: fn(&Params) -> (usize, f64),
 }
 
-/// Builds the steady clusters of contender `P` for the round measures.
-pub fn round_pair<P: Protocol + 'static>(params: &Params) -> RoundPair {
-    RoundPair {
+/// Prepares contender `P`.
+pub fn contender<P: Protocol + 'static>(params: &Params) -> Contender {
+    Contender {
+        name: P::NAME,
+        guard_name: P::GUARD,
+        guard_ns: P::guard(params),
+        period_ns: P::round_period(params),
         leader: Box::new(Steady::<P>::leader_only(params, 1)),
         cluster: Box::new(measure::steady::<P>(params, 1)),
+        election: measure::election_trial::<P>,
+        failover: measure::failover_trial::<P>,
+        state: measure::state_bytes::<P>,
     }
 }
 
@@ -80,44 +93,51 @@ fn median_round(batches: &[Round]) -> Round {
     }
 }
 
-/// Measures the rounds of all contenders, interleaving their batches.
-/// Returns (leader-only, whole-cluster) per contender, in order.
-pub fn measure_rounds(pairs: &mut [RoundPair], effort: Effort) -> Vec<(Round, Round)> {
+/// Measures every contender. Everything timed by the wall clock is
+/// interleaved (batch by batch, trial by trial), so that noise from other
+/// processes hits all contenders alike; medians are reported.
+pub fn measure_all(contenders: &mut [Contender], params: &Params, effort: Effort) -> Vec<Column> {
+    let n = contenders.len();
     // Warm up caches and branch predictors of every contender first.
-    for p in pairs.iter_mut() {
-        p.leader.batch(effort.rounds / 4 + 1);
-        p.cluster.batch(effort.rounds / 4 + 1);
+    for c in contenders.iter_mut() {
+        c.leader.batch(effort.rounds / 4 + 1);
+        c.cluster.batch(effort.rounds / 4 + 1);
     }
-    let mut leader: Vec<Vec<Round>> = vec![Vec::new(); pairs.len()];
-    let mut cluster: Vec<Vec<Round>> = vec![Vec::new(); pairs.len()];
+    let mut leader: Vec<Vec<Round>> = vec![Vec::new(); n];
+    let mut cluster: Vec<Vec<Round>> = vec![Vec::new(); n];
     for _ in 0..effort.batches {
-        for (i, p) in pairs.iter_mut().enumerate() {
-            leader[i].push(p.leader.batch(effort.rounds));
+        for (i, c) in contenders.iter_mut().enumerate() {
+            leader[i].push(c.leader.batch(effort.rounds));
         }
-        for (i, p) in pairs.iter_mut().enumerate() {
-            cluster[i].push(p.cluster.batch(effort.rounds));
+        for (i, c) in contenders.iter_mut().enumerate() {
+            cluster[i].push(c.cluster.batch(effort.rounds));
         }
     }
-    leader
+    let mut elections: Vec<Vec<Sample>> = vec![Vec::new(); n];
+    let mut failovers: Vec<Vec<Sample>> = vec![Vec::new(); n];
+    for seed in 0..effort.trials {
+        for (i, c) in contenders.iter().enumerate() {
+            elections[i].push((c.election)(params, seed));
+        }
+        for (i, c) in contenders.iter().enumerate() {
+            failovers[i].push((c.failover)(params, seed));
+        }
+    }
+    contenders
         .iter()
-        .zip(&cluster)
-        .map(|(l, c)| (median_round(l), median_round(c)))
+        .enumerate()
+        .map(|(i, c)| Column {
+            name: c.name,
+            guard_name: c.guard_name,
+            guard_ns: c.guard_ns,
+            period_ns: c.period_ns,
+            leader: median_round(&leader[i]),
+            cluster: median_round(&cluster[i]),
+            election: measure::summarize(&elections[i]),
+            failover: measure::summarize(&failovers[i]),
+            state: (c.state)(params),
+        })
         .collect()
-}
-
-/// Measures what is not a round: election, failover, state.
-pub fn column<P: Protocol>(params: &Params, effort: Effort, rounds: (Round, Round)) -> Column {
-    Column {
-        name: P::NAME,
-        guard_name: P::GUARD,
-        guard_ns: P::guard(params),
-        period_ns: P::round_period(params),
-        leader: rounds.0,
-        cluster: rounds.1,
-        election: measure::election::<P>(params, effort.trials),
-        failover: measure::failover::<P>(params, effort.trials),
-        state: measure::state_bytes::<P>(params),
-    }
 }
 
 fn us(ns: f64) -> String {
@@ -128,7 +148,8 @@ fn ms(ns: f64) -> String {
     format!("{:.1}", ns / 1e6)
 }
 
-fn num(x: f64) -> String {
+/// A count: whole numbers without decimals, others with two.
+pub fn num(x: f64) -> String {
     if (x - x.round()).abs() < 0.005 {
         format!("{}", x.round())
     } else {
@@ -195,9 +216,9 @@ pub fn table(tenure: Option<&Column>, raft: &Column, omni: &Column) -> String {
         ratio(t(&|c| c.election.virt_mean), raft.election.virt_mean),
     );
     row(
-        "2b. election from fresh, CPU (µs)",
-        &|c| us(c.election.cpu_mean),
-        ratio(t(&|c| c.election.cpu_mean), raft.election.cpu_mean),
+        "2b. election from fresh, CPU (µs, median)",
+        &|c| us(c.election.cpu_median),
+        ratio(t(&|c| c.election.cpu_median), raft.election.cpu_median),
     );
     row(
         "3. failover, virtual (ms, mean / max)",

@@ -12,18 +12,24 @@
 //!
 //! `Output::Persist` records are kept in memory (like raft's `MemStorage`):
 //! the benchmark does not count the cost of making them durable.
+//!
+//! `TenureCluster<false>` (the one in the table) sends plain packets
+//! (`Auth::Insecure`, `encode` / `decode`), like raft-rs and OmniPaxos, which
+//! have no message authentication of their own. `TenureCluster<true>` sets a
+//! cluster key and sends sealed frames (`Node::seal` / `Node::handle_frame`,
+//! keyed BLAKE2s tags): the report prints its cost below the table.
 
 use crate::sim::{Nanos, Outbox, Params, Protocol};
 use tenure::{
-    decode, encode, Config, Destination, Duration, Instant, Member, Node, NodeId, Output, Record,
-    MAX_PACKET_SIZE,
+    decode, encode, Auth, Config, Destination, Duration, Instant, Member, Node, NodeId, Output,
+    Record, MAX_SEALED_SIZE,
 };
 
 /// Member capacity of the benchmark's nodes.
 pub const CAP: usize = 5;
 
-/// A Tenure cluster.
-pub struct TenureCluster {
+/// A Tenure cluster; `SEALED` selects authenticated frames.
+pub struct TenureCluster<const SEALED: bool = false> {
     nodes: Vec<Node<CAP>>,
     disk: Vec<Option<Record>>,
 }
@@ -32,26 +38,34 @@ fn instant(now: Nanos) -> Instant {
     Instant::from_micros(now / 1_000)
 }
 
-fn config(params: &Params, id: u16, seed: u64) -> Config<CAP> {
+fn config(params: &Params, id: u16, seed: u64, sealed: bool) -> Config<CAP> {
     let members: [Member; CAP] = core::array::from_fn(|i| Member::candidate(i as u16 + 1));
     let mut cfg = Config::new(7, NodeId(id), &members[..params.nodes]).expect("tenure config");
     cfg.lease = Duration::from_micros(params.guard() / 1_000);
     cfg.seed = seed
         .wrapping_mul(0x9E37_79B9_7F4A_7C15)
         .wrapping_add(u64::from(id));
+    if sealed {
+        cfg.auth = Auth::key([0x5a; 32]);
+    }
     cfg
 }
 
-impl TenureCluster {
+impl<const SEALED: bool> TenureCluster<SEALED> {
     /// Executes the node's outputs in order.
     fn drain(&mut self, i: usize, out: &mut Outbox<'_>) {
         let n = self.nodes.len();
-        let mut buf = [0u8; MAX_PACKET_SIZE];
+        let mut buf = [0u8; MAX_SEALED_SIZE];
         while let Some(output) = self.nodes[i].poll_output() {
             match output {
                 Output::Persist(record) => self.disk[i] = Some(record),
                 Output::Send { to, packet } => {
-                    let len = encode(&packet, &mut buf).expect("tenure encode");
+                    let len = if SEALED {
+                        self.nodes[i].seal(&packet, &mut buf)
+                    } else {
+                        encode(&packet, &mut buf)
+                    }
+                    .expect("tenure encode");
                     let bytes = &buf[..len];
                     match to {
                         Destination::All => {
@@ -70,8 +84,8 @@ impl TenureCluster {
     }
 }
 
-impl Protocol for TenureCluster {
-    const NAME: &'static str = "Tenure";
+impl<const SEALED: bool> Protocol for TenureCluster<SEALED> {
+    const NAME: &'static str = if SEALED { "Tenure (sealed)" } else { "Tenure" };
     const GUARD: &'static str = "lease";
 
     fn guard(params: &Params) -> Nanos {
@@ -79,14 +93,15 @@ impl Protocol for TenureCluster {
     }
 
     fn round_period(params: &Params) -> Nanos {
-        config(params, 1, 0).renew_interval().as_micros() * 1_000
+        config(params, 1, 0, SEALED).renew_interval().as_micros() * 1_000
     }
 
     fn build(params: &Params, seed: u64) -> Self {
         TenureCluster {
             nodes: (1..=params.nodes as u16)
                 .map(|id| {
-                    Node::first_boot(config(params, id, seed), Instant::ZERO).expect("tenure node")
+                    Node::first_boot(config(params, id, seed, SEALED), Instant::ZERO)
+                        .expect("tenure node")
                 })
                 .collect(),
             disk: vec![None; params.nodes],
@@ -114,9 +129,13 @@ impl Protocol for TenureCluster {
     }
 
     fn on_message(&mut self, node: usize, now: Nanos, msg: &[u8], out: &mut Outbox<'_>) {
-        match decode(msg) {
-            Ok(packet) => self.nodes[node].handle_message(instant(now), &packet),
-            Err(_) => self.nodes[node].note_malformed(),
+        if SEALED {
+            self.nodes[node].handle_frame(instant(now), msg);
+        } else {
+            match decode(msg) {
+                Ok(packet) => self.nodes[node].handle_message(instant(now), &packet),
+                Err(_) => self.nodes[node].note_malformed(),
+            }
         }
         self.drain(node, out);
     }

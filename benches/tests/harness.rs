@@ -113,6 +113,11 @@ fn tenure_side_works() {
 }
 
 #[test]
+fn tenure_sealed_side_works() {
+    smoke::<TenureCluster<true>>();
+}
+
+#[test]
 fn tenure_renewal_rounds_do_not_allocate() {
     let params = Params::default();
     for timers in [true, false] {

@@ -32,24 +32,33 @@ fn main() {
     println!(
         "Tenure renews every {:.1} ms (a third of its term); raft-rs and OmniPaxos \
          heartbeat every {} ms",
-        TenureCluster::round_period(&params) as f64 / MS as f64,
+        <TenureCluster>::round_period(&params) as f64 / MS as f64,
         params.period / MS
     );
-    let mut pairs = vec![
-        report::round_pair::<TenureCluster>(&params),
-        report::round_pair::<RaftCluster>(&params),
-        report::round_pair::<OmniCluster>(&params),
+    let mut contenders = vec![
+        report::contender::<TenureCluster>(&params),
+        report::contender::<RaftCluster>(&params),
+        report::contender::<OmniCluster>(&params),
+        report::contender::<TenureCluster<true>>(&params),
     ];
-    let rounds = report::measure_rounds(&mut pairs, effort);
-    drop(pairs);
-    let tenure = report::column::<TenureCluster>(&params, effort, rounds[0]);
-    let raft = report::column::<RaftCluster>(&params, effort, rounds[1]);
-    let omni = report::column::<OmniCluster>(&params, effort, rounds[2]);
-    print!("{}", report::table(Some(&tenure), &raft, &omni));
+    let cols = report::measure_all(&mut contenders, &params, effort);
+    drop(contenders);
+    let (tenure, raft, omni, sealed) = (&cols[0], &cols[1], &cols[2], &cols[3]);
+    print!("{}", report::table(Some(tenure), raft, omni));
     println!(
         "OmniPaxos whole-cluster BLE round per period: {:.2} µs, {} messages",
         omni.cluster.ns / 1e3,
         omni.cluster.msgs
     );
-    println!("{}", report::last_line(&tenure, &raft));
+    println!(
+        "Tenure with authenticated frames (BLAKE2s tags, not in the table): renewal round \
+         {:.2} µs leader only ({:.2}x raft-rs), {} bytes and {} messages per round, \
+         {} allocations",
+        sealed.leader.ns / 1e3,
+        raft.leader.ns / sealed.leader.ns,
+        report::num(sealed.leader.bytes),
+        report::num(sealed.leader.msgs),
+        report::num(sealed.leader.allocs)
+    );
+    println!("{}", report::last_line(tenure, raft));
 }
