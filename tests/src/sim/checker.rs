@@ -1,0 +1,327 @@
+//! The checker: invariants evaluated at every event of a run, on real time.
+//!
+//! It sees what no node can: real time, every node's state, every message sent and every
+//! record stored. The world calls it as things happen; it records [`Violation`]s.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use tenure::{Ballot, ElectionState, Message, Op, Proposal, Record};
+
+/// Which invariant broke.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ViolationKind {
+    /// Two nodes were master at the same real instant.
+    TwoMasters,
+    /// Two values were chosen in one instance, or a node applied a value other than the
+    /// one chosen.
+    Agreement,
+    /// One ballot carried two different values in one instance.
+    BallotReuse,
+    /// Two nodes map one version to different election states (masters).
+    VersionConflict,
+    /// A node's version went backwards (in memory, or on its disk).
+    VersionRegressed,
+    /// A node sent a message promising state its disk did not hold.
+    Unpersisted,
+    /// No master within the bound after faults stopped, or after the master crashed.
+    Liveness,
+    /// With faults stopped and a majority connected, the master changed or lapsed.
+    Unstable,
+    /// A packet did not survive encode and decode unchanged.
+    Wire,
+    /// A node counted something the call protocol rules out (queue overflow, clock
+    /// regression).
+    CallProtocol,
+    /// A node handled its timer, did nothing, and asked for the same past deadline
+    /// again: a real driver would spin.
+    TimerSpin,
+    /// A run did not end within its event budget (a timer loop or livelock).
+    Runaway,
+    /// The same seed gave two different traces.
+    Nondeterminism,
+}
+
+impl ViolationKind {
+    /// A safety property (as opposed to liveness, hygiene or a driver check).
+    pub fn is_safety(self) -> bool {
+        matches!(
+            self,
+            ViolationKind::TwoMasters
+                | ViolationKind::Agreement
+                | ViolationKind::BallotReuse
+                | ViolationKind::VersionConflict
+        )
+    }
+}
+
+/// One broken invariant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    /// What broke.
+    pub kind: ViolationKind,
+    /// Real time, microseconds since the run began.
+    pub at: u64,
+    /// The details.
+    pub detail: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:?} at real {}: {}",
+            self.kind,
+            fmt_real(self.at),
+            self.detail
+        )
+    }
+}
+
+/// Formats real microseconds as seconds.
+pub fn fmt_real(micros: u64) -> String {
+    format!("{}.{:06}s", micros / 1_000_000, micros % 1_000_000)
+}
+
+/// Most violations kept per run (the first ones matter).
+const MAX_VIOLATIONS: usize = 32;
+
+/// Invariants over everything the nodes said and stored.
+#[derive(Debug, Default)]
+pub struct Checker {
+    violations: Vec<Violation>,
+    /// Bit per node index that votes.
+    voters: u32,
+    quorum: u32,
+    /// The value each (instance, ballot) was proposed with.
+    proposals: BTreeMap<(u64, Ballot), Op>,
+    /// Who accepted each (instance, ballot).
+    accepted_by: BTreeMap<(u64, Ballot), u32>,
+    /// The value chosen in each instance (a majority accepted it).
+    chosen: BTreeMap<u64, Op>,
+    /// The election state each version maps to, and the node that first reported it.
+    versions: BTreeMap<u64, (usize, ElectionState)>,
+    /// Each node's version as last stored on its disk.
+    disk_version: Vec<Option<u64>>,
+}
+
+impl Checker {
+    /// A checker for `n` nodes, of which those in `voters` (a bit per index) vote and
+    /// `quorum` make a majority.
+    pub fn new(n: usize, voters: u32, quorum: u32) -> Self {
+        Checker {
+            voters,
+            quorum,
+            disk_version: vec![None; n],
+            ..Checker::default()
+        }
+    }
+
+    /// The violations found so far.
+    pub fn violations(&self) -> &[Violation] {
+        &self.violations
+    }
+
+    /// Records a violation.
+    pub fn report(&mut self, kind: ViolationKind, at: u64, detail: String) {
+        if self.violations.len() < MAX_VIOLATIONS {
+            self.violations.push(Violation { kind, at, detail });
+        }
+    }
+
+    /// How many instances have a known chosen value.
+    pub fn chosen_count(&self) -> usize {
+        self.chosen.len()
+    }
+
+    /// Node `i` sent `msg` (before it left): tally proposals and acceptances.
+    pub fn on_send(&mut self, at: u64, i: usize, msg: &Message) {
+        match *msg {
+            Message::Accept {
+                instance,
+                ballot,
+                op,
+            } => {
+                match self.proposals.get(&(instance, ballot)) {
+                    Some(&old) if old != op => self.report(
+                        ViolationKind::BallotReuse,
+                        at,
+                        format!(
+                            "node {} proposed {op:?} in instance {instance} under ballot \
+                             {ballot:?}, which already carried {old:?}",
+                            i + 1
+                        ),
+                    ),
+                    Some(_) => {}
+                    None => {
+                        self.proposals.insert((instance, ballot), op);
+                    }
+                }
+                // The proposer accepted its own value before the Accept left.
+                self.accepted(at, i, instance, ballot);
+            }
+            Message::Accepted { instance, ballot } => self.accepted(at, i, instance, ballot),
+            _ => {}
+        }
+    }
+
+    fn accepted(&mut self, at: u64, i: usize, instance: u64, ballot: Ballot) {
+        if self.voters & (1 << i) == 0 {
+            return;
+        }
+        let votes = self.accepted_by.entry((instance, ballot)).or_insert(0);
+        *votes |= 1 << i;
+        if votes.count_ones() < self.quorum {
+            return;
+        }
+        let Some(&op) = self.proposals.get(&(instance, ballot)) else {
+            return;
+        };
+        match self.chosen.get(&instance) {
+            Some(&old) if old != op => self.report(
+                ViolationKind::Agreement,
+                at,
+                format!(
+                    "two values chosen in instance {instance}: {old:?}, then {op:?} \
+                     (ballot {ballot:?})"
+                ),
+            ),
+            Some(_) => {}
+            None => {
+                self.chosen.insert(instance, op);
+                if let Some((node, state)) = self.versions.get(&instance).copied() {
+                    self.check_applied(at, node, instance, &state, op);
+                }
+            }
+        }
+    }
+
+    /// Node `i` stored `record`.
+    pub fn on_persist(&mut self, at: u64, i: usize, record: &Record) {
+        let v = record.election().version;
+        if v < self.disk_version[i] {
+            self.report(
+                ViolationKind::VersionRegressed,
+                at,
+                format!(
+                    "node {} stored version {v:?} after {:?}",
+                    i + 1,
+                    self.disk_version[i]
+                ),
+            );
+        }
+        self.disk_version[i] = v;
+    }
+
+    /// Node `i` holds `state` (its version changed to `state.version`).
+    pub fn on_version(&mut self, at: u64, i: usize, state: &ElectionState) {
+        let Some(v) = state.version else {
+            return;
+        };
+        match self.versions.get(&v) {
+            Some((first, known)) if known != state => {
+                let first = *first;
+                let known = *known;
+                self.report(
+                    ViolationKind::VersionConflict,
+                    at,
+                    format!(
+                        "version {v}: node {} has {known:?}, node {} has {state:?}",
+                        first + 1,
+                        i + 1
+                    ),
+                )
+            }
+            Some(_) => {}
+            None => {
+                self.versions.insert(v, (i, *state));
+            }
+        }
+        if let Some(&op) = self.chosen.get(&v) {
+            self.check_applied(at, i, v, state, op);
+        }
+    }
+
+    /// The state at version `v` must be the effect of the op chosen in instance `v`.
+    fn check_applied(&mut self, at: u64, i: usize, v: u64, state: &ElectionState, op: Op) {
+        let ok = match op {
+            Op::BeMaster {
+                node, lease, id, ..
+            } => state.master == Some(node) && state.op == Some(id) && state.lease == lease,
+            Op::Release { id, successor, .. } => {
+                state.master.is_none() && state.op == Some(id) && state.successor == successor
+            }
+        };
+        if !ok {
+            self.report(
+                ViolationKind::Agreement,
+                at,
+                format!(
+                    "node {} holds {state:?} at version {v}, but instance {v} chose {op:?}",
+                    i + 1
+                ),
+            );
+        }
+    }
+
+    /// Persist before send: `msg`, about to leave node `i`, may promise only what its
+    /// disk holds.
+    pub fn check_durable(&mut self, at: u64, i: usize, disk: Option<&Record>, msg: &Message) {
+        let Some(disk) = disk else {
+            if matches!(
+                msg,
+                Message::Prepare { .. }
+                    | Message::Promise { .. }
+                    | Message::Accept { .. }
+                    | Message::Accepted { .. }
+            ) {
+                self.report(
+                    ViolationKind::Unpersisted,
+                    at,
+                    format!("node {} sent {msg:?} with nothing on disk", i + 1),
+                );
+            }
+            return;
+        };
+        let ok = match *msg {
+            Message::Prepare { ballot, .. } => disk.promised() >= ballot,
+            Message::Promise {
+                instance,
+                ballot,
+                accepted,
+            } => {
+                disk.promised() >= ballot
+                    && (disk.instance() != instance || disk.accepted() == accepted)
+            }
+            Message::Accept {
+                instance,
+                ballot,
+                op,
+            } => {
+                disk.instance() > instance
+                    || (disk.instance() == instance
+                        && disk.accepted() == Some(Proposal { ballot, op }))
+            }
+            Message::Accepted { instance, ballot } => {
+                disk.instance() > instance
+                    || (disk.instance() == instance
+                        && disk.accepted().map(|p| p.ballot) == Some(ballot))
+            }
+            _ => true,
+        };
+        if !ok {
+            self.report(
+                ViolationKind::Unpersisted,
+                at,
+                format!(
+                    "node {} sent {msg:?} but its disk holds instance {}, promised {:?}, \
+                     accepted {:?}",
+                    i + 1,
+                    disk.instance(),
+                    disk.promised(),
+                    disk.accepted()
+                ),
+            );
+        }
+    }
+}

@@ -1,0 +1,1624 @@
+//! One simulated world: a cluster driven on virtual real time from a seed.
+//!
+//! The world is the driver of every node (it executes their outputs in order, or plants
+//! a fault in doing so), the network between them (per-link delays, loss, duplication,
+//! reordering, partitions), the nodes' clocks and disks, and the fault schedule. Its
+//! [`Checker`] sees every event.
+//!
+//! A run has three phases:
+//! 1. **Faults** for [`SimOptions::duration`]: crashes (also between two outputs and
+//!    right after a send), restarts, partitions and heals, pauses, loss changes,
+//!    releases, hand-overs and campaigns, drawn by the seed.
+//! 2. **Calm**: every partition heals, loss stops, pauses end, crashed nodes restart (a
+//!    minority may stay down). A master must appear within [`SimOptions`]-derived bound;
+//!    then it must stay master while healthy.
+//! 3. **Failover**: the master is crashed; another node must become master within the
+//!    bound. The time it takes is the failover time.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+use std::fmt::Write as _;
+use std::hash::{Hash, Hasher};
+
+use tenure::{
+    CommandError, Config, Destination, Duration, Event, Instant, Member, Message, Node, NodeId, Op,
+    Output, Record, Role, MAX_PACKET_SIZE,
+};
+
+use super::checker::{fmt_real, Checker, Violation, ViolationKind};
+use super::clock::Clock;
+use super::options::{Plant, SimOptions};
+use super::rng::{SimRng, TraceHash};
+use super::MAX_NODES;
+
+/// A node as simulated.
+pub type SimNode = Node<MAX_NODES>;
+
+const CLUSTER_ID: u32 = 0x7E_4E00;
+/// Events one run may process before it is declared a runaway.
+const MAX_EVENTS: u64 = 20_000_000;
+/// Timer firings of one node at one real instant before it is declared a timer loop.
+const MAX_SAME_INSTANT_TIMERS: u32 = 1_000;
+/// How soon a driver fires again a deadline that is already past (a timer tick).
+const TIMER_TICK: u64 = 1_000;
+
+/// What one run measured.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RunStats {
+    /// Nodes in the cluster.
+    pub nodes: usize,
+    /// Real time simulated, microseconds.
+    pub simulated: u64,
+    /// Events processed (deliveries, timers, faults, commands).
+    pub events: u64,
+    /// Times a node became master (`BecameMaster` events).
+    pub elections: u64,
+    /// Releases and hand-overs accepted by a master.
+    pub releases: u64,
+    /// Crashes, all causes.
+    pub crashes: u64,
+    /// Crashes between two outputs of one input.
+    pub mid_drain_crashes: u64,
+    /// Crashes right after a send.
+    pub after_send_crashes: u64,
+    /// Partitions started.
+    pub partitions: u64,
+    /// Pauses started.
+    pub pauses: u64,
+    /// Datagrams handed to the network.
+    pub datagrams: u64,
+    /// Instances with a known chosen value.
+    pub instances: u64,
+    /// From the calm phase start to the first master, microseconds.
+    pub calm_to_master: Option<u64>,
+    /// Master crash to another node's `is_master`, with faults stopped, microseconds.
+    pub failover: Option<u64>,
+    /// The same, for master crashes during the faulty phase.
+    pub chaos_failovers: Vec<u64>,
+    /// Datagrams and renewals in the steady window of the calm phase.
+    pub steady_datagrams: u64,
+    /// Renewals the master completed in the steady window.
+    pub steady_renewals: u64,
+    /// The lease, microseconds (to express times as multiples of it).
+    pub lease: u64,
+}
+
+/// The outcome of one seed.
+#[derive(Clone, Debug)]
+pub struct RunReport {
+    /// The seed.
+    pub seed: u64,
+    /// Hash of everything that happened, in order: equal for equal seeds.
+    pub trace_hash: u64,
+    /// What broke, first first.
+    pub violations: Vec<Violation>,
+    /// What was measured.
+    pub stats: RunStats,
+    /// The readable trace, when asked for.
+    pub trace: Option<Vec<String>>,
+}
+
+/// Runs `seed` under `opts`; `trace` asks for a readable event trace.
+pub fn run_seed(opts: &SimOptions, seed: u64, trace: bool) -> RunReport {
+    World::new(opts.clone(), seed, trace).run()
+}
+
+#[derive(Debug)]
+enum Ev {
+    Deliver {
+        to: usize,
+        from: usize,
+        bytes: Vec<u8>,
+    },
+    Boot {
+        node: usize,
+    },
+    Restart {
+        node: usize,
+        incarnation: u32,
+    },
+    PauseEnd {
+        node: usize,
+        generation: u64,
+    },
+    Heal {
+        generation: u64,
+    },
+    Chaos,
+    CalmStart,
+    LivenessDeadline,
+    SteadyMark,
+    ProbeCrash,
+    FailoverDeadline,
+    LeaseBoundary {
+        node: usize,
+    },
+    End,
+}
+
+struct Scheduled {
+    at: u64,
+    seq: u64,
+    ev: Ev,
+}
+
+impl PartialEq for Scheduled {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+impl Eq for Scheduled {}
+impl PartialOrd for Scheduled {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Scheduled {
+    /// Reversed: the heap pops the earliest.
+    fn cmp(&self, other: &Self) -> Ordering {
+        (other.at, other.seq).cmp(&(self.at, self.seq))
+    }
+}
+
+enum Input<'a> {
+    Packet { from: usize, bytes: &'a [u8] },
+    Timeout,
+    Release,
+    HandOver(NodeId),
+    Campaign,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Chaos,
+    Calm,
+    Steady { master: usize },
+    Failover { old: usize, since: u64 },
+    After,
+}
+
+struct Link {
+    base: u64,
+    jitter: u64,
+}
+
+struct Slot {
+    id: NodeId,
+    config: Config<MAX_NODES>,
+    node: Option<SimNode>,
+    disk: Option<Record>,
+    clock: Clock,
+    /// Starts so far (first boot included).
+    starts: u32,
+    /// Crash count, so a stale restart event is ignored.
+    incarnation: u32,
+    paused: bool,
+    pause_generation: u64,
+    inbox: Vec<(usize, Vec<u8>)>,
+    /// The version last observed in memory (this incarnation).
+    seen_version: Option<u64>,
+    /// The faulty driver's belief that this node is master, until this local instant.
+    belief_until: Option<Instant>,
+    /// Real time of the lease-boundary check last scheduled.
+    boundary: Option<u64>,
+    /// Counter violations already reported.
+    counters_reported: bool,
+    /// Timer firings at the same real instant in a row.
+    timer_streak: (u64, u32),
+    /// A deadline the node asked for again after handling it without doing anything,
+    /// and the real time before which it is not fired again (a driver's timer tick).
+    spin_floor: Option<(Instant, u64)>,
+    /// A timer spin was already reported for this node.
+    spin_reported: bool,
+    elections: u64,
+}
+
+/// Per-run parameters drawn from the seed.
+struct Params {
+    loss_ppm: u32,
+    max_loss_ppm: u32,
+    dup_ppm: u32,
+    /// Messages given an extra delay of up to `tail_max` (reordering).
+    tail_ppm: u32,
+    tail_max: u64,
+    /// Truncated copies of packets (they never decode).
+    garbage_ppm: u32,
+    mean_gap: u64,
+    crash_mid_ppm: u32,
+    crash_after_send_ppm: u32,
+}
+
+struct World {
+    opts: SimOptions,
+    seed: u64,
+    rng: SimRng,
+    now: u64,
+    seq: u64,
+    queue: BinaryHeap<Scheduled>,
+    slots: Vec<Slot>,
+    links: Vec<Link>,
+    /// `cut[from * n + to]`: messages from `from` to `to` are lost.
+    cut: Vec<bool>,
+    partition_generation: u64,
+    params: Params,
+    lease: u64,
+    chaos_end: u64,
+    hard_end: u64,
+    phase: Phase,
+    checker: Checker,
+    stats: RunStats,
+    hash: TraceHash,
+    trace: Option<Vec<String>>,
+    /// The master crashed during the faulty phase, and when.
+    chaos_failover: Option<(usize, u64)>,
+    /// The set of masters last reported as a violation (to report each overlap once).
+    reported_masters: u32,
+    steady_mark: Option<(u64, u64)>,
+    /// Outputs executed so far (all nodes).
+    outputs_executed: u64,
+    /// The set of masters, and since when (real) it has been that set.
+    masters_since: (u32, u64),
+    finished: bool,
+}
+
+impl World {
+    fn new(opts: SimOptions, seed: u64, trace: bool) -> Self {
+        let n = opts.nodes;
+        let mut rng = SimRng::new(seed.wrapping_mul(0x9E37_79B9).wrapping_add(n as u64));
+        let lease = opts.lease.as_micros();
+
+        // Roles and priorities.
+        let mut members: Vec<Member> = (1..=n as u16).map(Member::candidate).collect();
+        if opts.roles {
+            if n >= 5 {
+                match rng.below(10) {
+                    0..=1 => members[n - 1] = Member::voter(n as u16),
+                    2 => members[n - 1] = Member::learner(n as u16),
+                    _ => {}
+                }
+            }
+            if rng.chance(1, 4) {
+                for m in members.iter_mut().filter(|m| m.role == Role::Candidate) {
+                    m.priority = rng.below(3) as u8;
+                }
+            }
+        }
+        let guard = match rng.below(4) {
+            0 => Duration::ZERO,
+            1 => Duration::from_millis(1),
+            _ => Duration::from_millis(10),
+        };
+        // Clock rates: uniform within the error bound, or at its extremes.
+        let err = i64::from(opts.clock_error());
+        let extremes = rng.chance(1, 2);
+        let slots: Vec<Slot> = members
+            .iter()
+            .map(|m| {
+                let mut config = Config::new(CLUSTER_ID, m.id, &members).expect("members fit");
+                config.lease = opts.lease;
+                config.drift_ppm = opts.drift_ppm;
+                config.round_timeout = opts.round_timeout;
+                config.guard = guard;
+                let rate = if extremes {
+                    if rng.chance(1, 2) {
+                        err
+                    } else {
+                        -err
+                    }
+                } else {
+                    rng.range(0, 2 * err as u64) as i64 - err
+                };
+                Slot {
+                    id: m.id,
+                    config,
+                    node: None,
+                    disk: None,
+                    clock: Clock::new(rng.below(1 << 40), rate),
+                    starts: 0,
+                    incarnation: 0,
+                    paused: false,
+                    pause_generation: 0,
+                    inbox: Vec::new(),
+                    seen_version: None,
+                    belief_until: None,
+                    boundary: None,
+                    counters_reported: false,
+                    timer_streak: (u64::MAX, 0),
+                    spin_floor: None,
+                    spin_reported: false,
+                    elections: 0,
+                }
+            })
+            .collect();
+
+        let max_delay = opts.max_delay.as_micros().max(1);
+        let links = (0..n * n)
+            .map(|_| Link {
+                base: rng.range(max_delay / 20 + 1, max_delay),
+                jitter: rng.range(0, max_delay),
+            })
+            .collect();
+        let max_loss_ppm = opts.loss_pct * 10_000;
+        let round = opts.round_timeout.as_micros();
+        let params = Params {
+            loss_ppm: rng.range(0, u64::from(max_loss_ppm)) as u32,
+            max_loss_ppm,
+            dup_ppm: rng.range(0, u64::from(opts.dup_pct) * 10_000) as u32,
+            tail_ppm: if rng.chance(1, 2) {
+                rng.range(0, 20_000) as u32
+            } else {
+                0
+            },
+            tail_max: rng.range(round / 2, 3 * round),
+            garbage_ppm: if rng.chance(1, 4) { 2_000 } else { 0 },
+            mean_gap: rng.range(lease / 5, 2 * lease),
+            crash_mid_ppm: if opts.crashes {
+                [0, 0, 500, 3_000][rng.index(4)]
+            } else {
+                0
+            },
+            crash_after_send_ppm: if opts.crashes
+                && rng.chance(u64::from(opts.crash_after_send_pct), 100)
+            {
+                rng.range(1_000, 20_000) as u32
+            } else {
+                0
+            },
+        };
+
+        let voters = members
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| m.role.votes())
+            .fold(0u32, |acc, (i, _)| acc | 1 << i);
+        let quorum = slots[0].config.quorum() as u32;
+        let boot_window = lease / 2;
+        let chaos_end = boot_window + opts.duration.as_micros();
+        let mut world = World {
+            seed,
+            rng,
+            now: 0,
+            seq: 0,
+            queue: BinaryHeap::new(),
+            slots,
+            links,
+            cut: vec![false; n * n],
+            partition_generation: 0,
+            params,
+            lease,
+            chaos_end,
+            hard_end: chaos_end + 20 * lease + 100 * round,
+            phase: Phase::Chaos,
+            checker: Checker::new(n, voters, quorum),
+            stats: RunStats {
+                nodes: n,
+                lease,
+                ..RunStats::default()
+            },
+            hash: TraceHash::default(),
+            trace: trace.then(Vec::new),
+            chaos_failover: None,
+            reported_masters: 0,
+            steady_mark: None,
+            outputs_executed: 0,
+            masters_since: (0, 0),
+            finished: false,
+            opts,
+        };
+        if world.trace.is_some() {
+            world.describe();
+        }
+        for i in 0..n {
+            let at = world.rng.range(0, boot_window);
+            world.schedule(at, Ev::Boot { node: i });
+        }
+        let first_op = boot_window + world.rng.range(0, world.params.mean_gap);
+        world.schedule(first_op, Ev::Chaos);
+        world.schedule(chaos_end, Ev::CalmStart);
+        world
+    }
+
+    fn n(&self) -> usize {
+        self.slots.len()
+    }
+
+    fn schedule(&mut self, at: u64, ev: Ev) {
+        self.seq += 1;
+        self.queue.push(Scheduled {
+            at: at.max(self.now),
+            seq: self.seq,
+            ev,
+        });
+    }
+
+    fn note(&mut self, line: impl FnOnce() -> String) {
+        if let Some(t) = self.trace.as_mut() {
+            t.push(format!("{:>12}  {}", fmt_real(self.now), line()));
+        }
+    }
+
+    fn violation(&mut self, kind: ViolationKind, detail: String) {
+        self.note(|| format!("!!! VIOLATION {kind:?}: {detail}"));
+        self.checker.report(kind, self.now, detail);
+    }
+
+    fn describe(&mut self) {
+        let p = &self.params;
+        let line = format!(
+            "seed {} | {} nodes, lease {}, drift bound {} ppm, clock error {} ppm, guard {}, \
+             loss {} ppm (max {}), dup {} ppm, tail {} ppm up to {}us, crash-mid {} ppm, \
+             crash-after-send {} ppm, plant {}",
+            self.seed,
+            self.n(),
+            self.opts.lease,
+            self.opts.drift_ppm,
+            self.opts.clock_error(),
+            self.slots[0].config.guard,
+            p.loss_ppm,
+            p.max_loss_ppm,
+            p.dup_ppm,
+            p.tail_ppm,
+            p.tail_max,
+            p.crash_mid_ppm,
+            p.crash_after_send_ppm,
+            self.opts.plant
+        );
+        self.note(|| line);
+        for i in 0..self.n() {
+            let s = &self.slots[i];
+            let m = s.config.members[i];
+            let line = format!(
+                "node {}: {:?} priority {}, clock rate {:+} ppm, offset {}us",
+                s.id, m.role, m.priority, s.clock.rate_ppm, s.clock.offset
+            );
+            self.note(|| line);
+        }
+    }
+
+    // ----- the event loop -------------------------------------------------------------
+
+    fn run(mut self) -> RunReport {
+        let mut processed = 0u64;
+        while !self.finished {
+            if processed == MAX_EVENTS {
+                self.violation(
+                    ViolationKind::Runaway,
+                    format!("{MAX_EVENTS} events without reaching the end of the run"),
+                );
+                break;
+            }
+            let queued = self.queue.peek().map(|s| s.at);
+            let timer = self.next_timer();
+            let take_timer = match (queued, timer) {
+                (Some(q), Some((t, _))) => t < q,
+                (None, Some(_)) => true,
+                (Some(_), None) => false,
+                (None, None) => break,
+            };
+            let at = if take_timer {
+                timer.map(|t| t.0)
+            } else {
+                queued
+            };
+            let at = at.unwrap_or(self.now);
+            if at > self.hard_end {
+                break;
+            }
+            self.now = self.now.max(at);
+            processed += 1;
+            if take_timer {
+                let i = timer.map(|t| t.1).unwrap_or(0);
+                self.fire_timer(i);
+            } else if let Some(s) = self.queue.pop() {
+                self.handle(s.ev);
+            }
+            self.after_event();
+        }
+        self.finish(processed)
+    }
+
+    fn next_timer(&self) -> Option<(u64, usize)> {
+        let mut best: Option<(u64, usize)> = None;
+        for (i, s) in self.slots.iter().enumerate() {
+            if s.paused {
+                continue;
+            }
+            let Some(t) = s.node.as_ref().and_then(|n| n.poll_timeout()) else {
+                continue;
+            };
+            let mut at = s.clock.real_at(t).max(self.now);
+            if let Some((deadline, floor)) = s.spin_floor {
+                if deadline == t {
+                    at = at.max(floor);
+                }
+            }
+            if best.is_none_or(|b| at < b.0) {
+                best = Some((at, i));
+            }
+        }
+        best
+    }
+
+    fn fire_timer(&mut self, i: usize) {
+        let streak = &mut self.slots[i].timer_streak;
+        if streak.0 == self.now {
+            streak.1 += 1;
+        } else {
+            *streak = (self.now, 1);
+        }
+        if streak.1 > MAX_SAME_INSTANT_TIMERS {
+            self.violation(
+                ViolationKind::Runaway,
+                format!(
+                    "node {}: timer due again {MAX_SAME_INSTANT_TIMERS} times at one instant",
+                    i + 1
+                ),
+            );
+            self.finished = true;
+            return;
+        }
+        let before = self.slots[i].node.as_ref().and_then(|n| n.poll_timeout());
+        let outputs = self.outputs_executed;
+        let _ = self.input(i, Input::Timeout);
+        // A node that handled its timer, did nothing, and asks for the same past
+        // deadline again would make a real driver spin on a hot loop.
+        let local = self.slots[i].clock.local(self.now);
+        let after = self.slots[i].node.as_ref().and_then(|n| n.poll_timeout());
+        if let Some(t) = after.filter(|&t| Some(t) == before && t <= local) {
+            if outputs == self.outputs_executed {
+                self.slots[i].spin_floor = Some((t, self.now + TIMER_TICK));
+                if !self.slots[i].spin_reported {
+                    self.slots[i].spin_reported = true;
+                    let id = self.slots[i].id;
+                    self.violation(
+                        ViolationKind::TimerSpin,
+                        format!(
+                            "node {id}: handle_timeout at local {} did nothing and \
+                             poll_timeout still returns the past deadline {} (a driver \
+                             would spin; the simulator now fires it once per {})",
+                            local.as_micros(),
+                            t.as_micros(),
+                            Duration::from_micros(TIMER_TICK)
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
+    fn handle(&mut self, ev: Ev) {
+        match ev {
+            Ev::Deliver { to, from, bytes } => self.deliver(to, from, bytes),
+            Ev::Boot { node } => self.start(node),
+            Ev::Restart { node, incarnation } => {
+                if self.slots[node].node.is_none() && self.slots[node].incarnation == incarnation {
+                    self.start(node);
+                }
+            }
+            Ev::PauseEnd { node, generation } => {
+                if self.slots[node].pause_generation == generation {
+                    self.resume(node);
+                }
+            }
+            Ev::Heal { generation } => {
+                if generation == self.partition_generation {
+                    self.heal();
+                }
+            }
+            Ev::Chaos => self.chaos(),
+            Ev::CalmStart => self.calm_start(),
+            Ev::LivenessDeadline => {
+                if self.phase == Phase::Calm {
+                    let bound = self.liveness_bound();
+                    self.violation(
+                        ViolationKind::Liveness,
+                        format!(
+                            "no master {} after faults stopped with a majority up and connected",
+                            Duration::from_micros(bound)
+                        ),
+                    );
+                    self.finished = true;
+                }
+            }
+            Ev::SteadyMark => {
+                self.steady_mark = Some((self.stats.datagrams, 0));
+            }
+            Ev::ProbeCrash => self.probe_crash(),
+            Ev::FailoverDeadline => {
+                if let Phase::Failover { old, .. } = self.phase {
+                    let bound = self.failover_bound();
+                    self.violation(
+                        ViolationKind::Liveness,
+                        format!(
+                            "no new master {} after master {} crashed (faults stopped)",
+                            Duration::from_micros(bound),
+                            old + 1
+                        ),
+                    );
+                    self.finished = true;
+                }
+            }
+            Ev::LeaseBoundary { node } => {
+                let why = format!("lease boundary of node {}", node + 1);
+                self.note(|| why);
+            }
+            Ev::End => self.finished = true,
+        }
+    }
+
+    // ----- nodes ------------------------------------------------------------------------
+
+    fn start(&mut self, i: usize) {
+        let seed = self.seed;
+        let s = &mut self.slots[i];
+        s.starts += 1;
+        let mut config = s.config.clone();
+        config.seed = seed
+            .wrapping_mul(0x100_0000_01B3)
+            .wrapping_add(u64::from(s.id.0) << 32)
+            .wrapping_add(u64::from(s.starts));
+        let amnesia = self.opts.plant == Plant::RestartWithoutRecord;
+        // A rebooted machine's monotonic clock starts from a new origin.
+        if s.starts > 1 {
+            s.clock.offset = self.rng.below(1 << 40);
+        }
+        let local = s.clock.local(self.now);
+        let (node, how) = match s.disk {
+            Some(record) if !amnesia => (SimNode::restore(config, record, local), "restore"),
+            _ => (SimNode::first_boot(config, local), "first boot"),
+        };
+        let node = node.expect("valid configuration and record");
+        s.seen_version = node.version();
+        s.node = Some(node);
+        s.paused = false;
+        s.inbox.clear();
+        s.belief_until = None;
+        s.boundary = None;
+        let id = s.id;
+        let starts = s.starts;
+        self.note(|| format!("n{id} starts ({how}, start {starts})"));
+        self.hash.write_u8(1);
+        self.hash.write_usize(i);
+        self.drain(i);
+        if self.slots[i].node.is_some() {
+            self.observe(i);
+        }
+    }
+
+    fn crash(&mut self, i: usize, why: &str, restart_after: Option<u64>) {
+        let local = self.slots[i].clock.local(self.now);
+        let was_master = self.is_master_now(i);
+        let s = &mut self.slots[i];
+        let Some(node) = s.node.take() else {
+            return;
+        };
+        s.elections += node.stats().elections_won;
+        s.incarnation += 1;
+        s.paused = false;
+        s.inbox.clear();
+        s.belief_until = None;
+        s.boundary = None;
+        let incarnation = s.incarnation;
+        let id = s.id;
+        self.stats.crashes += 1;
+        self.note(|| format!("n{id} CRASH ({why}) at local {}", local.as_micros()));
+        self.hash.write_u8(2);
+        self.hash.write_usize(i);
+        if was_master && self.phase == Phase::Chaos && self.chaos_failover.is_none() {
+            self.chaos_failover = Some((i, self.now));
+        }
+        if let Some(after) = restart_after {
+            self.schedule(
+                self.now + after,
+                Ev::Restart {
+                    node: i,
+                    incarnation,
+                },
+            );
+        }
+    }
+
+    fn deliver(&mut self, to: usize, from: usize, bytes: Vec<u8>) {
+        let n = self.n();
+        if self.slots[to].node.is_none() || self.cut[from * n + to] {
+            return;
+        }
+        if self.slots[to].paused {
+            self.slots[to].inbox.push((from, bytes));
+            return;
+        }
+        let _ = self.input(
+            to,
+            Input::Packet {
+                from,
+                bytes: &bytes,
+            },
+        );
+    }
+
+    fn resume(&mut self, i: usize) {
+        self.slots[i].paused = false;
+        let id = self.slots[i].id;
+        self.note(|| format!("n{id} resumes"));
+        let inbox = std::mem::take(&mut self.slots[i].inbox);
+        for (from, bytes) in inbox {
+            if self.slots[i].node.is_none() {
+                break; // crashed while catching up: the rest is lost with it
+            }
+            let _ = self.input(
+                i,
+                Input::Packet {
+                    from,
+                    bytes: &bytes,
+                },
+            );
+        }
+    }
+
+    /// Feeds one input to node `i` on its own clock, then executes its outputs.
+    fn input(&mut self, i: usize, input: Input<'_>) -> Result<(), CommandError> {
+        let local = self.slots[i].clock.local(self.now);
+        let Some(node) = self.slots[i].node.as_mut() else {
+            return Ok(());
+        };
+        let mut shown = None;
+        let result = match input {
+            Input::Packet { from, bytes } => {
+                match tenure::decode(bytes) {
+                    Ok(p) => {
+                        node.handle_message(local, &p);
+                        if self.trace.is_some() {
+                            shown = Some(format!("<- n{} {}", from + 1, fmt_msg(&p.message)));
+                        }
+                    }
+                    Err(e) => {
+                        node.note_malformed();
+                        if self.trace.is_some() {
+                            shown = Some(format!("<- n{} malformed ({e})", from + 1));
+                        }
+                    }
+                }
+                self.hash.write_u8(3);
+                self.hash.write(bytes);
+                Ok(())
+            }
+            Input::Timeout => {
+                node.handle_timeout(local);
+                self.hash.write_u8(4);
+                if self.trace.is_some() {
+                    shown = Some("timer".into());
+                }
+                Ok(())
+            }
+            Input::Release => {
+                let r = node.release(local);
+                shown = Some(format!("command release -> {r:?}"));
+                self.hash.write_u8(5);
+                r
+            }
+            Input::HandOver(to) => {
+                let r = node.hand_over(local, to);
+                shown = Some(format!("command hand_over(n{to}) -> {r:?}"));
+                self.hash.write_u8(6);
+                r
+            }
+            Input::Campaign => {
+                let r = node.campaign(local);
+                shown = Some(format!("command campaign -> {r:?}"));
+                self.hash.write_u8(7);
+                r
+            }
+        };
+        self.hash.write_u64(self.now);
+        self.hash.write_usize(i);
+        if let Some(line) = shown {
+            let id = self.slots[i].id;
+            self.note(|| format!("n{id} @{} {line}", local.as_micros()));
+        }
+        self.drain(i);
+        if self.slots[i].node.is_some() {
+            self.observe(i);
+        }
+        result
+    }
+
+    /// Executes node `i`'s outputs in order, as its driver (crashing at chosen points).
+    fn drain(&mut self, i: usize) {
+        let mut outputs = Vec::new();
+        if let Some(node) = self.slots[i].node.as_mut() {
+            for _ in 0..64 {
+                match node.poll_output() {
+                    Some(o) => outputs.push(o),
+                    None => break,
+                }
+            }
+        }
+        let plant = self.opts.plant;
+        let mut reordered = false;
+        if plant == Plant::SendBeforePersist {
+            // The planted bug: every send of this input leaves before its persist.
+            let (persists, rest): (Vec<_>, Vec<_>) = outputs
+                .into_iter()
+                .partition(|o| matches!(o, Output::Persist(_)));
+            reordered =
+                !persists.is_empty() && rest.iter().any(|o| matches!(o, Output::Send { .. }));
+            outputs = rest;
+            outputs.extend(persists);
+        }
+        let faulty = self.phase == Phase::Chaos;
+        let mut previous_persist = false;
+        for (k, out) in outputs.into_iter().enumerate() {
+            if k > 0 && faulty {
+                let is_send = matches!(out, Output::Send { .. });
+                let ppm = if previous_persist && is_send {
+                    self.params.crash_mid_ppm.saturating_mul(10)
+                } else {
+                    self.params.crash_mid_ppm
+                };
+                if self.rng.chance_ppm(ppm) {
+                    self.stats.mid_drain_crashes += 1;
+                    let down = self.downtime();
+                    self.crash(i, "between two outputs; the rest is lost", Some(down));
+                    return;
+                }
+            }
+            previous_persist = matches!(out, Output::Persist(_));
+            let sent = matches!(out, Output::Send { .. });
+            self.execute(i, out);
+            if sent && faulty {
+                let ppm = if reordered {
+                    300_000
+                } else {
+                    self.params.crash_after_send_ppm
+                };
+                if self.rng.chance_ppm(ppm) {
+                    self.stats.after_send_crashes += 1;
+                    let down = self.downtime();
+                    self.crash(i, "right after a send", Some(down));
+                    return;
+                }
+            }
+        }
+    }
+
+    fn execute(&mut self, i: usize, out: Output) {
+        let id = self.slots[i].id;
+        self.outputs_executed += 1;
+        match out {
+            Output::Persist(record) => {
+                self.slots[i].disk = Some(record);
+                self.checker.on_persist(self.now, i, &record);
+                record.hash(&mut self.hash);
+                self.note(|| {
+                    format!(
+                        "n{id}   persist instance {} promised {} accepted {} state {}",
+                        record.instance(),
+                        fmt_ballot(record.promised()),
+                        record.accepted().map_or("-".into(), |p| format!(
+                            "{}:{}",
+                            fmt_ballot(p.ballot),
+                            fmt_op(&p.op)
+                        )),
+                        fmt_state(record.election())
+                    )
+                });
+            }
+            Output::Send { to, packet } => {
+                if self.opts.durability_check {
+                    let disk = self.slots[i].disk;
+                    self.checker
+                        .check_durable(self.now, i, disk.as_ref(), &packet.message);
+                }
+                self.checker.on_send(self.now, i, &packet.message);
+                let mut buf = [0u8; MAX_PACKET_SIZE];
+                let len = match tenure::encode(&packet, &mut buf) {
+                    Ok(len) => len,
+                    Err(e) => {
+                        self.violation(ViolationKind::Wire, format!("encode {packet:?}: {e}"));
+                        return;
+                    }
+                };
+                if tenure::decode(&buf[..len]) != Ok(packet) {
+                    self.violation(
+                        ViolationKind::Wire,
+                        format!("{packet:?} does not survive encode and decode"),
+                    );
+                }
+                self.note(|| {
+                    let dest = match to {
+                        Destination::All => "all".to_string(),
+                        Destination::Node(d) => format!("n{d}"),
+                    };
+                    format!("n{id}   -> {dest} {}", fmt_msg(&packet.message))
+                });
+                for j in 0..self.n() {
+                    let wanted = match to {
+                        Destination::All => j != i,
+                        Destination::Node(d) => self.slots[j].id == d && j != i,
+                    };
+                    if wanted {
+                        self.transmit(i, j, &buf[..len]);
+                    }
+                }
+            }
+            Output::Event(e) => {
+                e.hash(&mut self.hash);
+                self.note(|| format!("n{id}   event {e:?}"));
+                if let Event::BecameMaster { .. } = e {
+                    if self.opts.plant == Plant::LeaseFromSuccess {
+                        let local = self.slots[i].clock.local(self.now);
+                        self.slots[i].belief_until = Some(local + self.opts.lease);
+                    }
+                }
+            }
+        }
+    }
+
+    fn transmit(&mut self, from: usize, to: usize, bytes: &[u8]) {
+        let n = self.n();
+        self.stats.datagrams += 1;
+        if self.cut[from * n + to] || self.rng.chance_ppm(self.params.loss_ppm) {
+            return;
+        }
+        let copies = if self.rng.chance_ppm(self.params.dup_ppm) {
+            2
+        } else {
+            1
+        };
+        for _ in 0..copies {
+            let delay = self.link_delay(from, to);
+            self.schedule(
+                self.now + delay,
+                Ev::Deliver {
+                    to,
+                    from,
+                    bytes: bytes.to_vec(),
+                },
+            );
+        }
+        if self.rng.chance_ppm(self.params.garbage_ppm) && bytes.len() > 1 {
+            // A truncated copy: a strict prefix of a packet never decodes.
+            let cut_at = self.rng.range(0, bytes.len() as u64 - 1) as usize;
+            let delay = self.link_delay(from, to);
+            self.schedule(
+                self.now + delay,
+                Ev::Deliver {
+                    to,
+                    from,
+                    bytes: bytes[..cut_at].to_vec(),
+                },
+            );
+        }
+    }
+
+    fn link_delay(&mut self, from: usize, to: usize) -> u64 {
+        let link = &self.links[from * self.n() + to];
+        let (base, jitter) = (link.base, link.jitter);
+        let mut d = base + self.rng.range(0, jitter);
+        if self.rng.chance_ppm(self.params.tail_ppm) {
+            d += self.rng.range(0, self.params.tail_max);
+        }
+        d.max(1)
+    }
+
+    /// After every input: invariants about node `i` alone.
+    fn observe(&mut self, i: usize) {
+        let local = self.slots[i].clock.local(self.now);
+        let Some(node) = self.slots[i].node.as_ref() else {
+            return;
+        };
+        let state = *node.election_state();
+        let version = node.version();
+        let stats = *node.stats();
+        let view = node.master(local);
+        let is_master = node.is_master(local);
+        node.hash(&mut self.hash);
+        let id = self.slots[i].id;
+
+        if (stats.queue_overflows > 0 || stats.clock_regressions > 0)
+            && !self.slots[i].counters_reported
+        {
+            self.slots[i].counters_reported = true;
+            self.violation(
+                ViolationKind::CallProtocol,
+                format!(
+                    "node {id}: {} queue overflows, {} clock regressions",
+                    stats.queue_overflows, stats.clock_regressions
+                ),
+            );
+        }
+        let seen = self.slots[i].seen_version;
+        if version < seen {
+            self.violation(
+                ViolationKind::VersionRegressed,
+                format!("node {id}: version {version:?} after {seen:?}"),
+            );
+        }
+        if version != seen {
+            self.slots[i].seen_version = version;
+            self.checker.on_version(self.now, i, &state);
+            if let Some((_, renewals)) = self.steady_mark.as_mut() {
+                if self.phase == (Phase::Steady { master: i }) && state.master == Some(id) {
+                    *renewals += 1;
+                }
+            }
+            if self.opts.plant == Plant::LeaseFromSuccess
+                && state.master == Some(id)
+                && self.slots[i].belief_until.is_some()
+            {
+                // The faulty driver: "my renewal succeeded, I am master for a lease".
+                self.slots[i].belief_until = Some(local + self.opts.lease);
+            }
+        }
+
+        // Schedule a check at the last instant of this node's term.
+        let end = match self.opts.plant {
+            Plant::LeaseFromSuccess => self.slots[i].belief_until.filter(|&b| local < b),
+            _ => view.filter(|_| is_master).and_then(|v| v.term_end),
+        };
+        if let Some(end) = end {
+            let last = self.slots[i].clock.real_at(end).saturating_sub(1);
+            if last >= self.now && self.slots[i].boundary != Some(last) {
+                self.slots[i].boundary = Some(last);
+                self.schedule(last, Ev::LeaseBoundary { node: i });
+            }
+        }
+    }
+
+    /// Whether node `i` is master at the current real instant, as its driver sees it.
+    fn is_master_now(&self, i: usize) -> bool {
+        let s = &self.slots[i];
+        let Some(node) = s.node.as_ref() else {
+            return false;
+        };
+        let local = s.clock.local(self.now);
+        match self.opts.plant {
+            Plant::LeaseFromSuccess => s.belief_until.is_some_and(|b| local < b),
+            _ => node.is_master(local),
+        }
+    }
+
+    fn masters(&self) -> u32 {
+        (0..self.n())
+            .filter(|&i| self.is_master_now(i))
+            .fold(0, |acc, i| acc | 1 << i)
+    }
+
+    /// After every event: invariants across nodes, and the progress of the phases.
+    fn after_event(&mut self) {
+        self.stats.events += 1;
+        let masters = self.masters();
+        if masters != self.masters_since.0 {
+            self.masters_since = (masters, self.now);
+        }
+        if masters.count_ones() > 1 {
+            if masters != self.reported_masters {
+                self.reported_masters = masters;
+                let detail = self.describe_masters(masters);
+                self.violation(ViolationKind::TwoMasters, detail);
+            }
+        } else {
+            self.reported_masters = 0;
+        }
+        if let Some((old, since)) = self.chaos_failover {
+            if masters & !(1 << old) != 0 {
+                self.stats.chaos_failovers.push(self.now - since);
+                self.chaos_failover = None;
+            }
+        }
+        match self.phase {
+            // A master whose term began before the faults stopped may still lapse (its
+            // renewal was failing); judge stability only after a settling time.
+            Phase::Calm if masters.count_ones() == 1 && self.now >= self.calm_settled() => {
+                let m = masters.trailing_zeros() as usize;
+                let since = self.masters_since.1;
+                self.stats.calm_to_master = Some(since.saturating_sub(self.chaos_end));
+                self.phase = Phase::Steady { master: m };
+                self.note(|| format!("calm: n{} is master", m + 1));
+                let settle = self.now + self.lease / 2;
+                let probe = self.now + self.rng.range(self.lease, 2 * self.lease);
+                self.schedule(settle, Ev::SteadyMark);
+                self.schedule(probe, Ev::ProbeCrash);
+            }
+            Phase::Steady { master } if masters != 1 << master => {
+                let detail = format!(
+                    "master n{} changed or lapsed with faults stopped and a majority \
+                     connected (masters now {})",
+                    master + 1,
+                    fmt_set(masters)
+                );
+                self.violation(ViolationKind::Unstable, detail);
+                self.finished = true;
+            }
+            Phase::Failover { old, since } if masters & !(1 << old) != 0 => {
+                self.stats.failover = Some(self.now - since);
+                self.phase = Phase::After;
+                let took = self.now - since;
+                self.note(|| format!("failover took {}", Duration::from_micros(took)));
+                let lease = self.lease;
+                self.schedule(
+                    self.now + lease / 2,
+                    Ev::Restart {
+                        node: old,
+                        incarnation: self.slots[old].incarnation,
+                    },
+                );
+                self.schedule(self.now + 2 * lease, Ev::End);
+            }
+            _ => {}
+        }
+    }
+
+    fn describe_masters(&self, masters: u32) -> String {
+        let mut s = String::from("masters at once:");
+        for i in (0..self.n()).filter(|&i| masters & (1 << i) != 0) {
+            let slot = &self.slots[i];
+            let local = slot.clock.local(self.now);
+            let node = slot.node.as_ref();
+            let end = match self.opts.plant {
+                Plant::LeaseFromSuccess => slot.belief_until,
+                _ => node.and_then(|n| n.master(local)).and_then(|v| v.term_end),
+            };
+            let _ = write!(
+                s,
+                " n{} (version {:?}, clock rate {:+} ppm, term ends local {} = real {})",
+                slot.id,
+                node.and_then(|n| n.version()),
+                slot.clock.rate_ppm,
+                end.map_or(0, |e| e.as_micros()),
+                end.map_or("?".into(), |e| fmt_real(slot.clock.real_at(e)))
+            );
+        }
+        s
+    }
+
+    // ----- faults and commands ----------------------------------------------------------
+
+    fn downtime(&mut self) -> u64 {
+        self.rng.range(1_000, 2 * self.lease)
+    }
+
+    fn pick_up(&mut self) -> Option<usize> {
+        let up: Vec<usize> = (0..self.n())
+            .filter(|&i| self.slots[i].node.is_some())
+            .collect();
+        (!up.is_empty()).then(|| up[self.rng.index(up.len())])
+    }
+
+    /// The current master, or (half the time, or if none) a random live node.
+    fn pick_master_or_any(&mut self) -> Option<usize> {
+        let masters = self.masters();
+        if masters != 0 && self.rng.chance(3, 4) {
+            return Some(masters.trailing_zeros() as usize);
+        }
+        self.pick_up()
+    }
+
+    fn chaos(&mut self) {
+        if self.phase != Phase::Chaos || self.now >= self.chaos_end {
+            return;
+        }
+        let o = &self.opts;
+        let mut kinds: Vec<(u32, u8)> = vec![(8, 0)];
+        if o.crashes {
+            kinds.push((20, 1));
+        }
+        if o.partitions {
+            kinds.push((20, 2));
+            kinds.push((8, 3));
+        }
+        if o.pauses {
+            kinds.push((10, 4));
+        }
+        if o.commands {
+            kinds.push((12, 5));
+            kinds.push((12, 6));
+            kinds.push((5, 7));
+        }
+        let total: u32 = kinds.iter().map(|k| k.0).sum();
+        let mut pick = self.rng.below(u64::from(total)) as u32;
+        let mut kind = 0;
+        for (w, k) in kinds {
+            if pick < w {
+                kind = k;
+                break;
+            }
+            pick -= w;
+        }
+        match kind {
+            0 => {
+                self.params.loss_ppm =
+                    self.rng.range(0, u64::from(self.params.max_loss_ppm)) as u32;
+                let loss = self.params.loss_ppm;
+                self.note(|| format!("network: loss now {loss} ppm"));
+            }
+            1 => {
+                if let Some(i) = self.pick_master_or_any() {
+                    let down = self.downtime();
+                    self.crash(i, "fault schedule", Some(down));
+                }
+            }
+            2 => self.partition(),
+            3 => self.heal(),
+            4 => {
+                if let Some(i) = self.pick_master_or_any() {
+                    if !self.slots[i].paused {
+                        let len = self.rng.range(self.lease / 20, 2 * self.lease);
+                        let s = &mut self.slots[i];
+                        s.paused = true;
+                        s.pause_generation += 1;
+                        let generation = s.pause_generation;
+                        let id = s.id;
+                        self.stats.pauses += 1;
+                        self.note(|| format!("n{id} PAUSED for {}", Duration::from_micros(len)));
+                        self.schedule(
+                            self.now + len,
+                            Ev::PauseEnd {
+                                node: i,
+                                generation,
+                            },
+                        );
+                    }
+                }
+            }
+            5 => self.command(Input::Release),
+            6 => {
+                let to = NodeId(self.rng.range(1, self.n() as u64) as u16);
+                self.command(Input::HandOver(to));
+            }
+            _ => {
+                if let Some(i) = self.pick_up() {
+                    if !self.slots[i].paused {
+                        let _ = self.input(i, Input::Campaign);
+                    }
+                }
+            }
+        }
+        let gap = self
+            .rng
+            .range(self.params.mean_gap / 4, 2 * self.params.mean_gap);
+        self.schedule(self.now + gap, Ev::Chaos);
+    }
+
+    fn command(&mut self, cmd: Input<'static>) {
+        let Some(i) = self.pick_master_or_any() else {
+            return;
+        };
+        if self.slots[i].paused {
+            return;
+        }
+        if self.input(i, cmd).is_ok() {
+            self.stats.releases += 1;
+            // Even the faulty driver knows it gave the role up.
+            self.slots[i].belief_until = None;
+        }
+    }
+
+    fn partition(&mut self) {
+        let n = self.n();
+        if n < 2 {
+            return;
+        }
+        self.cut.iter_mut().for_each(|c| *c = false);
+        self.partition_generation += 1;
+        self.stats.partitions += 1;
+        let masters = self.masters();
+        // Isolating the master is the interesting case: bias towards it.
+        let focus = if masters != 0 && self.rng.chance(1, 2) {
+            masters.trailing_zeros() as usize
+        } else {
+            self.rng.index(n)
+        };
+        let kind = self.rng.below(4);
+        let desc;
+        match kind {
+            0 => {
+                // Symmetric: two sides, the focus on the smaller-or-equal one.
+                let mut side = 1u32 << focus;
+                for j in 0..n {
+                    if j != focus && self.rng.chance(1, 3) {
+                        side |= 1 << j;
+                    }
+                }
+                if side.count_ones() as usize == n {
+                    side = 1 << focus;
+                }
+                for a in 0..n {
+                    for b in 0..n {
+                        if (side >> a) & 1 != (side >> b) & 1 {
+                            self.cut[a * n + b] = true;
+                        }
+                    }
+                }
+                desc = format!("symmetric: {} | rest", fmt_set(side));
+            }
+            1 => {
+                // Asymmetric: one direction only, between the focus and some others.
+                let deaf = self.rng.chance(1, 2);
+                let mut others = 0u32;
+                for j in (0..n).filter(|&j| j != focus) {
+                    if self.rng.chance(2, 3) {
+                        others |= 1 << j;
+                        if deaf {
+                            self.cut[j * n + focus] = true;
+                        } else {
+                            self.cut[focus * n + j] = true;
+                        }
+                    }
+                }
+                desc = if deaf {
+                    format!(
+                        "asymmetric: n{} does not hear {}",
+                        focus + 1,
+                        fmt_set(others)
+                    )
+                } else {
+                    format!("asymmetric: {} do not hear n{}", fmt_set(others), focus + 1)
+                };
+            }
+            2 => {
+                // Partial: the focus reaches only some of the others.
+                let mut reach = 0u32;
+                for j in (0..n).filter(|&j| j != focus) {
+                    if self.rng.chance(1, 2) {
+                        reach |= 1 << j;
+                    } else {
+                        self.cut[focus * n + j] = true;
+                        self.cut[j * n + focus] = true;
+                    }
+                }
+                desc = format!("partial: n{} reaches only {}", focus + 1, fmt_set(reach));
+            }
+            _ => {
+                for a in 0..n {
+                    for b in 0..n {
+                        if a != b && self.rng.chance(1, 3) {
+                            self.cut[a * n + b] = true;
+                        }
+                    }
+                }
+                desc = "random directed links cut".to_string();
+            }
+        }
+        self.note(|| format!("PARTITION {desc}"));
+        let heal = self.now + self.rng.range(self.lease / 4, 3 * self.lease);
+        let generation = self.partition_generation;
+        self.schedule(heal, Ev::Heal { generation });
+    }
+
+    fn heal(&mut self) {
+        if self.cut.iter().any(|&c| c) {
+            self.cut.iter_mut().for_each(|c| *c = false);
+            self.note(|| "HEAL all links".to_string());
+        }
+        self.partition_generation += 1;
+    }
+
+    // ----- calm, liveness, failover -----------------------------------------------------
+
+    /// The longest a healthy majority may go without a master after faults stop: views
+    /// of the old master (and leases counted afresh by restarted nodes) run out within a
+    /// lease on the slowest clock, a released master keeps quiet for a lease, then
+    /// campaigns start within the priority and hand-over waits and a jitter, and
+    /// dueling proposers settle within a few round timeouts.
+    fn liveness_bound(&self) -> u64 {
+        3 * self.lease + self.election_slack()
+    }
+
+    /// The longest a failover may take: the old master's views run out within a lease
+    /// (on the slowest clock), then an election as above.
+    fn failover_bound(&self) -> u64 {
+        2 * self.lease + self.election_slack()
+    }
+
+    /// When a master found in the calm phase must stay master: renewals that were
+    /// failing when the faults stopped have had time to succeed, or the term to lapse.
+    fn calm_settled(&self) -> u64 {
+        let c = &self.slots[0].config;
+        self.chaos_end
+            + 4 * (c.round_timeout.as_micros() + c.max_backoff.as_micros())
+            + 2 * self.opts.max_delay.as_micros()
+    }
+
+    fn election_slack(&self) -> u64 {
+        let c = &self.slots[0].config;
+        let ranks = self.n() as u64;
+        c.priority_step.as_micros() * ranks
+            + c.handover_grace.as_micros()
+            + 10 * (c.round_timeout.as_micros() + c.max_backoff.as_micros())
+    }
+
+    fn calm_start(&mut self) {
+        self.phase = Phase::Calm;
+        self.chaos_failover = None;
+        self.params.loss_ppm = 0;
+        self.params.dup_ppm = 0;
+        self.params.tail_ppm = 0;
+        self.params.garbage_ppm = 0;
+        self.heal();
+        self.note(|| "CALM: faults stop; heal, resume, restart".to_string());
+        for i in 0..self.n() {
+            if self.slots[i].paused {
+                self.resume(i);
+            }
+        }
+        // Leave some crashed nodes down, as long as a majority of voters survives the
+        // master crash to come, with a candidate among them.
+        let down: Vec<usize> = (0..self.n())
+            .filter(|&i| self.slots[i].node.is_none())
+            .collect();
+        let mut keep_down = 0u32;
+        let quorum = self.slots[0].config.quorum();
+        for &i in &down {
+            if self.rng.chance(1, 2) {
+                let trial = keep_down | 1 << i;
+                if self.survives_a_crash(trial, quorum) {
+                    keep_down = trial;
+                }
+            }
+        }
+        for i in down {
+            if keep_down & (1 << i) == 0 {
+                self.start(i);
+            } else {
+                let id = self.slots[i].id;
+                self.note(|| format!("n{id} stays down"));
+                // Invalidate any pending restart.
+                self.slots[i].incarnation += 1;
+            }
+        }
+        let bound = self.liveness_bound();
+        self.schedule(self.now + bound, Ev::LivenessDeadline);
+    }
+
+    /// With `down` crashed, and any one more candidate crashed too, a majority of
+    /// voters and another candidate remain.
+    fn survives_a_crash(&self, down: u32, quorum: usize) -> bool {
+        let members = &self.slots[0].config.members;
+        (0..self.n())
+            .filter(|&c| down & (1 << c) == 0 && members[c].role == Role::Candidate)
+            .all(|c| {
+                let gone = down | 1 << c;
+                let voters = (0..self.n())
+                    .filter(|&i| gone & (1 << i) == 0 && members[i].role.votes())
+                    .count();
+                let candidates = (0..self.n())
+                    .filter(|&i| gone & (1 << i) == 0 && members[i].role == Role::Candidate)
+                    .count();
+                voters >= quorum && candidates >= 1
+            })
+    }
+
+    fn probe_crash(&mut self) {
+        let Phase::Steady { master } = self.phase else {
+            return;
+        };
+        if let Some((datagrams, renewals)) = self.steady_mark.take() {
+            self.stats.steady_datagrams = self.stats.datagrams - datagrams;
+            self.stats.steady_renewals = renewals;
+        }
+        self.crash(master, "failover probe", None);
+        self.phase = Phase::Failover {
+            old: master,
+            since: self.now,
+        };
+        let bound = self.failover_bound();
+        self.schedule(self.now + bound, Ev::FailoverDeadline);
+    }
+
+    fn finish(mut self, processed: u64) -> RunReport {
+        self.stats.simulated = self.now;
+        self.stats.events = processed;
+        self.stats.instances = self.checker.chosen_count() as u64;
+        self.stats.elections = self
+            .slots
+            .iter()
+            .map(|s| s.elections + s.node.as_ref().map_or(0, |n| n.stats().elections_won))
+            .sum();
+        if !self.finished && self.checker.violations().is_empty() {
+            self.violation(
+                ViolationKind::Runaway,
+                "the run ended without reaching its last phase".to_string(),
+            );
+        }
+        RunReport {
+            seed: self.seed,
+            trace_hash: self.hash.finish(),
+            violations: self.checker.violations().to_vec(),
+            stats: self.stats,
+            trace: self.trace,
+        }
+    }
+}
+
+fn fmt_set(set: u32) -> String {
+    let ids: Vec<String> = (0..32)
+        .filter(|i| set & (1 << i) != 0)
+        .map(|i| format!("n{}", i + 1))
+        .collect();
+    format!("{{{}}}", ids.join(","))
+}
+
+fn fmt_ballot(b: tenure::Ballot) -> String {
+    format!("{}.n{}", b.round, b.node)
+}
+
+fn fmt_op(op: &Op) -> String {
+    match *op {
+        Op::BeMaster {
+            node, version, id, ..
+        } => format!(
+            "BeMaster(n{node} at v{} #{}.{})",
+            version.map_or("-".into(), |v| v.to_string()),
+            id.incarnation,
+            id.seq
+        ),
+        Op::Release {
+            node,
+            version,
+            successor,
+            id,
+        } => format!(
+            "Release(n{node} at v{version}{} #{}.{})",
+            successor.map_or(String::new(), |s| format!(" to n{s}")),
+            id.incarnation,
+            id.seq
+        ),
+    }
+}
+
+fn fmt_state(s: &tenure::ElectionState) -> String {
+    format!(
+        "[master {} v{}]",
+        s.master.map_or("-".into(), |m| format!("n{m}")),
+        s.version.map_or("-".into(), |v| v.to_string())
+    )
+}
+
+/// A message in one short line.
+pub fn fmt_msg(m: &Message) -> String {
+    match *m {
+        Message::Prepare { instance, ballot } => {
+            format!("Prepare i{instance} b{}", fmt_ballot(ballot))
+        }
+        Message::Promise {
+            instance,
+            ballot,
+            accepted,
+        } => format!(
+            "Promise i{instance} b{} accepted {}",
+            fmt_ballot(ballot),
+            accepted.map_or("-".into(), |p| format!(
+                "{}:{}",
+                fmt_ballot(p.ballot),
+                fmt_op(&p.op)
+            ))
+        ),
+        Message::Accept {
+            instance,
+            ballot,
+            op,
+        } => format!("Accept i{instance} b{} {}", fmt_ballot(ballot), fmt_op(&op)),
+        Message::Accepted { instance, ballot } => {
+            format!("Accepted i{instance} b{}", fmt_ballot(ballot))
+        }
+        Message::Reject {
+            instance,
+            ballot,
+            promised,
+        } => format!(
+            "Reject i{instance} b{} promised {}",
+            fmt_ballot(ballot),
+            fmt_ballot(promised)
+        ),
+        Message::Commit { instance, ballot } => {
+            format!("Commit i{instance} b{}", fmt_ballot(ballot))
+        }
+        Message::Chosen { instance, op } => format!("Chosen i{instance} {}", fmt_op(&op)),
+        Message::CatchUp { next_instance } => format!("CatchUp next i{next_instance}"),
+        Message::Snapshot {
+            next_instance,
+            state,
+        } => format!("Snapshot next i{next_instance} {}", fmt_state(&state)),
+    }
+}
