@@ -8,6 +8,10 @@ use std::path::PathBuf;
 fn main() {
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     fs::copy("memory.x", out.join("memory.x")).expect("copy memory.x");
+    // cortex-m-rt's `device` feature includes `device.x` for per-interrupt
+    // handler aliases; our table (board.rs) names its handler itself.
+    fs::write(out.join("device.x"), "/* interrupts: see src/board.rs */\n")
+        .expect("write device.x");
     println!("cargo:rustc-link-search={}", out.display());
     println!("cargo:rerun-if-changed=memory.x");
     println!("cargo:rerun-if-changed=build.rs");

@@ -138,8 +138,23 @@ impl core::fmt::Write for Console {
     }
 }
 
-/// cortex-m-rt without a device crate routes every external interrupt here;
-/// `irqn` is the external interrupt number.
+/// External interrupts on the AN385/AN386 FPGA image (QEMU `num-irq`).
+const IRQ_COUNT: usize = 32;
+
+unsafe extern "C" {
+    /// cortex-m-rt's trampoline into [`DefaultHandler`], which receives the
+    /// interrupt number.
+    fn DefaultHandler();
+}
+
+/// The external-interrupt part of the vector table: every line goes to
+/// `DefaultHandler`, which dispatches on the number. cortex-m-rt's generic
+/// table has 240 entries (960 bytes of flash) for the same effect.
+#[unsafe(link_section = ".vector_table.interrupts")]
+#[unsafe(no_mangle)]
+static __INTERRUPTS: [unsafe extern "C" fn(); IRQ_COUNT] = [DefaultHandler; IRQ_COUNT];
+
+/// Every external interrupt lands here; `irqn` is its number.
 #[cortex_m_rt::exception]
 unsafe fn DefaultHandler(irqn: i16) {
     if irqn == Irq::Uart1Rx as i16 {

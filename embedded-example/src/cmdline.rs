@@ -6,7 +6,9 @@
 //! most [`MAX_MEMBERS`]; ids 1..=65534, 65535 addresses every node on the
 //! link), `cluster=N` (optional cluster id, default 1), `key=HEX` (optional
 //! 32-byte cluster key as 64 hex digits; without it frames are not
-//! authenticated), `flash=PATH`
+//! authenticated), `lease_ms=N`, `round_ms=N`, `backoff_ms=N` (optional
+//! overrides of the core's lease, round timeout and largest retry backoff;
+//! a slow or loaded link needs longer rounds and backoffs), `flash=PATH`
 //! (optional host file for the emulated flash, default
 //! `tenure-node-<id>.flash` in QEMU's working directory).
 //! Unknown keys are rejected so a typo does not go unnoticed.
@@ -27,10 +29,23 @@ pub struct Settings {
     pub cluster: u32,
     /// All members of the cluster, this node included, in the order given.
     pub members: Vec<u16, MAX_MEMBERS>,
+    /// Overrides of the core's timing defaults, in milliseconds.
+    pub timing: Timing,
     /// The pre-shared cluster key that authenticates frames, if given.
     pub key: Option<[u8; 32]>,
     /// Host path of the flash file, NUL-terminated for semihosting.
     pub flash_path: String<MAX_PATH>,
+}
+
+/// Timing overrides from the command line; `None` keeps the core default.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Timing {
+    /// `lease_ms=`: how long others believe in a master.
+    pub lease_ms: Option<u32>,
+    /// `round_ms=`: how long a Paxos phase waits for a majority.
+    pub round_ms: Option<u32>,
+    /// `backoff_ms=`: the largest random pause before a retry.
+    pub backoff_ms: Option<u32>,
 }
 
 /// Why the command line was refused.
@@ -65,7 +80,7 @@ impl core::fmt::Display for CmdlineError {
             Self::IdNotMember => "id is not in members",
             Self::BadKey => "key must be 64 hex digits",
             Self::PathTooLong => "flash path too long",
-            Self::UnknownKey => "unknown key (expected id=, members=, cluster=, key=, flash=)",
+            Self::UnknownKey => "unknown key (expected id=, members=, cluster=, key=, lease_ms=, round_ms=, backoff_ms=, flash=)",
         };
         f.write_str(what)
     }
@@ -79,6 +94,10 @@ fn node_id(s: &str) -> Result<u16, CmdlineError> {
         Ok(id) if id != 0 && id != BROADCAST => Ok(id),
         _ => Err(CmdlineError::BadNumber),
     }
+}
+
+fn millis(s: &str) -> Result<u32, CmdlineError> {
+    s.parse().map_err(|_| CmdlineError::BadNumber)
 }
 
 fn parse_key(hex: &str) -> Result<[u8; 32], CmdlineError> {
@@ -104,6 +123,7 @@ pub fn parse(line: &str) -> Result<Settings, CmdlineError> {
     let mut id = None;
     let mut cluster = 1;
     let mut key = None;
+    let mut timing = Timing::default();
     let mut members: Option<Vec<u16, MAX_MEMBERS>> = None;
     let mut flash: Option<&str> = None;
     for word in words {
@@ -124,6 +144,9 @@ pub fn parse(line: &str) -> Result<Settings, CmdlineError> {
             }
             "flash" => flash = Some(value),
             "key" => key = Some(parse_key(value)?),
+            "lease_ms" => timing.lease_ms = Some(millis(value)?),
+            "round_ms" => timing.round_ms = Some(millis(value)?),
+            "backoff_ms" => timing.backoff_ms = Some(millis(value)?),
             _ => return Err(CmdlineError::UnknownKey),
         }
     }
@@ -144,6 +167,7 @@ pub fn parse(line: &str) -> Result<Settings, CmdlineError> {
         id,
         cluster,
         members,
+        timing,
         key,
         flash_path,
     })

@@ -35,8 +35,9 @@ fn halt(code: i32) -> ! {
 }
 
 /// The cluster configuration from the command line. Every member is a
-/// candidate; the core's defaults (1 s lease, 1 % drift bound) apply. Frames
-/// are authenticated with the cluster key if one was given.
+/// candidate; the core's defaults (1 s lease, 1 % drift bound, 50 ms rounds
+/// and backoff) apply unless the command line overrides them. Frames are
+/// authenticated with the cluster key if one was given.
 fn config(settings: &Settings, seed: u64) -> Result<Config<MAX_MEMBERS>, tenure::ConfigError> {
     let mut members: heapless::Vec<Member, MAX_MEMBERS> = heapless::Vec::new();
     for &id in &settings.members {
@@ -45,6 +46,16 @@ fn config(settings: &Settings, seed: u64) -> Result<Config<MAX_MEMBERS>, tenure:
     }
     let mut config = Config::new(settings.cluster, NodeId(settings.id), &members)?;
     config.seed = seed;
+    let ms = |v: u32| tenure::Duration::from_millis(u64::from(v));
+    if let Some(v) = settings.timing.lease_ms {
+        config.lease = ms(v);
+    }
+    if let Some(v) = settings.timing.round_ms {
+        config.round_timeout = ms(v);
+    }
+    if let Some(v) = settings.timing.backoff_ms {
+        config.max_backoff = ms(v);
+    }
     config.auth = match settings.key {
         Some(key) => Auth::key(key),
         None => Auth::Insecure,
@@ -116,6 +127,10 @@ pub struct Runner<F: NorFlash> {
     commands: CommandReader,
     /// Frames addressed to another node (normal on a bus).
     pub not_for_us: u32,
+    /// Longest record store so far, in µs.
+    persist_max_us: u64,
+    /// Time spent storing records, in µs.
+    persist_total_us: u64,
 }
 
 impl<F: NorFlash> Runner<F>
@@ -163,6 +178,8 @@ where
             link: Receiver::new(),
             commands: CommandReader::new(),
             not_for_us: 0,
+            persist_max_us: 0,
+            persist_total_us: 0,
         };
         // The first output is the new incarnation's record.
         runner.drain().await;
@@ -253,7 +270,7 @@ where
     fn report_stats(&self) {
         let s = self.node.stats();
         event!(
-            "EVENT stats in={} out={} dropped={} bad_tag={} malformed={} stale={} backlog={} not_for_us={} persists={} elections={} won={} renewals={} round_timeouts={} at_us={}",
+            "EVENT stats in={} out={} dropped={} bad_tag={} malformed={} stale={} backlog={} not_for_us={} persists={} persist_us_avg={} persist_us_max={} elections={} won={} renewals={} round_timeouts={} at_us={}",
             s.messages_in,
             s.messages_out,
             s.dropped.total(),
@@ -263,6 +280,8 @@ where
             s.dropped.backlog,
             self.not_for_us,
             s.persists,
+            self.persist_total_us / s.persists.max(1),
+            self.persist_max_us,
             s.elections_started,
             s.elections_won,
             s.renewals,
@@ -279,10 +298,14 @@ where
                     // SAFETY-OF-PROTOCOL: the record is on flash before any later
                     // output (a promise or an acceptance) leaves the node.
                     let mut buf = [0u8; tenure::MAX_RECORD_SIZE];
+                    let started = embassy_time::Instant::now();
                     let stored = match record.encode(&mut buf) {
                         Ok(n) => self.store.save(Key::Record, &buf[..n]).await.is_ok(),
                         Err(_) => false,
                     };
+                    let took = started.elapsed().as_micros();
+                    self.persist_max_us = self.persist_max_us.max(took);
+                    self.persist_total_us += took;
                     if !stored {
                         error!("cannot store the record: halting");
                         halt(5);

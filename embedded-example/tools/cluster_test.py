@@ -11,6 +11,7 @@ Checks, each with a deadline:
      and learns the current master.
 
 Usage: cluster_test.py [--nodes 3] [--base-port 7200] [--key HEX]
+                       [--extra 'round_ms=150 backoff_ms=300'] [--soak SECONDS]
 Needs a release build (run-node.sh builds one; this script starts QEMU with
 NO_BUILD=1). Prints 'N passed, M failed' at the end; exit status 0 if all
 passed.
@@ -31,12 +32,13 @@ EVENT = re.compile(r"^EVENT (\w+)((?: \w+=\S+)*)\s*$")
 
 
 class Node:
-    def __init__(self, node_id, members, port, workdir, key):
+    def __init__(self, node_id, members, port, workdir, key, extra):
         self.id = node_id
         self.members = members
         self.port = port
         self.workdir = workdir
         self.key = key
+        self.extra = extra
         self.proc = None
         self.sock = None
         self.out_buf = b""
@@ -45,7 +47,7 @@ class Node:
         self.log = open(os.path.join(workdir, f"node-{node_id}.log"), "ab")
 
     def start(self):
-        extra = f"key={self.key}" if self.key else ""
+        extra = " ".join(x for x in (f"key={self.key}" if self.key else "", self.extra) if x)
         env = dict(os.environ, NO_BUILD="1", QEMU_TIMEOUT="300")
         self.proc = subprocess.Popen(
             [RUN_NODE, str(self.id), self.members, str(self.port), extra],
@@ -84,9 +86,29 @@ class Node:
         return None
 
 
+def destination(frame):
+    """The envelope's destination: the first two COBS-decoded bytes, LE."""
+    out = bytearray()
+    i = 0
+    while len(out) < 2 and i < len(frame):
+        code = frame[i]
+        if code == 0:
+            return None
+        out += frame[i + 1:i + code]
+        i += code
+        if code < 255 and len(out) < 2 and i < len(frame):
+            out.append(0)
+    return out[0] | out[1] << 8 if len(out) >= 2 else None
+
+
 class Bus:
-    def __init__(self, nodes):
+    """Joins the nodes' links. As a router (default) it reads each frame's
+    destination and delivers it there (or to all for 0xFFFF); as a bus it
+    copies every frame to every other node and lets them filter."""
+
+    def __init__(self, nodes, broadcast_all=False):
         self.nodes = nodes
+        self.broadcast_all = broadcast_all
         self.frames = 0
 
     def pump(self, seconds):
@@ -128,7 +150,10 @@ class Bus:
             if not frame:
                 continue
             self.frames += 1
+            to = None if self.broadcast_all else destination(frame)
             for other in self.nodes:
+                if to not in (None, 0xFFFF) and other.id != to:
+                    continue
                 if other is not n and other.sock:
                     try:
                         other.sock.sendall(frame + b"\x00")
@@ -215,6 +240,10 @@ def main():
     ap.add_argument("--base-port", type=int, default=7200)
     ap.add_argument("--key", default="")
     ap.add_argument("--workdir", default="")
+    ap.add_argument("--bus", action="store_true",
+                    help="copy every frame to every node instead of routing by address")
+    ap.add_argument("--extra", default="",
+                    help="more command-line settings for every node, e.g. 'round_ms=150'")
     ap.add_argument("--soak", type=float, default=0,
                     help="after the checks, run this many seconds more and report "
                          "each QEMU's host CPU use and that the master stayed put")
@@ -222,9 +251,9 @@ def main():
 
     workdir = args.workdir or tempfile.mkdtemp(prefix="tenure-qemu-")
     members = ",".join(str(i) for i in range(1, args.nodes + 1))
-    nodes = [Node(i, members, args.base_port + i, workdir, args.key)
+    nodes = [Node(i, members, args.base_port + i, workdir, args.key, args.extra)
              for i in range(1, args.nodes + 1)]
-    bus = Bus(nodes)
+    bus = Bus(nodes, broadcast_all=args.bus)
     passed = failed = 0
 
     def check(name, ok, detail=""):
@@ -274,24 +303,28 @@ def main():
             inc_before = int(master.last("start")["incarnation"])
             master.kill()
             t1 = time.monotonic()
-            second = wait_agreement(bus, nodes, 20, min_version=first[1])
-            check("failover", second is not None and second[0] != first[0],
+            # The dead master can be chosen once more (a renewal it got accepted
+            # by a minority is completed by the next proposer: Paxos keeps an
+            # accepted value); that lease runs out and a live node follows.
+            second = None
+            end = time.monotonic() + 20
+            while time.monotonic() < end:
+                second = wait_agreement(bus, nodes, end - time.monotonic(), min_version=first[1])
+                if second is None or second[0] != master.id:
+                    break
+                first = second
+            check("failover", second is not None and second[0] != master.id,
                   f"new master={second} after {time.monotonic() - t1:.2f}s" if second else "")
 
             master.events.clear()
             master.start()
-            end = time.monotonic() + 20
-            while time.monotonic() < end and not master.last("master"):
-                bus.pump(0.2)
+            rejoined = wait_agreement(bus, nodes, 20)
             start = master.last("start")
             check("restart keeps record",
                   start is not None and int(start["incarnation"]) == inc_before + 1,
                   f"incarnation {inc_before} -> {start and start['incarnation']}")
-            learned = master.last("master")
-            check("restarted node learns master",
-                  learned is not None and second is not None
-                  and int(learned["node"]) == second[0],
-                  f"learned={learned}")
+            check("restarted node agrees on the master", rejoined is not None,
+                  f"view={rejoined}, restarted node saw {master.last('master') or master.last('became_master')}")
         if args.soak and failed == 0:
             view_before = wait_agreement(bus, nodes, 5)
             before = {n.id: qemu_cpu_ticks(n) for n in nodes}
