@@ -28,7 +28,7 @@ use tokio::sync::watch;
 use crate::clock::Clock;
 use crate::metrics::{AdapterDrop, Metrics};
 use crate::store::{LoadError, OpenError, RecordStore};
-use crate::transport::Transport;
+use crate::transport::{SendError, Transport};
 
 /// The member capacity of every node this crate runs: any valid configuration fits.
 pub const MAX_NODES: usize = tenure::MAX_MEMBERS;
@@ -192,7 +192,7 @@ pub type EventHandler = Box<dyn FnMut(&Event) + Send>;
 
 /// Kinds of dropped traffic and failed sends that are logged at most every
 /// [`LOG_INTERVAL`].
-const LOG_KINDS: usize = 16;
+const LOG_KINDS: usize = SEND_KIND_BASE + SendError::ALL.len();
 
 /// Remembers, per kind, when it was last logged and how many were not.
 #[derive(Debug)]
@@ -235,11 +235,12 @@ fn drop_kind(reason: &str) -> usize {
         "not_member" => 6,
         "bad_field" => 7,
         "stale" => 8,
-        _ => 9,
+        "bad_tag" => 9,
+        _ => 10,
     }
 }
 
-const SEND_KIND_BASE: usize = 10;
+const SEND_KIND_BASE: usize = 11;
 
 /// A node, its record store, its transport and its clock: see the [module docs](self).
 pub struct Executor<S, T, C> {
@@ -593,6 +594,10 @@ impl<S: RecordStore, T: Transport, C: Clock> Executor<S, T, C> {
     ) {
         let me = self.node.id();
         tracing::trace!(node = %me, reason, %origin, %detail, "dropped a datagram");
+        if matches!(reason, "stale") {
+            // Late answers and repeats are part of normal operation, not bad traffic.
+            return;
+        }
         if let Some(suppressed) = self.logs.allow(drop_kind(reason), now) {
             tracing::warn!(
                 node = %me,
@@ -610,6 +615,8 @@ impl<S: RecordStore, T: Transport, C: Clock> Executor<S, T, C> {
 fn changed_drop(before: &tenure::Drops, after: &tenure::Drops) -> &'static str {
     if after.malformed != before.malformed {
         "malformed"
+    } else if after.bad_tag != before.bad_tag {
+        "bad_tag"
     } else if after.newer_protocol != before.newer_protocol {
         "newer_protocol"
     } else if after.wrong_cluster != before.wrong_cluster {

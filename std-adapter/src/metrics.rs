@@ -249,6 +249,7 @@ impl Metrics {
             ("source_mismatch", c.source_mismatch),
             ("oversized", c.oversized),
             ("malformed", d.malformed),
+            ("bad_tag", d.bad_tag),
             ("newer_protocol", d.newer_protocol),
             ("wrong_cluster", d.wrong_cluster),
             ("not_member", d.not_member),

@@ -15,7 +15,7 @@ use crate::clock::{Clock, TokioClock};
 use crate::config::NodeConfig;
 use crate::executor::{ExecError, Executor, PersistError, StartupError, View};
 use crate::metrics::{Counters, Gauges, Metrics};
-use crate::store::FileStore;
+use crate::store::{FileStore, RecordStore};
 use crate::transport::{AddressBook, UdpTransport};
 
 /// How long before the end of a term [`Handle::run_while_master`] cancels its future, to
@@ -174,7 +174,7 @@ pub fn start_on(
     config.core.seed = fresh_seed(config.core.node_id);
     let id = config.core.node_id;
     let lease = config.core.lease;
-    let store = FileStore::open(&config.data_dir)?;
+    let store = TokioStore(FileStore::open(&config.data_dir)?);
     let socket = Arc::new(socket);
     let peers = Arc::new(config.peers);
     let transport = UdpTransport::new(Arc::clone(&socket), Arc::clone(&peers));
@@ -205,7 +205,30 @@ pub fn start_on(
     })
 }
 
-type TokioExecutor = Executor<FileStore, UdpTransport, TokioClock>;
+type TokioExecutor = Executor<TokioStore, UdpTransport, TokioClock>;
+
+/// The file store, told to tokio: its `fsync`s block the driver task (nothing of this
+/// node may proceed before the record is durable) but not the runtime's other tasks.
+#[derive(Debug)]
+pub struct TokioStore(pub FileStore);
+
+impl RecordStore for TokioStore {
+    fn load(&mut self) -> Result<Option<tenure::Record>, crate::store::LoadError> {
+        self.0.load()
+    }
+
+    fn store(&mut self, record: &tenure::Record) -> std::io::Result<()> {
+        let multi_thread = tokio::runtime::Handle::try_current().is_ok_and(|h| {
+            h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
+        });
+        if multi_thread {
+            // Hands this worker's other tasks to another thread for the duration.
+            tokio::task::block_in_place(|| self.0.store(record))
+        } else {
+            self.0.store(record)
+        }
+    }
+}
 
 /// A command waiting for this node to no longer hold the role in the replicated state.
 struct Waiter {

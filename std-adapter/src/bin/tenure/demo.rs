@@ -1,0 +1,396 @@
+//! `tenure demo`: a local cluster of real nodes on loopback UDP whose master is killed
+//! again and again; measures failovers and checks that no two nodes ever claim the role
+//! at the same instant.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use tenure::{Member, NodeId};
+use tenure_tokio::{Handle, NodeConfig};
+use tokio::time::{Instant, MissedTickBehavior};
+
+/// What to run.
+pub struct Options {
+    pub nodes: u16,
+    pub lease: Duration,
+    pub duration: Duration,
+    pub kill_every: Duration,
+    pub keep: bool,
+}
+
+/// Columns of the final timeline.
+const COLUMNS: u32 = 60;
+/// Overlap warnings printed at most.
+const MAX_OVERLAP_REPORTS: u32 = 5;
+
+/// One member: its configuration, its running incarnation, and a killed incarnation
+/// kept while its term may still run (it still "claims" the role until then).
+struct Slot {
+    id: NodeId,
+    config: NodeConfig,
+    live: Option<Handle>,
+    zombie: Option<Handle>,
+    last_term: Option<tenure::Instant>,
+    row: Vec<u8>,
+}
+
+struct PendingFailover {
+    killed: NodeId,
+    at: Instant,
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = (p * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+struct Clock0(Instant);
+
+impl Clock0 {
+    fn stamp(&self, t: Instant) -> String {
+        format!("[{:>7.3}s]", t.saturating_duration_since(self.0).as_secs_f64())
+    }
+}
+
+fn bind_loopback() -> Result<std::net::UdpSocket, String> {
+    std::net::UdpSocket::bind("127.0.0.1:0").map_err(|e| format!("cannot bind 127.0.0.1: {e}"))
+}
+
+fn start_node(config: &NodeConfig) -> Result<Handle, String> {
+    let socket = std::net::UdpSocket::bind(config.listen)
+        .and_then(|s| {
+            s.set_nonblocking(true)?;
+            tokio::net::UdpSocket::from_std(s)
+        })
+        .map_err(|e| format!("cannot bind {}: {e}", config.listen))?;
+    tenure_tokio::start_on(config.clone(), socket).map_err(|e| e.to_string())
+}
+
+pub async fn run(o: Options) -> Result<ExitCode, String> {
+    let lease_ms = o.lease.as_millis();
+    let dir: PathBuf = std::env::temp_dir().join(format!(
+        "tenure-demo-{}-{}",
+        std::process::id(),
+        tenure_tokio::clock::host_monotonic_ns()
+    ));
+    // Reserve one loopback port per node.
+    let sockets = (0..o.nodes)
+        .map(|_| bind_loopback())
+        .collect::<Result<Vec<_>, _>>()?;
+    let addrs: Vec<SocketAddr> = sockets
+        .iter()
+        .map(|s| s.local_addr().map_err(|e| e.to_string()))
+        .collect::<Result<_, _>>()?;
+    drop(sockets);
+    let members: Vec<(Member, SocketAddr)> = (1..=o.nodes)
+        .zip(&addrs)
+        .map(|(id, a)| (Member::candidate(id), *a))
+        .collect();
+    let cluster_id = (tenure_tokio::clock::host_monotonic_ns() as u32) | 1;
+    let mut slots = Vec::new();
+    for (member, _) in &members {
+        let mut config = NodeConfig::new(
+            cluster_id,
+            member.id,
+            &members,
+            dir.join(format!("node-{}", member.id)),
+        )
+        .map_err(|e| e.to_string())?;
+        config.core.lease = tenure_tokio::clock::to_core(o.lease);
+        config.validate().map_err(|e| format!("--lease: {e}"))?;
+        slots.push(Slot {
+            id: member.id,
+            config,
+            live: None,
+            zombie: None,
+            last_term: None,
+            row: vec![b' '; COLUMNS as usize],
+        });
+    }
+
+    println!(
+        "tenure demo: {} nodes on loopback UDP, lease {} ms, running {:.0} s, killing the master every {:.1} s",
+        o.nodes,
+        lease_ms,
+        o.duration.as_secs_f64(),
+        o.kill_every.as_secs_f64()
+    );
+    println!("data directories under {}", dir.display());
+    let start = Instant::now();
+    let clock0 = Clock0(start);
+    for slot in &mut slots {
+        slot.live = Some(start_node(&slot.config)?);
+    }
+    println!(
+        "{} started nodes 1..={} on 127.0.0.1 ports {}",
+        clock0.stamp(Instant::now()),
+        o.nodes,
+        addrs
+            .iter()
+            .map(|a| a.port().to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+
+    let end = start + o.duration;
+    let column = (o.duration / COLUMNS).max(Duration::from_millis(1));
+    let mut tick = tokio::time::interval(Duration::from_millis(1));
+    tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    let mut next_kill = start + o.kill_every;
+    let mut release_at = Some(start + o.kill_every / 2).filter(|t| *t < end);
+    let mut releasing: Option<(NodeId, Instant)> = None;
+    let mut release_ms: Option<f64> = None;
+    let mut pending: Option<PendingFailover> = None;
+    let mut next_status = start + Duration::from_secs(5);
+    let mut failovers: Vec<f64> = Vec::new();
+    let mut failed_failovers = 0u32;
+    let (mut kills, mut restarts, mut elections) = (0u32, 0u32, 0u32);
+    let (mut samples, mut overlaps) = (0u64, 0u64);
+    let mut current: Option<(NodeId, u64)> = None;
+
+    loop {
+        tick.tick().await;
+        let t = Instant::now();
+        if t >= end {
+            break;
+        }
+        // 1. Sample every node's claim at one instant of the shared monotonic clock.
+        samples += 1;
+        let col = ((t - start).as_micros() / column.as_micros()).min(u128::from(COLUMNS - 1))
+            as usize;
+        let mut claimants: Vec<NodeId> = Vec::new();
+        for slot in &mut slots {
+            let live = slot.live.as_ref().is_some_and(|h| h.is_master_at(t));
+            let zombie = slot.zombie.as_ref().is_some_and(|h| h.is_master_at(t));
+            if live || zombie {
+                claimants.push(slot.id);
+            }
+            let cell = if live || zombie {
+                b'M'
+            } else if slot.live.is_none() {
+                b'x'
+            } else {
+                b'.'
+            };
+            let rank = |c: u8| match c {
+                b'M' => 3,
+                b'x' => 2,
+                b'.' => 1,
+                _ => 0,
+            };
+            if rank(cell) > rank(slot.row[col]) {
+                slot.row[col] = cell;
+            }
+        }
+        if claimants.len() > 1 {
+            overlaps += 1;
+            if overlaps <= u64::from(MAX_OVERLAP_REPORTS) {
+                println!(
+                    "{} OVERLAP: nodes {:?} claim the role at the same instant",
+                    clock0.stamp(t),
+                    claimants
+                );
+            }
+        }
+        // 2. New terms, and what they complete (a failover, a release).
+        for slot in &mut slots {
+            let Some(h) = slot.live.as_ref() else { continue };
+            let view = h.view();
+            let Some(term) = view.term else { continue };
+            if slot.last_term == Some(term.since) || !h.is_master_at(t) {
+                continue;
+            }
+            slot.last_term = Some(term.since);
+            elections += 1;
+            current = Some((slot.id, term.version));
+            let mut note = String::new();
+            if let Some(p) = pending.as_ref().filter(|p| p.killed != slot.id) {
+                let took = ms(t - p.at);
+                failovers.push(took);
+                note = format!(
+                    "  <- failover {:.0} ms after the kill ({:.2} x lease)",
+                    took,
+                    took / lease_ms as f64
+                );
+                pending = None;
+            }
+            if let Some((from, at)) = releasing.filter(|(from, _)| *from != slot.id) {
+                let took = ms(t - at);
+                release_ms = Some(took);
+                note = format!("  <- {took:.0} ms after node {from} released it");
+                releasing = None;
+            }
+            println!(
+                "{} node {} is master (fencing token {}){note}",
+                clock0.stamp(t),
+                slot.id,
+                term.version
+            );
+        }
+        // 3. Restart a killed node from its record once a new master is in place and its
+        //    own term is surely over.
+        for slot in &mut slots {
+            let Some(zombie) = slot.zombie.as_ref() else {
+                continue;
+            };
+            let waited_out = pending.as_ref().is_none_or(|p| p.killed != slot.id);
+            if waited_out && !zombie.is_master_at(t) {
+                match start_node(&slot.config) {
+                    Ok(h) => {
+                        restarts += 1;
+                        slot.zombie = None;
+                        slot.last_term = None;
+                        slot.live = Some(h);
+                        println!(
+                            "{} node {} restarted from its record on disk",
+                            clock0.stamp(t),
+                            slot.id
+                        );
+                    }
+                    Err(e) => println!("{} node {} restart failed: {e}", clock0.stamp(t), slot.id),
+                }
+            }
+        }
+        if let Some(p) = &pending {
+            if t - p.at > o.lease * 10 {
+                println!(
+                    "{} no new master {} ms after the kill of node {}",
+                    clock0.stamp(t),
+                    ms(t - p.at),
+                    p.killed
+                );
+                failed_failovers += 1;
+                pending = None;
+            }
+        }
+        let live_master = slots
+            .iter()
+            .find(|s| s.live.as_ref().is_some_and(|h| h.is_master_at(t)));
+        // 4. Once, a release: the role should move at once, without waiting for a lease.
+        if release_at.is_some_and(|at| t >= at) && pending.is_none() {
+            if let Some(slot) = live_master {
+                if let Some(h) = slot.live.clone() {
+                    println!("{} node {} releases the role", clock0.stamp(t), slot.id);
+                    releasing = Some((slot.id, t));
+                    release_at = None;
+                    tokio::spawn(async move { h.release().await });
+                }
+            }
+        }
+        // 5. Kill the master abruptly: its task is aborted, nothing is released.
+        let live_master = slots
+            .iter()
+            .position(|s| s.live.as_ref().is_some_and(|h| h.is_master_at(t)));
+        if t >= next_kill && pending.is_none() && releasing.is_none() {
+            if let Some(i) = live_master {
+                let slot = &mut slots[i];
+                if let Some(h) = slot.live.take() {
+                    h.abort().await;
+                    kills += 1;
+                    let token = h.view().term.map(|term| term.version).unwrap_or(0);
+                    println!(
+                        "{} KILL node {} (master, fencing token {token}): task aborted, no release",
+                        clock0.stamp(t),
+                        slot.id
+                    );
+                    slot.zombie = Some(h);
+                    pending = Some(PendingFailover {
+                        killed: slot.id,
+                        at: t,
+                    });
+                    next_kill += o.kill_every;
+                }
+            }
+        }
+        if t >= next_status {
+            next_status += Duration::from_secs(5);
+            let master = current
+                .filter(|(id, _)| claimants.contains(id))
+                .map_or("none".to_string(), |(id, v)| format!("node {id} (token {v})"));
+            println!(
+                "{} .. master {master}; terms {elections}, kills {kills}, overlaps {overlaps} in {samples} samples",
+                clock0.stamp(t)
+            );
+        }
+    }
+
+    // Stop: release politely, then clean up.
+    for slot in &mut slots {
+        if let Some(h) = slot.live.take() {
+            let _ = h.shutdown().await;
+        }
+        if let Some(h) = slot.zombie.take() {
+            h.abort().await;
+        }
+    }
+    if o.keep {
+        println!("kept {}", dir.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    println!();
+    println!(
+        "timeline (one column = {} ms; M master, . follower, x killed)",
+        column.as_millis()
+    );
+    let label = format!("{:.0}s", o.duration.as_secs_f64());
+    println!(
+        "        0s{}{label}",
+        " ".repeat((COLUMNS as usize + 1).saturating_sub(label.len()))
+    );
+    for slot in &slots {
+        println!("node {:>2} |{}|", slot.id, String::from_utf8_lossy(&slot.row));
+    }
+
+    let mut sorted = failovers.clone();
+    sorted.sort_by(f64::total_cmp);
+    let (p50, p99, max) = (
+        percentile(&sorted, 0.50),
+        percentile(&sorted, 0.99),
+        sorted.last().copied().unwrap_or(0.0),
+    );
+    let lease = lease_ms as f64;
+    let rows = [
+        ("terms begun (elections won)", elections.to_string()),
+        ("kills (abort, no release)", kills.to_string()),
+        ("restarts from disk", restarts.to_string()),
+        (
+            "release -> next master",
+            release_ms.map_or("-".to_string(), |m| format!("{m:.0} ms")),
+        ),
+        ("failover p50", format!("{p50:.0} ms ({:.2} x lease)", p50 / lease)),
+        ("failover p99", format!("{p99:.0} ms ({:.2} x lease)", p99 / lease)),
+        ("failover max", format!("{max:.0} ms ({:.2} x lease)", max / lease)),
+        (
+            "two masters at once",
+            format!("{overlaps} of {samples} samples"),
+        ),
+    ];
+    println!();
+    let line = format!("+{}+{}+", "-".repeat(30), "-".repeat(28));
+    println!("{line}");
+    for (k, v) in rows {
+        println!("| {k:<28} | {v:<26} |");
+    }
+    println!("{line}");
+    println!(
+        "kills={kills} failover_p50_ms={p50:.0} failover_p99_ms={p99:.0} lease_ms={lease_ms} overlaps={overlaps}"
+    );
+    // A kill whose failover was still pending when time ran out is not a failure.
+    let healthy = overlaps == 0 && failed_failovers == 0;
+    Ok(if healthy {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

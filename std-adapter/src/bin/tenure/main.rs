@@ -1,0 +1,250 @@
+//! The `tenure` command: run one node, run a local demo cluster, or write configs.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use tenure_tokio::clock::{format_duration, parse_duration};
+use tenure_tokio::NodeConfig;
+
+mod demo;
+
+/// Master election with Multi-Paxos and leases.
+#[derive(Parser, Debug)]
+#[command(name = "tenure", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run one node from its configuration file (Ctrl-C releases the role and stops).
+    Node {
+        /// The node's TOML configuration.
+        #[arg(long)]
+        config: PathBuf,
+        /// Serve /status (JSON) and /metrics (Prometheus) on this address.
+        #[arg(long)]
+        admin: Option<SocketAddr>,
+    },
+    /// Run a local cluster on loopback UDP, kill its master again and again, and measure
+    /// the failovers.
+    Demo {
+        /// Nodes in the cluster.
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=32))]
+        nodes: u16,
+        /// The lease (for example 1s, 300ms).
+        #[arg(long, default_value = "1s", value_parser = parse_duration)]
+        lease: Duration,
+        /// How long to run.
+        #[arg(long, default_value = "30s", value_parser = parse_duration)]
+        duration: Duration,
+        /// Kill the master this often.
+        #[arg(long, default_value = "6s", value_parser = parse_duration)]
+        kill_every: Duration,
+        /// Keep the temporary data directories.
+        #[arg(long)]
+        keep: bool,
+    },
+    /// Write ready configuration files for a local cluster.
+    InitConfig {
+        /// Nodes in the cluster.
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=32))]
+        nodes: u16,
+        /// UDP port of node 1; node i listens on base-port + i - 1.
+        #[arg(long, default_value_t = 7000)]
+        base_port: u16,
+        /// Directory to write node1.toml, node2.toml, ... into (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+        /// The cluster id.
+        #[arg(long, default_value_t = 1)]
+        cluster_id: u32,
+        /// The lease.
+        #[arg(long, default_value = "1s", value_parser = parse_duration)]
+        lease: Duration,
+        /// Overwrite existing files.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+fn init_logs(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Node { config, admin } => {
+            init_logs("info");
+            run_node(&config, admin)
+        }
+        Command::Demo {
+            nodes,
+            lease,
+            duration,
+            kill_every,
+            keep,
+        } => {
+            init_logs("warn");
+            let options = demo::Options {
+                nodes,
+                lease,
+                duration,
+                kill_every,
+                keep,
+            };
+            runtime()
+                .map_err(|e| e.to_string())
+                .and_then(|rt| rt.block_on(demo::run(options)))
+        }
+        Command::InitConfig {
+            nodes,
+            base_port,
+            out,
+            cluster_id,
+            lease,
+            force,
+        } => init_config(nodes, base_port, &out, cluster_id, lease, force),
+    };
+    match result {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_node(path: &Path, admin: Option<SocketAddr>) -> Result<ExitCode, String> {
+    let config = NodeConfig::load(path).map_err(|e| e.to_string())?;
+    let rt = runtime().map_err(|e| e.to_string())?;
+    rt.block_on(async move {
+        let handle = tenure_tokio::start(config)
+            .await
+            .map_err(|e| e.to_string())?;
+        if let Some(addr) = admin {
+            let bound = tenure_tokio::admin::bind(addr, handle.clone())
+                .await
+                .map_err(|e| format!("cannot serve admin on {addr}: {e}"))?;
+            tracing::info!(%bound, "admin: GET /status, GET /metrics");
+        }
+        tokio::select! {
+            ended = handle.join() => {
+                return ended.map(|()| ExitCode::SUCCESS).map_err(|e| e.to_string());
+            }
+            () = stop_signal() => {}
+        }
+        tracing::info!("stopping: releasing the role if held");
+        handle
+            .shutdown()
+            .await
+            .map(|()| ExitCode::SUCCESS)
+            .map_err(|e| e.to_string())
+    })
+}
+
+async fn stop_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+/// The text of one node's configuration file.
+fn config_text(
+    id: u16,
+    nodes: u16,
+    base_port: u16,
+    cluster_id: u32,
+    lease: Duration,
+) -> Result<String, String> {
+    let port = |i: u16| {
+        base_port
+            .checked_add(i - 1)
+            .ok_or_else(|| format!("--base-port {base_port} + {nodes} nodes passes port 65535"))
+    };
+    let mut text = format!(
+        "# Tenure node {id} of {nodes} (written by `tenure init-config`).\n\
+         # Run: tenure node --config node{id}.toml --admin 127.0.0.1:{admin}\n\
+         cluster_id = {cluster_id}\n\
+         node_id = {id}\n\
+         listen = \"127.0.0.1:{listen}\"\n\
+         data_dir = \"data-{id}\"    # relative to this file; created if missing\n\
+         lease = \"{lease}\"\n\
+         drift = 0.01           # clocks' rate error bound: 1 %\n",
+        admin = u32::from(port(id)?) + 1000,
+        listen = port(id)?,
+        lease = format_duration(lease),
+    );
+    for i in 1..=nodes {
+        text.push_str(&format!(
+            "\n[[members]]\nid = {i}\naddr = \"127.0.0.1:{}\"\nrole = \"candidate\"\n",
+            port(i)?
+        ));
+    }
+    Ok(text)
+}
+
+fn init_config(
+    nodes: u16,
+    base_port: u16,
+    out: &Path,
+    cluster_id: u32,
+    lease: Duration,
+    force: bool,
+) -> Result<ExitCode, String> {
+    std::fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    for id in 1..=nodes {
+        let path = out.join(format!("node{id}.toml"));
+        if path.exists() && !force {
+            return Err(format!(
+                "{} exists (use --force to overwrite)",
+                path.display()
+            ));
+        }
+        let text = config_text(id, nodes, base_port, cluster_id, lease)?;
+        // Check what we write with the same parser the node uses.
+        NodeConfig::from_toml(&text, out).map_err(|e| format!("{}: {e}", path.display()))?;
+        std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        println!("wrote {}", path.display());
+    }
+    println!(
+        "start each node in its own terminal, for example:\n  tenure node --config {} --admin 127.0.0.1:{}",
+        out.join("node1.toml").display(),
+        u32::from(base_port) + 1000
+    );
+    Ok(ExitCode::SUCCESS)
+}
