@@ -197,7 +197,15 @@ where
     pub async fn run(&mut self) -> ! {
         let mut next_stats = embassy_time::Instant::now() + STATS_EVERY;
         loop {
-            let deadline = self.node.poll_timeout().map(to_embassy);
+            let deadline = self.node.poll_timeout();
+            // Fire a due timer before taking more input, so a stream of frames
+            // cannot hold back a renewal.
+            if deadline.is_some_and(|t| t <= now()) {
+                self.node.handle_timeout(now());
+                self.drain().await;
+                continue;
+            }
+            let deadline = deadline.map(to_embassy);
             let wait = async {
                 match deadline {
                     Some(t) => Timer::at(t).await,
