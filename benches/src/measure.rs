@@ -17,6 +17,8 @@ pub struct Round {
     pub bytes: f64,
     /// Messages per round.
     pub msgs: f64,
+    /// Durable (synced) writes per round, all nodes together.
+    pub writes: f64,
 }
 
 /// A cluster that has elected its leader and runs in steady state.
@@ -70,6 +72,7 @@ impl<P: Protocol> Steady<P> {
     /// Runs and measures `k` periods.
     pub fn measure(&mut self, k: usize) -> Round {
         let tr0 = self.sim.traffic;
+        let w0 = self.sim.proto.durable_writes();
         let a0 = alloc::allocations();
         let t0 = Instant::now();
         self.run_rounds(k);
@@ -88,6 +91,7 @@ impl<P: Protocol> Steady<P> {
             allocs: allocs / k,
             bytes: (tr.bytes - tr0.bytes) as f64 / k,
             msgs: (tr.messages - tr0.messages) as f64 / k,
+            writes: (self.sim.proto.durable_writes() - w0) as f64 / k,
         }
     }
 }

@@ -9,14 +9,18 @@
 //! settings are the library's defaults. OmniPaxos ships no wire codec, only
 //! serde derives (feature `serde`); messages are encoded with bincode 1
 //! (`serialize_into` a reused buffer) and decoded with `bincode::deserialize`.
+//! The storage wrapper counts the writes OmniPaxos makes (`durable_writes`).
 
 use crate::raft_side::splitmix;
 use crate::sim::{Nanos, Outbox, Params, Protocol};
+use omnipaxos::ballot_leader_election::Ballot;
 use omnipaxos::messages::Message;
-use omnipaxos::storage::{Entry, NoSnapshot};
+use omnipaxos::storage::{Entry, NoSnapshot, StopSign, Storage, StorageOp, StorageResult};
 use omnipaxos::{ClusterConfig, OmniPaxos, OmniPaxosConfig, ServerConfig};
 use omnipaxos_storage::memory_storage::MemoryStorage;
 use serde::{Deserialize, Serialize};
+use std::cell::Cell;
+use std::rc::Rc;
 
 /// The (unused) log entry type.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -26,7 +30,94 @@ impl Entry for Value {
     type Snapshot = NoSnapshot;
 }
 
-type OmniNode = OmniPaxos<Value, MemoryStorage<Value>>;
+/// `MemoryStorage` plus a count of the writes OmniPaxos asks of it (each
+/// would have to be durable with a persistent storage).
+pub struct CountingStorage {
+    inner: MemoryStorage<Value>,
+    writes: Rc<Cell<u64>>,
+}
+
+impl CountingStorage {
+    fn wrote(&self) {
+        self.writes.set(self.writes.get() + 1);
+    }
+}
+
+impl Storage<Value> for CountingStorage {
+    fn write_atomically(&mut self, ops: Vec<StorageOp<Value>>) -> StorageResult<()> {
+        self.wrote();
+        self.inner.write_atomically(ops)
+    }
+    fn append_entry(&mut self, entry: Value) -> StorageResult<()> {
+        self.wrote();
+        self.inner.append_entry(entry)
+    }
+    fn append_entries(&mut self, entries: Vec<Value>) -> StorageResult<()> {
+        self.wrote();
+        self.inner.append_entries(entries)
+    }
+    fn append_on_prefix(&mut self, from_idx: usize, entries: Vec<Value>) -> StorageResult<()> {
+        self.wrote();
+        self.inner.append_on_prefix(from_idx, entries)
+    }
+    fn set_promise(&mut self, n_prom: Ballot) -> StorageResult<()> {
+        self.wrote();
+        self.inner.set_promise(n_prom)
+    }
+    fn set_decided_idx(&mut self, ld: usize) -> StorageResult<()> {
+        self.wrote();
+        self.inner.set_decided_idx(ld)
+    }
+    fn get_decided_idx(&self) -> StorageResult<usize> {
+        self.inner.get_decided_idx()
+    }
+    fn set_accepted_round(&mut self, na: Ballot) -> StorageResult<()> {
+        self.wrote();
+        self.inner.set_accepted_round(na)
+    }
+    fn get_accepted_round(&self) -> StorageResult<Option<Ballot>> {
+        self.inner.get_accepted_round()
+    }
+    fn get_entries(&self, from: usize, to: usize) -> StorageResult<Vec<Value>> {
+        self.inner.get_entries(from, to)
+    }
+    fn get_log_len(&self) -> StorageResult<usize> {
+        self.inner.get_log_len()
+    }
+    fn get_suffix(&self, from: usize) -> StorageResult<Vec<Value>> {
+        self.inner.get_suffix(from)
+    }
+    fn get_promise(&self) -> StorageResult<Option<Ballot>> {
+        self.inner.get_promise()
+    }
+    fn set_stopsign(&mut self, s: Option<StopSign>) -> StorageResult<()> {
+        self.wrote();
+        self.inner.set_stopsign(s)
+    }
+    fn get_stopsign(&self) -> StorageResult<Option<StopSign>> {
+        self.inner.get_stopsign()
+    }
+    fn trim(&mut self, idx: usize) -> StorageResult<()> {
+        self.wrote();
+        self.inner.trim(idx)
+    }
+    fn set_compacted_idx(&mut self, idx: usize) -> StorageResult<()> {
+        self.wrote();
+        self.inner.set_compacted_idx(idx)
+    }
+    fn get_compacted_idx(&self) -> StorageResult<usize> {
+        self.inner.get_compacted_idx()
+    }
+    fn set_snapshot(&mut self, snapshot: Option<NoSnapshot>) -> StorageResult<()> {
+        self.wrote();
+        self.inner.set_snapshot(snapshot)
+    }
+    fn get_snapshot(&self) -> StorageResult<Option<NoSnapshot>> {
+        self.inner.get_snapshot()
+    }
+}
+
+type OmniNode = OmniPaxos<Value, CountingStorage>;
 
 /// An OmniPaxos cluster.
 pub struct OmniCluster {
@@ -34,6 +125,7 @@ pub struct OmniCluster {
     next_tick: Vec<Nanos>,
     period: Nanos,
     outgoing: Vec<Message<Value>>,
+    writes: Rc<Cell<u64>>,
 }
 
 impl OmniCluster {
@@ -60,6 +152,7 @@ impl Protocol for OmniCluster {
 
     fn build(params: &Params, seed: u64) -> Self {
         let nodes_ids: Vec<u64> = (1..=params.nodes as u64).collect();
+        let writes = Rc::new(Cell::new(0));
         let nodes = nodes_ids
             .iter()
             .map(|&pid| {
@@ -76,7 +169,11 @@ impl Protocol for OmniCluster {
                         ..Default::default()
                     },
                 };
-                cfg.build(MemoryStorage::default()).expect("omnipaxos node")
+                cfg.build(CountingStorage {
+                    inner: MemoryStorage::default(),
+                    writes: writes.clone(),
+                })
+                .expect("omnipaxos node")
             })
             .collect();
         let mut rng = seed ^ 0x5eed;
@@ -88,6 +185,7 @@ impl Protocol for OmniCluster {
             next_tick,
             period: params.period,
             outgoing: Vec::new(),
+            writes,
         }
     }
 
@@ -111,6 +209,10 @@ impl Protocol for OmniCluster {
         let m: Message<Value> = bincode::deserialize(msg).expect("bincode decode");
         self.nodes[node].handle_incoming(m);
         self.drain(node, out);
+    }
+
+    fn durable_writes(&self) -> u64 {
+        self.writes.get()
     }
 
     fn leader_of(&self, node: usize, _now: Nanos) -> Option<usize> {

@@ -18,6 +18,7 @@ pub struct RaftCluster {
     nodes: Vec<RawNode<MemStorage>>,
     next_tick: Vec<Nanos>,
     period: Nanos,
+    writes: u64,
 }
 
 impl RaftCluster {
@@ -30,6 +31,10 @@ impl RaftCluster {
             return;
         }
         let mut rd = rn.ready();
+        if rd.must_sync() {
+            // Entries, or a term/vote change: raft requires a synced write.
+            self.writes += 1;
+        }
         send_all(rd.take_messages(), out);
         if !rd.snapshot().is_empty() {
             rn.mut_store()
@@ -104,6 +109,7 @@ impl Protocol for RaftCluster {
             nodes,
             next_tick,
             period: params.period,
+            writes: 0,
         }
     }
 
@@ -128,6 +134,10 @@ impl Protocol for RaftCluster {
         // Errors are raft's way to drop a message (e.g. from a removed peer).
         let _ = self.nodes[node].step(m);
         self.drain(node, out);
+    }
+
+    fn durable_writes(&self) -> u64 {
+        self.writes
     }
 
     fn leader_of(&self, node: usize, _now: Nanos) -> Option<usize> {

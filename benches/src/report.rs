@@ -90,6 +90,7 @@ fn median_round(batches: &[Round]) -> Round {
         allocs: batches.iter().map(|r| r.allocs).sum::<f64>() / n,
         bytes: batches.iter().map(|r| r.bytes).sum::<f64>() / n,
         msgs: batches.iter().map(|r| r.msgs).sum::<f64>() / n,
+        writes: batches.iter().map(|r| r.writes).sum::<f64>() / n,
     }
 }
 
@@ -164,6 +165,7 @@ fn ratio(tenure: Option<f64>, raft: f64) -> String {
         None => "—".into(),
         Some(t) if t == 0.0 && raft == 0.0 => "equal (0)".into(),
         Some(0.0) => format!("0 vs {}", num(raft)),
+        Some(t) if raft == 0.0 => format!("{} vs 0", num(t)),
         Some(t) => format!("{:.2}x", raft / t),
     }
 }
@@ -277,7 +279,12 @@ pub fn table(tenure: Option<&Column>, raft: &Column, omni: &Column) -> String {
         ),
     );
     row(
-        "5e. state bytes per node (size_of + heap)",
+        "5e. durable writes per renewal round, all nodes (fsyncs in production)",
+        &|c| num(c.leader.writes),
+        ratio(t(&|c| c.leader.writes), raft.leader.writes),
+    );
+    row(
+        "5f. state bytes per node (size_of + heap)",
         &|c| format!("{} + {:.0}", c.state.0, c.state.1),
         ratio(
             t(&|c| c.state.0 as f64 + c.state.1),

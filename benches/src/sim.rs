@@ -99,6 +99,11 @@ pub trait Protocol: Sized {
     /// `true` if `node` itself holds the leadership at `now` (can act as
     /// leader).
     fn is_leader(&self, node: usize, now: Nanos) -> bool;
+    /// Writes the library required to be durable so far, all nodes
+    /// together (kept in memory here; each is a synced write in production).
+    fn durable_writes(&self) -> u64 {
+        0
+    }
     /// Length of one steady-state round: the interval at which the leader
     /// renews (heartbeat period, BLE round, Tenure's renewal interval).
     fn round_period(params: &Params) -> Nanos {

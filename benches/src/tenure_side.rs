@@ -32,6 +32,7 @@ pub const CAP: usize = 5;
 pub struct TenureCluster<const SEALED: bool = false> {
     nodes: Vec<Node<CAP>>,
     disk: Vec<Option<Record>>,
+    writes: u64,
 }
 
 fn instant(now: Nanos) -> Instant {
@@ -58,7 +59,10 @@ impl<const SEALED: bool> TenureCluster<SEALED> {
         let mut buf = [0u8; MAX_SEALED_SIZE];
         while let Some(output) = self.nodes[i].poll_output() {
             match output {
-                Output::Persist(record) => self.disk[i] = Some(record),
+                Output::Persist(record) => {
+                    self.disk[i] = Some(record);
+                    self.writes += 1;
+                }
                 Output::Send { to, packet } => {
                     let len = if SEALED {
                         self.nodes[i].seal(&packet, &mut buf)
@@ -105,6 +109,7 @@ impl<const SEALED: bool> Protocol for TenureCluster<SEALED> {
                 })
                 .collect(),
             disk: vec![None; params.nodes],
+            writes: 0,
         }
     }
 
@@ -138,6 +143,10 @@ impl<const SEALED: bool> Protocol for TenureCluster<SEALED> {
             }
         }
         self.drain(node, out);
+    }
+
+    fn durable_writes(&self) -> u64 {
+        self.writes
     }
 
     fn leader_of(&self, node: usize, now: Nanos) -> Option<usize> {
