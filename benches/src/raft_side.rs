@@ -66,7 +66,7 @@ fn send_all(msgs: Vec<Message>, out: &mut Outbox<'_>) {
 }
 
 /// Small deterministic generator for timer phases.
-pub(crate) fn splitmix(seed: &mut u64) -> u64 {
+pub fn splitmix(seed: &mut u64) -> u64 {
     *seed = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
     let mut z = *seed;
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);

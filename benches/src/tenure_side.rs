@@ -53,6 +53,11 @@ fn config(params: &Params, id: u16, seed: u64, sealed: bool) -> Config<CAP> {
 }
 
 impl<const SEALED: bool> TenureCluster<SEALED> {
+    /// Node `i` (0-based), for inspection.
+    pub fn node(&self, i: usize) -> &Node<CAP> {
+        &self.nodes[i]
+    }
+
     /// Executes the node's outputs in order.
     fn drain(&mut self, i: usize, out: &mut Outbox<'_>) {
         let n = self.nodes.len();
