@@ -127,9 +127,12 @@ pub struct Config<const N: usize> {
     pub drift_ppm: u32,
     /// Extra margin taken off the master's own term (scheduling and processing delays).
     pub guard: Duration,
-    /// How long a Paxos phase may wait for a majority before it is retried.
+    /// How long a Paxos phase may wait for a majority before it is retried (doubled
+    /// after each failed phase, up to four times, until a value is learned again).
     pub round_timeout: Duration,
-    /// The largest random pause before a failed phase is retried (dueling proposers).
+    /// The largest random pause before a failed phase is retried (dueling proposers);
+    /// the range doubles after each failed phase, up to 32 times, until a value is
+    /// learned again.
     pub max_backoff: Duration,
     /// Extra wait per priority rank before a less preferred candidate campaigns.
     pub priority_step: Duration,

@@ -23,6 +23,7 @@ impl<const N: usize> Node<N> {
         // Whatever we were proposing in that instance is decided now (ours or not); the
         // election decides whether to propose again.
         self.proposer.reset();
+        self.proposer.failures = 0;
         self.persist();
     }
 

@@ -46,7 +46,15 @@ pub(crate) struct Proposer {
     pub(crate) prepared: Option<Ballot>,
     /// The highest ballot seen anywhere.
     pub(crate) highest_seen: Ballot,
+    /// Phases failed since a value was last learned: stretches timeouts and pauses so
+    /// dueling proposers, or a network slower than the round timeout, still settle.
+    pub(crate) failures: u32,
 }
+
+/// Doublings of the round timeout (x4 at most) and of the backoff range (x32 at most)
+/// after repeated failures.
+const MAX_TIMEOUT_DOUBLINGS: u32 = 2;
+const MAX_BACKOFF_DOUBLINGS: u32 = 5;
 
 impl Proposer {
     pub(crate) fn is_idle(&self) -> bool {
@@ -109,7 +117,7 @@ impl<const N: usize> Node<N> {
             rejects: Votes::default(),
             best,
         };
-        self.proposer.deadline = Some(now + self.config.round_timeout);
+        self.proposer.deadline = Some(now + self.phase_timeout());
         if votes.count() >= self.config.quorum() {
             self.prepared(now, ballot, best);
         }
@@ -154,7 +162,7 @@ impl<const N: usize> Node<N> {
             votes,
             rejects: Votes::default(),
         };
-        self.proposer.deadline = Some(now + self.config.round_timeout);
+        self.proposer.deadline = Some(now + self.phase_timeout());
         if votes.count() >= self.config.quorum() {
             self.chosen(now, ballot, value);
         }
@@ -286,9 +294,18 @@ impl<const N: usize> Node<N> {
         }
     }
 
+    /// The round timeout, doubled per recent failure up to four times its setting.
+    fn phase_timeout(&self) -> Duration {
+        let doublings = self.proposer.failures.min(MAX_TIMEOUT_DOUBLINGS);
+        self.config.round_timeout.saturating_mul(1 << doublings)
+    }
+
     fn backoff(&mut self, now: Instant) {
         self.proposer.phase = Phase::Backoff;
-        let pause = 1 + self.rng.below(self.config.max_backoff.as_micros());
+        let doublings = self.proposer.failures.min(MAX_BACKOFF_DOUBLINGS);
+        self.proposer.failures = self.proposer.failures.saturating_add(1);
+        let range = self.config.max_backoff.saturating_mul(1 << doublings);
+        let pause = 1 + self.rng.below(range.as_micros());
         self.proposer.deadline = Some(now + Duration::from_micros(pause));
     }
 }

@@ -923,3 +923,18 @@ fn wire_sizes_are_small() {
     assert!(MAX_PACKET_SIZE <= 128);
     assert!(MAX_RECORD_SIZE <= 160);
 }
+
+#[test]
+fn a_network_slower_than_the_round_timeout_still_elects() {
+    // Round trips of 70-90 ms against a 50 ms round timeout: phases first time out, then
+    // the timeout stretches until one completes.
+    for seed in 0..10 {
+        let mut c = Cluster::new(5, seed);
+        c.delay = Duration::from_millis(35);
+        c.jitter = Duration::from_millis(10);
+        c.wait_master(lease() * 3);
+        let m = c.masters()[0];
+        c.run_for(lease() * 3);
+        assert_eq!(c.masters(), vec![m], "seed {seed}: the master did not hold");
+    }
+}
