@@ -920,8 +920,7 @@ fn wire_sizes_are_small() {
     std::println!(
         "MAX_PACKET_SIZE={MAX_PACKET_SIZE} MAX_SEALED_SIZE={MAX_SEALED_SIZE} MAX_FRAME_SIZE={MAX_FRAME_SIZE} MAX_RECORD_SIZE={MAX_RECORD_SIZE}"
     );
-    assert!(MAX_PACKET_SIZE <= 128);
-    assert!(MAX_RECORD_SIZE <= 160);
+    const _: () = assert!(MAX_PACKET_SIZE <= 128 && MAX_RECORD_SIZE <= 160);
 }
 
 #[test]
