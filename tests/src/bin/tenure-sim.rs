@@ -18,11 +18,19 @@ fn main() -> ExitCode {
         Some(seed) => replay(&cli, seed),
         None => run_sweep(&cli),
     };
-    println!("{}", summary.last_line());
+    say(&summary.last_line());
     if summary.violations > 0 {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// Prints a line; a closed stdout (`| head`) ends the program quietly.
+fn say(line: &str) {
+    let mut out = std::io::stdout().lock();
+    if writeln!(out, "{line}").is_err() {
+        std::process::exit(141);
     }
 }
 
@@ -31,11 +39,11 @@ fn replay(cli: &Cli, seed: u64) -> Summary {
     let report = run_seed(&cli.opts, seed, true);
     let wall = began.elapsed();
     for line in report.trace.iter().flatten() {
-        println!("{line}");
+        say(line);
     }
     let again = run_seed(&cli.opts, seed, false);
-    println!();
-    println!(
+    say("");
+    say(&format!(
         "trace hash {:#018x}; second run {:#018x} ({})",
         report.trace_hash,
         again.trace_hash,
@@ -44,28 +52,29 @@ fn replay(cli: &Cli, seed: u64) -> Summary {
         } else {
             "NOT DETERMINISTIC"
         }
-    );
+    ));
     let mut summary = Summary::default();
     summary.add(&report);
     summary.wall = wall;
     if again.trace_hash != report.trace_hash {
         summary.violations += 1;
     }
-    println!("{}", summary.table());
+    say(&summary.table());
     for v in &report.violations {
-        println!("VIOLATION seed {seed}: {v}");
+        say(&format!("VIOLATION seed {seed}: {v}"));
     }
     summary
 }
 
 fn run_sweep(cli: &Cli) -> Summary {
     let opts = &cli.opts;
-    println!(
-        "tenure-sim: seeds {}..{} | {}",
+    say(&format!(
+        "tenure-sim: seeds {}..{} on {} threads | {}",
         cli.start,
         cli.start + cli.seeds,
+        cli.jobs,
         opts.to_args().join(" ")
-    );
+    ));
     let quiet = cli.quiet;
     let summary = sweep(
         opts,
@@ -89,16 +98,22 @@ fn run_sweep(cli: &Cli) -> Summary {
     if !quiet {
         eprintln!();
     }
-    println!("{}", summary.table());
+    say(&summary.table());
     for (seed, violations) in summary.failing.iter().take(20) {
-        println!("FAILED seed {seed}: {}", violations[0]);
+        say(&format!("FAILED seed {seed}: {}", violations[0]));
         if violations.len() > 1 {
-            println!("  (+{} more violations in this seed)", violations.len() - 1);
+            say(&format!(
+                "  (+{} more violations in this seed)",
+                violations.len() - 1
+            ));
         }
-        println!("  replay: {}", opts.replay_command(*seed));
+        say(&format!("  replay: {}", opts.replay_command(*seed)));
     }
     if summary.failing_seeds > 20 {
-        println!("  ... {} failing seeds in all", summary.failing_seeds);
+        say(&format!(
+            "  ... {} failing seeds in all",
+            summary.failing_seeds
+        ));
     }
     summary
 }

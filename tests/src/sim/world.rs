@@ -22,7 +22,7 @@ use std::hash::{Hash, Hasher};
 
 use tenure::{
     CommandError, Config, Destination, Duration, Event, Instant, Member, Message, Node, NodeId, Op,
-    Output, Record, Role, MAX_PACKET_SIZE,
+    Output, Record, Role, MAX_SEALED_SIZE,
 };
 
 use super::checker::{fmt_real, Checker, Violation, ViolationKind};
@@ -39,6 +39,8 @@ const CLUSTER_ID: u32 = 0x7E_4E00;
 const MAX_EVENTS: u64 = 20_000_000;
 /// Timer firings of one node at one real instant before it is declared a timer loop.
 const MAX_SAME_INSTANT_TIMERS: u32 = 1_000;
+/// With [`Plant::RestartWithoutRecord`], the rate of crashes right after a send.
+const AMNESIA_CRASH_PPM: u32 = 30_000;
 /// How soon a driver fires again a deadline that is already past (a timer tick).
 const TIMER_TICK: u64 = 1_000;
 
@@ -103,36 +105,29 @@ pub fn run_seed(opts: &SimOptions, seed: u64, trace: bool) -> RunReport {
     World::new(opts.clone(), seed, trace).run()
 }
 
+/// Bytes on the wire.
+#[derive(Debug)]
+struct Frame {
+    from: usize,
+    bytes: Vec<u8>,
+    /// Truncated or bit-flipped on the way: the node must refuse it.
+    damaged: bool,
+}
+
 #[derive(Debug)]
 enum Ev {
-    Deliver {
-        to: usize,
-        from: usize,
-        bytes: Vec<u8>,
-    },
-    Boot {
-        node: usize,
-    },
-    Restart {
-        node: usize,
-        incarnation: u32,
-    },
-    PauseEnd {
-        node: usize,
-        generation: u64,
-    },
-    Heal {
-        generation: u64,
-    },
+    Deliver { to: usize, frame: Frame },
+    Boot { node: usize },
+    Restart { node: usize, incarnation: u32 },
+    PauseEnd { node: usize, generation: u64 },
+    Heal { generation: u64 },
     Chaos,
     CalmStart,
     LivenessDeadline,
     SteadyMark,
     ProbeCrash,
     FailoverDeadline,
-    LeaseBoundary {
-        node: usize,
-    },
+    LeaseBoundary { node: usize },
     End,
 }
 
@@ -161,7 +156,7 @@ impl Ord for Scheduled {
 }
 
 enum Input<'a> {
-    Packet { from: usize, bytes: &'a [u8] },
+    Packet(&'a Frame),
     Timeout,
     Release,
     HandOver(NodeId),
@@ -194,7 +189,7 @@ struct Slot {
     incarnation: u32,
     paused: bool,
     pause_generation: u64,
-    inbox: Vec<(usize, Vec<u8>)>,
+    inbox: Vec<Frame>,
     /// The version last observed in memory (this incarnation).
     seen_version: Option<u64>,
     /// The faulty driver's belief that this node is master, until this local instant.
@@ -221,8 +216,11 @@ struct Params {
     /// Messages given an extra delay of up to `tail_max` (reordering).
     tail_ppm: u32,
     tail_max: u64,
-    /// Truncated copies of packets (they never decode).
+    /// Damaged copies of packets (truncated: they never decode; with authentication,
+    /// also bit-flipped: the tag must reject them).
     garbage_ppm: u32,
+    /// Frames are sealed with a cluster key (`Node::seal` / `Node::handle_frame`).
+    auth: bool,
     mean_gap: u64,
     crash_mid_ppm: u32,
     crash_after_send_ppm: u32,
@@ -283,6 +281,8 @@ impl World {
                 }
             }
         }
+        let auth = rng.chance(1, 4);
+        let key: [u8; tenure::auth::KEY_LEN] = core::array::from_fn(|_| rng.next_u64() as u8);
         let guard = match rng.below(4) {
             0 => Duration::ZERO,
             1 => Duration::from_millis(1),
@@ -299,6 +299,9 @@ impl World {
                 config.drift_ppm = opts.drift_ppm;
                 config.round_timeout = opts.round_timeout;
                 config.guard = guard;
+                if auth {
+                    config.auth = tenure::Auth::key(key);
+                }
                 let rate = if extremes {
                     if rng.chance(1, 2) {
                         err
@@ -357,6 +360,7 @@ impl World {
             } else {
                 0
             },
+            auth,
             crash_after_send_ppm: if opts.crashes
                 && rng.chance(u64::from(opts.crash_after_send_pct), 100)
             {
@@ -365,6 +369,12 @@ impl World {
                 0
             },
         };
+        let mut params = params;
+        if opts.plant == Plant::RestartWithoutRecord {
+            // Amnesia matters when a node forgets a vote it just gave: crash voters
+            // right after their replies, in every run.
+            params.crash_after_send_ppm = params.crash_after_send_ppm.max(AMNESIA_CRASH_PPM);
+        }
 
         let voters = members
             .iter()
@@ -447,7 +457,7 @@ impl World {
         let line = format!(
             "seed {} | {} nodes, lease {}, drift bound {} ppm, clock error {} ppm, guard {}, \
              loss {} ppm (max {}), dup {} ppm, tail {} ppm up to {}us, crash-mid {} ppm, \
-             crash-after-send {} ppm, plant {}",
+             crash-after-send {} ppm, authenticated frames {}, plant {}",
             self.seed,
             self.n(),
             self.opts.lease,
@@ -461,6 +471,7 @@ impl World {
             p.tail_max,
             p.crash_mid_ppm,
             p.crash_after_send_ppm,
+            p.auth,
             self.opts.plant
         );
         self.note(|| line);
@@ -588,7 +599,7 @@ impl World {
 
     fn handle(&mut self, ev: Ev) {
         match ev {
-            Ev::Deliver { to, from, bytes } => self.deliver(to, from, bytes),
+            Ev::Deliver { to, frame } => self.deliver(to, frame),
             Ev::Boot { node } => self.start(node),
             Ev::Restart { node, incarnation } => {
                 if self.slots[node].node.is_none() && self.slots[node].incarnation == incarnation {
@@ -639,8 +650,11 @@ impl World {
                 }
             }
             Ev::LeaseBoundary { node } => {
-                let why = format!("lease boundary of node {}", node + 1);
-                self.note(|| why);
+                // The checks after this event run at the last instant of the term.
+                if self.slots[node].boundary == Some(self.now) {
+                    let id = self.slots[node].id;
+                    self.note(|| format!("n{id} last instant of its term (check)"));
+                }
             }
             Ev::End => self.finished = true,
         }
@@ -718,22 +732,16 @@ impl World {
         }
     }
 
-    fn deliver(&mut self, to: usize, from: usize, bytes: Vec<u8>) {
+    fn deliver(&mut self, to: usize, frame: Frame) {
         let n = self.n();
-        if self.slots[to].node.is_none() || self.cut[from * n + to] {
+        if self.slots[to].node.is_none() || self.cut[frame.from * n + to] {
             return;
         }
         if self.slots[to].paused {
-            self.slots[to].inbox.push((from, bytes));
+            self.slots[to].inbox.push(frame);
             return;
         }
-        let _ = self.input(
-            to,
-            Input::Packet {
-                from,
-                bytes: &bytes,
-            },
-        );
+        let _ = self.input(to, Input::Packet(&frame));
     }
 
     fn resume(&mut self, i: usize) {
@@ -741,17 +749,11 @@ impl World {
         let id = self.slots[i].id;
         self.note(|| format!("n{id} resumes"));
         let inbox = std::mem::take(&mut self.slots[i].inbox);
-        for (from, bytes) in inbox {
+        for frame in inbox {
             if self.slots[i].node.is_none() {
                 break; // crashed while catching up: the rest is lost with it
             }
-            let _ = self.input(
-                i,
-                Input::Packet {
-                    from,
-                    bytes: &bytes,
-                },
-            );
+            let _ = self.input(i, Input::Packet(&frame));
         }
     }
 
@@ -762,8 +764,36 @@ impl World {
             return Ok(());
         };
         let mut shown = None;
+        let refused = |n: &SimNode| n.stats().dropped.bad_tag + n.stats().dropped.malformed;
+        let refused_before = refused(node);
+        let mut took_damaged = None;
         let result = match input {
-            Input::Packet { from, bytes } => {
+            Input::Packet(frame) if self.params.auth => {
+                let Frame { from, bytes, .. } = frame;
+                node.handle_frame(local, bytes);
+                let was_refused = refused(node) > refused_before;
+                if frame.damaged && !was_refused {
+                    took_damaged = Some(*from);
+                }
+                if self.trace.is_some() {
+                    let tag = tenure::auth::TAG_LEN;
+                    let body = &bytes[..bytes.len().saturating_sub(tag)];
+                    shown = Some(match tenure::decode(body) {
+                        Ok(p) if !was_refused => {
+                            format!("<- n{} {}", from + 1, fmt_msg(&p.message))
+                        }
+                        _ => format!("<- n{} damaged frame, refused", from + 1),
+                    });
+                }
+                self.hash.write_u8(3);
+                self.hash.write(bytes);
+                Ok(())
+            }
+            Input::Packet(frame) => {
+                let Frame { from, bytes, .. } = frame;
+                if frame.damaged && tenure::decode(bytes).is_ok() {
+                    took_damaged = Some(*from);
+                }
                 match tenure::decode(bytes) {
                     Ok(p) => {
                         node.handle_message(local, &p);
@@ -811,6 +841,16 @@ impl World {
         };
         self.hash.write_u64(self.now);
         self.hash.write_usize(i);
+        if let Some(from) = took_damaged {
+            self.violation(
+                ViolationKind::Wire,
+                format!(
+                    "node {} took a damaged frame from node {} for a packet",
+                    i + 1,
+                    from + 1
+                ),
+            );
+        }
         if let Some(line) = shown {
             let id = self.slots[i].id;
             self.note(|| format!("n{id} @{} {line}", local.as_micros()));
@@ -910,15 +950,21 @@ impl World {
                         .check_durable(self.now, i, disk.as_ref(), &packet.message);
                 }
                 self.checker.on_send(self.now, i, &packet.message);
-                let mut buf = [0u8; MAX_PACKET_SIZE];
-                let len = match tenure::encode(&packet, &mut buf) {
-                    Ok(len) => len,
+                let mut buf = [0u8; MAX_SEALED_SIZE];
+                let encoded = match self.slots[i].node.as_ref() {
+                    Some(node) if self.params.auth => node
+                        .seal(&packet, &mut buf)
+                        .map(|len| (len, len - tenure::auth::TAG_LEN)),
+                    _ => tenure::encode(&packet, &mut buf).map(|len| (len, len)),
+                };
+                let (len, body) = match encoded {
+                    Ok(lens) => lens,
                     Err(e) => {
                         self.violation(ViolationKind::Wire, format!("encode {packet:?}: {e}"));
                         return;
                     }
                 };
-                if tenure::decode(&buf[..len]) != Ok(packet) {
+                if tenure::decode(&buf[..body]) != Ok(packet) {
                     self.violation(
                         ViolationKind::Wire,
                         format!("{packet:?} does not survive encode and decode"),
@@ -971,21 +1017,36 @@ impl World {
                 self.now + delay,
                 Ev::Deliver {
                     to,
-                    from,
-                    bytes: bytes.to_vec(),
+                    frame: Frame {
+                        from,
+                        bytes: bytes.to_vec(),
+                        damaged: false,
+                    },
                 },
             );
         }
         if self.rng.chance_ppm(self.params.garbage_ppm) && bytes.len() > 1 {
-            // A truncated copy: a strict prefix of a packet never decodes.
-            let cut_at = self.rng.range(0, bytes.len() as u64 - 1) as usize;
+            let damaged = if self.params.auth && self.rng.chance(1, 2) {
+                // A flipped bit: only the tag stands between it and the node.
+                let mut copy = bytes.to_vec();
+                let bit = self.rng.below(copy.len() as u64 * 8);
+                copy[(bit / 8) as usize] ^= 1 << (bit % 8);
+                copy
+            } else {
+                // A truncated copy: a strict prefix of a packet never decodes.
+                let cut_at = self.rng.range(0, bytes.len() as u64 - 1) as usize;
+                bytes[..cut_at].to_vec()
+            };
             let delay = self.link_delay(from, to);
             self.schedule(
                 self.now + delay,
                 Ev::Deliver {
                     to,
-                    from,
-                    bytes: bytes[..cut_at].to_vec(),
+                    frame: Frame {
+                        from,
+                        bytes: damaged,
+                        damaged: true,
+                    },
                 },
             );
         }
