@@ -111,9 +111,9 @@ fn required<'a>(field: &str, v: &'a Value) -> Result<&'a toml::Value, ConfigFile
 }
 
 fn integer(field: &str, v: &toml::Value, max: u64) -> Result<u64, ConfigFileError> {
-    let i = v
-        .as_integer()
-        .ok_or_else(|| ConfigFileError::new(field, format!("expected an integer, found {}", found(v))))?;
+    let i = v.as_integer().ok_or_else(|| {
+        ConfigFileError::new(field, format!("expected an integer, found {}", found(v)))
+    })?;
     u64::try_from(i)
         .ok()
         .filter(|i| *i <= max)
@@ -121,8 +121,9 @@ fn integer(field: &str, v: &toml::Value, max: u64) -> Result<u64, ConfigFileErro
 }
 
 fn string<'a>(field: &str, v: &'a toml::Value) -> Result<&'a str, ConfigFileError> {
-    v.as_str()
-        .ok_or_else(|| ConfigFileError::new(field, format!("expected a string, found {}", found(v))))
+    v.as_str().ok_or_else(|| {
+        ConfigFileError::new(field, format!("expected a string, found {}", found(v)))
+    })
 }
 
 fn address(field: &str, v: &toml::Value) -> Result<SocketAddr, ConfigFileError> {
@@ -146,7 +147,10 @@ fn duration(
             let text = string(field, v).map_err(|_| {
                 ConfigFileError::new(
                     field,
-                    format!("expected a duration string such as \"300ms\" or \"1s\", found {}", found(v)),
+                    format!(
+                        "expected a duration string such as \"300ms\" or \"1s\", found {}",
+                        found(v)
+                    ),
                 )
             })?;
             parse_duration(text)
@@ -242,7 +246,10 @@ impl NodeConfig {
             other => {
                 return Err(ConfigFileError::new(
                     "members",
-                    format!("expected an array of tables ([[members]]), found {}", found(other)),
+                    format!(
+                        "expected an array of tables ([[members]]), found {}",
+                        found(other)
+                    ),
                 ))
             }
         };
@@ -258,9 +265,9 @@ impl NodeConfig {
         let mut list: Vec<(Member, SocketAddr)> = Vec::new();
         for (i, item) in members.iter().enumerate() {
             let at = |name: &str| format!("members[{i}].{name}");
-            let table = item.as_table().ok_or_else(|| {
-                ConfigFileError::new(format!("members[{i}]"), "expected a table")
-            })?;
+            let table = item
+                .as_table()
+                .ok_or_else(|| ConfigFileError::new(format!("members[{i}]"), "expected a table"))?;
             if let Some(key) = table
                 .keys()
                 .find(|k| !["id", "addr", "role", "priority"].contains(&k.as_str()))
@@ -346,14 +353,16 @@ impl NodeConfig {
         core.round_timeout = duration("round_timeout", &raw.round_timeout, core.round_timeout)?;
         core.max_backoff = duration("max_backoff", &raw.max_backoff, core.max_backoff)?;
         core.priority_step = duration("priority_step", &raw.priority_step, core.priority_step)?;
-        core.handover_grace =
-            duration("handover_grace", &raw.handover_grace, core.handover_grace)?;
+        core.handover_grace = duration("handover_grace", &raw.handover_grace, core.handover_grace)?;
         if let Some(v) = &raw.drift {
             let drift = v
                 .as_float()
                 .or_else(|| v.as_integer().map(|i| i as f64))
                 .ok_or_else(|| {
-                    ConfigFileError::new("drift", format!("expected a number such as 0.01, found {}", found(v)))
+                    ConfigFileError::new(
+                        "drift",
+                        format!("expected a number such as 0.01, found {}", found(v)),
+                    )
                 })?;
             if !(0.0..=0.1).contains(&drift) {
                 return Err(ConfigFileError::new(
@@ -480,12 +489,36 @@ role = "voter"
             ("drift = 0.02", "drift = -0.01", "drift"),
             ("drift = 0.02", "drift = \"1%\"", "drift"),
             ("lease = \"500ms\"", "leese = \"1s\"", "leese"),
-            ("lease = \"500ms\"", "lease = \"1s\"\nround_timeout = \"0ms\"", "round_timeout"),
-            ("lease = \"500ms\"", "lease = \"1s\"\nlisten = \"127.0.0.1:9\"", "listen"),
-            ("lease = \"500ms\"", "lease = \"1s\"\nlisten = \"nowhere\"", "listen"),
-            ("addr = \"127.0.0.1:7001\"", "addr = \"localhost\"", "members[0].addr"),
-            ("addr = \"127.0.0.1:7001\"", "addr = \"0.0.0.0:7001\"", "members[0].addr"),
-            ("addr = \"127.0.0.1:7001\"", "addr = \"127.0.0.1:7002\"", "members[1].addr"),
+            (
+                "lease = \"500ms\"",
+                "lease = \"1s\"\nround_timeout = \"0ms\"",
+                "round_timeout",
+            ),
+            (
+                "lease = \"500ms\"",
+                "lease = \"1s\"\nlisten = \"127.0.0.1:9\"",
+                "listen",
+            ),
+            (
+                "lease = \"500ms\"",
+                "lease = \"1s\"\nlisten = \"nowhere\"",
+                "listen",
+            ),
+            (
+                "addr = \"127.0.0.1:7001\"",
+                "addr = \"localhost\"",
+                "members[0].addr",
+            ),
+            (
+                "addr = \"127.0.0.1:7001\"",
+                "addr = \"0.0.0.0:7001\"",
+                "members[0].addr",
+            ),
+            (
+                "addr = \"127.0.0.1:7001\"",
+                "addr = \"127.0.0.1:7002\"",
+                "members[1].addr",
+            ),
             ("id = 1", "id = 3", "members[2].id"),
             ("id = 1", "idd = 1", "members[0].idd"),
             ("role = \"voter\"", "role = \"boss\"", "members[2].role"),
@@ -498,10 +531,18 @@ role = "voter"
             assert_eq!(&err.field, field, "{text}\n=> {err}");
             assert!(err.to_string().contains(field), "{err}");
         }
-        assert_eq!(field_of("cluster_id = 1\nnode_id = 1\ndata_dir = \"d\"\n"), "members");
-        assert_eq!(field_of("cluster_id = 1\nnode_id = 1\ndata_dir = \"d\"\nmembers = 3\n"), "members");
+        assert_eq!(
+            field_of("cluster_id = 1\nnode_id = 1\ndata_dir = \"d\"\n"),
+            "members"
+        );
+        assert_eq!(
+            field_of("cluster_id = 1\nnode_id = 1\ndata_dir = \"d\"\nmembers = 3\n"),
+            "members"
+        );
         assert_eq!(field_of("this is not toml"), "(syntax)");
-        let all_voters = GOOD.replace("priority = 3", "role = \"voter\"").replace("id = 1\naddr", "id = 1\nrole = \"learner\"\naddr");
+        let all_voters = GOOD
+            .replace("priority = 3", "role = \"voter\"")
+            .replace("id = 1\naddr", "id = 1\nrole = \"learner\"\naddr");
         assert_eq!(field_of(&all_voters), "members");
     }
 }

@@ -13,7 +13,8 @@
 //!
 //! After every input the executor publishes the node's view (see [`View`]), then drains
 //! the core's outputs in order: a `Persist` is made durable before any later `Send`
-//! leaves, sends are postcard datagrams handed to the transport by member id, and events
+//! leaves, sends are postcard datagrams (sealed with the configured
+//! [`tenure::Auth`], if any) handed to the transport by member id, and events
 //! are logged, counted and given to the event handler.
 
 use std::fmt;
@@ -21,7 +22,8 @@ use std::io;
 use std::sync::Arc;
 
 use tenure::{
-    CommandError, Destination, Event, Instant, NodeId, Output, Packet, MAX_PACKET_SIZE,
+    CommandError, Destination, Event, Instant, NodeId, Output, Packet, WireError, MAX_PACKET_SIZE,
+    MAX_SEALED_SIZE,
 };
 use tokio::sync::watch;
 
@@ -370,12 +372,23 @@ impl<S: RecordStore, T: Transport, C: Clock> Executor<S, T, C> {
             self.adapter_drop(now, AdapterDrop::UnknownSource, &origin, bytes.len());
             return Ok(());
         };
-        if bytes.len() > MAX_PACKET_SIZE {
+        let auth = &self.node.config().auth;
+        let largest = if auth.is_secure() {
+            MAX_SEALED_SIZE
+        } else {
+            MAX_PACKET_SIZE
+        };
+        if bytes.len() > largest {
             self.adapter_drop(now, AdapterDrop::Oversized, &origin, bytes.len());
             return Ok(());
         }
-        let packet = match tenure::decode(bytes) {
+        // Nothing of the packet is read before its tag (if keys are configured) verified.
+        let packet = match tenure::auth::open(bytes, auth) {
             Ok(packet) => packet,
+            Err(WireError::BadTag) => {
+                self.adapter_drop(now, AdapterDrop::BadTag, &origin, bytes.len());
+                return Ok(());
+            }
             Err(e) => {
                 self.node.note_malformed();
                 self.metrics.set_core(self.node.stats());
@@ -452,6 +465,8 @@ impl<S: RecordStore, T: Transport, C: Clock> Executor<S, T, C> {
         // leaves. A release (or an expiry) is therefore visible to this node's readers
         // before any other node can learn of it and take the role.
         self.publish(now);
+        // Inputs change the counters; outputs do not.
+        self.metrics.set_core(self.node.stats());
         while let Some(output) = self.node.poll_output() {
             match output {
                 Output::Persist(record) => {
@@ -464,7 +479,6 @@ impl<S: RecordStore, T: Transport, C: Clock> Executor<S, T, C> {
                 Output::Event(event) => self.deliver(now, &event),
             }
         }
-        self.metrics.set_core(self.node.stats());
         Ok(())
     }
 
@@ -507,8 +521,10 @@ impl<S: RecordStore, T: Transport, C: Clock> Executor<S, T, C> {
     }
 
     fn send(&mut self, now: Instant, to: Destination, packet: &Packet) {
-        let mut buf = [0u8; MAX_PACKET_SIZE];
-        let len = match tenure::encode(packet, &mut buf) {
+        let mut buf = [0u8; MAX_SEALED_SIZE];
+        // Encodes with postcard and appends the tag of the configured `Auth` (none when
+        // insecure: then the datagram is exactly `tenure::encode`'s output).
+        let len = match self.node.seal(packet, &mut buf) {
             Ok(len) => len,
             Err(e) => {
                 // Cannot happen: the buffer fits the largest packet.
@@ -581,6 +597,7 @@ impl<S: RecordStore, T: Transport, C: Clock> Executor<S, T, C> {
             AdapterDrop::UnknownSource => "unknown_source",
             AdapterDrop::SourceMismatch => "source_mismatch",
             AdapterDrop::Oversized => "oversized",
+            AdapterDrop::BadTag => "bad_tag",
         };
         self.log_drop(now, name, origin, &format_args!("{len} bytes"));
     }

@@ -25,6 +25,8 @@ pub enum AdapterDrop {
     SourceMismatch,
     /// Longer than the largest packet.
     Oversized,
+    /// An authentication tag missing or wrong (when a cluster key is configured).
+    BadTag,
 }
 
 /// A snapshot of every counter of one node (since it was started).
@@ -38,6 +40,8 @@ pub struct Counters {
     pub source_mismatch: u64,
     /// Datagrams longer than the largest packet.
     pub oversized: u64,
+    /// Datagrams whose authentication tag did not verify.
+    pub bad_tag: u64,
     /// Datagrams received (before any check).
     pub datagrams_in: u64,
     /// Datagrams handed to the transport successfully.
@@ -60,7 +64,11 @@ impl Counters {
 
     /// Every datagram or message dropped, by the adapter or the core.
     pub fn dropped_total(&self) -> u64 {
-        self.core.dropped.total() + self.unknown_source + self.source_mismatch + self.oversized
+        self.core.dropped.total()
+            + self.unknown_source
+            + self.source_mismatch
+            + self.oversized
+            + self.bad_tag
     }
 }
 
@@ -71,6 +79,7 @@ pub struct Metrics {
     unknown_source: AtomicU64,
     source_mismatch: AtomicU64,
     oversized: AtomicU64,
+    bad_tag: AtomicU64,
     datagrams_in: AtomicU64,
     datagrams_out: AtomicU64,
     send_failures: [AtomicU64; 6],
@@ -99,6 +108,7 @@ impl Metrics {
             AdapterDrop::UnknownSource => &self.unknown_source,
             AdapterDrop::SourceMismatch => &self.source_mismatch,
             AdapterDrop::Oversized => &self.oversized,
+            AdapterDrop::BadTag => &self.bad_tag,
         });
     }
     pub(crate) fn datagram_in(&self) {
@@ -137,6 +147,7 @@ impl Metrics {
             unknown_source: load(&self.unknown_source),
             source_mismatch: load(&self.source_mismatch),
             oversized: load(&self.oversized),
+            bad_tag: load(&self.bad_tag),
             datagrams_in: load(&self.datagrams_in),
             datagrams_out: load(&self.datagrams_out),
             send_failures: self.send_failures.each_ref().map(load),
@@ -249,7 +260,7 @@ impl Metrics {
             ("source_mismatch", c.source_mismatch),
             ("oversized", c.oversized),
             ("malformed", d.malformed),
-            ("bad_tag", d.bad_tag),
+            ("bad_tag", d.bad_tag + c.bad_tag),
             ("newer_protocol", d.newer_protocol),
             ("wrong_cluster", d.wrong_cluster),
             ("not_member", d.not_member),

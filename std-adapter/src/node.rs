@@ -6,7 +6,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use tenure::{CommandError, Event, NodeId, MAX_PACKET_SIZE};
+use tenure::{CommandError, Event, NodeId, MAX_SEALED_SIZE};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -218,9 +218,8 @@ impl RecordStore for TokioStore {
     }
 
     fn store(&mut self, record: &tenure::Record) -> std::io::Result<()> {
-        let multi_thread = tokio::runtime::Handle::try_current().is_ok_and(|h| {
-            h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
-        });
+        let multi_thread = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
         if multi_thread {
             // Hands this worker's other tasks to another thread for the duration.
             tokio::task::block_in_place(|| self.0.store(record))
@@ -248,7 +247,7 @@ async fn drive(
     let lease = exec.node().config().lease;
     // One byte more than the largest packet, so an oversized datagram shows as such
     // instead of arriving silently truncated.
-    let mut buf = [0u8; MAX_PACKET_SIZE + 1];
+    let mut buf = [0u8; MAX_SEALED_SIZE + 1];
     let mut waiters: Vec<Waiter> = Vec::new();
     let mut shutdown: Option<(tenure::Instant, Option<Reply<()>>)> = None;
     let result = loop {
@@ -276,9 +275,10 @@ async fn drive(
         .into_iter()
         .flatten()
         .min();
-        let sleep = tokio::time::sleep_until(
-            wake.map_or_else(|| clock.deadline(tenure::Instant::MAX), |t| clock.deadline(t)),
-        );
+        let sleep = tokio::time::sleep_until(wake.map_or_else(
+            || clock.deadline(tenure::Instant::MAX),
+            |t| clock.deadline(t),
+        ));
         let step = tokio::select! {
             command = commands.recv(), if shutdown.is_none() => match command {
                 Some(Command::Release { successor, reply }) => {
@@ -432,10 +432,7 @@ impl Handle {
         })
     }
 
-    async fn command<T>(
-        &self,
-        make: impl FnOnce(Reply<T>) -> Command,
-    ) -> Result<T, HandleError> {
+    async fn command<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, HandleError> {
         let (tx, rx) = oneshot::channel();
         self.shared
             .commands

@@ -130,8 +130,7 @@ impl FileStore {
             .write(true)
             .open(&lock_path)
             .map_err(io_err(&lock_path))?;
-        if rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_err()
-        {
+        if rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_err() {
             return Err(OpenError::Locked { path: lock_path });
         }
         Ok(FileStore {

@@ -57,7 +57,10 @@ struct Clock0(Instant);
 
 impl Clock0 {
     fn stamp(&self, t: Instant) -> String {
-        format!("[{:>7.3}s]", t.saturating_duration_since(self.0).as_secs_f64())
+        format!(
+            "[{:>7.3}s]",
+            t.saturating_duration_since(self.0).as_secs_f64()
+        )
     }
 }
 
@@ -165,8 +168,8 @@ pub async fn run(o: Options) -> Result<ExitCode, String> {
         }
         // 1. Sample every node's claim at one instant of the shared monotonic clock.
         samples += 1;
-        let col = ((t - start).as_micros() / column.as_micros()).min(u128::from(COLUMNS - 1))
-            as usize;
+        let col =
+            ((t - start).as_micros() / column.as_micros()).min(u128::from(COLUMNS - 1)) as usize;
         let mut claimants: Vec<NodeId> = Vec::new();
         for slot in &mut slots {
             let live = slot.live.as_ref().is_some_and(|h| h.is_master_at(t));
@@ -203,7 +206,9 @@ pub async fn run(o: Options) -> Result<ExitCode, String> {
         }
         // 2. New terms, and what they complete (a failover, a release).
         for slot in &mut slots {
-            let Some(h) = slot.live.as_ref() else { continue };
+            let Some(h) = slot.live.as_ref() else {
+                continue;
+            };
             let view = h.view();
             let Some(term) = view.term else { continue };
             if slot.last_term == Some(term.since) || !h.is_master_at(t) {
@@ -315,7 +320,9 @@ pub async fn run(o: Options) -> Result<ExitCode, String> {
             next_status += Duration::from_secs(5);
             let master = current
                 .filter(|(id, _)| claimants.contains(id))
-                .map_or("none".to_string(), |(id, v)| format!("node {id} (token {v})"));
+                .map_or("none".to_string(), |(id, v)| {
+                    format!("node {id} (token {v})")
+                });
             println!(
                 "{} .. master {master}; terms {elections}, kills {kills}, overlaps {overlaps} in {samples} samples",
                 clock0.stamp(t)
@@ -349,7 +356,11 @@ pub async fn run(o: Options) -> Result<ExitCode, String> {
         " ".repeat((COLUMNS as usize + 1).saturating_sub(label.len()))
     );
     for slot in &slots {
-        println!("node {:>2} |{}|", slot.id, String::from_utf8_lossy(&slot.row));
+        println!(
+            "node {:>2} |{}|",
+            slot.id,
+            String::from_utf8_lossy(&slot.row)
+        );
     }
 
     let mut sorted = failovers.clone();
@@ -368,9 +379,18 @@ pub async fn run(o: Options) -> Result<ExitCode, String> {
             "release -> next master",
             release_ms.map_or("-".to_string(), |m| format!("{m:.0} ms")),
         ),
-        ("failover p50", format!("{p50:.0} ms ({:.2} x lease)", p50 / lease)),
-        ("failover p99", format!("{p99:.0} ms ({:.2} x lease)", p99 / lease)),
-        ("failover max", format!("{max:.0} ms ({:.2} x lease)", max / lease)),
+        (
+            "failover p50",
+            format!("{p50:.0} ms ({:.2} x lease)", p50 / lease),
+        ),
+        (
+            "failover p99",
+            format!("{p99:.0} ms ({:.2} x lease)", p99 / lease),
+        ),
+        (
+            "failover max",
+            format!("{max:.0} ms ({:.2} x lease)", max / lease),
+        ),
         (
             "two masters at once",
             format!("{overlaps} of {samples} samples"),

@@ -1,0 +1,366 @@
+//! End-to-end tests of the tokio adapter: real nodes, real UDP sockets on 127.0.0.1, real
+//! data directories. Safety checks are exact; liveness bounds are generous.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use tenure::{Event, NodeId, TermEnd};
+use tenure_tokio::{Handle, HandleError, NotMaster};
+use tokio::time::Instant;
+
+/// Every node agrees on `master` within `timeout`.
+async fn all_agree(handles: &[&Handle], master: NodeId, timeout: Duration) {
+    let agreed = wait_for(timeout, || {
+        handles
+            .iter()
+            .all(|h| h.master().map(|m| m.node) == Some(master))
+            .then_some(())
+    })
+    .await;
+    let views: Vec<_> = handles.iter().map(|h| (h.id(), h.master())).collect();
+    assert!(agreed.is_some(), "no agreement on {master}: {views:?}");
+}
+
+fn elect_one_master(n: u16) {
+    let _serial = serial();
+    let dir = TempDir::new(&format!("elect-{n}"));
+    let configs = configs(&dir, &candidates(n), LEASE);
+    runtime().block_on(async {
+        let handles: Vec<Handle> = configs.iter().map(start).collect();
+        let refs: Vec<&Handle> = handles.iter().collect();
+        let master = wait_master(&refs, liveness_bound(LEASE)).await;
+        all_agree(&refs, master, liveness_bound(LEASE)).await;
+        // For two leases (several renewals): one master, the same, and never two.
+        let end = Instant::now() + LEASE * 2;
+        while Instant::now() < end {
+            let c = claimants(&handles, Instant::now());
+            assert!(c.len() <= 1, "two masters at once: {c:?}");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let version = handles[usize::from(master.0) - 1].master().unwrap().version;
+        assert_eq!(
+            claimants(&handles, Instant::now()),
+            vec![master],
+            "a healthy master keeps the role"
+        );
+        assert!(version > 0, "renewals raised the version");
+        for h in &handles {
+            let c = h.counters();
+            assert_eq!(c.core.queue_overflows, 0);
+            assert_eq!(c.dropped_total() - c.core.dropped.stale, 0, "{c:?}");
+            h.shutdown().await.unwrap();
+        }
+    });
+}
+
+#[test]
+fn three_nodes_elect_exactly_one_master() {
+    elect_one_master(3);
+}
+
+#[test]
+fn five_nodes_elect_exactly_one_master() {
+    elect_one_master(5);
+}
+
+#[test]
+fn killed_master_is_replaced_only_after_its_term_and_restarts_with_its_history() {
+    let _serial = serial();
+    let dir = TempDir::new("kill");
+    let configs = configs(&dir, &candidates(3), LEASE);
+    runtime().block_on(async {
+        let mut handles: Vec<Handle> = configs.iter().map(start).collect();
+        let refs: Vec<&Handle> = handles.iter().collect();
+        let old = wait_master(&refs, liveness_bound(LEASE)).await;
+        tokio::time::sleep(LEASE).await; // a few renewals
+        let i = usize::from(old.0) - 1;
+        let victim = handles[i].clone();
+        assert!(victim.is_master(), "the master lost the role on its own");
+
+        // Kill: abort the task, no release.
+        let killed_at = Instant::now();
+        victim.abort().await;
+        let last = victim.view();
+        let term = last.term.expect("the killed node was master");
+        let old_term_end = victim.clock().deadline(term.end);
+        let old_version = last.version.unwrap();
+
+        // The stored record keeps what the node knew.
+        let record_path = configs[i].data_dir.join("record");
+        let stored = tenure::Record::decode(&std::fs::read(&record_path).unwrap()).unwrap();
+        assert!(stored.election().version >= Some(term.version));
+
+        // A new master, and only once the old term is over (exact, one clock).
+        let others: Vec<&Handle> = handles.iter().filter(|h| h.id() != old).collect();
+        let new = wait_for(liveness_bound(LEASE), || {
+            let t = Instant::now();
+            let c = claimants(others.iter().copied(), t);
+            if let Some(&n) = c.first() {
+                assert!(
+                    t >= old_term_end,
+                    "node {n} claims the role {:?} before node {old}'s term ends",
+                    old_term_end - t
+                );
+                assert!(
+                    !victim.is_master_at(t),
+                    "the killed node still claims at {t:?}"
+                );
+            }
+            c.first().copied()
+        })
+        .await
+        .expect("no new master after the kill");
+        let new_handle = handles[usize::from(new.0) - 1].clone();
+        let new_term = new_handle.view().term.unwrap();
+        assert!(new_handle.clock().deadline(new_term.since) >= old_term_end);
+        assert!(new_term.version > old_version, "fencing tokens only grow");
+        let took = Instant::now() - killed_at;
+        assert!(
+            took <= liveness_bound(LEASE),
+            "failover took {took:?} (lease {LEASE:?})"
+        );
+
+        // Restart from disk: a new incarnation that remembers the version history.
+        let restarted = start(&configs[i]);
+        let after = tenure::Record::decode(&std::fs::read(&record_path).unwrap()).unwrap();
+        assert_eq!(after.incarnation(), stored.incarnation() + 1);
+        assert!(after.election().version >= stored.election().version);
+        assert!(
+            !restarted.is_master(),
+            "a restored node never starts as master"
+        );
+        handles[i] = restarted;
+        let refs: Vec<&Handle> = handles.iter().collect();
+        all_agree(&refs, new, liveness_bound(LEASE)).await;
+        assert!(handles[i].master().unwrap().version >= new_term.version);
+        for h in &handles {
+            h.shutdown().await.unwrap();
+        }
+    });
+}
+
+#[test]
+fn release_and_hand_over_move_the_role_at_once() {
+    let _serial = serial();
+    let dir = TempDir::new("release");
+    let configs = configs(&dir, &candidates(3), LEASE);
+    runtime().block_on(async {
+        let handles: Vec<Handle> = configs.iter().map(start).collect();
+        let refs: Vec<&Handle> = handles.iter().collect();
+        let old = wait_master(&refs, liveness_bound(LEASE)).await;
+        tokio::time::sleep(LEASE / 2).await;
+        let master = &handles[usize::from(old.0) - 1];
+        let follower = handles.iter().find(|h| h.id() != old).unwrap();
+        assert!(matches!(
+            follower.release().await,
+            Err(HandleError::Refused(tenure::CommandError::NotMaster))
+        ));
+
+        let mut events = follower.events();
+        master.release().await.unwrap();
+        assert!(!master.is_master(), "still master after release");
+        let new = wait_master(&refs, liveness_bound(LEASE)).await;
+        assert_ne!(new, old, "the releasing node took the role straight back");
+        // The role moved because of the release, not because a lease ran out.
+        let mut saw_release = false;
+        while let Ok(e) = events.try_recv() {
+            if let Event::MasterLost { node, reason, .. } = e {
+                assert_eq!(node, old);
+                assert_eq!(reason, TermEnd::Released);
+                saw_release = true;
+            }
+        }
+        assert!(saw_release, "the follower never saw the release");
+
+        // Hand-over: the named successor takes the role.
+        tokio::time::sleep(LEASE / 2).await;
+        let holder = &handles[usize::from(new.0) - 1];
+        let successor = handles.iter().find(|h| h.id() != new).unwrap().id();
+        holder.hand_over(successor).await.unwrap();
+        let next = wait_master(&refs, liveness_bound(LEASE)).await;
+        assert_eq!(next, successor, "the role went to another node than named");
+        for h in &handles {
+            h.shutdown().await.unwrap();
+        }
+    });
+}
+
+#[test]
+fn shutdown_releases_the_role() {
+    let _serial = serial();
+    let dir = TempDir::new("shutdown");
+    let configs = configs(&dir, &candidates(3), LEASE);
+    runtime().block_on(async {
+        let handles: Vec<Handle> = configs.iter().map(start).collect();
+        let refs: Vec<&Handle> = handles.iter().collect();
+        let old = wait_master(&refs, liveness_bound(LEASE)).await;
+        let master = &handles[usize::from(old.0) - 1];
+        let others: Vec<&Handle> = handles.iter().filter(|h| h.id() != old).collect();
+        let mut events = others[0].events();
+        master.shutdown().await.unwrap();
+        assert!(!master.is_master());
+        assert!(!master.view().running);
+        assert!(matches!(master.release().await, Err(HandleError::Stopped)));
+        let new = wait_master(&others, liveness_bound(LEASE)).await;
+        assert_ne!(new, old);
+        let mut reasons = Vec::new();
+        while let Ok(e) = events.try_recv() {
+            if let Event::MasterLost { reason, .. } = e {
+                reasons.push(reason);
+            }
+        }
+        assert_eq!(reasons, vec![TermEnd::Released]);
+        for h in others {
+            h.shutdown().await.unwrap();
+        }
+    });
+}
+
+#[test]
+fn run_while_master_gets_the_fencing_token_and_is_cancelled_with_the_term() {
+    let _serial = serial();
+    let dir = TempDir::new("run-while");
+    let configs = configs(&dir, &candidates(3), LEASE);
+    runtime().block_on(async {
+        let handles: Vec<Handle> = configs.iter().map(start).collect();
+        let refs: Vec<&Handle> = handles.iter().collect();
+        let m = wait_master(&refs, liveness_bound(LEASE)).await;
+        let master = handles[usize::from(m.0) - 1].clone();
+        let term = master.view().term.unwrap();
+
+        // Finishes normally with the term's token.
+        let token = master.run_while_master(|v| async move { v }).await;
+        assert_eq!(token, Ok(term.version));
+
+        // Runs across renewals, then is cancelled by a release.
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let worker = master.clone();
+        let work = tokio::spawn(async move {
+            worker
+                .run_while_master(|v| async move {
+                    let _ = tx.send(v);
+                    std::future::pending::<()>().await
+                })
+                .await
+        });
+        assert_eq!(rx.await.unwrap(), term.version);
+        tokio::time::sleep(LEASE * 2).await;
+        assert!(
+            !work.is_finished(),
+            "cancelled although renewals kept the term"
+        );
+        master.release().await.unwrap();
+        let outcome = tokio::time::timeout(LEASE, work).await.unwrap().unwrap();
+        assert_eq!(outcome, Err(NotMaster::TermEnded(term.version)));
+
+        // The next master's work is cancelled when it cannot renew: stop both others.
+        let next = wait_master(&refs, liveness_bound(LEASE)).await;
+        let holder = handles[usize::from(next.0) - 1].clone();
+        let term = holder.view().term.unwrap();
+        let worker = holder.clone();
+        let work = tokio::spawn(async move {
+            worker
+                .run_while_master(|_| std::future::pending::<()>())
+                .await
+        });
+        for h in handles.iter().filter(|h| h.id() != next) {
+            h.abort().await;
+        }
+        let outcome = tokio::time::timeout(LEASE * 3, work)
+            .await
+            .unwrap()
+            .unwrap();
+        let returned = Instant::now();
+        assert!(matches!(outcome, Err(NotMaster::TermEnded(v)) if v >= term.version));
+        // Cancelled before the term's end (armed CANCEL_MARGIN before it; the bound
+        // allows for a loaded machine), and the role is gone by the end.
+        let end = holder
+            .clock()
+            .deadline(holder.view().term.map_or(term.end, |t| t.end));
+        assert!(
+            returned < end + Duration::from_millis(200),
+            "cancelled {:?} late",
+            returned - end
+        );
+        let gone = wait_for(LEASE, || (!holder.is_master()).then_some(())).await;
+        assert!(gone.is_some(), "no quorum, yet still master");
+
+        // A stopped node's work never starts.
+        holder.abort().await;
+        assert_eq!(
+            holder.run_while_master(|v| async move { v }).await,
+            Err(NotMaster::Stopped)
+        );
+    });
+}
+
+#[test]
+fn never_two_masters_under_kills_and_releases() {
+    let _serial = serial();
+    let lease = Duration::from_millis(300);
+    let dir = TempDir::new("overlap");
+    let configs = configs(&dir, &candidates(3), lease);
+    runtime().block_on(async {
+        let mut live: Vec<Option<Handle>> = configs.iter().map(|c| Some(start(c))).collect();
+        let mut dead: Vec<Handle> = Vec::new();
+        let (mut samples, mut overlaps, mut terms) = (0u64, 0u64, 0u64);
+        let mut last: Option<NodeId> = None;
+        let mut actions = 0u32;
+        let start_at = Instant::now();
+        let mut next_action = start_at + lease * 2;
+        // Bounded: at most 5 s, or 8 disruptions.
+        while Instant::now() < start_at + Duration::from_secs(5) && actions < 8 {
+            let t = Instant::now();
+            let all = live.iter().flatten().chain(dead.iter());
+            let c = claimants(all, t);
+            samples += 1;
+            if c.len() > 1 {
+                overlaps += 1;
+            }
+            if let Some(&m) = c.first() {
+                if last != Some(m) {
+                    terms += 1;
+                    last = Some(m);
+                }
+            }
+            // Restart killed nodes whose claim is surely over.
+            dead.retain(|h| h.is_master_at(t));
+            for (i, slot) in live.iter_mut().enumerate() {
+                let id = NodeId(i as u16 + 1);
+                if slot.is_none() && !dead.iter().any(|h| h.id() == id) {
+                    *slot = Some(start(&configs[i]));
+                }
+            }
+            if t >= next_action {
+                let master = live.iter().flatten().find(|h| h.is_master_at(t)).cloned();
+                if let Some(m) = master {
+                    actions += 1;
+                    next_action = t + lease * 2;
+                    if actions % 2 == 0 {
+                        // In a task: the sampling must not pause while it waits.
+                        tokio::spawn(async move { m.release().await });
+                    } else {
+                        m.abort().await;
+                        live[usize::from(m.id().0) - 1] = None;
+                        dead.push(m);
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        assert_eq!(
+            overlaps, 0,
+            "{overlaps} of {samples} samples saw two masters"
+        );
+        assert!(actions >= 4, "only {actions} disruptions in 5 s");
+        assert!(
+            terms >= 3,
+            "only {terms} terms: the test exercised too little"
+        );
+        for h in live.iter().flatten() {
+            h.shutdown().await.unwrap();
+        }
+    });
+}

@@ -1,0 +1,140 @@
+//! Bad traffic is dropped and counted, and the cluster keeps working.
+
+mod common;
+
+use std::net::UdpSocket;
+use std::time::Duration;
+
+use common::*;
+use tenure::{Header, Message, NodeId, Packet, PROTOCOL_VERSION};
+use tokio::time::Instant;
+
+fn encode(cluster: u32, from: u16, protocol: u8) -> Vec<u8> {
+    let packet = Packet {
+        header: Header {
+            protocol,
+            cluster,
+            from: NodeId(from),
+        },
+        message: Message::CatchUp { next_instance: 0 },
+    };
+    let mut buf = [0u8; tenure::MAX_PACKET_SIZE];
+    let n = tenure::encode(&packet, &mut buf).unwrap();
+    buf[..n].to_vec()
+}
+
+#[test]
+fn garbage_and_foreign_datagrams_are_dropped_counted_and_harmless() {
+    let _serial = serial();
+    let dir = TempDir::new("hostile");
+    // Three members, two running: node 3's address is the "attacker's" socket, so its
+    // datagrams come from a member address and reach the decoder.
+    let configs = configs(&dir, &candidates(3), LEASE);
+    let member3 = UdpSocket::bind(configs[2].listen).unwrap();
+    let stranger = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let cluster = configs[0].core.cluster_id;
+    runtime().block_on(async {
+        let handles = [start(&configs[0]), start(&configs[1])];
+        let refs: Vec<&tenure_tokio::Handle> = handles.iter().collect();
+        wait_master(&refs, liveness_bound(LEASE)).await;
+        let target = configs[0].listen;
+
+        let attacks: Vec<(&UdpSocket, Vec<u8>)> = vec![
+            (&member3, b"\xff\xfe garbage".to_vec()),
+            (&member3, Vec::new()),
+            (&member3, vec![0xAB; 4000]),
+            (&member3, encode(cluster + 1, 3, PROTOCOL_VERSION)),
+            // Poses as node 2 from node 3's address.
+            (&member3, encode(cluster, 2, PROTOCOL_VERSION)),
+            (&member3, encode(cluster, 3, PROTOCOL_VERSION + 1)),
+            // A non-member's id from a member's address: a mismatch too.
+            (&member3, encode(cluster, 9, PROTOCOL_VERSION)),
+            (&stranger, encode(cluster, 3, PROTOCOL_VERSION)),
+        ];
+        // Bounded flood: 20 rounds of every attack, while the cluster runs.
+        let before = Instant::now();
+        for _ in 0..20 {
+            for (socket, bytes) in &attacks {
+                socket.send_to(bytes, target).unwrap();
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let expected = |c: &tenure_tokio::Counters| {
+            c.core.dropped.malformed >= 40
+                && c.oversized >= 20
+                && c.core.dropped.wrong_cluster >= 20
+                && c.source_mismatch >= 40
+                && c.core.dropped.newer_protocol >= 20
+                && c.unknown_source >= 20
+        };
+        let counted = wait_for(Duration::from_secs(3), || {
+            expected(&handles[0].counters()).then_some(())
+        })
+        .await;
+        let c = handles[0].counters();
+        assert!(
+            counted.is_some(),
+            "not every bad datagram was counted: {c:?}"
+        );
+        let metrics = handles[0].metrics();
+        for reason in [
+            "malformed",
+            "oversized",
+            "wrong_cluster",
+            "source_mismatch",
+            "newer_protocol",
+            "unknown_source",
+        ] {
+            let line = metrics
+                .lines()
+                .find(|l| {
+                    l.starts_with(&format!(
+                        "tenure_messages_dropped_total{{reason=\"{reason}\"}}"
+                    ))
+                })
+                .unwrap_or_else(|| panic!("no metric for {reason}"));
+            let value: u64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+            assert!(value >= 20, "{line}");
+        }
+
+        // The cluster kept working: a master, renewing, throughout and after.
+        let m = wait_master(&refs, liveness_bound(LEASE)).await;
+        let v1 = handles[usize::from(m.0) - 1].master().unwrap().version;
+        tokio::time::sleep(LEASE).await;
+        let now = handles[usize::from(m.0) - 1].master();
+        assert!(
+            now.is_some_and(|now| now.node == m && now.version > v1),
+            "the master stopped renewing under bad traffic ({:?} after {:?})",
+            now,
+            before.elapsed()
+        );
+        for h in &handles {
+            h.shutdown().await.unwrap();
+        }
+    });
+}
+
+#[test]
+fn failed_sends_are_counted_and_never_stop_the_node() {
+    let _serial = serial();
+    let dir = TempDir::new("sendfail");
+    // Five members, three running: sends to the two absent ones go nowhere (and may be
+    // refused by ICMP); a majority still elects and renews.
+    let configs = configs(&dir, &candidates(5), LEASE);
+    runtime().block_on(async {
+        let handles: Vec<_> = configs[..3].iter().map(start).collect();
+        let refs: Vec<&tenure_tokio::Handle> = handles.iter().collect();
+        let m = wait_master(&refs, liveness_bound(LEASE)).await;
+        tokio::time::sleep(LEASE).await;
+        let h = &handles[usize::from(m.0) - 1];
+        assert!(
+            h.is_master(),
+            "the master lost the role with two members absent"
+        );
+        let c = h.counters();
+        assert!(c.datagrams_out > 0);
+        for h in &handles {
+            h.shutdown().await.unwrap();
+        }
+    });
+}

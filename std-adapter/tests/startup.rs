@@ -1,0 +1,190 @@
+//! Start-up: records on disk, configuration files, the admin endpoints.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use common::*;
+use tenure_tokio::store::LoadError;
+use tenure_tokio::{NodeConfig, StartupError};
+
+/// A one-node cluster that elects itself, stores some history, then stops.
+fn run_single_node(config: &NodeConfig) {
+    runtime().block_on(async {
+        let h = start(config);
+        wait_master(&[&h], liveness_bound(LEASE)).await;
+        tokio::time::sleep(LEASE / 2).await;
+        h.shutdown().await.unwrap();
+    });
+}
+
+fn try_start(config: &NodeConfig) -> Result<tenure_tokio::Handle, StartupError> {
+    runtime().block_on(async {
+        let h = tenure_tokio::start(config.clone()).await?;
+        h.shutdown().await.unwrap();
+        Ok(h)
+    })
+}
+
+#[test]
+fn a_damaged_record_stops_start_up_and_is_left_alone() {
+    let _serial = serial();
+    let dir = TempDir::new("corrupt");
+    let config = configs(&dir, &candidates(1), LEASE).remove(0);
+    assert!(!config.data_dir.exists());
+    run_single_node(&config);
+    let path = config.data_dir.join("record");
+    let good = std::fs::read(&path).unwrap();
+    let record = tenure::Record::decode(&good).unwrap();
+    assert!(record.election().version.is_some());
+
+    let mut flipped = good.clone();
+    flipped[good.len() / 2] ^= 0x10;
+    let cases: [(&str, Vec<u8>, &str); 4] = [
+        ("bit flip", flipped, "corrupt"),
+        ("truncated", good[..good.len() - 3].to_vec(), "corrupt"),
+        ("torn", good[..3].to_vec(), "truncated"),
+        ("empty", Vec::new(), "empty"),
+    ];
+    for (what, bytes, expected) in cases {
+        std::fs::write(&path, &bytes).unwrap();
+        let err = try_start(&config).expect_err(what);
+        assert!(
+            matches!(err, StartupError::Load(LoadError::Invalid { .. })),
+            "{what}: {err}"
+        );
+        let message = err.to_string();
+        assert!(message.contains(expected), "{what}: {message}");
+        assert!(message.contains(&path.display().to_string()), "{message}");
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            bytes,
+            "{what}: the record was touched"
+        );
+    }
+
+    // Another node's record in this directory: refused too.
+    std::fs::write(&path, &good).unwrap();
+    let mut other = config.clone();
+    other.core.node_id = tenure::NodeId(1);
+    let members = [(tenure::Member::candidate(2), other.listen)];
+    let mut other = NodeConfig::new(
+        other.core.cluster_id,
+        tenure::NodeId(2),
+        &members,
+        &other.data_dir,
+    )
+    .unwrap();
+    other.core.lease = config.core.lease;
+    let err = try_start(&other).expect_err("another node's record");
+    assert!(matches!(err, StartupError::Start(_)), "{err}");
+
+    // The intact record starts, as a new incarnation with the same history.
+    let h = try_start(&config).unwrap();
+    drop(h);
+    let after = tenure::Record::decode(&std::fs::read(&path).unwrap()).unwrap();
+    assert_eq!(after.incarnation(), record.incarnation() + 1);
+    assert_eq!(after.election().version, record.election().version);
+}
+
+#[test]
+fn a_directory_in_use_is_refused() {
+    let _serial = serial();
+    let dir = TempDir::new("locked");
+    let config = configs(&dir, &candidates(1), LEASE).remove(0);
+    runtime().block_on(async {
+        let h = start(&config);
+        let mut second = config.clone();
+        second.listen = "127.0.0.1:0".parse().unwrap();
+        let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let err = tenure_tokio::start_on(second, socket).expect_err("shared data dir");
+        assert!(err.to_string().contains("in use"), "{err}");
+        h.shutdown().await.unwrap();
+    });
+}
+
+#[test]
+fn configuration_files_from_init_config_style_text() {
+    let dir = TempDir::new("config");
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let path = dir.0.join("node.toml");
+    std::fs::write(
+        &path,
+        "cluster_id = 5\nnode_id = 1\ndata_dir = \"d1\"\nlease = \"2s\"\n\n[[members]]\nid = 1\naddr = \"127.0.0.1:7001\"\n",
+    )
+    .unwrap();
+    let c = NodeConfig::load(&path).unwrap();
+    assert_eq!(c.data_dir, dir.0.join("d1"));
+    assert_eq!(c.core.lease, tenure::Duration::from_secs(2));
+    std::fs::write(&path, "cluster_id = 5\nnode_id = 1\ndata_dir = \"d1\"\nlease = \"2 fortnights\"\n\n[[members]]\nid = 1\naddr = \"127.0.0.1:7001\"\n").unwrap();
+    let err = NodeConfig::load(&path).unwrap_err();
+    assert_eq!(err.field, "lease");
+    assert!(err.to_string().contains("node.toml"), "{err}");
+}
+
+fn http_get(addr: std::net::SocketAddr, path: &str) -> (String, String) {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    (head.to_string(), body.to_string())
+}
+
+#[test]
+fn admin_serves_status_and_metrics() {
+    let _serial = serial();
+    let dir = TempDir::new("admin");
+    let config = configs(&dir, &candidates(1), LEASE).remove(0);
+    runtime().block_on(async {
+        let h = start(&config);
+        wait_master(&[&h], liveness_bound(LEASE)).await;
+        let addr = tenure_tokio::admin::bind("127.0.0.1:0".parse().unwrap(), h.clone())
+            .await
+            .unwrap();
+        let (head, body, before, after) = tokio::task::spawn_blocking(move || {
+            let before = tenure_tokio::clock::host_monotonic_ns();
+            let (head, body) = http_get(addr, "/status");
+            (head, body, before, tenure_tokio::clock::host_monotonic_ns())
+        })
+        .await
+        .unwrap();
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        assert!(head.contains("application/json"), "{head}");
+        for field in [
+            "\"node\":1",
+            "\"is_master\":true",
+            "\"master\":1",
+            "\"lease_ms\":400",
+        ] {
+            assert!(body.contains(field), "{field} missing in {body}");
+        }
+        let version = body.split("\"version\":").nth(1).unwrap();
+        assert!(version.starts_with(|c: char| c.is_ascii_digit()), "{body}");
+        let ns: u64 = body
+            .split("\"monotonic_ns\":")
+            .nth(1)
+            .unwrap()
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(before <= ns && ns <= after, "{before} <= {ns} <= {after}");
+
+        let (head, body) = tokio::task::spawn_blocking(move || http_get(addr, "/metrics"))
+            .await
+            .unwrap();
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        assert!(body.contains("tenure_is_master 1"), "{body}");
+        assert!(body.contains("tenure_elections_won_total 1"), "{body}");
+        assert!(body.contains("tenure_persist_seconds_count"), "{body}");
+        let (head, _) = tokio::task::spawn_blocking(move || http_get(addr, "/nothing"))
+            .await
+            .unwrap();
+        assert!(head.starts_with("HTTP/1.1 404"), "{head}");
+        h.shutdown().await.unwrap();
+    });
+}
