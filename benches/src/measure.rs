@@ -2,8 +2,7 @@
 //! by the same code, on the same simulated network, with the same settings.
 
 use crate::alloc;
-use crate::raft_side::splitmix;
-use crate::sim::{Nanos, Params, Protocol, Sim, Timers};
+use crate::sim::{splitmix, Nanos, Params, Protocol, Sim, Timers};
 use std::time::Instant;
 
 /// Cost of steady-state rounds (one period each).

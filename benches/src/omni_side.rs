@@ -11,8 +11,7 @@
 //! (`serialize_into` a reused buffer) and decoded with `bincode::deserialize`.
 //! The storage wrapper counts the writes OmniPaxos makes (`durable_writes`).
 
-use crate::raft_side::splitmix;
-use crate::sim::{Nanos, Outbox, Params, Protocol};
+use crate::sim::{splitmix, Nanos, Outbox, Params, Protocol};
 use omnipaxos::ballot_leader_election::Ballot;
 use omnipaxos::messages::Message;
 use omnipaxos::storage::{Entry, NoSnapshot, StopSign, Storage, StorageOp, StorageResult};

@@ -7,7 +7,7 @@
 //! discarding slog logger. Every message is encoded with protobuf
 //! (`write_to_vec`) and decoded with `parse_from_bytes` on the receiving side.
 
-use crate::sim::{Nanos, Outbox, Params, Protocol};
+use crate::sim::{splitmix, Nanos, Outbox, Params, Protocol};
 use protobuf::Message as _;
 use raft::prelude::*;
 use raft::storage::MemStorage;
@@ -63,15 +63,6 @@ fn send_all(msgs: Vec<Message>, out: &mut Outbox<'_>) {
         let to = (m.to - 1) as usize;
         out.send(to, |buf| m.write_to_vec(buf).expect("protobuf encode"));
     }
-}
-
-/// Small deterministic generator for timer phases.
-pub fn splitmix(seed: &mut u64) -> u64 {
-    *seed = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *seed;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 impl Protocol for RaftCluster {

@@ -25,12 +25,12 @@ pub struct Params {
     pub nodes: usize,
     /// One-way network delay of every message.
     pub delay: Nanos,
-    /// Heartbeat / lease-renewal period (raft's tick with `heartbeat_tick = 1`,
-    /// OmniPaxos's tick with `election_tick_timeout = 1`, Tenure's renewal
-    /// interval).
+    /// Heartbeat period: raft-rs's tick (with `heartbeat_tick = 1`) and
+    /// OmniPaxos's tick (with `election_tick_timeout = 1`). Tenure renews on
+    /// its own schedule, derived from its lease (`Config::renew_interval`).
     pub period: Nanos,
-    /// The timing setting that guards safety, in periods: raft's election
-    /// timeout (`election_tick`), Tenure's lease.
+    /// The timing setting that guards safety, in periods: raft-rs's election
+    /// timeout (`election_tick`) and Tenure's lease.
     pub guard_periods: u64,
 }
 
@@ -336,4 +336,13 @@ impl<P: Protocol> Sim<P> {
     pub fn into_proto(self) -> P {
         self.proto
     }
+}
+
+/// Small deterministic generator for timer phases.
+pub fn splitmix(seed: &mut u64) -> u64 {
+    *seed = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *seed;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
