@@ -18,6 +18,9 @@ pub struct Column {
     pub leader: Round,
     /// Whole-cluster period (median time over batches).
     pub cluster: Round,
+    /// Leader-only round: time of the fastest batch (least disturbed by
+    /// other processes).
+    pub leader_fastest_ns: f64,
     /// Election from a fresh cluster.
     pub election: Trials,
     /// Failover after the leader stops.
@@ -46,8 +49,8 @@ impl Effort {
     };
     /// A smoke run (fractions of a second).
     pub const QUICK: Effort = Effort {
-        batches: 3,
-        rounds: 200,
+        batches: 5,
+        rounds: 300,
         trials: 5,
     };
 }
@@ -133,6 +136,7 @@ pub fn measure_all(contenders: &mut [Contender], params: &Params, effort: Effort
             guard_ns: c.guard_ns,
             period_ns: c.period_ns,
             leader: median_round(&leader[i]),
+            leader_fastest_ns: leader[i].iter().map(|r| r.ns).fold(f64::INFINITY, f64::min),
             cluster: median_round(&cluster[i]),
             election: measure::summarize(&elections[i]),
             failover: measure::summarize(&failovers[i]),
