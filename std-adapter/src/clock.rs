@@ -88,7 +88,7 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
         }
     };
     let secs = value * scale;
-    if !secs.is_finite() || secs < 0.0 || secs > 1e9 {
+    if !(0.0..=1e9).contains(&secs) {
         return Err(format!("`{text}` is out of range"));
     }
     Ok(std::time::Duration::from_secs_f64(secs))
