@@ -1,0 +1,239 @@
+//! `tenure-check`: bounded exhaustive model checking of the Tenure core with stateright.
+//!
+//! ```text
+//! cargo run --release -p tenure-tests --bin tenure-check -- --nodes 3 --depth 8
+//! ```
+//!
+//! Runs the actor model (Paxos, state machine, durable promises) and then the lease model
+//! (at most one master at any real instant), each breadth-first to `--depth` steps, prints
+//! what each explored and every counterexample as a readable trace, and ends with exactly
+//! one line `states=<S> depth=<D> violations=<V>` (totals over the models run; `D` is the
+//! deepest level reached). Exit status: 0 without violations, 1 with, 2 on bad arguments.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use tenure_tests::check::{actor, lease, Commands, Fault, Limits, Report};
+
+const USAGE: &str = "\
+usage: tenure-check [options]
+  --nodes N            cluster size, 1..=5 (default 3)
+  --depth D            steps from the initial states (default 8)
+  --model M            actor | lease | both (default both)
+  --lease-depth D      depth for the lease model (default: --depth)
+  --crashes K          nodes down at once (default: a minority, (N-1)/2, actor model;
+                       0 for the lease model unless given)
+  --reliable           actor model: the network never loses messages (loss is the same as
+                       a message never delivered, so this only removes states)
+  --commands C         off | release | hand-over | both: commands a master may get
+                       (once per node incarnation; default off)
+  --start S            fresh | elected | both: start from the fresh cluster, from the
+                       cluster right after its first election, or both (default both)
+  --fault F            none | drop-persist | ignore-version-check | understated-drift
+  --tick-ms T          lease model: real time may also move by T ms
+  --duplicating        lease model: messages may be delivered more than once
+  --no-duplicates      actor model: each message is delivered at most once
+  --threads T          checker threads (default 1)
+  --timeout S          give up each model after S seconds (the report says so)
+  --first              stop each model at its first violation
+  --until NAME         stop each model once property NAME has a discovery
+  --quiet              do not print the traces of examples";
+
+struct Args {
+    nodes: usize,
+    depth: usize,
+    lease_depth: Option<usize>,
+    model: String,
+    crashes: Option<usize>,
+    reliable: bool,
+    commands: Commands,
+    start: (bool, bool),
+    fault: Fault,
+    tick_ms: Option<u64>,
+    duplicating: bool,
+    no_duplicates: bool,
+    threads: usize,
+    timeout: Option<u64>,
+    first: bool,
+    until: Option<&'static str>,
+    quiet: bool,
+}
+
+fn parse() -> Result<Args, String> {
+    let mut a = Args {
+        nodes: 3,
+        depth: 8,
+        lease_depth: None,
+        model: "both".into(),
+        crashes: None,
+        reliable: false,
+        commands: Commands::Off,
+        start: (true, true),
+        fault: Fault::None,
+        tick_ms: None,
+        duplicating: false,
+        no_duplicates: false,
+        threads: 1,
+        timeout: None,
+        first: false,
+        until: None,
+        quiet: false,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
+        let num = |v: String| v.parse::<u64>().map_err(|e| format!("{flag}: {e}"));
+        match flag.as_str() {
+            "--nodes" => a.nodes = num(value()?)? as usize,
+            "--depth" => a.depth = num(value()?)? as usize,
+            "--lease-depth" => a.lease_depth = Some(num(value()?)? as usize),
+            "--model" => a.model = value()?,
+            "--crashes" => a.crashes = Some(num(value()?)? as usize),
+            "--reliable" => a.reliable = true,
+            "--commands" => a.commands = value()?.parse()?,
+            "--start" => {
+                a.start = match value()?.as_str() {
+                    "fresh" => (true, false),
+                    "elected" => (false, true),
+                    "both" => (true, true),
+                    other => return Err(format!("unknown start {other:?}")),
+                }
+            }
+            "--fault" => a.fault = value()?.parse()?,
+            "--tick-ms" => a.tick_ms = Some(num(value()?)?),
+            "--duplicating" => a.duplicating = true,
+            "--no-duplicates" => a.no_duplicates = true,
+            "--threads" => a.threads = num(value()?)? as usize,
+            "--timeout" => a.timeout = Some(num(value()?)?),
+            "--first" => a.first = true,
+            "--until" => {
+                let name = value()?;
+                a.until = Some(property(&name).ok_or_else(|| {
+                    format!(
+                        "unknown property {name:?}; one of: {}",
+                        PROPERTIES.join(", ")
+                    )
+                })?);
+            }
+            "--quiet" => a.quiet = true,
+            "-h" | "--help" => return Err(String::new()),
+            _ => return Err(format!("unknown argument {flag}")),
+        }
+    }
+    if !(1..=tenure_tests::check::CAP).contains(&a.nodes) {
+        return Err(format!("--nodes must be 1..={}", tenure_tests::check::CAP));
+    }
+    if !matches!(a.model.as_str(), "actor" | "lease" | "both") {
+        return Err(format!("unknown model {}", a.model));
+    }
+    Ok(a)
+}
+
+const PROPERTIES: [&str; 12] = [
+    actor::AGREEMENT,
+    actor::SAME_STATE,
+    actor::ONE_OP_PER_VERSION,
+    actor::PROMISES_KEPT,
+    actor::PROMISES_DURABLE,
+    actor::VERSION_GROWS,
+    actor::MASTER_CHOSEN,
+    actor::RELEASE_CHOSEN,
+    actor::HANDOVER_DONE,
+    lease::ONE_MASTER,
+    lease::MASTER_ELECTED,
+    lease::MASTER_CHANGES,
+];
+
+fn property(name: &str) -> Option<&'static str> {
+    PROPERTIES.iter().copied().find(|p| *p == name)
+}
+
+fn print(report: &Report, quiet: bool) {
+    println!("{}", report.summary());
+    for d in &report.discoveries {
+        if d.violation {
+            println!(
+                "\nCOUNTEREXAMPLE to \"{}\" ({} steps):\n{}",
+                d.property, d.steps, d.trace
+            );
+        } else if quiet {
+            println!("example of \"{}\" found ({} steps)", d.property, d.steps);
+        } else {
+            println!(
+                "\nexample of \"{}\" ({} steps):\n{}",
+                d.property, d.steps, d.trace
+            );
+        }
+    }
+    for name in &report.missing_examples {
+        println!("no example of \"{name}\" within the bound");
+    }
+    println!();
+}
+
+fn main() -> ExitCode {
+    let args = match parse() {
+        Ok(a) => a,
+        Err(e) => {
+            if !e.is_empty() {
+                eprintln!("tenure-check: {e}");
+            }
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let limits = |depth| Limits {
+        depth,
+        threads: args.threads,
+        timeout: args.timeout.map(Duration::from_secs),
+        stop_at_first_violation: args.first,
+        stop_on: args.until,
+    };
+    let mut reports = Vec::new();
+    if args.model != "lease" {
+        let options = actor::ActorOptions {
+            nodes: args.nodes,
+            crashes: args.crashes.unwrap_or((args.nodes - 1) / 2),
+            lossy: !args.reliable,
+            duplicating: !args.no_duplicates,
+            commands: args.commands,
+            from_fresh: args.start.0,
+            from_elected: args.start.1,
+            fault: args.fault,
+            ..actor::ActorOptions::default()
+        };
+        println!("actor model: {} depth<={}", options.describe(), args.depth);
+        let report = actor::check(options, &limits(args.depth));
+        print(&report, args.quiet);
+        reports.push(report);
+    }
+    if args.model != "actor" {
+        let options = lease::LeaseOptions {
+            nodes: args.nodes,
+            crashes: args.crashes.unwrap_or(0),
+            duplicating: args.duplicating,
+            commands: args.commands,
+            tick: args.tick_ms.map(tenure::Duration::from_millis),
+            from_fresh: args.start.0,
+            from_elected: args.start.1,
+            fault: args.fault,
+            ..lease::LeaseOptions::default()
+        };
+        let depth = args.lease_depth.unwrap_or(args.depth);
+        println!("lease model: {} depth<={}", options.describe(), depth);
+        let report = lease::check(options, &limits(depth));
+        print(&report, args.quiet);
+        reports.push(report);
+    }
+    let states: usize = reports.iter().map(|r| r.states).sum();
+    let depth = reports.iter().map(|r| r.depth).max().unwrap_or(0);
+    let violations: usize = reports.iter().map(|r| r.violations().count()).sum();
+    let elapsed: Duration = reports.iter().map(|r| r.elapsed).sum();
+    println!("total time {elapsed:.1?}");
+    println!("states={states} depth={depth} violations={violations}");
+    if violations == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
