@@ -19,12 +19,20 @@ impl<const N: usize> Node<N> {
         self.instance += 1;
         self.acceptor.next_instance();
         self.last_chosen = Some(op);
+        let holder = self.election.state.master;
         self.election.apply(instance, op, now, &self.config);
         // Whatever we were proposing in that instance is decided now (ours or not); the
         // election decides whether to propose again.
         self.proposer.reset();
         self.proposer.failures = 0;
-        self.persist();
+        // Learning needs no write for safety: a node restarted from an older record
+        // re-learns the instance, and a stale view only makes its own proposals no-ops
+        // (version check) or makes it wait longer. The next vote persists it anyway; a
+        // change of holder is written at once so a restart knows whom to wait for. This
+        // halves the writes per renewal.
+        if self.election.state.master != holder {
+            self.persist();
+        }
     }
 
     /// Installs the election state after every instance below `next_instance`.

@@ -2,7 +2,6 @@
 //! interface.
 
 use core::fmt;
-use heapless::Vec;
 
 use crate::acceptor::{Acceptor, Vote};
 use crate::ballot::{Ballot, MAX_SANE_ROUND};
@@ -126,6 +125,48 @@ impl From<ConfigError> for StartError {
     }
 }
 
+/// A fixed ring of pending outputs. Popped slots are cleared and an empty ring restarts
+/// at slot 0, so equal contents always compare (and hash) equal.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+struct OutputQueue {
+    items: [Option<Pending>; QUEUE_CAPACITY],
+    head: usize,
+    len: usize,
+}
+
+impl OutputQueue {
+    fn len(&self) -> usize {
+        self.len
+    }
+    fn push(&mut self, p: Pending) -> bool {
+        if self.len == QUEUE_CAPACITY {
+            return false;
+        }
+        self.items[(self.head + self.len) % QUEUE_CAPACITY] = Some(p);
+        self.len += 1;
+        true
+    }
+    fn pop(&mut self) -> Option<Pending> {
+        if self.len == 0 {
+            return None;
+        }
+        let p = self.items[self.head].take();
+        self.len -= 1;
+        self.head = if self.len == 0 {
+            0
+        } else {
+            (self.head + 1) % QUEUE_CAPACITY
+        };
+        p
+    }
+    fn last(&self) -> Option<&Pending> {
+        if self.len == 0 {
+            return None;
+        }
+        self.items[(self.head + self.len - 1) % QUEUE_CAPACITY].as_ref()
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Pending {
     Persist,
@@ -173,7 +214,7 @@ pub struct Node<const N: usize> {
     pub(crate) proposer: Proposer,
     pub(crate) election: Election,
     pub(crate) rng: Rng,
-    queue: Vec<Pending, QUEUE_CAPACITY>,
+    queue: OutputQueue,
     /// The live master last reported in an event.
     reported: Option<(NodeId, u64)>,
     pub(crate) last_catch_up: Option<(u64, Instant)>,
@@ -243,7 +284,7 @@ impl<const N: usize> Node<N> {
             proposer: Proposer::default(),
             election,
             rng: Rng::new(seed),
-            queue: Vec::new(),
+            queue: OutputQueue::default(),
             reported: None,
             last_catch_up: None,
             now,
@@ -385,11 +426,7 @@ impl<const N: usize> Node<N> {
     /// The next output to execute, in order. Drain until `None` after every input.
     #[must_use]
     pub fn poll_output(&mut self) -> Option<Output> {
-        if self.queue.is_empty() {
-            return None;
-        }
-        // At most QUEUE_CAPACITY entries: shifting them is cheaper than a ring's bookkeeping.
-        Some(match self.queue.remove(0) {
+        Some(match self.queue.pop()? {
             Pending::Persist => Output::Persist(self.record()),
             Pending::Send { to, message } => Output::Send {
                 to,
@@ -508,7 +545,7 @@ impl<const N: usize> Node<N> {
     }
 
     fn push(&mut self, p: Pending) {
-        if self.queue.push(p).is_err() {
+        if !self.queue.push(p) {
             self.stats.queue_overflows += 1;
         }
     }
