@@ -1,0 +1,804 @@
+//! `cluster`: three authenticated nodes on one virtual clock, driven by an arbitrary
+//! sequence of network faults, timer firings, crashes, restarts and commands, with the
+//! simulator's invariants checked after every step (see `core/src/tests.rs`).
+//!
+//! The driver follows the call protocol of `tenure::Node`: after every input it drains
+//! `poll_output` and executes the outputs in order. A node may be *held* (a slow disk or a
+//! stalled driver): its outputs then stay unexecuted until an `Exec` step, and a crash
+//! loses them. In *pipelined* scenarios a held node's outputs are polled at once into a
+//! driver-side FIFO (so the node keeps taking input) and still executed in order later:
+//! a driver that acknowledges outputs immediately but fsyncs and sends asynchronously.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use arbitrary::{Arbitrary, Unstructured};
+use tenure::{
+    Auth, Config, Destination, Duration, ElectionState, Instant, Member, Message, Node, NodeId,
+    Output, Proposal, Record, MAX_RECORD_SIZE, MAX_SEALED_SIZE,
+};
+
+/// Nodes in the cluster.
+pub const NODES: usize = 3;
+/// Most steps taken from one input.
+pub const MAX_STEPS: usize = 1024;
+/// Most frames in flight; later sends are lost (a full network queue).
+pub const MAX_IN_FLIGHT: usize = 64;
+/// Sent frames remembered for replay.
+pub const HISTORY: usize = 64;
+/// Most natural ticks one `Run` step takes, and per input in all.
+pub const MAX_RUN: u8 = 64;
+pub const MAX_TICKS: usize = 2048;
+
+/// One step of a scenario. Every index is taken modulo what exists.
+///
+/// Encoded as one tag byte (modulo the variant count) and one byte per field, so short
+/// inputs hold many steps and a mutated byte changes one step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Deliver the k-th in-flight frame.
+    Deliver(u8),
+    /// Lose the k-th in-flight frame.
+    Drop(u8),
+    /// Copy the k-th in-flight frame (it will arrive twice).
+    Duplicate(u8),
+    /// Deliver a copy of the k-th in-flight frame to another node as well.
+    Redirect(u8, u8),
+    /// Queue a copy of the k-th in-flight frame with one byte changed.
+    Mutate(u8, u8, u8),
+    /// Queue a copy of the k-th in-flight frame cut to a length.
+    Truncate(u8, u8),
+    /// Queue a frame sent earlier (replay attack), to any node.
+    Replay(u8, u8),
+    /// Advance the clock by whole milliseconds.
+    Advance(u8),
+    /// Advance the clock by 20 ms units (up to 5.1 s: several leases).
+    Sleep(u8),
+    /// Advance the clock by microseconds (lease edges).
+    Nudge(u8),
+    /// Move the clock to node i's timer and fire it (or fire it early when none is due).
+    Timeout(u8),
+    /// One natural event: deliver the oldest frame, or else fire the earliest timer.
+    Tick,
+    /// Up to `MAX_RUN` natural events.
+    Run(u8),
+    /// Crash node i: its unexecuted outputs are lost.
+    Crash(u8),
+    /// Restart node i (if down) from its last persisted record.
+    Restart(u8),
+    /// Crash and restart node i at once.
+    Reboot(u8),
+    /// Toggle whether node i's outputs wait for `Exec`.
+    Hold(u8),
+    /// Execute up to n of node i's pending outputs.
+    Exec(u8, u8),
+    /// `release` on node i.
+    Release(u8),
+    /// `hand_over` from node i to node id j (0..=3: 0 is not a member).
+    HandOver(u8, u8),
+    /// `campaign` on node i.
+    Campaign(u8),
+}
+
+macro_rules! steps {
+    ($($tag:literal => $name:ident $(($($f:ident),*))?,)*) => {
+        impl<'a> Arbitrary<'a> for Step {
+            fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
+                let tag = u8::arbitrary(u)? % STEP_KINDS;
+                Ok(match tag {
+                    $($tag => Step::$name $(($({ let $f = u8::arbitrary(u)?; $f }),*))?,)*
+                    _ => unreachable!(),
+                })
+            }
+        }
+
+        impl Step {
+            /// The bytes `Step::arbitrary` reads back as this step.
+            pub fn encode(&self, out: &mut Vec<u8>) {
+                match *self {
+                    $(Step::$name $(($($f),*))? => {
+                        out.push($tag);
+                        $($(out.push($f);)*)?
+                    })*
+                }
+            }
+        }
+    };
+}
+
+/// Number of `Step` variants.
+pub const STEP_KINDS: u8 = 21;
+
+steps! {
+    0 => Deliver(k),
+    1 => Drop(k),
+    2 => Duplicate(k),
+    3 => Redirect(k, to),
+    4 => Mutate(k, at, x),
+    5 => Truncate(k, len),
+    6 => Replay(h, to),
+    7 => Advance(ms),
+    8 => Sleep(x),
+    9 => Nudge(us),
+    10 => Timeout(i),
+    11 => Tick,
+    12 => Run(n),
+    13 => Crash(i),
+    14 => Restart(i),
+    15 => Reboot(i),
+    16 => Hold(i),
+    17 => Exec(i, n),
+    18 => Release(i),
+    19 => HandOver(i, to),
+    20 => Campaign(i),
+}
+
+/// Self-test only (`--features planted-amnesia`): the driver "optimises" its disk writes
+/// and skips every record that does not advance the instance, so a node that crashes
+/// forgets the promises and votes it made in its current instance (the classic Paxos
+/// amnesia bug). The local checks that would flag this at once (persist before send,
+/// records and versions that go back) are off, so only the cluster-wide invariants (one
+/// master at a time, agreement per version) are left to catch it, which proves they can.
+pub const PLANTED_AMNESIA: bool = cfg!(feature = "planted-amnesia");
+
+/// A frame on the network.
+#[derive(Clone, Debug)]
+struct Frame {
+    to: usize,
+    bytes: Vec<u8>,
+}
+
+struct Slot {
+    node: Option<Node<NODES>>,
+    disk: Option<Record>,
+    /// Polled but not yet executed outputs (pipelined driver).
+    fifo: VecDeque<Output>,
+    held: bool,
+    /// Version and instance last seen on this node (reset at restart from the record).
+    version: Option<u64>,
+    instance: u64,
+}
+
+/// The harness.
+pub struct Cluster {
+    configs: Vec<Config<NODES>>,
+    slots: Vec<Slot>,
+    now: Instant,
+    net: Vec<Frame>,
+    history: VecDeque<Frame>,
+    pipelined: bool,
+    /// Agreement: the election state every node had at each version, over all time.
+    states: BTreeMap<u64, ElectionState>,
+    ticks: usize,
+    /// Scenario statistics (for the seed generator and the self-test).
+    pub stats: Coverage,
+}
+
+/// What a scenario reached.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Coverage {
+    pub steps: usize,
+    pub frames_delivered: usize,
+    pub max_version: u64,
+    pub masters_seen: usize,
+    pub restarts: usize,
+    pub releases_ok: usize,
+    pub hand_overs_ok: usize,
+    pub bad_tags: u64,
+}
+
+impl Cluster {
+    /// A fresh cluster; `seed` varies the nodes' jitter.
+    pub fn new(seed: u8, pipelined: bool) -> Self {
+        let members = [
+            Member::candidate(1),
+            Member::candidate(2),
+            Member::candidate(3),
+        ];
+        let configs: Vec<Config<NODES>> = (1..=NODES as u16)
+            .map(|id| {
+                let mut c = Config::new(7, NodeId(id), &members).expect("valid config");
+                c.seed = u64::from(seed).wrapping_mul(0x9E37_79B9) ^ u64::from(id);
+                c.auth = Auth::key(crate::KEY);
+                c
+            })
+            .collect();
+        let slots = configs
+            .iter()
+            .map(|c| Slot {
+                node: Some(Node::first_boot(c.clone(), Instant::ZERO).expect("first boot")),
+                disk: None,
+                fifo: VecDeque::new(),
+                held: false,
+                version: None,
+                instance: 0,
+            })
+            .collect();
+        let mut cluster = Cluster {
+            configs,
+            slots,
+            now: Instant::ZERO,
+            net: Vec::new(),
+            history: VecDeque::new(),
+            pipelined,
+            states: BTreeMap::new(),
+            ticks: 0,
+            stats: Coverage::default(),
+        };
+        cluster.settle();
+        cluster
+    }
+
+    /// The last record each node persisted.
+    pub fn records(&self) -> Vec<Record> {
+        self.slots.iter().filter_map(|s| s.disk).collect()
+    }
+
+    /// The most recently sent frames (oldest first).
+    pub fn sent(&self) -> Vec<Vec<u8>> {
+        self.history.iter().map(|f| f.bytes.clone()).collect()
+    }
+
+    /// One line about the cluster's state (for `examples/explain.rs`).
+    pub fn summary(&self) -> String {
+        let mut out = format!("t={} in-flight={}", self.now, self.net.len());
+        for (i, s) in self.slots.iter().enumerate() {
+            match &s.node {
+                None => out += &format!(" | n{}: down", i + 1),
+                Some(n) => {
+                    out += &format!(
+                        " | n{}: inst {} v{:?} master {:?}{}{}",
+                        i + 1,
+                        n.instance(),
+                        n.version(),
+                        n.master(self.now).map(|m| m.node.0),
+                        if s.held { " held" } else { "" },
+                        if s.fifo.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" fifo {}", s.fifo.len())
+                        },
+                    );
+                }
+            }
+        }
+        out
+    }
+
+    fn live(&self, i: usize) -> bool {
+        self.slots[i].node.is_some()
+    }
+
+    /// Executes one output of node `i`, checking persist-before-send.
+    fn execute(&mut self, i: usize, out: Output) {
+        match out {
+            Output::Persist(record) => {
+                if PLANTED_AMNESIA {
+                    if self.slots[i]
+                        .disk
+                        .is_some_and(|d| d.instance() == record.instance())
+                    {
+                        return;
+                    }
+                } else {
+                    self.check_record(i, &record);
+                }
+                self.slots[i].disk = Some(record);
+            }
+            Output::Send { to, packet } => {
+                if !PLANTED_AMNESIA {
+                    self.check_durable(i, &packet.message);
+                }
+                let node = self.slots[i].node.as_ref().expect("live sender");
+                assert_eq!(
+                    packet.header,
+                    node.header(),
+                    "node {i} sent a foreign header"
+                );
+                let me = node.id();
+                let mut buf = [0u8; MAX_SEALED_SIZE];
+                let len = node
+                    .seal(&packet, &mut buf)
+                    .expect("a sealed packet fits MAX_SEALED_SIZE");
+                for j in 0..NODES {
+                    let wanted = match to {
+                        Destination::All => j != i,
+                        Destination::Node(id) => {
+                            assert!(
+                                id != me && usize::from(id.0) <= NODES && id.0 > 0,
+                                "node {i} sent to {id:?}"
+                            );
+                            usize::from(id.0) - 1 == j
+                        }
+                    };
+                    if wanted {
+                        let f = Frame {
+                            to: j,
+                            bytes: buf[..len].to_vec(),
+                        };
+                        if self.history.len() == HISTORY {
+                            self.history.pop_front();
+                        }
+                        self.history.push_back(f.clone());
+                        self.enqueue(f);
+                    }
+                }
+            }
+            Output::Event(_) => {}
+        }
+    }
+
+    fn enqueue(&mut self, f: Frame) {
+        if self.net.len() < MAX_IN_FLIGHT {
+            self.net.push(f);
+        }
+    }
+
+    /// A new record of node `i` never goes back on the one it replaces, and survives its
+    /// byte form.
+    fn check_record(&self, i: usize, r: &Record) {
+        let me = &self.configs[i];
+        assert_eq!((r.cluster(), r.node()), (me.cluster_id, me.node_id));
+        let mut buf = [0u8; MAX_RECORD_SIZE];
+        let n = r.encode(&mut buf).expect("a record fits MAX_RECORD_SIZE");
+        assert_eq!(Record::decode(&buf[..n]), Ok(*r));
+        if let Some(old) = &self.slots[i].disk {
+            assert!(
+                r.promised() >= old.promised(),
+                "node {i}: stored promise went back: {old:?} -> {r:?}"
+            );
+            assert!(
+                r.instance() >= old.instance(),
+                "node {i}: stored instance went back"
+            );
+            assert!(
+                r.incarnation() >= old.incarnation(),
+                "node {i}: incarnation went back"
+            );
+            assert!(
+                r.election().version >= old.election().version,
+                "node {i}: stored version went back: {old:?} -> {r:?}"
+            );
+        }
+    }
+
+    /// Nothing a node sends may promise more than its disk holds (as in the core tests).
+    fn check_durable(&self, i: usize, msg: &Message) {
+        let disk = self.slots[i]
+            .disk
+            .as_ref()
+            .unwrap_or_else(|| panic!("node {i} sent {msg:?} before its first record"));
+        match *msg {
+            Message::Prepare { ballot, .. } | Message::Promise { ballot, .. } => {
+                assert!(
+                    disk.promised() >= ballot,
+                    "node {i} sent {msg:?} before persisting its promise ({:?})",
+                    disk.promised()
+                );
+            }
+            Message::Accept { ballot, op, .. } => {
+                assert_eq!(
+                    disk.accepted(),
+                    Some(Proposal { ballot, op }),
+                    "node {i} sent {msg:?} unpersisted"
+                );
+            }
+            Message::Accepted { ballot, .. } => {
+                assert_eq!(
+                    disk.accepted().map(|p| p.ballot),
+                    Some(ballot),
+                    "node {i} sent {msg:?} unpersisted"
+                );
+            }
+            _ => {}
+        }
+    }
+
+    /// Polls node `i`'s next output (from the driver FIFO first).
+    fn next_output(&mut self, i: usize) -> Option<Output> {
+        let slot = &mut self.slots[i];
+        match slot.fifo.pop_front() {
+            Some(o) => Some(o),
+            None => slot.node.as_mut()?.poll_output(),
+        }
+    }
+
+    /// The driver's part after every input: execute what may be executed.
+    fn settle(&mut self) {
+        for i in 0..NODES {
+            if !self.live(i) {
+                continue;
+            }
+            if !self.slots[i].held {
+                // At most a full node queue plus the FIFO; bounded anyway.
+                for _ in 0..10_000 {
+                    match self.next_output(i) {
+                        Some(o) => self.execute(i, o),
+                        None => break,
+                    }
+                }
+            } else if self.pipelined {
+                let slot = &mut self.slots[i];
+                if let Some(node) = slot.node.as_mut() {
+                    while let Some(o) = node.poll_output() {
+                        slot.fifo.push_back(o);
+                    }
+                }
+                // A stalled driver cannot buffer forever: bound it.
+                assert!(slot.fifo.len() <= 100_000);
+            }
+        }
+        self.check();
+    }
+
+    /// The invariants, after every step.
+    fn check(&mut self) {
+        let now = self.now;
+        let masters: Vec<usize> = (0..NODES)
+            .filter(|&i| {
+                self.slots[i]
+                    .node
+                    .as_ref()
+                    .is_some_and(|n| n.is_master(now))
+            })
+            .collect();
+        assert!(masters.len() <= 1, "two masters at {now}: {masters:?}");
+        if !masters.is_empty() {
+            self.stats.masters_seen += 1;
+        }
+        for i in 0..NODES {
+            let Some(node) = self.slots[i].node.as_ref() else {
+                continue;
+            };
+            let stats = node.stats();
+            assert_eq!(
+                stats.queue_overflows, 0,
+                "node {i}: output queue overflowed"
+            );
+            self.stats.bad_tags = self.stats.bad_tags.max(stats.dropped.bad_tag);
+            let version = node.version();
+            let state = *node.election_state();
+            assert_eq!(state.version, version);
+            assert!(
+                PLANTED_AMNESIA || version >= self.slots[i].version,
+                "node {i}: version went back from {:?} to {version:?}",
+                self.slots[i].version
+            );
+            assert!(
+                PLANTED_AMNESIA || node.instance() >= self.slots[i].instance,
+                "node {i}: instance went back"
+            );
+            if let Some(v) = version {
+                assert!(
+                    v < node.instance(),
+                    "node {i}: version {v} not below its instance"
+                );
+                let agreed = *self.states.entry(v).or_insert(state);
+                assert_eq!(agreed, state, "node {i} disagrees about version {v}");
+                self.stats.max_version = self.stats.max_version.max(v);
+            }
+            if let Some(m) = node.master(now) {
+                assert_eq!(Some(m.node), state.master);
+                assert_eq!(m.term_end.is_some(), m.node == node.id());
+            }
+            let instance = node.instance();
+            self.slots[i].version = version;
+            self.slots[i].instance = instance;
+        }
+    }
+
+    fn index(&self, k: u8) -> Option<usize> {
+        (!self.net.is_empty()).then(|| usize::from(k) % self.net.len())
+    }
+
+    fn deliver(&mut self, f: Frame) {
+        if let Some(node) = self.slots[f.to].node.as_mut() {
+            node.handle_frame(self.now, &f.bytes);
+            self.stats.frames_delivered += 1;
+        }
+    }
+
+    fn fire(&mut self, i: usize) {
+        let now = self.now;
+        if let Some(node) = self.slots[i].node.as_mut() {
+            let t = node.poll_timeout().unwrap_or(now).max(now);
+            self.now = t;
+            node.handle_timeout(t);
+        }
+    }
+
+    /// One natural event; false when there is none.
+    fn tick(&mut self) -> bool {
+        if self.ticks >= MAX_TICKS {
+            return false;
+        }
+        self.ticks += 1;
+        if !self.net.is_empty() {
+            let f = self.net.remove(0);
+            self.deliver(f);
+            return true;
+        }
+        let next = (0..NODES)
+            .filter_map(|i| Some((self.slots[i].node.as_ref()?.poll_timeout()?, i)))
+            .min();
+        match next {
+            Some((_, i)) => {
+                self.fire(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn crash(&mut self, i: usize) {
+        let slot = &mut self.slots[i];
+        slot.node = None;
+        slot.fifo.clear();
+        slot.held = false;
+    }
+
+    fn restart(&mut self, i: usize) {
+        if self.live(i) {
+            return;
+        }
+        let config = self.configs[i].clone();
+        let node = match self.slots[i].disk {
+            Some(record) => {
+                let node =
+                    Node::restore(config, record, self.now).expect("restore from own record");
+                assert!(
+                    node.version() >= record.election().version,
+                    "node {i}: restored version below its record"
+                );
+                assert_eq!(node.instance(), record.instance());
+                assert!(
+                    !node.is_master(self.now),
+                    "node {i} is master right after restart"
+                );
+                node
+            }
+            // It never stored a record, so it never sent anything: a first boot is sound.
+            None => Node::first_boot(config, self.now).expect("first boot"),
+        };
+        let slot = &mut self.slots[i];
+        slot.version = node.version();
+        slot.instance = node.instance();
+        slot.node = Some(node);
+        self.stats.restarts += 1;
+    }
+
+    /// Runs one step and checks the invariants.
+    pub fn step(&mut self, step: Step) {
+        self.stats.steps += 1;
+        let now = self.now;
+        let node_at = |i: u8| usize::from(i) % NODES;
+        match step {
+            Step::Deliver(k) => {
+                if let Some(k) = self.index(k) {
+                    let f = self.net.remove(k);
+                    self.deliver(f);
+                }
+            }
+            Step::Drop(k) => {
+                if let Some(k) = self.index(k) {
+                    self.net.remove(k);
+                }
+            }
+            Step::Duplicate(k) => {
+                if let Some(k) = self.index(k) {
+                    let f = self.net[k].clone();
+                    self.enqueue(f);
+                }
+            }
+            Step::Redirect(k, to) => {
+                if let Some(k) = self.index(k) {
+                    let mut f = self.net[k].clone();
+                    f.to = node_at(to);
+                    self.deliver(f);
+                }
+            }
+            Step::Mutate(k, at, x) => {
+                if let Some(k) = self.index(k) {
+                    let mut f = self.net[k].clone();
+                    if !f.bytes.is_empty() {
+                        let at = usize::from(at) % f.bytes.len();
+                        f.bytes[at] ^= x.max(1);
+                        self.enqueue(f);
+                    }
+                }
+            }
+            Step::Truncate(k, len) => {
+                if let Some(k) = self.index(k) {
+                    let mut f = self.net[k].clone();
+                    f.bytes.truncate(usize::from(len) % f.bytes.len().max(1));
+                    self.enqueue(f);
+                }
+            }
+            Step::Replay(h, to) => {
+                if !self.history.is_empty() {
+                    let mut f = self.history[usize::from(h) % self.history.len()].clone();
+                    if to & 0x80 == 0 {
+                        f.to = node_at(to); // else: to its original destination
+                    }
+                    self.enqueue(f);
+                }
+            }
+            Step::Advance(ms) => self.now = now + Duration::from_millis(u64::from(ms)),
+            Step::Sleep(x) => self.now = now + Duration::from_millis(20 * u64::from(x)),
+            Step::Nudge(us) => self.now = now + Duration::from_micros(u64::from(us)),
+            Step::Timeout(i) => self.fire(node_at(i)),
+            Step::Tick => {
+                self.tick();
+            }
+            Step::Run(n) => {
+                for _ in 0..n.min(MAX_RUN) {
+                    if !self.tick() {
+                        break;
+                    }
+                    self.settle();
+                }
+            }
+            Step::Crash(i) => self.crash(node_at(i)),
+            Step::Restart(i) => self.restart(node_at(i)),
+            Step::Reboot(i) => {
+                self.crash(node_at(i));
+                self.restart(node_at(i));
+            }
+            Step::Hold(i) => {
+                let slot = &mut self.slots[node_at(i)];
+                slot.held = !slot.held;
+            }
+            Step::Exec(i, n) => {
+                let i = node_at(i);
+                for _ in 0..n {
+                    match self.next_output(i) {
+                        Some(o) => self.execute(i, o),
+                        None => break,
+                    }
+                }
+            }
+            Step::Release(i) => {
+                if let Some(node) = self.slots[node_at(i)].node.as_mut() {
+                    if node.release(now).is_ok() {
+                        assert!(!node.is_master(now), "still master after release");
+                        self.stats.releases_ok += 1;
+                    }
+                }
+            }
+            Step::HandOver(i, to) => {
+                if let Some(node) = self.slots[node_at(i)].node.as_mut() {
+                    if node.hand_over(now, NodeId(u16::from(to % 4))).is_ok() {
+                        assert!(!node.is_master(now), "still master after hand-over");
+                        self.stats.hand_overs_ok += 1;
+                    }
+                }
+            }
+            Step::Campaign(i) => {
+                if let Some(node) = self.slots[node_at(i)].node.as_mut() {
+                    let _ = node.campaign(now);
+                }
+            }
+        }
+        self.settle();
+    }
+}
+
+/// Encodes a scenario for [`run`].
+pub fn encode(seed: u8, pipelined: bool, steps: &[Step]) -> Vec<u8> {
+    let mut out = vec![seed, u8::from(pipelined)];
+    for s in steps {
+        s.encode(&mut out);
+    }
+    out
+}
+
+/// The scenario `data` encodes: (seed, pipelined, steps), as [`run`] reads it.
+pub fn scenario(data: &[u8]) -> (u8, bool, Vec<Step>) {
+    let mut u = Unstructured::new(data);
+    let seed: u8 = u.arbitrary().unwrap_or(0);
+    let pipelined: bool = u.arbitrary().unwrap_or(false);
+    let mut steps = Vec::new();
+    while !u.is_empty() && steps.len() < MAX_STEPS {
+        match Step::arbitrary(&mut u) {
+            Ok(step) => steps.push(step),
+            Err(_) => break,
+        }
+    }
+    (seed, pipelined, steps)
+}
+
+/// Decodes a scenario from `data` and runs it: a seed byte, a pipelined flag, then steps.
+pub fn run(data: &[u8]) -> Cluster {
+    let mut u = Unstructured::new(data);
+    let seed: u8 = u.arbitrary().unwrap_or(0);
+    let pipelined: bool = u.arbitrary().unwrap_or(false);
+    let mut cluster = Cluster::new(seed, pipelined);
+    for _ in 0..MAX_STEPS {
+        if u.is_empty() {
+            break;
+        }
+        match Step::arbitrary(&mut u) {
+            Ok(step) => cluster.step(step),
+            Err(_) => break,
+        }
+    }
+    cluster
+}
+
+/// The whole target.
+pub fn check(data: &[u8]) {
+    run(data);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all_steps() -> Vec<Step> {
+        let mut v = Vec::new();
+        for tag in 0..STEP_KINDS {
+            let bytes = [tag, 1, 2, 3];
+            v.push(Step::arbitrary(&mut Unstructured::new(&bytes)).unwrap());
+        }
+        v
+    }
+
+    #[test]
+    fn steps_encode_to_what_they_decode_from() {
+        let steps = all_steps();
+        assert_eq!(steps.len(), usize::from(STEP_KINDS));
+        let bytes = encode(9, true, &steps);
+        let mut u = Unstructured::new(&bytes);
+        assert_eq!(u8::arbitrary(&mut u).unwrap(), 9);
+        assert!(bool::arbitrary(&mut u).unwrap());
+        for s in &steps {
+            assert_eq!(Step::arbitrary(&mut u).unwrap(), *s);
+        }
+        assert!(u.is_empty());
+        // Every variant is reachable, each with its own tag.
+        let mut kinds: Vec<_> = steps.iter().map(std::mem::discriminant).collect();
+        kinds.dedup();
+        assert_eq!(kinds.len(), steps.len());
+    }
+
+    fn selftest_input() -> Vec<u8> {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/selftest/planted-amnesia-two-masters"
+        );
+        std::fs::read(path).unwrap()
+    }
+
+    /// The committed self-test input: with the planted driver bug it makes two masters.
+    #[cfg(feature = "planted-amnesia")]
+    #[test]
+    #[should_panic(expected = "two masters")]
+    fn the_planted_amnesia_bug_is_caught() {
+        run(&selftest_input());
+    }
+
+    /// The same input is harmless with a correct driver.
+    #[cfg(not(feature = "planted-amnesia"))]
+    #[test]
+    fn the_selftest_input_passes_without_the_plant() {
+        run(&selftest_input());
+    }
+
+    #[test]
+    fn a_plain_run_elects_one_master_and_keeps_it() {
+        let c = run(&encode(0, false, &[Step::Run(64); 8]));
+        assert!(c.stats.masters_seen > 100, "{:?}", c.stats);
+        assert!(c.stats.max_version > 20, "{:?}", c.stats);
+    }
+
+    #[test]
+    fn every_step_kind_runs_on_a_live_cluster() {
+        let mut steps = vec![Step::Run(64); 3];
+        for _ in 0..4 {
+            steps.extend(all_steps());
+            steps.push(Step::Run(64));
+        }
+        for pipelined in [false, true] {
+            run(&encode(1, pipelined, &steps));
+        }
+    }
+}
