@@ -309,7 +309,7 @@ impl Default for Cli {
             seeds: 1_000,
             start: 0,
             replay: None,
-            jobs: 1,
+            jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
             determinism_every: 100,
             quiet: false,
         }
@@ -344,7 +344,7 @@ OPTIONS (defaults in brackets; durations take us, ms or s, bare numbers are ms):
                         restart-without-record, lease-from-success [none]
   --durability-check on|off  check the disk at every send [on]
   --determinism-every K run every K-th seed twice, compare trace hashes (0: off) [100]
-  --jobs J              worker threads [1]
+  --jobs J              worker threads [all cores]
   --quiet               no progress line
 ";
 

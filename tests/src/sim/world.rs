@@ -21,8 +21,8 @@ use std::fmt::Write as _;
 use std::hash::{Hash, Hasher};
 
 use tenure::{
-    CommandError, Config, Destination, Duration, Event, Instant, Member, Message, Node, NodeId, Op,
-    Output, Record, Role, MAX_SEALED_SIZE,
+    CommandError, Config, Destination, Duration, Event, Instant, Member, Node, NodeId, Output,
+    Record, Role, MAX_RECORD_SIZE, MAX_SEALED_SIZE,
 };
 
 use super::checker::{fmt_real, Checker, Violation, ViolationKind};
@@ -30,6 +30,13 @@ use super::clock::Clock;
 use super::options::{Plant, SimOptions};
 use super::rng::{SimRng, TraceHash};
 use super::MAX_NODES;
+
+mod calm;
+mod faults;
+mod show;
+
+pub use show::fmt_msg;
+use show::{fmt_ballot, fmt_op, fmt_set, fmt_state};
 
 /// A node as simulated.
 pub type SimNode = Node<MAX_NODES>;
@@ -397,7 +404,7 @@ impl World {
             params,
             lease,
             chaos_end,
-            hard_end: chaos_end + 20 * lease + 100 * round,
+            hard_end: u64::MAX,
             phase: Phase::Chaos,
             checker: Checker::new(n, voters, quorum),
             stats: RunStats {
@@ -415,6 +422,9 @@ impl World {
             finished: false,
             opts,
         };
+        // Calm phase: a master, a steady window, a failover, and the aftermath.
+        world.hard_end =
+            chaos_end + world.liveness_bound() + world.failover_bound() + 6 * lease + 100 * round;
         if world.trace.is_some() {
             world.describe();
         }
@@ -619,7 +629,10 @@ impl World {
             Ev::Chaos => self.chaos(),
             Ev::CalmStart => self.calm_start(),
             Ev::LivenessDeadline => {
-                if self.phase == Phase::Calm {
+                if self.phase == Phase::Calm && !self.timing_holds() {
+                    self.note(|| "no master, but round trips exceed the round timeout".into());
+                    self.finished = true;
+                } else if self.phase == Phase::Calm {
                     let bound = self.liveness_bound();
                     self.violation(
                         ViolationKind::Liveness,
@@ -636,7 +649,9 @@ impl World {
             }
             Ev::ProbeCrash => self.probe_crash(),
             Ev::FailoverDeadline => {
-                if let Phase::Failover { old, .. } = self.phase {
+                if matches!(self.phase, Phase::Failover { .. }) && !self.timing_holds() {
+                    self.finished = true;
+                } else if let Phase::Failover { old, .. } = self.phase {
                     let bound = self.failover_bound();
                     self.violation(
                         ViolationKind::Liveness,
@@ -926,6 +941,17 @@ impl World {
         self.outputs_executed += 1;
         match out {
             Output::Persist(record) => {
+                // The disk holds bytes: what a restart reads back must be what was stored.
+                let mut buf = [0u8; MAX_RECORD_SIZE];
+                let stored = record
+                    .encode(&mut buf)
+                    .and_then(|len| Record::decode(&buf[..len]));
+                if stored != Ok(record) {
+                    self.violation(
+                        ViolationKind::Wire,
+                        format!("record {record:?} reads back as {stored:?}"),
+                    );
+                }
                 self.slots[i].disk = Some(record);
                 self.checker.on_persist(self.now, i, &record);
                 record.hash(&mut self.hash);
@@ -1147,7 +1173,6 @@ impl World {
 
     /// After every event: invariants across nodes, and the progress of the phases.
     fn after_event(&mut self) {
-        self.stats.events += 1;
         let masters = self.masters();
         if masters != self.masters_since.0 {
             self.masters_since = (masters, self.now);
@@ -1181,7 +1206,7 @@ impl World {
                 self.schedule(settle, Ev::SteadyMark);
                 self.schedule(probe, Ev::ProbeCrash);
             }
-            Phase::Steady { master } if masters != 1 << master => {
+            Phase::Steady { master } if masters != 1 << master && self.timing_holds() => {
                 let detail = format!(
                     "master n{} changed or lapsed with faults stopped and a majority \
                      connected (masters now {})",
@@ -1233,340 +1258,6 @@ impl World {
         s
     }
 
-    // ----- faults and commands ----------------------------------------------------------
-
-    fn downtime(&mut self) -> u64 {
-        self.rng.range(1_000, 2 * self.lease)
-    }
-
-    fn pick_up(&mut self) -> Option<usize> {
-        let up: Vec<usize> = (0..self.n())
-            .filter(|&i| self.slots[i].node.is_some())
-            .collect();
-        (!up.is_empty()).then(|| up[self.rng.index(up.len())])
-    }
-
-    /// The current master, or (half the time, or if none) a random live node.
-    fn pick_master_or_any(&mut self) -> Option<usize> {
-        let masters = self.masters();
-        if masters != 0 && self.rng.chance(3, 4) {
-            return Some(masters.trailing_zeros() as usize);
-        }
-        self.pick_up()
-    }
-
-    fn chaos(&mut self) {
-        if self.phase != Phase::Chaos || self.now >= self.chaos_end {
-            return;
-        }
-        let o = &self.opts;
-        let mut kinds: Vec<(u32, u8)> = vec![(8, 0)];
-        if o.crashes {
-            kinds.push((20, 1));
-        }
-        if o.partitions {
-            kinds.push((20, 2));
-            kinds.push((8, 3));
-        }
-        if o.pauses {
-            kinds.push((10, 4));
-        }
-        if o.commands {
-            kinds.push((12, 5));
-            kinds.push((12, 6));
-            kinds.push((5, 7));
-        }
-        let total: u32 = kinds.iter().map(|k| k.0).sum();
-        let mut pick = self.rng.below(u64::from(total)) as u32;
-        let mut kind = 0;
-        for (w, k) in kinds {
-            if pick < w {
-                kind = k;
-                break;
-            }
-            pick -= w;
-        }
-        match kind {
-            0 => {
-                self.params.loss_ppm =
-                    self.rng.range(0, u64::from(self.params.max_loss_ppm)) as u32;
-                let loss = self.params.loss_ppm;
-                self.note(|| format!("network: loss now {loss} ppm"));
-            }
-            1 => {
-                if let Some(i) = self.pick_master_or_any() {
-                    let down = self.downtime();
-                    self.crash(i, "fault schedule", Some(down));
-                }
-            }
-            2 => self.partition(),
-            3 => self.heal(),
-            4 => {
-                if let Some(i) = self.pick_master_or_any() {
-                    if !self.slots[i].paused {
-                        let len = self.rng.range(self.lease / 20, 2 * self.lease);
-                        let s = &mut self.slots[i];
-                        s.paused = true;
-                        s.pause_generation += 1;
-                        let generation = s.pause_generation;
-                        let id = s.id;
-                        self.stats.pauses += 1;
-                        self.note(|| format!("n{id} PAUSED for {}", Duration::from_micros(len)));
-                        self.schedule(
-                            self.now + len,
-                            Ev::PauseEnd {
-                                node: i,
-                                generation,
-                            },
-                        );
-                    }
-                }
-            }
-            5 => self.command(Input::Release),
-            6 => {
-                let to = NodeId(self.rng.range(1, self.n() as u64) as u16);
-                self.command(Input::HandOver(to));
-            }
-            _ => {
-                if let Some(i) = self.pick_up() {
-                    if !self.slots[i].paused {
-                        let _ = self.input(i, Input::Campaign);
-                    }
-                }
-            }
-        }
-        let gap = self
-            .rng
-            .range(self.params.mean_gap / 4, 2 * self.params.mean_gap);
-        self.schedule(self.now + gap, Ev::Chaos);
-    }
-
-    fn command(&mut self, cmd: Input<'static>) {
-        let Some(i) = self.pick_master_or_any() else {
-            return;
-        };
-        if self.slots[i].paused {
-            return;
-        }
-        if self.input(i, cmd).is_ok() {
-            self.stats.releases += 1;
-            // Even the faulty driver knows it gave the role up.
-            self.slots[i].belief_until = None;
-        }
-    }
-
-    fn partition(&mut self) {
-        let n = self.n();
-        if n < 2 {
-            return;
-        }
-        self.cut.iter_mut().for_each(|c| *c = false);
-        self.partition_generation += 1;
-        self.stats.partitions += 1;
-        let masters = self.masters();
-        // Isolating the master is the interesting case: bias towards it.
-        let focus = if masters != 0 && self.rng.chance(1, 2) {
-            masters.trailing_zeros() as usize
-        } else {
-            self.rng.index(n)
-        };
-        let kind = self.rng.below(4);
-        let desc;
-        match kind {
-            0 => {
-                // Symmetric: two sides, the focus on the smaller-or-equal one.
-                let mut side = 1u32 << focus;
-                for j in 0..n {
-                    if j != focus && self.rng.chance(1, 3) {
-                        side |= 1 << j;
-                    }
-                }
-                if side.count_ones() as usize == n {
-                    side = 1 << focus;
-                }
-                for a in 0..n {
-                    for b in 0..n {
-                        if (side >> a) & 1 != (side >> b) & 1 {
-                            self.cut[a * n + b] = true;
-                        }
-                    }
-                }
-                desc = format!("symmetric: {} | rest", fmt_set(side));
-            }
-            1 => {
-                // Asymmetric: one direction only, between the focus and some others.
-                let deaf = self.rng.chance(1, 2);
-                let mut others = 0u32;
-                for j in (0..n).filter(|&j| j != focus) {
-                    if self.rng.chance(2, 3) {
-                        others |= 1 << j;
-                        if deaf {
-                            self.cut[j * n + focus] = true;
-                        } else {
-                            self.cut[focus * n + j] = true;
-                        }
-                    }
-                }
-                desc = if deaf {
-                    format!(
-                        "asymmetric: n{} does not hear {}",
-                        focus + 1,
-                        fmt_set(others)
-                    )
-                } else {
-                    format!("asymmetric: {} do not hear n{}", fmt_set(others), focus + 1)
-                };
-            }
-            2 => {
-                // Partial: the focus reaches only some of the others.
-                let mut reach = 0u32;
-                for j in (0..n).filter(|&j| j != focus) {
-                    if self.rng.chance(1, 2) {
-                        reach |= 1 << j;
-                    } else {
-                        self.cut[focus * n + j] = true;
-                        self.cut[j * n + focus] = true;
-                    }
-                }
-                desc = format!("partial: n{} reaches only {}", focus + 1, fmt_set(reach));
-            }
-            _ => {
-                for a in 0..n {
-                    for b in 0..n {
-                        if a != b && self.rng.chance(1, 3) {
-                            self.cut[a * n + b] = true;
-                        }
-                    }
-                }
-                desc = "random directed links cut".to_string();
-            }
-        }
-        self.note(|| format!("PARTITION {desc}"));
-        let heal = self.now + self.rng.range(self.lease / 4, 3 * self.lease);
-        let generation = self.partition_generation;
-        self.schedule(heal, Ev::Heal { generation });
-    }
-
-    fn heal(&mut self) {
-        if self.cut.iter().any(|&c| c) {
-            self.cut.iter_mut().for_each(|c| *c = false);
-            self.note(|| "HEAL all links".to_string());
-        }
-        self.partition_generation += 1;
-    }
-
-    // ----- calm, liveness, failover -----------------------------------------------------
-
-    /// The longest a healthy majority may go without a master after faults stop: views
-    /// of the old master (and leases counted afresh by restarted nodes) run out within a
-    /// lease on the slowest clock, a released master keeps quiet for a lease, then
-    /// campaigns start within the priority and hand-over waits and a jitter, and
-    /// dueling proposers settle within a few round timeouts.
-    fn liveness_bound(&self) -> u64 {
-        3 * self.lease + self.election_slack()
-    }
-
-    /// The longest a failover may take: the old master's views run out within a lease
-    /// (on the slowest clock), then an election as above.
-    fn failover_bound(&self) -> u64 {
-        2 * self.lease + self.election_slack()
-    }
-
-    /// When a master found in the calm phase must stay master: renewals that were
-    /// failing when the faults stopped have had time to succeed, or the term to lapse.
-    fn calm_settled(&self) -> u64 {
-        let c = &self.slots[0].config;
-        self.chaos_end
-            + 4 * (c.round_timeout.as_micros() + c.max_backoff.as_micros())
-            + 2 * self.opts.max_delay.as_micros()
-    }
-
-    fn election_slack(&self) -> u64 {
-        let c = &self.slots[0].config;
-        let ranks = self.n() as u64;
-        c.priority_step.as_micros() * ranks
-            + c.handover_grace.as_micros()
-            + 10 * (c.round_timeout.as_micros() + c.max_backoff.as_micros())
-    }
-
-    fn calm_start(&mut self) {
-        self.phase = Phase::Calm;
-        self.chaos_failover = None;
-        self.params.loss_ppm = 0;
-        self.params.dup_ppm = 0;
-        self.params.tail_ppm = 0;
-        self.params.garbage_ppm = 0;
-        self.heal();
-        self.note(|| "CALM: faults stop; heal, resume, restart".to_string());
-        for i in 0..self.n() {
-            if self.slots[i].paused {
-                self.resume(i);
-            }
-        }
-        // Leave some crashed nodes down, as long as a majority of voters survives the
-        // master crash to come, with a candidate among them.
-        let down: Vec<usize> = (0..self.n())
-            .filter(|&i| self.slots[i].node.is_none())
-            .collect();
-        let mut keep_down = 0u32;
-        let quorum = self.slots[0].config.quorum();
-        for &i in &down {
-            if self.rng.chance(1, 2) {
-                let trial = keep_down | 1 << i;
-                if self.survives_a_crash(trial, quorum) {
-                    keep_down = trial;
-                }
-            }
-        }
-        for i in down {
-            if keep_down & (1 << i) == 0 {
-                self.start(i);
-            } else {
-                let id = self.slots[i].id;
-                self.note(|| format!("n{id} stays down"));
-                // Invalidate any pending restart.
-                self.slots[i].incarnation += 1;
-            }
-        }
-        let bound = self.liveness_bound();
-        self.schedule(self.now + bound, Ev::LivenessDeadline);
-    }
-
-    /// With `down` crashed, and any one more candidate crashed too, a majority of
-    /// voters and another candidate remain.
-    fn survives_a_crash(&self, down: u32, quorum: usize) -> bool {
-        let members = &self.slots[0].config.members;
-        (0..self.n())
-            .filter(|&c| down & (1 << c) == 0 && members[c].role == Role::Candidate)
-            .all(|c| {
-                let gone = down | 1 << c;
-                let voters = (0..self.n())
-                    .filter(|&i| gone & (1 << i) == 0 && members[i].role.votes())
-                    .count();
-                let candidates = (0..self.n())
-                    .filter(|&i| gone & (1 << i) == 0 && members[i].role == Role::Candidate)
-                    .count();
-                voters >= quorum && candidates >= 1
-            })
-    }
-
-    fn probe_crash(&mut self) {
-        let Phase::Steady { master } = self.phase else {
-            return;
-        };
-        if let Some((datagrams, renewals)) = self.steady_mark.take() {
-            self.stats.steady_datagrams = self.stats.datagrams - datagrams;
-            self.stats.steady_renewals = renewals;
-        }
-        self.crash(master, "failover probe", None);
-        self.phase = Phase::Failover {
-            old: master,
-            since: self.now,
-        };
-        let bound = self.failover_bound();
-        self.schedule(self.now + bound, Ev::FailoverDeadline);
-    }
-
     fn finish(mut self, processed: u64) -> RunReport {
         self.stats.simulated = self.now;
         self.stats.events = processed;
@@ -1589,97 +1280,5 @@ impl World {
             stats: self.stats,
             trace: self.trace,
         }
-    }
-}
-
-fn fmt_set(set: u32) -> String {
-    let ids: Vec<String> = (0..32)
-        .filter(|i| set & (1 << i) != 0)
-        .map(|i| format!("n{}", i + 1))
-        .collect();
-    format!("{{{}}}", ids.join(","))
-}
-
-fn fmt_ballot(b: tenure::Ballot) -> String {
-    format!("{}.n{}", b.round, b.node)
-}
-
-fn fmt_op(op: &Op) -> String {
-    match *op {
-        Op::BeMaster {
-            node, version, id, ..
-        } => format!(
-            "BeMaster(n{node} at v{} #{}.{})",
-            version.map_or("-".into(), |v| v.to_string()),
-            id.incarnation,
-            id.seq
-        ),
-        Op::Release {
-            node,
-            version,
-            successor,
-            id,
-        } => format!(
-            "Release(n{node} at v{version}{} #{}.{})",
-            successor.map_or(String::new(), |s| format!(" to n{s}")),
-            id.incarnation,
-            id.seq
-        ),
-    }
-}
-
-fn fmt_state(s: &tenure::ElectionState) -> String {
-    format!(
-        "[master {} v{}]",
-        s.master.map_or("-".into(), |m| format!("n{m}")),
-        s.version.map_or("-".into(), |v| v.to_string())
-    )
-}
-
-/// A message in one short line.
-pub fn fmt_msg(m: &Message) -> String {
-    match *m {
-        Message::Prepare { instance, ballot } => {
-            format!("Prepare i{instance} b{}", fmt_ballot(ballot))
-        }
-        Message::Promise {
-            instance,
-            ballot,
-            accepted,
-        } => format!(
-            "Promise i{instance} b{} accepted {}",
-            fmt_ballot(ballot),
-            accepted.map_or("-".into(), |p| format!(
-                "{}:{}",
-                fmt_ballot(p.ballot),
-                fmt_op(&p.op)
-            ))
-        ),
-        Message::Accept {
-            instance,
-            ballot,
-            op,
-        } => format!("Accept i{instance} b{} {}", fmt_ballot(ballot), fmt_op(&op)),
-        Message::Accepted { instance, ballot } => {
-            format!("Accepted i{instance} b{}", fmt_ballot(ballot))
-        }
-        Message::Reject {
-            instance,
-            ballot,
-            promised,
-        } => format!(
-            "Reject i{instance} b{} promised {}",
-            fmt_ballot(ballot),
-            fmt_ballot(promised)
-        ),
-        Message::Commit { instance, ballot } => {
-            format!("Commit i{instance} b{}", fmt_ballot(ballot))
-        }
-        Message::Chosen { instance, op } => format!("Chosen i{instance} {}", fmt_op(&op)),
-        Message::CatchUp { next_instance } => format!("CatchUp next i{next_instance}"),
-        Message::Snapshot {
-            next_instance,
-            state,
-        } => format!("Snapshot next i{next_instance} {}", fmt_state(&state)),
     }
 }

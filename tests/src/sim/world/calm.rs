@@ -1,0 +1,137 @@
+//! The calm phase: faults stop, a majority is connected; a master must appear and stay,
+//! and after the master is crashed another must take over within a bound.
+
+use tenure::{Member, Role};
+
+use super::{Ev, Phase, World};
+
+impl World {
+    /// The longest a healthy majority may go without a master after faults stop: views
+    /// of the old master (and leases counted afresh by restarted nodes) run out within a
+    /// lease on the slowest clock, a released master keeps quiet for a lease, then
+    /// campaigns start within the priority and hand-over waits and a jitter, and
+    /// dueling proposers settle within a few round timeouts.
+    pub(super) fn liveness_bound(&self) -> u64 {
+        3 * self.lease + self.election_slack()
+    }
+
+    /// The longest a failover may take: the old master's views run out within a lease
+    /// (on the slowest clock), then an election as above.
+    pub(super) fn failover_bound(&self) -> u64 {
+        2 * self.lease + self.election_slack()
+    }
+
+    /// When a master found in the calm phase must stay master: renewals that were
+    /// failing when the faults stopped have had time to succeed, or the term to lapse.
+    pub(super) fn calm_settled(&self) -> u64 {
+        let c = &self.slots[0].config;
+        self.chaos_end
+            + 4 * (c.round_timeout.as_micros() + c.max_backoff.as_micros())
+            + 2 * self.opts.max_delay.as_micros()
+    }
+
+    pub(super) fn election_slack(&self) -> u64 {
+        let c = &self.slots[0].config;
+        let ranks = self.n() as u64;
+        c.priority_step.as_micros() * ranks
+            + c.handover_grace.as_micros()
+            + 10 * (c.round_timeout.as_micros() + c.max_backoff.as_micros())
+    }
+
+    pub(super) fn calm_start(&mut self) {
+        self.phase = Phase::Calm;
+        self.chaos_failover = None;
+        self.params.loss_ppm = 0;
+        self.params.dup_ppm = 0;
+        self.params.tail_ppm = 0;
+        self.params.garbage_ppm = 0;
+        self.heal();
+        self.note(|| "CALM: faults stop; heal, resume, restart".to_string());
+        for i in 0..self.n() {
+            if self.slots[i].paused {
+                self.resume(i);
+            }
+        }
+        // Leave some crashed nodes down, as long as a majority of voters survives the
+        // master crash to come, with a candidate among them.
+        let down: Vec<usize> = (0..self.n())
+            .filter(|&i| self.slots[i].node.is_none())
+            .collect();
+        let mut keep_down = 0u32;
+        let quorum = self.slots[0].config.quorum();
+        for &i in &down {
+            if self.rng.chance(1, 2) {
+                let trial = keep_down | 1 << i;
+                if self.survives_a_crash(trial, quorum) {
+                    keep_down = trial;
+                }
+            }
+        }
+        for i in down {
+            if keep_down & (1 << i) == 0 {
+                self.start(i);
+            } else {
+                let id = self.slots[i].id;
+                self.note(|| format!("n{id} stays down"));
+                // Invalidate any pending restart.
+                self.slots[i].incarnation += 1;
+            }
+        }
+        let bound = self.liveness_bound();
+        self.schedule(self.now + bound, Ev::LivenessDeadline);
+    }
+
+    /// With `down` crashed, and any one more candidate crashed too, a majority of
+    /// voters and another candidate remain.
+    pub(super) fn survives_a_crash(&self, down: u32, quorum: usize) -> bool {
+        let members = &self.slots[0].config.members;
+        let up = |gone: u32, pred: &dyn Fn(&Member) -> bool| {
+            (0..self.n())
+                .filter(|&i| gone & (1 << i) == 0 && pred(&members[i]))
+                .count()
+        };
+        let candidate = |m: &Member| m.role == Role::Candidate;
+        let voter = |m: &Member| m.role.votes();
+        up(down, &candidate) >= 1
+            && (0..self.n())
+                .filter(|&c| down & (1 << c) == 0 && members[c].role == Role::Candidate)
+                .all(|c| {
+                    let gone = down | 1 << c;
+                    up(gone, &voter) >= quorum && up(gone, &candidate) >= 1
+                })
+    }
+
+    /// Whether liveness can be expected: in the calm phase a round trip (at most twice
+    /// the base delay plus jitter, each at most `max_delay`) fits in a round timeout.
+    /// Otherwise every phase times out before its replies arrive, and liveness and
+    /// stability are not judged (safety still is).
+    pub(super) fn timing_holds(&self) -> bool {
+        4 * self.opts.max_delay.as_micros() < self.slots[0].config.round_timeout.as_micros()
+    }
+
+    pub(super) fn probe_crash(&mut self) {
+        let Phase::Steady { master } = self.phase else {
+            return;
+        };
+        if let Some((datagrams, renewals)) = self.steady_mark.take() {
+            self.stats.steady_datagrams = self.stats.datagrams - datagrams;
+            self.stats.steady_renewals = renewals;
+        }
+        let down = (0..self.n())
+            .filter(|&i| self.slots[i].node.is_none())
+            .fold(0u32, |acc, i| acc | 1 << i);
+        if !self.survives_a_crash(down, self.slots[0].config.quorum()) {
+            // Too few nodes to lose the master and keep a majority: no failover probe.
+            self.phase = Phase::After;
+            self.schedule(self.now + self.lease, Ev::End);
+            return;
+        }
+        self.crash(master, "failover probe", None);
+        self.phase = Phase::Failover {
+            old: master,
+            since: self.now,
+        };
+        let bound = self.failover_bound();
+        self.schedule(self.now + bound, Ev::FailoverDeadline);
+    }
+}
