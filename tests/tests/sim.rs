@@ -240,63 +240,77 @@ fn planted_lease_counted_from_success_is_caught() {
     }
 }
 
-/// Core bug found by the simulator: after a master's term ends without the node having
-/// handled its renewal deadline (it was paused, or its own op was chosen late by another
-/// proposer), `poll_timeout` keeps returning the past renewal deadline and
-/// `handle_timeout` does nothing: a driver spins. Minimal replays:
-/// `tenure-sim --nodes 5 --pauses off --seed 17` (own op completed by another proposer,
-/// at 7.500449 s) and `tenure-sim --nodes 3 --seed 133` (master paused past its term,
-/// at 18.404764 s).
-#[test]
-#[ignore = "core bug reported: renew_at stays due after the term ends (timer spin)"]
-fn regression_seed_17_and_133_no_timer_spin() {
-    let runs = [
-        (
-            SimOptions {
-                pauses: false,
-                ..SimOptions::default()
-            },
-            17,
-        ),
-        (
-            SimOptions {
-                nodes: 3,
-                ..SimOptions::default()
-            },
-            133,
-        ),
-    ];
-    for (opts, seed) in runs {
-        let report = run_seed(&opts, seed, false);
-        assert!(
-            report.violations.is_empty(),
-            "seed {seed}: {:?}\n  replay: {}",
-            report.violations,
-            opts.replay_command(seed)
-        );
+/// The world of a minimal reproduction: three nodes, a short faulty phase, no loss, and
+/// only the faults named.
+fn minimal(nodes: usize, pauses: bool, partitions: bool, commands: bool) -> SimOptions {
+    SimOptions {
+        nodes,
+        duration: Duration::from_secs(3),
+        loss_pct: 0,
+        dup_pct: 0,
+        crashes: false,
+        crash_after_send_pct: 0,
+        pauses,
+        partitions,
+        commands,
+        ..SimOptions::default()
     }
 }
 
-/// Core bug found by the simulator: in a cluster with a single voter, a release is
-/// chosen inside `release()` itself; the node then arms no timer (`poll_timeout()` is
-/// `None`), so it never campaigns again and the cluster stays without a master. Replay:
-/// `tenure-sim --nodes 1 --seed 9` (released at 16.183315 s, no master by 24.8 s).
-#[test]
-#[ignore = "core bug reported: no timer after a release chosen synchronously (one voter)"]
-fn regression_seed_9_single_voter_campaigns_again_after_release() {
-    let opts = SimOptions {
-        nodes: 1,
-        ..SimOptions::default()
-    };
-    let report = run_seed(&opts, 9, false);
-    let liveness: Vec<_> = report
+fn assert_clean(opts: &SimOptions, seed: u64, kind: ViolationKind) {
+    let report = run_seed(opts, seed, false);
+    let found: Vec<_> = report
         .violations
         .iter()
-        .filter(|v| v.kind == ViolationKind::Liveness)
+        .filter(|v| v.kind == kind)
         .collect();
     assert!(
-        liveness.is_empty(),
-        "{liveness:?}\n  replay: {}",
-        opts.replay_command(9)
+        found.is_empty(),
+        "seed {seed}: {found:?}\n  replay: {}",
+        opts.replay_command(seed)
     );
+}
+
+/// Core bug found by the simulator: a master paused past its renewal time and the end of
+/// its term resumes; its term has ended, but `poll_timeout` keeps returning the past
+/// renewal deadline (`Election::renew_at` is only cleared when a new view starts) and
+/// `handle_timeout` does nothing with it, so a driver spins on a hot loop until the node
+/// next campaigns or learns something. Replay (3 nodes, pauses only, at 1.961549 s):
+/// `tenure-sim --nodes 3 --duration 3000ms --loss 0 --dup 0 --partitions off --crashes off
+/// --commands off --crash-after-send 0 --seed 59`.
+#[test]
+#[ignore = "core bug reported: renew_at stays due after the term ends (timer spin)"]
+fn regression_seed_59_no_timer_spin_after_a_pause() {
+    assert_clean(
+        &minimal(3, true, false, false),
+        59,
+        ViolationKind::TimerSpin,
+    );
+}
+
+/// The same bug by another path: a master that cannot hear its peers keeps retrying its
+/// renewal; after the heal it learns that renewal (chosen long ago) from a `Chosen`
+/// reply, its term is already over, and the past renewal deadline stays armed. Replay (3
+/// nodes, partitions only, at 2.995934 s): `tenure-sim --nodes 3 --duration 3000ms --loss
+/// 0 --dup 0 --pauses off --crashes off --commands off --crash-after-send 0 --seed 46`.
+#[test]
+#[ignore = "core bug reported: renew_at stays due after the term ends (timer spin)"]
+fn regression_seed_46_no_timer_spin_after_a_late_own_renewal() {
+    assert_clean(
+        &minimal(3, false, true, false),
+        46,
+        ViolationKind::TimerSpin,
+    );
+}
+
+/// Core bug found by the simulator: with a single voter, `release()` proposes the release
+/// and it is chosen at once, inside the call; the election's campaign time is only
+/// computed by the next `evaluate`, which never comes: `poll_timeout()` is `None`, the
+/// node never campaigns again, and the cluster stays without a master. Replay (1 node,
+/// commands only, released at 2.358479 s): `tenure-sim --nodes 1 --duration 3000ms --loss
+/// 0 --dup 0 --partitions off --pauses off --crashes off --crash-after-send 0 --seed 0`.
+#[test]
+#[ignore = "core bug reported: no timer after a release chosen synchronously (one voter)"]
+fn regression_seed_0_single_voter_campaigns_again_after_release() {
+    assert_clean(&minimal(1, false, false, true), 0, ViolationKind::Liveness);
 }

@@ -666,7 +666,7 @@ impl World {
             }
             Ev::LeaseBoundary { node } => {
                 // The checks after this event run at the last instant of the term.
-                if self.slots[node].boundary == Some(self.now) {
+                if self.slots[node].boundary == Some(self.now) && self.is_master_now(node) {
                     let id = self.slots[node].id;
                     self.note(|| format!("n{id} last instant of its term (check)"));
                 }

@@ -63,7 +63,9 @@ impl World {
                 self.params.loss_ppm =
                     self.rng.range(0, u64::from(self.params.max_loss_ppm)) as u32;
                 let loss = self.params.loss_ppm;
-                self.note(|| format!("network: loss now {loss} ppm"));
+                if self.params.max_loss_ppm > 0 {
+                    self.note(|| format!("network: loss now {loss} ppm"));
+                }
             }
             1 => {
                 if let Some(i) = self.pick_master_or_any() {
