@@ -54,6 +54,8 @@ pub struct Counters {
     pub master_changes: u64,
     /// Records made durable.
     pub persists: u64,
+    /// Time spent making them durable, in microseconds.
+    pub persist_micros: u64,
 }
 
 impl Counters {
@@ -142,6 +144,10 @@ impl Metrics {
     /// A snapshot of every counter.
     pub fn counters(&self) -> Counters {
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let (persists, persist_seconds) = {
+            let h = self.persist.lock().unwrap_or_else(|e| e.into_inner());
+            (h.count, h.sum)
+        };
         Counters {
             core: *self.core.lock().unwrap_or_else(|e| e.into_inner()),
             unknown_source: load(&self.unknown_source),
@@ -153,7 +159,8 @@ impl Metrics {
             send_failures: self.send_failures.each_ref().map(load),
             recv_errors: load(&self.recv_errors),
             master_changes: load(&self.master_changes),
-            persists: self.persist.lock().unwrap_or_else(|e| e.into_inner()).count,
+            persists,
+            persist_micros: (persist_seconds * 1e6) as u64,
         }
     }
 

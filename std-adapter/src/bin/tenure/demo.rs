@@ -36,6 +36,28 @@ struct Slot {
     row: Vec<u8>,
 }
 
+/// Counters summed over every incarnation of every node.
+#[derive(Default)]
+struct Totals {
+    round_timeouts: u64,
+    campaigns: u64,
+    persists: u64,
+    persist_micros: u64,
+}
+
+impl Totals {
+    fn add(&mut self, c: &tenure_tokio::Counters) {
+        self.round_timeouts += c.core.round_timeouts;
+        self.campaigns += c.core.elections_started;
+        self.persists += c.persists;
+        self.persist_micros += c.persist_micros;
+    }
+
+    fn persist_mean_ms(&self) -> f64 {
+        self.persist_micros as f64 / 1000.0 / self.persists.max(1) as f64
+    }
+}
+
 struct PendingFailover {
     killed: NodeId,
     at: Instant,
@@ -159,6 +181,8 @@ pub async fn run(o: Options) -> Result<ExitCode, String> {
     let (mut kills, mut restarts, mut elections) = (0u32, 0u32, 0u32);
     let (mut samples, mut overlaps) = (0u64, 0u64);
     let mut current: Option<(NodeId, u64)> = None;
+    let mut totals = Totals::default();
+    let mut restart_failures = 0u32;
 
     loop {
         tick.tick().await;
@@ -261,7 +285,12 @@ pub async fn run(o: Options) -> Result<ExitCode, String> {
                             slot.id
                         );
                     }
-                    Err(e) => println!("{} node {} restart failed: {e}", clock0.stamp(t), slot.id),
+                    Err(e) => {
+                        restart_failures += 1;
+                        if restart_failures <= 3 {
+                            println!("{} node {} restart failed: {e}", clock0.stamp(t), slot.id);
+                        }
+                    }
                 }
             }
         }
@@ -300,6 +329,7 @@ pub async fn run(o: Options) -> Result<ExitCode, String> {
                 let slot = &mut slots[i];
                 if let Some(h) = slot.live.take() {
                     h.abort().await;
+                    totals.add(&h.counters());
                     kills += 1;
                     let token = h.view().term.map(|term| term.version).unwrap_or(0);
                     println!(
@@ -334,6 +364,7 @@ pub async fn run(o: Options) -> Result<ExitCode, String> {
     for slot in &mut slots {
         if let Some(h) = slot.live.take() {
             let _ = h.shutdown().await;
+            totals.add(&h.counters());
         }
         if let Some(h) = slot.zombie.take() {
             h.abort().await;
@@ -390,6 +421,21 @@ pub async fn run(o: Options) -> Result<ExitCode, String> {
         (
             "failover max",
             format!("{max:.0} ms ({:.2} x lease)", max / lease),
+        ),
+        (
+            "Paxos round timeouts",
+            format!(
+                "{} in {} campaigns",
+                totals.round_timeouts, totals.campaigns
+            ),
+        ),
+        (
+            "persist (fsync x2), mean",
+            format!(
+                "{:.1} ms over {} records",
+                totals.persist_mean_ms(),
+                totals.persists
+            ),
         ),
         (
             "two masters at once",

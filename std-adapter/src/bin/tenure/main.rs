@@ -33,8 +33,8 @@ enum Command {
     /// Run a local cluster on loopback UDP, kill its master again and again, and measure
     /// the failovers.
     Demo {
-        /// Nodes in the cluster.
-        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=32))]
+        /// Nodes in the cluster (at least 3, so a majority survives a kill).
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(3..=32))]
         nodes: u16,
         /// The lease (for example 1s, 300ms).
         #[arg(long, default_value = "1s", value_parser = parse_duration)]
