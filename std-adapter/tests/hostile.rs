@@ -118,21 +118,47 @@ fn garbage_and_foreign_datagrams_are_dropped_counted_and_harmless() {
 fn failed_sends_are_counted_and_never_stop_the_node() {
     let _serial = serial();
     let dir = TempDir::new("sendfail");
-    // Five members, three running: sends to the two absent ones go nowhere (and may be
-    // refused by ICMP); a majority still elects and renews.
-    let configs = configs(&dir, &candidates(5), LEASE);
+    // Member 3's address is the broadcast address: without SO_BROADCAST every send to
+    // it fails with EACCES, as a host firewall's refusal would. Nodes 1 and 2 are a
+    // majority and must elect and renew regardless.
+    let mut configs = configs(&dir, &candidates(3), LEASE);
+    let blocked: std::net::SocketAddr = "255.255.255.255:9".parse().unwrap();
+    let pairs: Vec<_> = configs
+        .iter()
+        .map(|c| {
+            let id = c.core.node_id;
+            let addr = if id == NodeId(3) { blocked } else { c.listen };
+            (tenure::Member::candidate(id.0), addr)
+        })
+        .collect();
+    for c in configs.iter_mut() {
+        let mut fresh = tenure_tokio::NodeConfig::new(
+            c.core.cluster_id,
+            c.core.node_id,
+            &pairs,
+            c.data_dir.clone(),
+        )
+        .unwrap();
+        fresh.core.lease = c.core.lease;
+        *c = fresh;
+    }
     runtime().block_on(async {
-        let handles: Vec<_> = configs[..3].iter().map(start).collect();
+        let handles: Vec<_> = configs[..2].iter().map(start).collect();
         let refs: Vec<&tenure_tokio::Handle> = handles.iter().collect();
         let m = wait_master(&refs, liveness_bound(LEASE)).await;
         tokio::time::sleep(LEASE).await;
         let h = &handles[usize::from(m.0) - 1];
-        assert!(
-            h.is_master(),
-            "the master lost the role with two members absent"
-        );
+        assert!(h.is_master(), "the master lost the role over failing sends");
+        // The master sends to all members (followers only answer it).
         let c = h.counters();
         assert!(c.datagrams_out > 0);
+        assert!(
+            c.send_failures(tenure_tokio::SendError::PermissionDenied) > 0,
+            "sends to the broadcast address should fail: {c:?}"
+        );
+        assert!(h
+            .metrics()
+            .contains("tenure_send_failures_total{reason=\"permission_denied\"}"));
         for h in &handles {
             h.shutdown().await.unwrap();
         }
