@@ -35,6 +35,8 @@ usage: tenure-check [options]
   --no-duplicates      actor model: each message is delivered at most once
   --threads T          checker threads (default 1)
   --timeout S          give up each model after S seconds (the report says so)
+  --max-states N       give up each model after generating about N states (default
+                       4000000, roughly 6 GB for the actor model; 0: no cap)
   --first              stop each model at its first violation
   --until NAME         stop each model once property NAME has a discovery
   --quiet              do not print the traces of examples";
@@ -54,6 +56,7 @@ struct Args {
     no_duplicates: bool,
     threads: usize,
     timeout: Option<u64>,
+    max_states: usize,
     first: bool,
     until: Option<&'static str>,
     quiet: bool,
@@ -75,6 +78,7 @@ fn parse() -> Result<Args, String> {
         no_duplicates: false,
         threads: 1,
         timeout: None,
+        max_states: 4_000_000,
         first: false,
         until: None,
         quiet: false,
@@ -105,6 +109,7 @@ fn parse() -> Result<Args, String> {
             "--no-duplicates" => a.no_duplicates = true,
             "--threads" => a.threads = num(value()?)? as usize,
             "--timeout" => a.timeout = Some(num(value()?)?),
+            "--max-states" => a.max_states = num(value()?)? as usize,
             "--first" => a.first = true,
             "--until" => {
                 let name = value()?;
@@ -188,6 +193,7 @@ fn main() -> ExitCode {
         timeout: args.timeout.map(Duration::from_secs),
         stop_at_first_violation: args.first,
         stop_on: args.until,
+        max_states: (args.max_states > 0).then_some(args.max_states),
     };
     let mut reports = Vec::new();
     if args.model != "lease" {

@@ -53,7 +53,10 @@
 //!   (`Prepare`, `Promise`, `Accept`, `Accepted`, `Reject`) never decrease over its whole
 //!   life, crashes included.
 //! - [`PROMISES_DURABLE`]: a ballot a node shows is already in its saved record.
-//! - [`VERSION_GROWS`]: a node's election version never decreases, across restarts too.
+//! - [`VERSION_GROWS`]: a running node's election version never decreases; a restarted
+//!   node comes back with at least the version at which it last saw the holder change. (The
+//!   core writes its record when the holder changes, not at every renewal it learns: a
+//!   restart may forget renewals, which it re-learns, but never whom to wait for.)
 //!
 //! Sometimes: [`MASTER_CHOSEN`], [`RELEASE_CHOSEN`], [`HANDOVER_DONE`].
 
@@ -85,7 +88,8 @@ pub const ONE_OP_PER_VERSION: &str = "one operation per version";
 pub const PROMISES_KEPT: &str = "promises are never contradicted";
 /// Property: a ballot a node shows is already in its saved record.
 pub const PROMISES_DURABLE: &str = "promises are durable before they are sent";
-/// Property: a node's election version never decreases, restarts included.
+/// Property: a running node's election version never decreases, and a restarted node keeps
+/// at least the version of the last change of holder it applied.
 pub const VERSION_GROWS: &str = "the version only grows";
 /// Example wanted: some node applies a `BeMaster`.
 pub const MASTER_CHOSEN: &str = "a master is chosen";
@@ -416,8 +420,12 @@ pub struct History {
     pub after: BTreeMap<u64, ElectionState>,
     /// The election state at each version.
     pub versions: BTreeMap<u64, ElectionState>,
-    /// Per node: the highest version it has held.
+    /// Per node: the highest version it has held since it last started.
     pub max_version: Vec<Option<u64>>,
+    /// Per node: the holder it last applied, and the version at which the holder changed.
+    pub holder: Vec<(Option<tenure::NodeId>, Option<u64>)>,
+    /// The node being restored in the current step, if any.
+    pub restarting: Option<usize>,
     /// Some node applied a `BeMaster`.
     pub master_chosen: bool,
     /// Some node applied a `Release`.
@@ -438,6 +446,7 @@ impl History {
             &self.after,
             &self.versions,
             &self.max_version,
+            &self.holder,
             (self.master_chosen, self.release_chosen, self.handover_done),
             &self.violations,
         )
@@ -447,6 +456,7 @@ impl History {
         History {
             shown: vec![Ballot::ZERO; n],
             max_version: vec![None; n],
+            holder: vec![(None, None); n],
             ..History::default()
         }
     }
@@ -602,14 +612,31 @@ impl History {
                 }
             }
         }
-        if es.version < self.max_version[i] {
+        if self.restarting == Some(i) {
+            self.restarting = None;
+            let (holder, floor) = self.holder[i];
+            if es.version < floor {
+                let why = format!(
+                    "n{} restarted at version {:?}, but it had applied holder {:?} at version {:?}",
+                    i + 1,
+                    es.version,
+                    holder.map(|h| h.0),
+                    floor
+                );
+                self.violate(VERSION_GROWS, why);
+            }
+            self.max_version[i] = es.version;
+        } else if es.version < self.max_version[i] {
             let why = format!(
-                "n{} held version {:?} and now holds {:?}",
+                "n{} held version {:?} and now holds {:?} without restarting",
                 i + 1,
                 self.max_version[i],
                 es.version
             );
             self.violate(VERSION_GROWS, why);
+        }
+        if es.master != self.holder[i].0 {
+            self.holder[i] = (es.master, es.version);
         }
         self.max_version[i] = self.max_version[i].max(es.version);
         match es.master {
@@ -910,8 +937,13 @@ impl Model for ActorSystem {
     }
 
     fn next_state(&self, last: &SysState, action: SysAction) -> Option<SysState> {
+        let restarting = match action {
+            ActorModelAction::Recover(id) => Some(usize::from(id)),
+            _ => None,
+        };
         let mut next = self.inner.next_state(last, action)?;
         next.history.steps = last.history.steps + 1;
+        next.history.restarting = restarting;
         self.settle(&mut next);
         next.history.fresh = next.history.news(&last.history);
         Some(next)

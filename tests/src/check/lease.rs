@@ -32,6 +32,7 @@
 use std::collections::BTreeSet;
 use std::fmt::{self, Write as _};
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 use stateright::{Model, Path, Property};
 use tenure::{Config, Destination, Duration, Instant, Output, Record};
@@ -159,7 +160,7 @@ impl Hash for Running {
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Slot {
     /// The node, `None` while crashed.
-    pub running: Option<Running>,
+    pub running: Option<Arc<Running>>,
     /// What its driver stored.
     pub disk: Option<Record>,
     /// Its clock rate.
@@ -310,7 +311,7 @@ impl LeaseModel {
     /// Drains node `i`'s outputs in order.
     fn drain(&self, s: &mut LeaseState, i: usize, starting: bool) {
         let n = s.slots.len();
-        let Some(running) = s.slots[i].running.as_mut() else {
+        let Some(running) = s.slots[i].running.as_mut().map(Arc::make_mut) else {
             return;
         };
         let mut outputs = Vec::new();
@@ -364,11 +365,11 @@ impl LeaseModel {
             if self.options.fault == Fault::IgnoreVersionCheck && i + 1 == rates.len() {
                 node.inject_ignore_version_check(true);
             }
-            s.slots[i].running = Some(Running {
+            s.slots[i].running = Some(Arc::new(Running {
                 node,
                 commanded: false,
                 key: NodeKey::default(),
-            });
+            }));
             self.drain(&mut s, i, true);
         }
         s
@@ -596,13 +597,23 @@ impl Model for LeaseModel {
                 }
                 let i = usize::from(t);
                 let now = self.local(&s, i);
-                s.slots[i].running.as_mut()?.node.handle_message(now, &w.0);
+                s.slots[i]
+                    .running
+                    .as_mut()
+                    .map(Arc::make_mut)?
+                    .node
+                    .handle_message(now, &w.0);
                 Some(i)
             }
             LeaseAction::Fire(i) => {
                 let i = usize::from(i);
                 let now = self.local(&s, i);
-                s.slots[i].running.as_mut()?.node.handle_timeout(now);
+                s.slots[i]
+                    .running
+                    .as_mut()
+                    .map(Arc::make_mut)?
+                    .node
+                    .handle_timeout(now);
                 Some(i)
             }
             LeaseAction::Advance => {
@@ -626,18 +637,18 @@ impl Model for LeaseModel {
                 if self.options.fault == Fault::IgnoreVersionCheck && i + 1 == s.slots.len() {
                     node.inject_ignore_version_check(true);
                 }
-                s.slots[i].running = Some(Running {
+                s.slots[i].running = Some(Arc::new(Running {
                     node,
                     commanded: false,
                     key: NodeKey::default(),
-                });
+                }));
                 self.drain(&mut s, i, true);
                 None
             }
             LeaseAction::Release(i) => {
                 let i = usize::from(i);
                 let now = self.local(&s, i);
-                let r = s.slots[i].running.as_mut()?;
+                let r = s.slots[i].running.as_mut().map(Arc::make_mut)?;
                 r.commanded = true;
                 let _ = r.node.release(now);
                 Some(i)
@@ -646,7 +657,7 @@ impl Model for LeaseModel {
                 let i = usize::from(i);
                 let now = self.local(&s, i);
                 let to = node_id((i + 1) % s.slots.len());
-                let r = s.slots[i].running.as_mut()?;
+                let r = s.slots[i].running.as_mut().map(Arc::make_mut)?;
                 r.commanded = true;
                 let _ = r.node.hand_over(now, to);
                 Some(i)

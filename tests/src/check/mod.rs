@@ -467,7 +467,7 @@ impl Report {
             if self.exhaustive {
                 "exhaustive within the bound"
             } else {
-                "NOT exhaustive (time-out or stopped at the first discovery)"
+                "NOT exhaustive (time-out, state cap, or stopped at a discovery)"
             }
         )
     }
@@ -506,6 +506,8 @@ pub struct Limits {
     pub stop_at_first_violation: bool,
     /// Stop once this property has a discovery.
     pub stop_on: Option<&'static str>,
+    /// Stop after generating about this many states (a memory bound: a few kB each).
+    pub max_states: Option<usize>,
 }
 
 impl Default for Limits {
@@ -516,6 +518,7 @@ impl Default for Limits {
             timeout: None,
             stop_at_first_violation: false,
             stop_on: None,
+            max_states: None,
         }
     }
 }
@@ -541,6 +544,9 @@ where
         .target_max_depth(limits.depth + 2);
     if let Some(t) = limits.timeout {
         builder = builder.timeout(t);
+    }
+    if let Some(n) = limits.max_states {
+        builder = builder.target_state_count(n);
     }
     if let Some(p) = limits.stop_on {
         builder = builder.finish_when(HasDiscoveries::AnyOf([p].into_iter().collect()));
@@ -582,7 +588,10 @@ where
         depth: checker.max_depth().saturating_sub(1).min(limits.depth),
         elapsed,
         // With every property discovered, stateright stops before the bound.
-        exhaustive: !timed_out && !stopped_early && found.len() < properties.len(),
+        exhaustive: !timed_out
+            && !stopped_early
+            && found.len() < properties.len()
+            && limits.max_states.is_none_or(|n| checker.state_count() < n),
         discoveries,
         missing_examples,
     }
