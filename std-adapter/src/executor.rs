@@ -533,28 +533,29 @@ impl<S: RecordStore, T: Transport, C: Clock> Executor<S, T, C> {
             }
         };
         let bytes = &buf[..len];
-        let single = [match to {
-            Destination::Node(id) => id,
-            Destination::All => NodeId(0),
-        }];
-        let targets: &[NodeId] = match to {
-            Destination::Node(_) => &single,
-            Destination::All => &self.others,
-        };
-        for &id in targets {
-            let result = self.transport.send(id, bytes);
-            self.metrics.sent(result);
-            if let Err(e) = result {
-                let kind = SEND_KIND_BASE + e.index();
-                if let Some(suppressed) = self.logs.allow(kind, now) {
-                    tracing::warn!(
-                        node = %self.node.id(),
-                        to = %id,
-                        reason = %e,
-                        suppressed,
-                        "send failed (counted; the protocol retries)"
-                    );
+        match to {
+            Destination::Node(id) => self.send_one(now, id, bytes),
+            Destination::All => {
+                for i in 0..self.others.len() {
+                    let id = self.others[i];
+                    self.send_one(now, id, bytes);
                 }
+            }
+        }
+    }
+
+    fn send_one(&mut self, now: Instant, to: NodeId, bytes: &[u8]) {
+        let result = self.transport.send(to, bytes);
+        self.metrics.sent(result);
+        if let Err(e) = result {
+            if let Some(suppressed) = self.logs.allow(SEND_KIND_BASE + e.index(), now) {
+                tracing::warn!(
+                    node = %self.node.id(),
+                    %to,
+                    reason = %e,
+                    suppressed,
+                    "send failed (counted; the protocol retries)"
+                );
             }
         }
     }

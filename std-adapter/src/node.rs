@@ -377,12 +377,16 @@ impl Handle {
         self.shared.clock
     }
 
-    /// The master in this node's view now, with its version (fencing token).
+    /// The master in this node's view now, with its version (fencing token). Once the
+    /// node's task is gone (crashed), only a term of its own that has not ended yet is
+    /// reported: nothing updates its view of the others any more.
     pub fn master(&self) -> Option<Master> {
         let now = self.shared.clock.now();
+        let crashed = self.view.has_changed().is_err();
         self.view
             .borrow()
             .master_at(now)
+            .filter(|(node, _)| !crashed || *node == self.shared.id)
             .map(|(node, version)| Master { node, version })
     }
 
