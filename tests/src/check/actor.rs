@@ -11,8 +11,8 @@
 //!   input the wrapper drains every output in order: `Persist` becomes stateright's
 //!   `save`, `Send` becomes one `send` per destination, and the timer is armed from
 //!   [`poll_timeout`](tenure::Node::poll_timeout).
-//! - Commands (with [`ActorOptions::commands`]): while a node is master it has two more
-//!   timers, "release" and "hand over to the next node"; firing one calls
+//! - Commands (with [`ActorOptions::commands`]): while a node is master it has one or two
+//!   more timers, "release" and "hand over to the next node"; firing one calls
 //!   [`release`](tenure::Node::release) or [`hand_over`](tenure::Node::hand_over). Each
 //!   node incarnation issues at most one command, to bound the search.
 //!

@@ -12,7 +12,10 @@
 //!
 //! Both explore every interleaving breadth-first up to a depth bound (a number of steps from
 //! the initial states), so a counterexample found is a shortest one and a clean run means
-//! "no violation within that many steps".
+//! "no violation within that many steps". That holds with one checker thread (the default);
+//! with more, stateright's search is only roughly breadth-first, and a state first reached
+//! by a longer path is expanded less deep. Each state costs a few kB (the frontier holds
+//! whole states), so [`Limits::max_states`] is the memory bound.
 //!
 //! # State identity
 //!
@@ -498,7 +501,7 @@ impl FirstOnly {
 pub struct Limits {
     /// Steps from an initial state.
     pub depth: usize,
-    /// Checker threads.
+    /// Checker threads (1 for an exact breadth-first search; see the module docs).
     pub threads: usize,
     /// Give up after this long (the report then says "not exhaustive").
     pub timeout: Option<std::time::Duration>,
