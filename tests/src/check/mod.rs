@@ -19,7 +19,7 @@
 //!
 //! # State identity
 //!
-//! A [`Node`](tenure::Node) carries statistics counters (messages in, drops, ...) that no
+//! A [`Node`] carries statistics counters (messages in, drops, ...) that no
 //! decision reads. Hashed as they are, every re-delivery of a duplicate would make a new state
 //! and the search would never close. [`NodeKey`] fingerprints a node from its `Debug` form with
 //! the counters cut off, so two nodes that differ only in counters are one state. The
