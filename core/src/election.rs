@@ -8,7 +8,9 @@
 //! The rules (see `docs/algorithm.md`):
 //! - An op carries the version (instance id) its proposer believed current; applied
 //!   against any other version it is ignored (optimistic lock: a node that missed
-//!   renewals cannot steal the role).
+//!   renewals cannot steal the role). In this register an op is only ever proposed in
+//!   the instance its version was read from, so the check is a second line of defence:
+//!   the model checker finds the same reachable states with it disabled.
 //! - The master's own term runs from when it began proposing the op that made it master
 //!   (kept per own op id) for `master_lease`; every other node's view runs from when it
 //!   learned the op for the full `lease`.

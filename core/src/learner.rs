@@ -25,11 +25,12 @@ impl<const N: usize> Node<N> {
         // election decides whether to propose again.
         self.proposer.reset();
         self.proposer.failures = 0;
-        // Learning needs no write for safety: a node restarted from an older record
-        // re-learns the instance, and a stale view only makes its own proposals no-ops
-        // (version check) or makes it wait longer. The next vote persists it anyway; a
-        // change of holder is written at once so a restart knows whom to wait for. This
-        // halves the writes per renewal.
+        // Learning needs no write for safety: a node restarted from an older record is
+        // at an older instance, so anything it proposes lands in an instance that is
+        // already decided and is answered with the chosen value (it catches up); a
+        // stale view of another master only makes it wait longer. The next vote persists
+        // the instance anyway; a change of holder is written at once so a restart knows
+        // whom to wait for. This halves the writes per renewal.
         if self.election.state.master != holder {
             self.persist();
         }
