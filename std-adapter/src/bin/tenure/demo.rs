@@ -61,6 +61,10 @@ impl Totals {
 struct PendingFailover {
     killed: NodeId,
     at: Instant,
+    /// The killed master's last version as it knew it.
+    version: u64,
+    /// Whether a renewal it had in flight was seen chosen after the kill.
+    renewed_after_death: bool,
 }
 
 fn ms(d: Duration) -> f64 {
@@ -201,7 +205,9 @@ pub async fn run(o: Options) -> Result<ExitCode, String> {
             if live || zombie {
                 claimants.push(slot.id);
             }
-            let cell = if live || zombie {
+            // The row shows the running incarnation; a killed one's claim still counts
+            // above, until its term ends.
+            let cell = if live {
                 b'M'
             } else if slot.live.is_none() {
                 b'x'
@@ -209,6 +215,7 @@ pub async fn run(o: Options) -> Result<ExitCode, String> {
                 b'.'
             };
             let rank = |c: u8| match c {
+                b'K' => 4,
                 b'M' => 3,
                 b'x' => 2,
                 b'.' => 1,
@@ -294,6 +301,23 @@ pub async fn run(o: Options) -> Result<ExitCode, String> {
                 }
             }
         }
+        if let Some(p) = pending.as_mut().filter(|p| !p.renewed_after_death) {
+            // A renewal the master had sent just before it died can still be chosen
+            // (Paxos must finish a value a voter accepted): the others then count a
+            // full lease from that moment, and this failover takes up to two leases.
+            let renewed = slots.iter().filter_map(|s| s.live.as_ref()).any(|h| {
+                let v = h.view();
+                v.master == Some(p.killed) && v.version.is_some_and(|v| v > p.version)
+            });
+            if renewed {
+                p.renewed_after_death = true;
+                println!(
+                    "{} (node {}'s last renewal, in flight at the kill, was chosen after it: the others wait one more lease)",
+                    clock0.stamp(t),
+                    p.killed
+                );
+            }
+        }
         if let Some(p) = &pending {
             if t - p.at > o.lease * 10 {
                 println!(
@@ -330,8 +354,10 @@ pub async fn run(o: Options) -> Result<ExitCode, String> {
                 if let Some(h) = slot.live.take() {
                     h.abort().await;
                     totals.add(&h.counters());
+                    slot.row[col] = b'K';
                     kills += 1;
                     let token = h.view().term.map(|term| term.version).unwrap_or(0);
+                    let version = h.view().version.unwrap_or(0);
                     println!(
                         "{} KILL node {} (master, fencing token {token}): task aborted, no release",
                         clock0.stamp(t),
@@ -341,6 +367,8 @@ pub async fn run(o: Options) -> Result<ExitCode, String> {
                     pending = Some(PendingFailover {
                         killed: slot.id,
                         at: t,
+                        version,
+                        renewed_after_death: false,
                     });
                     next_kill += o.kill_every;
                 }
@@ -378,7 +406,7 @@ pub async fn run(o: Options) -> Result<ExitCode, String> {
 
     println!();
     println!(
-        "timeline (one column = {} ms; M master, . follower, x killed)",
+        "timeline (one column = {} ms; M master, . follower, K killed, x down)",
         column.as_millis()
     );
     let label = format!("{:.0}s", o.duration.as_secs_f64());
