@@ -275,7 +275,7 @@ fn assert_clean(opts: &SimOptions, seed: u64, kind: ViolationKind) {
 /// its term resumes; its term has ended, but `poll_timeout` keeps returning the past
 /// renewal deadline (`Election::renew_at` is only cleared when a new view starts) and
 /// `handle_timeout` does nothing with it, so a driver spins on a hot loop until the node
-/// next campaigns or learns something. Replay (3 nodes, pauses only, at 1.961549 s):
+/// next campaigns or learns something. Replay (3 nodes, pauses only):
 /// `tenure-sim --nodes 3 --duration 3000ms --loss 0 --dup 0 --partitions off --crashes off
 /// --commands off --crash-after-send 0 --seed 59`.
 #[test]
@@ -291,7 +291,7 @@ fn regression_seed_59_no_timer_spin_after_a_pause() {
 /// The same bug by another path: a master that cannot hear its peers keeps retrying its
 /// renewal; after the heal it learns that renewal (chosen long ago) from a `Chosen`
 /// reply, its term is already over, and the past renewal deadline stays armed. Replay (3
-/// nodes, partitions only, at 2.995934 s): `tenure-sim --nodes 3 --duration 3000ms --loss
+/// nodes, partitions only): `tenure-sim --nodes 3 --duration 3000ms --loss
 /// 0 --dup 0 --pauses off --crashes off --commands off --crash-after-send 0 --seed 46`.
 #[test]
 #[ignore = "core bug reported: renew_at stays due after the term ends (timer spin)"]
@@ -307,7 +307,7 @@ fn regression_seed_46_no_timer_spin_after_a_late_own_renewal() {
 /// and it is chosen at once, inside the call; the election's campaign time is only
 /// computed by the next `evaluate`, which never comes: `poll_timeout()` is `None`, the
 /// node never campaigns again, and the cluster stays without a master. Replay (1 node,
-/// commands only, released at 2.358479 s): `tenure-sim --nodes 1 --duration 3000ms --loss
+/// commands only): `tenure-sim --nodes 1 --duration 3000ms --loss
 /// 0 --dup 0 --partitions off --pauses off --crashes off --crash-after-send 0 --seed 0`.
 #[test]
 #[ignore = "core bug reported: no timer after a release chosen synchronously (one voter)"]
