@@ -175,6 +175,20 @@ pub fn start_on(
     let id = config.core.node_id;
     let lease = config.core.lease;
     let store = TokioStore(FileStore::open(&config.data_dir)?);
+    // The others recognise this node's datagrams by its member address.
+    let own = config.peers.address_of(config.core.node_id);
+    if own.is_some_and(|own| own.port() != local.port()) {
+        return Err(StartupError::Bind {
+            addr: local,
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "the socket is bound to {local}, but this node's member address is {}",
+                    own.map_or_else(String::new, |a| a.to_string())
+                ),
+            ),
+        });
+    }
     let socket = Arc::new(socket);
     let peers = Arc::new(config.peers);
     let transport = UdpTransport::new(Arc::clone(&socket), Arc::clone(&peers));
