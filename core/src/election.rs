@@ -400,9 +400,13 @@ impl Election {
             }
             Some(_) => {
                 self.campaign_at = None;
+                self.renew_at = None;
                 None
             }
             None => {
+                // A term that ended (paused past it, or learned its renewal too late)
+                // has nothing left to renew.
+                self.renew_at = None;
                 let at = match self.campaign_at {
                     Some(at) => at,
                     None => {

@@ -451,7 +451,9 @@ impl<const N: usize> Node<N> {
         };
         if self.proposer.is_idle() {
             consider(self.election.campaign_at);
-            consider(self.election.renew_at);
+            if self.is_master(self.now) {
+                consider(self.election.renew_at);
+            }
         }
         if self.reported.is_some() {
             consider(Some(self.election.expires_at));
@@ -835,6 +837,14 @@ impl<const N: usize> Node<N> {
             };
             self.propose(now, op);
             self.report_view(now);
+            if self.proposer.is_idle() {
+                // The proposal completed inside this call (a single voter): schedule the
+                // next step (a campaign after a release, say) without proposing again
+                // in the same input.
+                let _ = self
+                    .election
+                    .evaluate(now, &self.config, &mut self.rng, false);
+            }
         }
     }
 

@@ -102,13 +102,16 @@ impl<const N: usize> Node<N> {
             Vote::Refused { .. } => None, // cannot happen: the ballot is above the promise
         };
         self.persist();
-        self.send(
-            Destination::All,
-            Message::Prepare {
-                instance: self.instance,
-                ballot,
-            },
-        );
+        if self.config.quorum() > 1 {
+            // (A single voter has no one to ask: learners never vote.)
+            self.send(
+                Destination::All,
+                Message::Prepare {
+                    instance: self.instance,
+                    ballot,
+                },
+            );
+        }
         let mut votes = Votes::default();
         votes.insert(self.me_index);
         self.proposer.phase = Phase::Preparing {

@@ -19,7 +19,7 @@ const PLANT_SEEDS: u64 = 100;
 /// Core bugs the simulator found and reported, tolerated by the sweep until the core is
 /// fixed (each has an ignored regression test below, named after its seed). Empty this
 /// list when they are fixed.
-const KNOWN_CORE_BUGS: &[ViolationKind] = &[ViolationKind::TimerSpin];
+const KNOWN_CORE_BUGS: &[ViolationKind] = &[];
 
 fn options(nodes: usize) -> SimOptions {
     SimOptions {
@@ -279,7 +279,6 @@ fn assert_clean(opts: &SimOptions, seed: u64, kind: ViolationKind) {
 /// `tenure-sim --nodes 3 --duration 3000ms --loss 0 --dup 0 --partitions off --crashes off
 /// --commands off --crash-after-send 0 --seed 59`.
 #[test]
-#[ignore = "core bug reported: renew_at stays due after the term ends (timer spin)"]
 fn regression_seed_59_no_timer_spin_after_a_pause() {
     assert_clean(
         &minimal(3, true, false, false),
@@ -294,7 +293,6 @@ fn regression_seed_59_no_timer_spin_after_a_pause() {
 /// nodes, partitions only): `tenure-sim --nodes 3 --duration 3000ms --loss
 /// 0 --dup 0 --pauses off --crashes off --commands off --crash-after-send 0 --seed 46`.
 #[test]
-#[ignore = "core bug reported: renew_at stays due after the term ends (timer spin)"]
 fn regression_seed_46_no_timer_spin_after_a_late_own_renewal() {
     assert_clean(
         &minimal(3, false, true, false),
@@ -310,7 +308,6 @@ fn regression_seed_46_no_timer_spin_after_a_late_own_renewal() {
 /// commands only): `tenure-sim --nodes 1 --duration 3000ms --loss
 /// 0 --dup 0 --partitions off --pauses off --crashes off --crash-after-send 0 --seed 0`.
 #[test]
-#[ignore = "core bug reported: no timer after a release chosen synchronously (one voter)"]
 fn regression_seed_0_single_voter_campaigns_again_after_release() {
     assert_clean(&minimal(1, false, false, true), 0, ViolationKind::Liveness);
 }
