@@ -7,6 +7,9 @@
 //! data_dir = "data-1"        # relative paths are relative to this file; created if missing
 //! lease = "1s"               # how long the others believe in a master
 //! drift = 0.01               # bound on clock-rate error between nodes (1 %)
+//! key = "<64 hex digits>"    # pre-shared cluster key: every frame carries a BLAKE2s tag
+//! # previous_key = "<64 hex>"  # while rotating: still accepted, never sent with
+//! # insecure = true          # instead of `key`: no authentication (closed test networks)
 //! # optional tuning: guard, round_timeout, max_backoff, priority_step, handover_grace
 //!
 //! [[members]]                # the same list on every node
@@ -91,7 +94,49 @@ struct RawConfig {
     max_backoff: Value,
     priority_step: Value,
     handover_grace: Value,
+    key: Value,
+    previous_key: Value,
+    insecure: Value,
     members: Value,
+}
+
+/// Parses a cluster key written as 64 hexadecimal digits.
+pub fn parse_key(text: &str) -> Result<[u8; tenure::auth::KEY_LEN], String> {
+    let text = text.trim();
+    if text.len() != 2 * tenure::auth::KEY_LEN || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(format!(
+            "expected {} hexadecimal digits (a {}-byte key), found {} characters",
+            2 * tenure::auth::KEY_LEN,
+            tenure::auth::KEY_LEN,
+            text.len()
+        ));
+    }
+    let mut key = [0u8; tenure::auth::KEY_LEN];
+    for (i, byte) in key.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).unwrap_or(0);
+    }
+    Ok(key)
+}
+
+/// A fresh random cluster key (from the operating system's random source).
+pub fn random_key() -> [u8; tenure::auth::KEY_LEN] {
+    use std::io::Read;
+    let mut key = [0u8; tenure::auth::KEY_LEN];
+    let from_os = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut key));
+    if from_os.is_err() {
+        use std::hash::{BuildHasher, Hasher};
+        for chunk in key.chunks_mut(8) {
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u64(crate::clock::host_monotonic_ns());
+            chunk.copy_from_slice(&h.finish().to_le_bytes()[..chunk.len()]);
+        }
+    }
+    key
+}
+
+/// A key as 64 hexadecimal digits, for configuration files.
+pub fn key_hex(key: &[u8; tenure::auth::KEY_LEN]) -> String {
+    key.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A value as the user wrote it, for error messages.
@@ -372,6 +417,49 @@ impl NodeConfig {
             }
             core.drift_ppm = (drift * 1e6).round() as u32;
         }
+        let insecure = match &raw.insecure {
+            None => false,
+            Some(v) => v.as_bool().ok_or_else(|| {
+                ConfigFileError::new(
+                    "insecure",
+                    format!("expected true or false, found {}", found(v)),
+                )
+            })?,
+        };
+        let key = |field: &str, v: &Value| -> Result<Option<tenure::Key>, ConfigFileError> {
+            match v {
+                None => Ok(None),
+                Some(v) => parse_key(string(field, v)?)
+                    .map(|k| Some(tenure::Key(k)))
+                    .map_err(|m| ConfigFileError::new(field, m)),
+            }
+        };
+        let current = key("key", &raw.key)?;
+        let previous = key("previous_key", &raw.previous_key)?;
+        core.auth = match (current, previous, insecure) {
+            (Some(current), previous, false) => tenure::Auth::Keys { current, previous },
+            (None, None, true) => tenure::Auth::Insecure,
+            (Some(_), _, true) => {
+                return Err(ConfigFileError::new(
+                    "insecure",
+                    "`insecure = true` contradicts `key`: remove one of them",
+                ))
+            }
+            (None, Some(_), _) => {
+                return Err(ConfigFileError::new(
+                    "key",
+                    "missing: `previous_key` is only accepted next to a current `key`",
+                ))
+            }
+            (None, None, false) => {
+                return Err(ConfigFileError::new(
+                    "key",
+                    "missing: set `key` to 64 hex digits shared by every node (`tenure \
+                     init-config` writes one), or `insecure = true` to run without \
+                     authentication on a closed network",
+                ))
+            }
+        };
         config.validate()?;
         Ok(config)
     }
@@ -430,6 +518,7 @@ node_id = 2
 data_dir = "data-2"
 lease = "500ms"
 drift = 0.02
+key = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
 
 [[members]]
 id = 1
@@ -465,6 +554,10 @@ role = "voter"
         assert_eq!(c.data_dir, Path::new("/etc/tenure/data-2"));
         assert_eq!(c.core.members[1].priority, 3);
         assert_eq!(c.core.members[2].role, Role::Voter);
+        assert_eq!(
+            c.core.auth,
+            tenure::Auth::key(core::array::from_fn(|i| i as u8))
+        );
         assert_eq!(
             c.peers.member_at("127.0.0.1:7003".parse().unwrap()),
             Some(NodeId(3))
@@ -523,6 +616,16 @@ role = "voter"
             ("id = 1", "idd = 1", "members[0].idd"),
             ("role = \"voter\"", "role = \"boss\"", "members[2].role"),
             ("priority = 3", "priority = 300", "members[1].priority"),
+            ("key = \"0001", "kee = \"0001", "kee"),
+            ("key = \"000102", "key = \"0x0102", "key"),
+            ("1e1f\"", "1e\"", "key"),
+            ("drift = 0.02", "drift = 0.02\ninsecure = true", "insecure"),
+            ("drift = 0.02", "drift = 0.02\ninsecure = 1", "insecure"),
+            (
+                "drift = 0.02",
+                "drift = 0.02\nprevious_key = \"zz\"",
+                "previous_key",
+            ),
         ];
         for (from, to, field) in cases {
             assert!(GOOD.contains(from), "{from}");
@@ -544,5 +647,11 @@ role = "voter"
             .replace("priority = 3", "role = \"voter\"")
             .replace("id = 1\naddr", "id = 1\nrole = \"learner\"\naddr");
         assert_eq!(field_of(&all_voters), "members");
+        // No key: refused unless running without authentication is asked for explicitly.
+        let key_line = GOOD.lines().find(|l| l.starts_with("key =")).unwrap();
+        let no_key = GOOD.replace(key_line, "");
+        assert_eq!(field_of(&no_key), "key");
+        let insecure = GOOD.replace(key_line, "insecure = true");
+        assert_eq!(parse(&insecure).unwrap().core.auth, tenure::Auth::Insecure);
     }
 }

@@ -173,6 +173,14 @@ pub fn start_on(
     })?;
     config.core.seed = fresh_seed(config.core.node_id);
     let id = config.core.node_id;
+    if !config.core.auth.is_secure() {
+        tracing::warn!(
+            node = id.0,
+            "FRAMES ARE NOT AUTHENTICATED: anyone who can send a datagram to {} can pose as a \
+             member and make any node master. Set a cluster `key` unless this network is closed.",
+            config.listen
+        );
+    }
     let lease = config.core.lease;
     let store = TokioStore(FileStore::open(&config.data_dir)?);
     // The others recognise this node's datagrams by its member address.

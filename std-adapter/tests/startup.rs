@@ -112,7 +112,7 @@ fn configuration_files_from_init_config_style_text() {
     let path = dir.0.join("node.toml");
     std::fs::write(
         &path,
-        "cluster_id = 5\nnode_id = 1\ndata_dir = \"d1\"\nlease = \"2s\"\n\n[[members]]\nid = 1\naddr = \"127.0.0.1:7001\"\n",
+        "cluster_id = 5\nnode_id = 1\ndata_dir = \"d1\"\nlease = \"2s\"\ninsecure = true\n\n[[members]]\nid = 1\naddr = \"127.0.0.1:7001\"\n",
     )
     .unwrap();
     let c = NodeConfig::load(&path).unwrap();

@@ -125,6 +125,8 @@ pub async fn run(o: Options) -> Result<ExitCode, String> {
         .map(|(id, a)| (Member::candidate(id), *a))
         .collect();
     let cluster_id = (tenure_tokio::clock::host_monotonic_ns() as u32) | 1;
+    // Authenticated like a real deployment: one fresh cluster key for every node.
+    let key = tenure_tokio::config::random_key();
     let mut slots = Vec::new();
     for (member, _) in &members {
         let mut config = NodeConfig::new(
@@ -135,6 +137,7 @@ pub async fn run(o: Options) -> Result<ExitCode, String> {
         )
         .map_err(|e| e.to_string())?;
         config.core.lease = tenure_tokio::clock::to_core(o.lease);
+        config.core.auth = tenure::Auth::key(key);
         config.validate().map_err(|e| format!("--lease: {e}"))?;
         slots.push(Slot {
             id: member.id,

@@ -186,6 +186,7 @@ async fn stop_signal() {
 
 /// The text of one node's configuration file.
 fn config_text(
+    key: &str,
     id: u16,
     nodes: u16,
     base_port: u16,
@@ -205,10 +206,12 @@ fn config_text(
          listen = \"127.0.0.1:{listen}\"\n\
          data_dir = \"data-{id}\"    # relative to this file; created if missing\n\
          lease = \"{lease}\"\n\
-         drift = 0.01           # clocks' rate error bound: 1 %\n",
+         drift = 0.01           # clocks' rate error bound: 1 %\n\
+         key = \"{key}\"  # the same on every node; keep it secret\n",
         admin = u32::from(port(id)?) + 1000,
         listen = port(id)?,
         lease = format_duration(lease),
+        key = key,
     );
     for i in 1..=nodes {
         text.push_str(&format!(
@@ -228,6 +231,8 @@ fn init_config(
     force: bool,
 ) -> Result<ExitCode, String> {
     std::fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    // One fresh cluster key shared by every node's file.
+    let key = tenure_tokio::config::key_hex(&tenure_tokio::config::random_key());
     for id in 1..=nodes {
         let path = out.join(format!("node{id}.toml"));
         if path.exists() && !force {
@@ -236,7 +241,7 @@ fn init_config(
                 path.display()
             ));
         }
-        let text = config_text(id, nodes, base_port, cluster_id, lease)?;
+        let text = config_text(&key, id, nodes, base_port, cluster_id, lease)?;
         // Check what we write with the same parser the node uses.
         NodeConfig::from_toml(&text, out).map_err(|e| format!("{}: {e}", path.display()))?;
         std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
