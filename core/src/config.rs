@@ -128,7 +128,9 @@ pub struct Config<const N: usize> {
     /// Extra margin taken off the master's own term (scheduling and processing delays).
     pub guard: Duration,
     /// How long a Paxos phase may wait for a majority before it is retried (doubled
-    /// after each failed phase, up to four times, until a value is learned again).
+    /// after each failed phase, up to four times, until a value is learned again). A
+    /// phase includes the proposer's own durable write and a voter's, so set it to at
+    /// least the round-trip time plus two record writes.
     pub round_timeout: Duration,
     /// The largest random pause before a failed phase is retried (dueling proposers);
     /// the range doubles after each failed phase, up to 32 times, until a value is

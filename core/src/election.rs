@@ -354,7 +354,10 @@ impl Election {
             }
         }
         let at = now + delay;
-        if at < self.quiet_until {
+        let named_successor = self.state.master.is_none() && self.state.successor == Some(self.me);
+        // A node that released recently stays away, unless it is the named successor of
+        // a hand-over: then the others are waiting for it.
+        if at < self.quiet_until && !named_successor {
             self.quiet_until + jitter
         } else {
             at

@@ -949,3 +949,33 @@ fn a_network_slower_than_the_round_timeout_still_elects() {
         assert_eq!(c.masters(), vec![m], "seed {seed}: the master did not hold");
     }
 }
+
+#[test]
+fn a_hand_over_to_a_node_that_released_recently_still_goes_to_it() {
+    let mut c = Cluster::new(3, 21);
+    let a = c.wait_master(lease());
+    c.run_for(lease() / 2);
+    // a hands over to b; b then hands straight back to a, which released moments ago.
+    let b = (a + 1) % 3;
+    let now = c.now;
+    c.nodes[a]
+        .as_mut()
+        .unwrap()
+        .hand_over(now, NodeId(b as u16 + 1))
+        .unwrap();
+    c.drain(a);
+    assert_eq!(c.wait_master(lease()), b);
+    c.run_for(lease() / 4);
+    let now = c.now;
+    c.nodes[b]
+        .as_mut()
+        .unwrap()
+        .hand_over(now, NodeId(a as u16 + 1))
+        .unwrap();
+    c.drain(b);
+    assert_eq!(
+        c.wait_master(lease()),
+        a,
+        "the named successor was kept out by its quiet time"
+    );
+}
