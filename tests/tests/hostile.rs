@@ -1,0 +1,909 @@
+//! End to end on a hostile network (issue 7): three real tokio nodes on 127.0.0.1,
+//! authenticated with a cluster key, and an attacker with a raw UDP socket.
+//!
+//! The nodes talk through a forwarding proxy that the test controls: node `j` believes
+//! member `i` lives at the proxy socket `proxy[j][i]`, which forwards to `i`'s real socket
+//! from `proxy[i][j]`. The proxy records every authentic frame (the "session"), and the
+//! attacker sends from the very addresses the nodes know their peers by, without binding
+//! or disturbing any node's own socket. Frames are also sent from an unknown address.
+//!
+//! While the attacks run, a sampler thread reads `is_master_at` of every node at one
+//! instant of the shared monotonic clock, every millisecond: never two masters, exactly
+//! one nearly all the time, and no gap without a master longer than the liveness bound.
+//! Each attack kind must show up in the drop counters by exactly its reason, frame for
+//! frame; the replayed session (also after the master crashed and restarted) must not
+//! create a second master nor lower any node's version (fencing token).
+
+use std::net::{SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use blake2::digest::consts::U16;
+use blake2::digest::{KeyInit, Mac};
+use blake2::Blake2sMac;
+use tenure::auth::{KEY_LEN, TAG_LEN};
+use tenure::{Auth, Member, NodeId, Packet, MAX_SEALED_SIZE, PROTOCOL_VERSION};
+use tenure_tokio::{Counters, Handle, NodeConfig};
+use tokio::time::Instant;
+
+const NODES: usize = 3;
+const CLUSTER: u32 = 0x7e57;
+const KEY: [u8; KEY_LEN] = [0x5a; KEY_LEN];
+const OTHER_KEY: [u8; KEY_LEN] = [0xa5; KEY_LEN];
+const LEASE: Duration = Duration::from_millis(500);
+/// Frames of each attack kind sent at each node.
+const PER_NODE: usize = 40;
+/// The longest the cluster may go without a master (a lease for a crashed master's term
+/// to run out, plenty of Paxos rounds, slack for a loaded 2-core machine).
+const LIVENESS: Duration = Duration::from_millis(500 + 3000);
+/// The whole test must end well within this (every loop is bounded by it too).
+const TEST_BOUND: Duration = Duration::from_secs(60);
+
+// ----- small helpers ------------------------------------------------------------------
+
+/// xorshift64*: reproducible bytes without another dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| self.next() as u8).collect()
+    }
+}
+
+/// Keyed BLAKE2s-128 of arbitrary bytes: lets a key holder tag bytes that are no packet.
+fn tag(key: &[u8; KEY_LEN], body: &[u8]) -> Vec<u8> {
+    let mut mac = <Blake2sMac<U16> as KeyInit>::new_from_slice(key).unwrap();
+    mac.update(body);
+    mac.finalize().into_bytes().to_vec()
+}
+
+fn with_tag(key: &[u8; KEY_LEN], body: &[u8]) -> Vec<u8> {
+    let mut frame = body.to_vec();
+    frame.extend_from_slice(&tag(key, body));
+    frame
+}
+
+fn seal(packet: &Packet, key: &[u8; KEY_LEN]) -> Vec<u8> {
+    let mut buf = [0u8; MAX_SEALED_SIZE];
+    let n = tenure::auth::seal(packet, &Auth::key(*key), &mut buf).unwrap();
+    buf[..n].to_vec()
+}
+
+/// The packet inside an authentic frame.
+fn body(frame: &[u8]) -> &[u8] {
+    &frame[..frame.len() - TAG_LEN]
+}
+
+fn packet_of(frame: &[u8]) -> Packet {
+    tenure::decode(body(frame)).unwrap()
+}
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "tenure-tests-hostile-{}-{}",
+            std::process::id(),
+            tenure_tokio::clock::host_monotonic_ns()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+// ----- the recording, forwarding proxy ------------------------------------------------
+
+/// One authentic frame seen on the wire.
+#[derive(Clone)]
+struct Recorded {
+    from: usize,
+    bytes: Vec<u8>,
+}
+
+struct Proxy {
+    /// The nodes' own (listening) addresses.
+    listen: Vec<SocketAddr>,
+    /// `sockets[j][i]`: where node `j` believes member `i` is (`None` for `i == j`).
+    sockets: Vec<Vec<Option<Arc<UdpSocket>>>>,
+    recording: Arc<Mutex<Vec<Recorded>>>,
+    record: Arc<AtomicBool>,
+    forwarded: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+const RECORDING_CAP: usize = 4000;
+
+impl Proxy {
+    fn start(listen: Vec<SocketAddr>) -> Self {
+        let sockets: Vec<Vec<Option<Arc<UdpSocket>>>> = (0..NODES)
+            .map(|j| {
+                (0..NODES)
+                    .map(|i| {
+                        (i != j).then(|| {
+                            let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+                            s.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+                            Arc::new(s)
+                        })
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut proxy = Proxy {
+            listen,
+            sockets,
+            recording: Arc::default(),
+            record: Arc::new(AtomicBool::new(true)),
+            forwarded: Arc::default(),
+            stop: Arc::default(),
+            threads: Vec::new(),
+        };
+        for j in 0..NODES {
+            for i in (0..NODES).filter(|i| *i != j) {
+                // Receives what node j sends to "i"; forwards it to i from where i
+                // believes j is.
+                let inbound = Arc::clone(proxy.sockets[j][i].as_ref().unwrap());
+                let outbound = Arc::clone(proxy.sockets[i][j].as_ref().unwrap());
+                let (from_addr, to_addr) = (proxy.listen[j], proxy.listen[i]);
+                let recording = Arc::clone(&proxy.recording);
+                let record = Arc::clone(&proxy.record);
+                let forwarded = Arc::clone(&proxy.forwarded);
+                let stop = Arc::clone(&proxy.stop);
+                proxy.threads.push(std::thread::spawn(move || {
+                    let mut buf = vec![0u8; 65536];
+                    let end = std::time::Instant::now() + TEST_BOUND;
+                    while !stop.load(Ordering::Relaxed) && std::time::Instant::now() < end {
+                        let Ok((n, src)) = inbound.recv_from(&mut buf) else {
+                            continue; // read timeout: look at `stop` again
+                        };
+                        if src != from_addr {
+                            continue; // the nodes' answers to injected frames, and strays
+                        }
+                        if record.load(Ordering::Relaxed) {
+                            let mut r = recording.lock().unwrap();
+                            if r.len() < RECORDING_CAP {
+                                r.push(Recorded {
+                                    from: j,
+                                    bytes: buf[..n].to_vec(),
+                                });
+                            }
+                        }
+                        if outbound.send_to(&buf[..n], to_addr).is_ok() {
+                            forwarded.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }));
+            }
+        }
+        proxy
+    }
+
+    /// The socket node `target` knows member `claimed` by.
+    fn as_member(&self, target: usize, claimed: usize) -> &UdpSocket {
+        self.sockets[target][claimed].as_ref().unwrap()
+    }
+
+    fn config(&self, dir: &TempDir, j: usize) -> NodeConfig {
+        let pairs: Vec<(Member, SocketAddr)> = (0..NODES)
+            .map(|i| {
+                let addr = if i == j {
+                    self.listen[j]
+                } else {
+                    self.as_member(j, i).local_addr().unwrap()
+                };
+                (Member::candidate(i as u16 + 1), addr)
+            })
+            .collect();
+        let mut c = NodeConfig::new(
+            CLUSTER,
+            NodeId(j as u16 + 1),
+            &pairs,
+            dir.0.join(format!("node-{}", j + 1)),
+        )
+        .unwrap();
+        c.core.lease = tenure_tokio::clock::to_core(LEASE);
+        c.core.auth = Auth::key(KEY);
+        c.validate().unwrap();
+        c
+    }
+
+    fn shutdown(mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            t.join().unwrap();
+        }
+    }
+}
+
+// ----- the sampler --------------------------------------------------------------------
+
+#[derive(Debug, Default)]
+struct Samples {
+    total: u64,
+    /// Samples after the first master appeared, by number of claimants.
+    none: u64,
+    one: u64,
+    many: u64,
+    longest_gap: Duration,
+    /// Instants at which two nodes claimed the role (empty in a correct run).
+    double: Vec<String>,
+    /// A node's version (fencing token) going down: a replay rolled its view back.
+    regressions: Vec<String>,
+    /// Master changes seen by the sampler.
+    changes: u64,
+}
+
+struct Sampler {
+    /// `(generation, handle)` per node; the generation changes when the node restarts.
+    slots: Arc<Mutex<Vec<(u32, Handle)>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<Samples>>,
+}
+
+impl Sampler {
+    fn start(handles: Vec<Handle>) -> Self {
+        let slots = Arc::new(Mutex::new(handles.into_iter().map(|h| (0, h)).collect()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let slots = Arc::clone(&slots);
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || sample(&slots, &stop))
+        };
+        Sampler {
+            slots,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn replace(&self, index: usize, handle: Handle) {
+        let mut slots = self.slots.lock().unwrap();
+        let generation = slots[index].0 + 1;
+        slots[index] = (generation, handle);
+    }
+
+    fn finish(&mut self) -> Samples {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.take().unwrap().join().unwrap()
+    }
+}
+
+fn sample(slots: &Mutex<Vec<(u32, Handle)>>, stop: &AtomicBool) -> Samples {
+    let mut s = Samples::default();
+    let start = Instant::now();
+    let mut last_master_at: Option<Instant> = None;
+    let mut last_master: Option<NodeId> = None;
+    let mut versions: Vec<(u32, Option<u64>)> = vec![(0, None); NODES];
+    while !stop.load(Ordering::Relaxed) && start.elapsed() < TEST_BOUND {
+        {
+            let slots = slots.lock().unwrap();
+            let t = Instant::now();
+            let claimants: Vec<NodeId> = slots
+                .iter()
+                .filter(|(_, h)| h.is_master_at(t))
+                .map(|(_, h)| h.id())
+                .collect();
+            s.total += 1;
+            if claimants.len() > 1 {
+                s.double
+                    .push(format!("{claimants:?} at {:?}", t.duration_since(start)));
+            }
+            if let Some(first) = last_master_at {
+                match claimants.len() {
+                    0 => s.none += 1,
+                    1 => s.one += 1,
+                    _ => s.many += 1,
+                }
+                s.longest_gap = s.longest_gap.max(t.duration_since(first));
+            }
+            if let [m] = claimants[..] {
+                last_master_at = Some(t);
+                if last_master != Some(m) {
+                    s.changes += 1;
+                    last_master = Some(m);
+                }
+            }
+            for (k, (generation, h)) in slots.iter().enumerate() {
+                // `None` while no master is live in the view; only a known version may
+                // never go down.
+                let v = h.view().version;
+                if versions[k].0 != *generation {
+                    versions[k] = (*generation, v);
+                } else if v.is_some() {
+                    if v < versions[k].1 {
+                        s.regressions.push(format!(
+                            "node {} went from version {:?} to {v:?}",
+                            h.id(),
+                            versions[k].1
+                        ));
+                    }
+                    versions[k].1 = v;
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    s
+}
+
+// ----- attacks ------------------------------------------------------------------------
+
+/// The drop counters an attack may move, as one vector.
+const REASONS: [&str; 9] = [
+    "unknown_source",
+    "source_mismatch",
+    "oversized",
+    "bad_tag",
+    "malformed",
+    "wrong_cluster",
+    "newer_protocol",
+    "bad_field",
+    "not_member",
+];
+
+fn hostile(c: &Counters) -> [u64; 9] {
+    let d = c.core.dropped;
+    [
+        c.unknown_source,
+        c.source_mismatch,
+        c.oversized,
+        c.bad_tag + d.bad_tag,
+        d.malformed,
+        d.wrong_cluster,
+        d.newer_protocol,
+        d.bad_field,
+        d.not_member,
+    ]
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Source {
+    /// From the address the target knows another member by.
+    Member,
+    /// From an address that is no member's.
+    Stranger,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Attack {
+    RandomBytesFromStranger,
+    AuthenticFramesFromStranger,
+    RandomBytes,
+    TruncatedFrames,
+    BitFlippedFrames,
+    WrongKey,
+    OtherClusterOtherKey,
+    OtherClusterRightKey,
+    Oversized,
+    SpoofedFrom,
+    TaggedGarbage,
+    NewerProtocol,
+    OlderProtocol,
+}
+
+impl Attack {
+    const ALL: [Attack; 13] = [
+        Attack::RandomBytesFromStranger,
+        Attack::AuthenticFramesFromStranger,
+        Attack::RandomBytes,
+        Attack::TruncatedFrames,
+        Attack::BitFlippedFrames,
+        Attack::WrongKey,
+        Attack::OtherClusterOtherKey,
+        Attack::OtherClusterRightKey,
+        Attack::Oversized,
+        Attack::SpoofedFrom,
+        Attack::TaggedGarbage,
+        Attack::NewerProtocol,
+        Attack::OlderProtocol,
+    ];
+
+    /// The drop reason every frame of this kind must be counted under.
+    fn reason(self) -> &'static str {
+        match self {
+            Attack::RandomBytesFromStranger | Attack::AuthenticFramesFromStranger => {
+                "unknown_source"
+            }
+            Attack::RandomBytes
+            | Attack::TruncatedFrames
+            | Attack::BitFlippedFrames
+            | Attack::WrongKey
+            | Attack::OtherClusterOtherKey => "bad_tag",
+            Attack::OtherClusterRightKey => "wrong_cluster",
+            Attack::Oversized => "oversized",
+            Attack::SpoofedFrom => "source_mismatch",
+            Attack::TaggedGarbage => "malformed",
+            Attack::NewerProtocol => "newer_protocol",
+            Attack::OlderProtocol => "bad_field",
+        }
+    }
+
+    fn source(self) -> Source {
+        match self {
+            Attack::RandomBytesFromStranger | Attack::AuthenticFramesFromStranger => {
+                Source::Stranger
+            }
+            _ => Source::Member,
+        }
+    }
+
+    /// One datagram of this kind, for `target`, appearing to come from member `claimed`
+    /// (when sent from a member address). `session` holds authentic frames.
+    fn datagram(
+        self,
+        rng: &mut Rng,
+        session: &[Recorded],
+        target: usize,
+        claimed: usize,
+    ) -> Vec<u8> {
+        // An authentic frame that `claimed` sent (any of its frames, to anyone).
+        let theirs: Vec<&Recorded> = session.iter().filter(|r| r.from == claimed).collect();
+        let authentic = theirs[rng.below(theirs.len())].bytes.clone();
+        let mut packet = packet_of(&authentic);
+        match self {
+            Attack::RandomBytesFromStranger | Attack::RandomBytes => {
+                let n = rng.below(MAX_SEALED_SIZE + 1);
+                rng.bytes(n)
+            }
+            Attack::AuthenticFramesFromStranger => authentic,
+            Attack::TruncatedFrames => {
+                let cut = rng.below(authentic.len());
+                authentic[..cut].to_vec()
+            }
+            Attack::BitFlippedFrames => {
+                let mut f = authentic;
+                let bit = rng.below(f.len() * 8);
+                f[bit / 8] ^= 1 << (bit % 8);
+                f
+            }
+            Attack::WrongKey => seal(&packet, &OTHER_KEY),
+            Attack::OtherClusterOtherKey => {
+                packet.header.cluster = CLUSTER + 1 + rng.below(1000) as u32;
+                seal(&packet, &OTHER_KEY)
+            }
+            Attack::OtherClusterRightKey => {
+                // The same key in another cluster (a copy-pasted key): the tag verifies,
+                // the cluster id does not.
+                packet.header.cluster = CLUSTER + 1 + rng.below(1000) as u32;
+                seal(&packet, &KEY)
+            }
+            Attack::Oversized => {
+                let n = MAX_SEALED_SIZE + 1 + rng.below(8000);
+                rng.bytes(n)
+            }
+            Attack::SpoofedFrom => {
+                // A key holder posing as another member than the address it sends from:
+                // the target itself, the third member, or a non-member.
+                let third = (0..NODES).find(|k| *k != target && *k != claimed).unwrap();
+                let pose = [target as u16 + 1, third as u16 + 1, 9][rng.below(3)];
+                packet.header.from = NodeId(pose);
+                seal(&packet, &KEY)
+            }
+            Attack::TaggedGarbage => {
+                // What a buggy key holder might send: correctly tagged bytes that are no
+                // packet (a strict prefix of a packet, or a varint that overflows).
+                let b = body(&authentic);
+                let garbage = if rng.below(2) == 0 {
+                    b[..1 + rng.below(b.len() - 1)].to_vec()
+                } else {
+                    let mut g = vec![0xFF; 6];
+                    let n = rng.below(40);
+                    g.extend(rng.bytes(n));
+                    g
+                };
+                with_tag(&KEY, &garbage)
+            }
+            Attack::NewerProtocol => {
+                packet.header.protocol = PROTOCOL_VERSION + 1;
+                seal(&packet, &KEY)
+            }
+            Attack::OlderProtocol => {
+                packet.header.protocol = 0;
+                seal(&packet, &KEY)
+            }
+        }
+    }
+}
+
+/// Per kind: frames sent, and the drops counted under its reason (summed over nodes).
+struct Figure {
+    name: String,
+    reason: &'static str,
+    sent: u64,
+    counted: u64,
+}
+
+struct Cluster {
+    proxy: Proxy,
+    stranger: UdpSocket,
+    handles: Vec<Handle>,
+    sampler: Sampler,
+}
+
+impl Cluster {
+    fn counters(&self) -> Vec<Counters> {
+        self.handles.iter().map(Handle::counters).collect()
+    }
+
+    /// The master, waiting for one (never two at once).
+    async fn master(&self) -> usize {
+        self.master_among(&[0, 1, 2]).await
+    }
+
+    /// The master, waiting for one of `nodes` to be it (a crashed master's handle keeps
+    /// claiming until its term ends, as it should).
+    async fn master_among(&self, nodes: &[usize]) -> usize {
+        let end = Instant::now() + LIVENESS;
+        loop {
+            let t = Instant::now();
+            let claimants: Vec<usize> = (0..NODES)
+                .filter(|k| self.handles[*k].is_master_at(t))
+                .collect();
+            assert!(claimants.len() <= 1, "two masters at once: {claimants:?}");
+            if let [m] = claimants[..] {
+                if nodes.contains(&m) {
+                    return m;
+                }
+            }
+            assert!(t < end, "no master within {LIVENESS:?}");
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
+    /// Every node's task still runs (a panic would have dropped its view's sender).
+    fn assert_all_running(&self, nodes: &[usize]) {
+        for &k in nodes {
+            let h = &self.handles[k];
+            assert!(
+                h.watch().has_changed().is_ok() && h.view().running,
+                "node {} stopped (panicked or failed): {:?}",
+                h.id(),
+                h.view()
+            );
+        }
+    }
+
+    /// Every node in `nodes` keeps handling authentic messages and sending, and the
+    /// master keeps renewing (its version grows), within a bound.
+    async fn assert_alive(&self, nodes: &[usize]) {
+        self.assert_all_running(nodes);
+        let before = self.counters();
+        let m = self.master_among(nodes).await;
+        let v0 = self.handles[m].master().map_or(0, |x| x.version);
+        let end = Instant::now() + LIVENESS;
+        loop {
+            let now = self.counters();
+            let progressed = nodes.iter().all(|&k| {
+                now[k].core.messages_in > before[k].core.messages_in
+                    && now[k].datagrams_out > before[k].datagrams_out
+            });
+            let m2 = self.master_among(nodes).await;
+            let renewed = self.handles[m2]
+                .master()
+                .is_some_and(|x| x.version > v0 || m2 != m);
+            if progressed && renewed {
+                break;
+            }
+            assert!(
+                Instant::now() < end,
+                "a node stalled or the master stopped renewing: {now:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        for c in self.counters() {
+            assert_eq!(c.core.queue_overflows, 0);
+            assert_eq!(c.core.dropped.backlog, 0);
+            assert_eq!(c.core.clock_regressions, 0);
+        }
+    }
+
+    /// Sends `PER_NODE` datagrams of `attack` at every node and checks that each was
+    /// counted, once, under its reason and no other.
+    async fn attack(&self, attack: Attack, rng: &mut Rng, session: &[Recorded]) -> Figure {
+        let before = self.counters();
+        let mut sent = 0u64;
+        for round in 0..PER_NODE {
+            for target in 0..NODES {
+                let others: Vec<usize> = (0..NODES).filter(|k| *k != target).collect();
+                let claimed = others[rng.below(others.len())];
+                let bytes = attack.datagram(rng, session, target, claimed);
+                let socket = match attack.source() {
+                    Source::Member => self.proxy.as_member(target, claimed),
+                    Source::Stranger => &self.stranger,
+                };
+                socket.send_to(&bytes, self.proxy.listen[target]).unwrap();
+                sent += 1;
+            }
+            // Paced, so no receive buffer overflows and every datagram is counted.
+            if round % 4 == 3 {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        }
+        let index = REASONS.iter().position(|r| *r == attack.reason()).unwrap();
+        let expected: Vec<[u64; 9]> = before
+            .iter()
+            .map(|c| {
+                let mut v = hostile(c);
+                v[index] += PER_NODE as u64;
+                v
+            })
+            .collect();
+        let end = Instant::now() + Duration::from_secs(3);
+        loop {
+            let now: Vec<[u64; 9]> = self.counters().iter().map(hostile).collect();
+            if now == expected {
+                break;
+            }
+            let overshoot = now
+                .iter()
+                .zip(&expected)
+                .any(|(n, e)| n.iter().zip(e).any(|(n, e)| n > e));
+            assert!(
+                !overshoot && Instant::now() < end,
+                "{attack:?}: every frame must be counted once as {}; \
+                 expected {expected:?}, counted {now:?} (order {REASONS:?})",
+                attack.reason()
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        Figure {
+            name: format!("{attack:?}"),
+            reason: attack.reason(),
+            sent,
+            counted: sent,
+        }
+    }
+
+    /// Sends the recorded session again, every frame along its original path (from the
+    /// address its receiver knows the sender by) and to the third node as well, except
+    /// to `skip`. Returns the number of datagrams sent.
+    async fn replay(&self, session: &[Recorded], skip: Option<usize>) -> u64 {
+        let mut sent = 0;
+        for (n, r) in session.iter().enumerate() {
+            for target in (0..NODES).filter(|t| *t != r.from && Some(*t) != skip) {
+                self.proxy
+                    .as_member(target, r.from)
+                    .send_to(&r.bytes, self.proxy.listen[target])
+                    .unwrap();
+                sent += 1;
+            }
+            if n % 8 == 7 {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        }
+        sent
+    }
+}
+
+fn bind_retrying(addr: SocketAddr) -> tokio::net::UdpSocket {
+    let end = std::time::Instant::now() + Duration::from_secs(2);
+    loop {
+        match UdpSocket::bind(addr) {
+            Ok(s) => {
+                s.set_nonblocking(true).unwrap();
+                return tokio::net::UdpSocket::from_std(s).unwrap();
+            }
+            Err(e) => {
+                assert!(std::time::Instant::now() < end, "cannot rebind {addr}: {e}");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+#[test]
+fn hostile_traffic_is_dropped_by_reason_and_never_makes_two_masters() {
+    let started = std::time::Instant::now();
+    let seed = tenure_tokio::clock::host_monotonic_ns() | 1;
+    println!("seed {seed}");
+    let mut rng = Rng(seed);
+    let dir = TempDir::new();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        // The nodes' own sockets stay bound from here to their start (no port race).
+        let own: Vec<UdpSocket> = (0..NODES)
+            .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
+            .collect();
+        let proxy = Proxy::start(own.iter().map(|s| s.local_addr().unwrap()).collect());
+        let configs: Vec<NodeConfig> = (0..NODES).map(|j| proxy.config(&dir, j)).collect();
+        let handles: Vec<Handle> = own
+            .into_iter()
+            .zip(&configs)
+            .map(|(s, c)| {
+                s.set_nonblocking(true).unwrap();
+                let s = tokio::net::UdpSocket::from_std(s).unwrap();
+                tenure_tokio::start_on(c.clone(), s).unwrap()
+            })
+            .collect();
+        let sampler = Sampler::start(handles.clone());
+        let mut cluster = Cluster {
+            proxy,
+            stranger: UdpSocket::bind("127.0.0.1:0").unwrap(),
+            handles,
+            sampler,
+        };
+
+        // 1. Record a session: the first election and a few renewals.
+        let first = cluster.master().await;
+        tokio::time::sleep(3 * LEASE).await;
+        cluster.proxy.record.store(false, Ordering::Relaxed);
+        let session: Vec<Recorded> = cluster.proxy.recording.lock().unwrap().clone();
+        for r in &session {
+            assert_eq!(packet_of(&r.bytes).header.from, NodeId(r.from as u16 + 1));
+        }
+        let kinds: std::collections::BTreeSet<&str> = session
+            .iter()
+            .map(|r| packet_of(&r.bytes).message.kind())
+            .collect();
+        assert!(
+            (0..NODES).all(|k| session.iter().any(|r| r.from == k)),
+            "every node must have sent something"
+        );
+        println!(
+            "recorded {} authentic frames ({kinds:?}); node {} master",
+            session.len(),
+            first + 1
+        );
+        cluster.assert_alive(&[0, 1, 2]).await;
+
+        // 2. Every kind of bad datagram, at every node, with the cluster running.
+        let mut figures = Vec::new();
+        for attack in Attack::ALL {
+            figures.push(cluster.attack(attack, &mut rng, &session).await);
+        }
+        cluster.assert_alive(&[0, 1, 2]).await;
+
+        // 3. Replay the recorded session at the live cluster, twice.
+        let before = cluster.counters();
+        let mut replayed = 0;
+        for _ in 0..2 {
+            replayed += cluster.replay(&session, None).await;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        cluster.assert_alive(&[0, 1, 2]).await;
+        let after = cluster.counters();
+        let handled: u64 = (0..NODES)
+            .map(|k| after[k].core.messages_in - before[k].core.messages_in)
+            .sum();
+        let stale: u64 = (0..NODES)
+            .map(|k| after[k].core.dropped.stale - before[k].core.dropped.stale)
+            .sum();
+        println!("replay: {replayed} frames; {handled} messages handled, {stale} stale");
+
+        // 4. Crash the master, replay the old session (it holds that master's election
+        //    and renewals) while it is down, restart it, and replay again at all.
+        let victim = cluster.master().await;
+        cluster.handles[victim].abort().await;
+        let live: Vec<usize> = (0..NODES).filter(|k| *k != victim).collect();
+        let crashed_at = Instant::now();
+        replayed += cluster.replay(&session, Some(victim)).await;
+        let next = cluster.master_among(&live).await;
+        assert_ne!(next, victim);
+        println!(
+            "node {} crashed; node {} master after {:?}",
+            victim + 1,
+            next + 1,
+            crashed_at.elapsed()
+        );
+        replayed += cluster.replay(&session, Some(victim)).await;
+        cluster.assert_alive(&live).await;
+        let restarted = tenure_tokio::start_on(
+            configs[victim].clone(),
+            bind_retrying(configs[victim].listen),
+        )
+        .unwrap();
+        cluster.handles[victim] = restarted.clone();
+        cluster.sampler.replace(victim, restarted);
+        for _ in 0..2 {
+            replayed += cluster.replay(&session, None).await;
+        }
+        tokio::time::sleep(LEASE).await;
+        cluster.assert_alive(&[0, 1, 2]).await;
+
+        // 5. All bad kinds once more, now with a restarted node among the targets.
+        for attack in Attack::ALL {
+            let f = cluster.attack(attack, &mut rng, &session).await;
+            let total = figures.iter_mut().find(|g| g.name == f.name).unwrap();
+            total.sent += f.sent;
+            total.counted += f.counted;
+        }
+        cluster.assert_alive(&[0, 1, 2]).await;
+
+        // The verdict of the sampler.
+        let samples = cluster.sampler.finish();
+        let after_first = samples.none + samples.one + samples.many;
+        println!(
+            "samples: {} ({after_first} after the first election): one master {}, none {}, \
+             two or more {}; longest gap {:?}; {} master changes",
+            samples.total,
+            samples.one,
+            samples.none,
+            samples.many,
+            samples.longest_gap,
+            samples.changes
+        );
+        assert!(
+            samples.double.is_empty(),
+            "two masters: {:?}",
+            samples.double
+        );
+        assert!(
+            samples.regressions.is_empty(),
+            "versions went down: {:?}",
+            samples.regressions
+        );
+        assert!(
+            samples.longest_gap <= LIVENESS,
+            "no master for {:?}",
+            samples.longest_gap
+        );
+        assert!(
+            samples.one * 100 >= after_first * 90,
+            "exactly one master in only {} of {after_first} samples",
+            samples.one
+        );
+
+        // Figures for the README.
+        let counters = cluster.counters();
+        println!("{:<28} {:>6} {:>7}  reason", "kind", "sent", "counted");
+        for f in &figures {
+            println!(
+                "{:<28} {:>6} {:>7}  {}",
+                f.name, f.sent, f.counted, f.reason
+            );
+        }
+        println!("replayed authentic frames: {replayed}");
+        for (k, c) in counters.iter().enumerate() {
+            let v = hostile(c);
+            let named: Vec<String> = REASONS
+                .iter()
+                .zip(v)
+                .map(|(r, n)| format!("{r}={n}"))
+                .collect();
+            println!(
+                "node {}: datagrams in {}, stale {}, {}",
+                k + 1,
+                c.datagrams_in,
+                c.core.dropped.stale,
+                named.join(" ")
+            );
+        }
+        println!(
+            "proxy forwarded {} authentic datagrams",
+            cluster.proxy.forwarded.load(Ordering::Relaxed)
+        );
+
+        for h in &cluster.handles {
+            h.shutdown().await.unwrap();
+        }
+        cluster.proxy.shutdown();
+    });
+    assert!(
+        started.elapsed() < TEST_BOUND,
+        "took {:?}",
+        started.elapsed()
+    );
+}
