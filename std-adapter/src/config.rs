@@ -17,7 +17,15 @@
 //! addr = "127.0.0.1:7001"    # where it listens; its datagrams must come from here
 //! role = "candidate"         # candidate (default) | voter | learner
 //! priority = 0               # optional, 0..=255: higher campaigns first
+//!
+//! [[members]]                # a microcontroller behind a serial link (see `serial`)
+//! id = 7
+//! addr = "127.0.0.1:7007"    # its UDP proxy address, bound by the gateway
+//! serial = "127.0.0.1:7207"  # gateway only: the link's stream (QEMU UART chardev)
 //! ```
+//!
+//! Only the gateway's file names `serial`; the other nodes list the same member with
+//! just its `addr`, which the gateway serves (see [`crate::serial`]).
 //!
 //! Every bad value gives a [`ConfigFileError`] naming its field.
 
@@ -30,6 +38,7 @@ use tenure::{ConfigError, Member, NodeId, Role};
 
 use crate::clock::{parse_duration, to_core};
 use crate::executor::{CoreConfig, MAX_NODES};
+use crate::serial::SerialMember;
 use crate::transport::AddressBook;
 
 /// Everything one node needs: the core's configuration plus addresses and storage.
@@ -44,6 +53,9 @@ pub struct NodeConfig {
     pub peers: AddressBook,
     /// The directory holding the record (created if missing).
     pub data_dir: PathBuf,
+    /// Members this node reaches over a COBS-framed stream and relays for the others
+    /// (this node is their gateway); empty for most nodes.
+    pub serial: Vec<SerialMember>,
 }
 
 /// A bad configuration value, with the field it is in.
@@ -230,6 +242,7 @@ impl NodeConfig {
             listen,
             peers: AddressBook::new(members.iter().map(|(m, a)| (m.id, *a))),
             data_dir: data_dir.into(),
+            serial: Vec::new(),
         };
         config.validate()?;
         Ok(config)
@@ -308,6 +321,7 @@ impl NodeConfig {
             ));
         }
         let mut list: Vec<(Member, SocketAddr)> = Vec::new();
+        let mut serial: Vec<SerialMember> = Vec::new();
         for (i, item) in members.iter().enumerate() {
             let at = |name: &str| format!("members[{i}].{name}");
             let table = item
@@ -315,11 +329,11 @@ impl NodeConfig {
                 .ok_or_else(|| ConfigFileError::new(format!("members[{i}]"), "expected a table"))?;
             if let Some(key) = table
                 .keys()
-                .find(|k| !["id", "addr", "role", "priority"].contains(&k.as_str()))
+                .find(|k| !["id", "addr", "role", "priority", "serial"].contains(&k.as_str()))
             {
                 return Err(ConfigFileError::new(
                     at(key),
-                    "unknown field (expected id, addr, role, priority)",
+                    "unknown field (expected id, addr, role, priority, serial)",
                 ));
             }
             let id = integer(
@@ -377,6 +391,18 @@ impl NodeConfig {
                 role,
                 priority: u8::try_from(priority).unwrap_or(u8::MAX),
             };
+            if let Some(v) = table.get("serial") {
+                if NodeId(id) == node_id {
+                    return Err(ConfigFileError::new(
+                        at("serial"),
+                        "this node itself cannot be behind a serial link",
+                    ));
+                }
+                serial.push(SerialMember {
+                    id: NodeId(id),
+                    stream: address(&at("serial"), v)?,
+                });
+            }
             list.push((member, addr));
         }
         let own = list
@@ -388,6 +414,7 @@ impl NodeConfig {
             })?;
 
         let mut config = NodeConfig::new(cluster_id as u32, node_id, &list, data_dir)?;
+        config.serial = serial;
         config.listen = match &raw.listen {
             None => own,
             Some(v) => address("listen", v)?,

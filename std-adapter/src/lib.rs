@@ -44,6 +44,8 @@
 //!   blocking socket.
 //! - [`store::FileStore`]: the record in a file, replaced by write, `fsync`, rename,
 //!   `fsync` of the directory; a record that exists but is damaged stops start-up.
+//! - [`serial`]: members behind COBS-framed byte streams (microcontrollers), relayed
+//!   by a gateway node that owns their links.
 //! - [`config`]: the TOML configuration file; every bad value names its field.
 //! - [`metrics`]: counters, rendered in the Prometheus text format; [`admin`] serves
 //!   them and a JSON `/status`.
@@ -54,6 +56,7 @@ pub mod config;
 pub mod executor;
 pub mod metrics;
 pub mod node;
+pub mod serial;
 pub mod store;
 pub mod transport;
 

@@ -15,6 +15,7 @@ use crate::clock::{Clock, TokioClock};
 use crate::config::NodeConfig;
 use crate::executor::{ExecError, Executor, PersistError, StartupError, View};
 use crate::metrics::{Counters, Gauges, Metrics};
+use crate::serial::{GatewayTransport, Inbound, Links};
 use crate::store::{FileStore, RecordStore};
 use crate::transport::{AddressBook, UdpTransport};
 
@@ -199,7 +200,22 @@ pub fn start_on(
     }
     let socket = Arc::new(socket);
     let peers = Arc::new(config.peers);
-    let transport = UdpTransport::new(Arc::clone(&socket), Arc::clone(&peers));
+    let links = if config.serial.is_empty() {
+        None
+    } else {
+        Some(
+            Links::bind(config.core.node_id, &config.serial, Arc::clone(&peers)).map_err(
+                |source| StartupError::Bind {
+                    addr: local,
+                    source,
+                },
+            )?,
+        )
+    };
+    let transport = GatewayTransport {
+        udp: UdpTransport::new(Arc::clone(&socket), Arc::clone(&peers)),
+        links: links.as_ref().map(Links::sender),
+    };
     let clock = TokioClock::start();
     let mut exec = Executor::start(config.core, store, transport, clock)?;
     let (events, _) = broadcast::channel(EVENT_BUFFER);
@@ -210,7 +226,7 @@ pub fn start_on(
     let view = exec.subscribe();
     let metrics = exec.metrics();
     let (commands, rx) = mpsc::channel(16);
-    let task = tokio::spawn(drive(exec, socket, peers, rx));
+    let task = tokio::spawn(drive(exec, socket, peers, links, rx));
     tracing::info!(node = %id, %local, "node started");
     Ok(Handle {
         shared: Arc::new(Shared {
@@ -227,7 +243,7 @@ pub fn start_on(
     })
 }
 
-type TokioExecutor = Executor<TokioStore, UdpTransport, TokioClock>;
+type TokioExecutor = Executor<TokioStore, GatewayTransport, TokioClock>;
 
 /// The file store, told to tokio: its `fsync`s block the driver task (nothing of this
 /// node may proceed before the record is durable) but not the runtime's other tasks.
@@ -262,9 +278,17 @@ async fn drive(
     mut exec: TokioExecutor,
     socket: Arc<tokio::net::UdpSocket>,
     peers: Arc<AddressBook>,
+    links: Option<Links>,
     mut commands: mpsc::Receiver<Command>,
 ) -> Result<(), NodeError> {
     let me = exec.id();
+    // Serial links (a gateway's): their relay tasks live as long as this task.
+    let mut link_tasks = tokio::task::JoinSet::new();
+    let (local_tx, mut inbound) = mpsc::channel::<Inbound>(64);
+    let has_links = links.is_some();
+    if let Some(links) = links {
+        links.spawn(&mut link_tasks, local_tx);
+    }
     let clock = *exec.clock();
     let lease = exec.node().config().lease;
     // One byte more than the largest packet, so an oversized datagram shows as such
@@ -342,6 +366,9 @@ async fn drive(
                     Ok(())
                 }
             },
+            Some((from, frame)) = inbound.recv(), if has_links => {
+                exec.handle_datagram(format_args!("serial link of node {from}"), Some(from), &frame)
+            }
             () = sleep, if wake.is_some() => exec.handle_timeout(),
         };
         if let Err(e) = step {
@@ -349,6 +376,7 @@ async fn drive(
             break Err(NodeError::Persist(e));
         }
     };
+    link_tasks.abort_all();
     exec.stop();
     for w in waiters {
         let _ = w.reply.send(Err(HandleError::Stopped));
