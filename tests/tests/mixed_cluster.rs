@@ -7,8 +7,8 @@
 //! ordinary UDP members. Nodes 3, 4, 5 are QEMU processes.
 //!
 //! The test builds the firmware, starts everything with a cluster key, waits for a
-//! master, then kills the master again and again (a QEMU process or a tokio node; one
-//! round at least of each kind, using a hand-over to steer the role when needed),
+//! master, then kills the master again and again (a QEMU process or a tokio node; at
+//! least one of each kind, and the gateway, using a hand-over to steer the role),
 //! waits for the new master, restarts the killed node from its record (same flash
 //! file, same data directory) and checks:
 //!
@@ -21,7 +21,8 @@
 //!
 //! Without `qemu-system-arm` or the `thumbv7em-none-eabihf` target it prints the
 //! install commands and passes, unless `CI` is set. `MIXED_KILLS=N` sets the number of
-//! kills (default 3). Run it with `--nocapture` to see the timeline.
+//! kills (default 4: any master, then the other kind, then the
+//! gateway, then any). Run it with `--nocapture` to see the timeline.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
@@ -40,6 +41,8 @@ const BACKOFF: Duration = Duration::from_millis(300);
 /// Tokio node ids (1 is the gateway) and QEMU node ids.
 const TOKIO: [u16; 2] = [1, 2];
 const QEMU: [u16; 3] = [3, 4, 5];
+/// The tokio node that owns the QEMU nodes' links.
+const GATEWAY: u16 = 1;
 /// Reported terms of different nodes may overlap by this much before it counts as two
 /// masters at once: the lateness of a QEMU node's UART line (the host stamps a term's
 /// end when the `term_ended` line arrives).
@@ -203,7 +206,17 @@ struct QemuNode {
     port: u16,
     flash: PathBuf,
     child: Option<Child>,
+    started: Instant,
     view: Shared<QemuView>,
+}
+
+/// CPU time used so far by process `pid` (user + system), from `/proc`.
+fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // USER_HZ is 100 on Linux.
+    Some(Duration::from_millis(ticks * 10))
 }
 
 /// Kills every QEMU child and stops every tokio node when dropped (also on a failed
@@ -287,6 +300,7 @@ impl Cluster {
         std::thread::spawn(move || qemu_reader(id, stdout, view, terms, log, t0));
         *lock(&q.view) = QemuView::default();
         q.child = Some(child);
+        q.started = Instant::now();
     }
 
     fn kill_qemu(&mut self, i: usize) -> Instant {
@@ -387,11 +401,11 @@ impl Cluster {
     }
 
     /// The first term of a node other than `old` that started after `after`.
-    fn new_term_after(&self, old: u16, after: Instant) -> Option<Term> {
+    fn new_term_after(&self, old: Option<u16>, after: Instant) -> Option<Term> {
         lock(&self.terms)
             .terms
             .iter()
-            .filter(|t| t.node != old && t.start > after)
+            .filter(|t| Some(t.node) != old && t.start > after)
             .min_by_key(|t| t.start)
             .copied()
     }
@@ -474,7 +488,7 @@ fn mixed_cluster_elects_one_master_and_fails_over() {
     let kills: usize = std::env::var("MIXED_KILLS")
         .ok()
         .and_then(|k| k.parse().ok())
-        .unwrap_or(3);
+        .unwrap_or(4);
     let dir = std::env::temp_dir().join(format!(
         "tenure-mixed-{}-{}",
         std::process::id(),
@@ -526,6 +540,7 @@ fn mixed_cluster_elects_one_master_and_fails_over() {
                 port: chardev[&id],
                 flash: dir.join(format!("node-{id}.flash")),
                 child: None,
+                started: Instant::now(),
                 view: Arc::default(),
             })
             .collect(),
@@ -554,21 +569,24 @@ fn mixed_cluster_elects_one_master_and_fails_over() {
     let mut killed_kinds = (false, false); // (tokio, qemu)
     for k in 0..kills {
         let mut master = c.wait_agreement(Duration::from_secs(30), "before a kill");
-        // Make sure both kinds of master get killed.
+        // Make sure both kinds of master get killed, and the gateway once.
         let is_qemu = |m: u16| QEMU.contains(&m);
-        let want_qemu = if k == 1 && !killed_kinds.1 {
-            Some(true)
-        } else if k == 1 && !killed_kinds.0 {
-            Some(false)
-        } else {
-            None
+        let want: Option<fn(u16) -> bool> = match k {
+            1 if !killed_kinds.1 => Some(|m| QEMU.contains(&m)),
+            1 if !killed_kinds.0 => Some(|m| !QEMU.contains(&m)),
+            2 => Some(|m| m == GATEWAY),
+            _ => None,
         };
-        if let Some(want) = want_qemu.filter(|w| *w != is_qemu(master)) {
-            let to = if want { QEMU[k % 3] } else { 2 };
+        if let Some(want) = want.filter(|w| !w(master)) {
+            let to = match k {
+                2 => GATEWAY,
+                _ if is_qemu(master) => 2,
+                _ => QEMU[k % 3],
+            };
             c.steer_to(master, to);
             let deadline = Instant::now() + Duration::from_secs(15);
             while Instant::now() < deadline {
-                if c.agreed_master().is_some_and(|m| is_qemu(m) == want) {
+                if c.agreed_master().is_some_and(want) {
                     break;
                 }
                 std::thread::sleep(Duration::from_millis(20));
@@ -590,9 +608,22 @@ fn mixed_cluster_elects_one_master_and_fails_over() {
             c.secs(killed_at),
             if is_qemu(master) { "QEMU" } else { "tokio" }
         );
+        let gateway = master == GATEWAY;
+        if gateway {
+            // The gateway carries every QEMU node's link: without it node 2 is alone
+            // and 3, 4, 5 are cut off from everyone, so no majority can talk and
+            // nothing can be elected until it is back. Restart it at once.
+            std::thread::sleep(Duration::from_millis(500));
+            c.start_tokio(0);
+            eprintln!(
+                "[{:7.3}] gateway restarted from its data directory (no majority could talk without it)",
+                c.secs(Instant::now())
+            );
+        }
         let deadline = killed_at + Duration::from_secs(20);
         let next = loop {
-            if let Some(t) = c.new_term_after(master, killed_at) {
+            if let Some(t) = c.new_term_after(if gateway { None } else { Some(master) }, killed_at)
+            {
                 break t;
             }
             assert!(
@@ -609,7 +640,7 @@ fn mixed_cluster_elects_one_master_and_fails_over() {
             if is_qemu(next.node) { "QEMU" } else { "tokio" },
             failover.as_secs_f64() * 1000.0
         );
-        failovers.push((master, next.node, failover));
+        failovers.push((master, next.node, failover, gateway));
         let agreed = c.wait_agreement(Duration::from_secs(20), "after the failover");
         eprintln!(
             "[{:7.3}] every live node names master {agreed}",
@@ -620,7 +651,7 @@ fn mixed_cluster_elects_one_master_and_fails_over() {
         std::thread::sleep(Duration::from_millis(500));
         if let Some(i) = QEMU.iter().position(|&q| q == master) {
             c.start_qemu(i);
-        } else {
+        } else if !gateway {
             c.start_tokio(TOKIO.iter().position(|&t| t == master).expect("a member"));
         }
         let agreed = c.wait_agreement(Duration::from_secs(30), "after the restart");
@@ -636,6 +667,19 @@ fn mixed_cluster_elects_one_master_and_fails_over() {
             "[{:7.3}] node {master} restarted; every node names master {agreed}",
             c.secs(Instant::now())
         );
+    }
+
+    for q in &c.qemu {
+        let Some(child) = &q.child else { continue };
+        if let Some(cpu) = cpu_time(child.id()) {
+            let wall = q.started.elapsed();
+            eprintln!(
+                "host CPU of QEMU node {}: {:.1} % of a core over {:.1} s (a live cluster)",
+                q.id,
+                100.0 * cpu.as_secs_f64() / wall.as_secs_f64(),
+                wall.as_secs_f64()
+            );
+        }
     }
 
     // Safety over the whole run.
@@ -667,10 +711,21 @@ fn mixed_cluster_elects_one_master_and_fails_over() {
     }
     drop(terms);
     eprintln!("failovers (killed -> new, time from kill to the new master's term):");
-    for (old, new, d) in &failovers {
-        eprintln!("  {old} -> {new}: {:.0} ms", d.as_secs_f64() * 1000.0);
+    for (old, new, d, gateway) in &failovers {
+        let note = if *gateway {
+            " (the gateway: restarted after 0.5 s, no majority until then)"
+        } else {
+            ""
+        };
+        eprintln!("  {old} -> {new}: {:.0} ms{note}", d.as_secs_f64() * 1000.0);
     }
-    for (old, new, d) in &failovers {
+    for (old, new, d, gateway) in &failovers {
+        // Killing the gateway: restarted after 0.5 s; its links reconnect at once.
+        let bound = if *gateway {
+            bound + Duration::from_millis(1500)
+        } else {
+            bound
+        };
         assert!(
             *d <= bound,
             "failover {old} -> {new} took {d:?}, more than {bound:?} (two leases + rounds)"
