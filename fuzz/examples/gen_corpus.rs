@@ -531,4 +531,61 @@ fn main() {
         println!("cluster random-{k}: {:?}", c.stats);
         write(&d, &mut n, &format!("random-{k}"), &bytes);
     }
+
+    // hostile: the node campaigns (timer), a peer promises and accepts its own ballot and
+    // op, the node becomes master and renews; then edge values.
+    let d = dir("hostile");
+    let mut n = 0;
+    let write = |d: &Path, n: &mut usize, name: &str, bytes: &[u8]| {
+        println!(
+            "hostile {name}: (master, instance) {:?}",
+            tenure_fuzz::hostile::run(bytes)
+        );
+        write(d, n, name, bytes);
+    };
+    let timer = [7u8];
+    let promise = [0u8, 0, 3, 0, 1, 0, 0]; // from n2, instance = node's, Promise(mine, none)
+    let accepted = [0u8, 0, 3, 0, 3, 0]; // from n2, Accepted(mine)
+    let commit = [0u8, 1, 3, 0, 5, 0]; // from n3, Commit(mine)
+    let elect: Vec<u8> = [&timer[..], &promise, &accepted, &commit].concat();
+    write(&d, &mut n, "empty", &[0]);
+    write(&d, &mut n, "elect", &[&[0u8][..], &elect].concat());
+    let mut renew = vec![1u8];
+    renew.extend(&elect);
+    for _ in 0..4 {
+        renew.extend([7u8, 0, 0, 3, 0, 3, 0]); // timer (renewal Accept), Accepted
+    }
+    write(&d, &mut n, "renew", &renew);
+    write(
+        &d,
+        &mut n,
+        "release",
+        &[&renew[..], &[9u8, 1], &[0, 0, 3, 0, 3, 0]].concat(),
+    );
+    write(
+        &d,
+        &mut n,
+        "restart",
+        &[&renew[..], &[10u8], &timer, &promise, &accepted].concat(),
+    );
+    // Snapshot far ahead (instance near u64::MAX), then chosen at the same instance.
+    write(
+        &d,
+        &mut n,
+        "edge-snapshot",
+        &[
+            0u8, 0, 0, 3, 5, 8, 0, 0, 0, 0, 0, 0, 3, 5, 6, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5,
+        ],
+    );
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    for k in 0..6 {
+        let mut bytes = vec![k as u8];
+        for _ in 0..150 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            bytes.push((x >> 24) as u8);
+        }
+        write(&d, &mut n, &format!("random-{k}"), &bytes);
+    }
 }

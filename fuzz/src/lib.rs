@@ -10,6 +10,7 @@
 pub mod cluster;
 pub mod decode;
 pub mod deframe;
+pub mod hostile;
 
 /// The cluster key used by every target (any fixed key will do).
 pub const KEY: [u8; 32] = [0x5a; 32];
@@ -59,5 +60,10 @@ mod corpus_tests {
     #[test]
     fn cluster_corpus() {
         replay("cluster", crate::cluster::check);
+    }
+
+    #[test]
+    fn hostile_corpus() {
+        replay("hostile", crate::hostile::check);
     }
 }
