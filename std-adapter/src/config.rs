@@ -571,6 +571,30 @@ role = "voter"
     }
 
     #[test]
+    fn serial_members_belong_to_the_gateway() {
+        let gateway = GOOD.replace(
+            "addr = \"127.0.0.1:7003\"\n",
+            "addr = \"127.0.0.1:7003\"\nserial = \"127.0.0.1:7203\"\n",
+        );
+        let c = parse(&gateway).expect("a gateway's file");
+        assert_eq!(
+            c.serial,
+            vec![SerialMember {
+                id: NodeId(3),
+                stream: "127.0.0.1:7203".parse().unwrap()
+            }]
+        );
+        assert!(parse(GOOD).expect("plain").serial.is_empty());
+        let own = GOOD.replace(
+            "addr = \"127.0.0.1:7002\"\n",
+            "addr = \"127.0.0.1:7002\"\nserial = \"127.0.0.1:7202\"\n",
+        );
+        assert_eq!(field_of(&own), "members[1].serial");
+        let bad = gateway.replace("127.0.0.1:7203", "uart0");
+        assert_eq!(field_of(&bad), "members[2].serial");
+    }
+
+    #[test]
     fn a_good_file_parses() {
         let c = parse(GOOD).unwrap();
         assert_eq!(c.core.cluster_id, 42);
