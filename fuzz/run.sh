@@ -91,8 +91,14 @@ for t in "${targets[@]}"; do
       echo "----- $t: last lines of the libFuzzer log -----"
       grep -E 'panicked|Test unit written|ERROR|SUMMARY' "$log" | head -n 20
       grep -A3 'panicked' "$log" | head -n 12
-      echo "reproduce: cd fuzz && cargo +nightly fuzz run -s $sanitizer ${features[*]} $t artifacts/$t/<crash-file>"
-      echo "explain:   cd fuzz && cargo run --release ${features[*]} --example explain -- artifacts/$t/<crash-file>   (cluster)"
+      crash="$(sed -nE 's/.*Test unit written to (.*)$/\1/p' "$log" | tail -n 1)"
+      crash="${crash:-artifacts/$t/<crash-file>}"
+      echo "reproduce: cd fuzz && cargo +nightly fuzz run -s $sanitizer ${features[*]} $t $crash"
+      echo "minimize:  cd fuzz && cargo +nightly fuzz tmin -s $sanitizer ${features[*]} $t $crash"
+      case "$t" in
+        cluster) echo "explain:   cd fuzz && cargo run --release ${features[*]} --example explain -- $crash" ;;
+        hostile) echo "explain:   cd fuzz && cargo run --release --example explain_hostile -- $crash" ;;
+      esac
     fi
   elif [ "$selftest" = 1 ]; then
     failed=1
