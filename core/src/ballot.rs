@@ -48,6 +48,11 @@ impl Ballot {
 /// of retries to get there, and refusing them keeps `Ballot::above` from running out.
 pub const MAX_SANE_ROUND: u64 = u64::MAX / 2;
 
+/// Instances above this are refused as hostile: at a thousand decisions a second an
+/// honest cluster needs hundreds of millions of years to get there, and refusing them
+/// keeps the instance counter from ever overflowing.
+pub const MAX_SANE_INSTANCE: u64 = u64::MAX / 2;
+
 /// A set of members (by index in the member list) that voted for something.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub(crate) struct Votes(u32);

@@ -16,7 +16,8 @@ impl<const N: usize> Node<N> {
     /// The op chosen in the current instance is `op`: apply it and move on.
     pub(crate) fn learn(&mut self, now: Instant, op: Op) {
         let instance = self.instance;
-        self.instance += 1;
+        // Never overflows: instances above MAX_SANE_INSTANCE are refused on receipt.
+        self.instance = self.instance.saturating_add(1);
         self.acceptor.next_instance();
         self.last_chosen = Some(op);
         let holder = self.election.state.master;

@@ -4,7 +4,7 @@
 use core::fmt;
 
 use crate::acceptor::{Acceptor, Vote};
-use crate::ballot::{Ballot, MAX_SANE_ROUND};
+use crate::ballot::{Ballot, MAX_SANE_INSTANCE, MAX_SANE_ROUND};
 use crate::config::{Config, ConfigError, NodeId, Role};
 use crate::election::{Election, ElectionState, Intent, Op};
 use crate::event::{Event, TermEnd};
@@ -589,6 +589,21 @@ impl<const N: usize> Node<N> {
         let ballot_ok =
             |b: Ballot| b.round <= MAX_SANE_ROUND && self.config.member(b.node).is_some();
         let op_ok = |op: &Op, instance: u64| self.op_ok(op, instance);
+        let instance = match packet.message {
+            Message::Prepare { instance, .. }
+            | Message::Promise { instance, .. }
+            | Message::Accept { instance, .. }
+            | Message::Accepted { instance, .. }
+            | Message::Reject { instance, .. }
+            | Message::Commit { instance, .. }
+            | Message::Chosen { instance, .. } => instance,
+            Message::CatchUp { next_instance } | Message::Snapshot { next_instance, .. } => {
+                next_instance
+            }
+        };
+        if instance > MAX_SANE_INSTANCE {
+            return Err(DropReason::BadField);
+        }
         let ok = match packet.message {
             Message::Prepare { ballot, .. } => {
                 if role != Role::Candidate || ballot.node != from {

@@ -979,3 +979,66 @@ fn a_hand_over_to_a_node_that_released_recently_still_goes_to_it() {
         "the named successor was kept out by its quiet time"
     );
 }
+
+#[test]
+fn fuzz_instance_overflow_is_refused() {
+    // Found by the `hostile` fuzz target: a snapshot at instance u64::MAX, then a commit
+    // there, made `learn` overflow the instance counter.
+    let mut c = Cluster::new(3, 1);
+    c.run_for(lease());
+    let now = c.now;
+    let node = c.nodes[0].as_mut().unwrap();
+    let header = node.header();
+    let from = |id: u16| Header {
+        from: NodeId(id),
+        ..header
+    };
+    let snapshot = Message::Snapshot {
+        next_instance: u64::MAX,
+        state: ElectionState {
+            lease: Duration::from_secs(100),
+            ..ElectionState::default()
+        },
+    };
+    let before = node.instance();
+    node.handle_message(
+        now,
+        &Packet {
+            header: from(3),
+            message: snapshot,
+        },
+    );
+    assert_eq!(node.stats().dropped.bad_field, 1);
+    assert_eq!(node.instance(), before);
+    for message in [
+        Message::Chosen {
+            instance: u64::MAX,
+            op: Op::Release {
+                node: NodeId(2),
+                version: 1,
+                successor: None,
+                id: OpId::default(),
+            },
+        },
+        Message::Commit {
+            instance: u64::MAX,
+            ballot: Ballot {
+                round: 1,
+                node: NodeId(1),
+            },
+        },
+        Message::CatchUp {
+            next_instance: u64::MAX,
+        },
+    ] {
+        node.handle_message(
+            now,
+            &Packet {
+                header: from(2),
+                message,
+            },
+        );
+    }
+    assert_eq!(node.stats().dropped.bad_field, 4);
+    assert_eq!(node.instance(), before);
+}
