@@ -21,7 +21,7 @@ secs="${1:-60}"
 case "$secs" in
   '' | *[!0-9]*) echo "usage: $0 [--selftest] [SECONDS]" >&2; exit 2 ;;
 esac
-targets=(${FUZZ_TARGETS:-decode deframe cluster})
+targets=(${FUZZ_TARGETS:-decode deframe cluster hostile})
 sanitizer="${FUZZ_SANITIZER:-none}"
 
 if ! cargo +nightly --version >/dev/null 2>&1; then

@@ -21,9 +21,10 @@ const CLUSTER: u32 = 7;
 /// `tenure`'s sanity bound on ballot rounds (not exported).
 const MAX_SANE_ROUND: u64 = u64::MAX / 2;
 
-/// With `--features mask-known-bugs`, packets that reach the still-open bug
-/// (artifacts-found/hostile/open-instance-overflow-in-learn: an instance near `u64::MAX`
-/// overflows `instance += 1`) are not delivered, so a run can look for other bugs.
+/// With `--features mask-known-bugs`, packets that reach a known bug are not delivered,
+/// so a run can look for other bugs. The one bug masked so far
+/// (artifacts-found/hostile/fixed-instance-overflow-in-learn: an instance near `u64::MAX`
+/// overflowed `instance += 1`) is fixed in the core, which now refuses such instances.
 pub const MASK_KNOWN_BUGS: bool = cfg!(feature = "mask-known-bugs");
 
 fn instance_of(m: &Message) -> u64 {
