@@ -84,11 +84,19 @@ fn prerequisites() -> bool {
     if !target {
         missing.push_str("  rustup target add thumbv7em-none-eabihf\n");
     }
-    eprintln!("mixed_cluster: needs QEMU and the firmware target; install them with:\n{missing}");
+    // Straight to stderr: the test harness would capture `eprintln!` of a passing test.
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(
+        err,
+        "mixed_cluster: needs QEMU and the firmware target; install them with:\n{missing}"
+    );
     if std::env::var_os("CI").is_some() {
         panic!("CI is set: the mixed cluster test must run, but prerequisites are missing");
     }
-    eprintln!("mixed_cluster: SKIPPED (set CI=1 to make this a failure)");
+    let _ = writeln!(
+        err,
+        "mixed_cluster: SKIPPED (set CI=1 to make this a failure)"
+    );
     false
 }
 
