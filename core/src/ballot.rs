@@ -1,5 +1,6 @@
 //! Ballots and quorums.
 
+use core::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::config::NodeId;
@@ -41,6 +42,13 @@ impl Ballot {
         seen.round
             .checked_add(1)
             .map(|round| Ballot { round, node })
+    }
+}
+
+/// `round.nNode`, e.g. `3.n2`.
+impl fmt::Display for Ballot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.n{}", self.round, self.node)
     }
 }
 

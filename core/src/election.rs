@@ -17,6 +17,7 @@
 //! - After a restart, or for an own op whose begin time is unknown, the node does not
 //!   believe it is master.
 
+use core::fmt;
 use heapless::Vec;
 use serde::{Deserialize, Serialize};
 
@@ -127,6 +128,63 @@ pub struct ElectionState {
     pub op: Option<OpId>,
     /// The successor named by the last effective release, if any.
     pub successor: Option<NodeId>,
+}
+
+struct Version(Option<u64>);
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(v) => write!(f, "v{v}"),
+            None => write!(f, "v-"),
+        }
+    }
+}
+
+/// `BeMaster(n2 at v11 #1.4)`, `Release(n2 at v12 to n3 #1.5)`.
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Op::BeMaster {
+                node, version, id, ..
+            } => write!(
+                f,
+                "BeMaster(n{node} at {} #{}.{})",
+                Version(version),
+                id.incarnation,
+                id.seq
+            ),
+            Op::Release {
+                node,
+                version,
+                successor,
+                id,
+            } => {
+                write!(f, "Release(n{node} at v{version}")?;
+                if let Some(s) = successor {
+                    write!(f, " to n{s}")?;
+                }
+                write!(f, " #{}.{})", id.incarnation, id.seq)
+            }
+        }
+    }
+}
+
+/// `master=n2 v11 op#1.4`, `master=none v12 op#1.5 successor=n3`.
+impl fmt::Display for ElectionState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.master {
+            Some(m) => write!(f, "master=n{m} {}", Version(self.version))?,
+            None => write!(f, "master=none {}", Version(self.version))?,
+        }
+        if let Some(op) = self.op {
+            write!(f, " op#{}.{}", op.incarnation, op.seq)?;
+        }
+        if let Some(s) = self.successor {
+            write!(f, " successor=n{s}")?;
+        }
+        Ok(())
+    }
 }
 
 /// Own ops whose begin time is remembered. Older ones, if chosen late, apply as already

@@ -1042,3 +1042,35 @@ fn fuzz_instance_overflow_is_refused() {
     assert_eq!(node.stats().dropped.bad_field, 4);
     assert_eq!(node.instance(), before);
 }
+
+#[test]
+fn messages_print_in_one_readable_line() {
+    let op = Op::BeMaster {
+        node: NodeId(2),
+        version: Some(11),
+        lease: lease(),
+        id: OpId {
+            incarnation: 1,
+            seq: 4,
+        },
+    };
+    let m = Message::Accept {
+        instance: 12,
+        ballot: Ballot {
+            round: 3,
+            node: NodeId(2),
+        },
+        op,
+    };
+    assert_eq!(
+        std::format!("{m}"),
+        "Accept(i12 b3.n2 BeMaster(n2 at v11 #1.4))"
+    );
+    let s = ElectionState {
+        master: None,
+        version: Some(12),
+        successor: Some(NodeId(3)),
+        ..ElectionState::default()
+    };
+    assert_eq!(std::format!("{s}"), "master=none v12 successor=n3");
+}

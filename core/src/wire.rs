@@ -126,6 +126,44 @@ impl Message {
     }
 }
 
+/// One line per message, for logs and traces: `Accept(i12 b3.n2 BeMaster(n2 at v11 #1.4))`.
+impl fmt::Display for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Message::Prepare { instance, ballot } => write!(f, "Prepare(i{instance} b{ballot})"),
+            Message::Promise {
+                instance,
+                ballot,
+                accepted,
+            } => {
+                write!(f, "Promise(i{instance} b{ballot} accepted ")?;
+                match accepted {
+                    Some(p) => write!(f, "{}:{})", p.ballot, p.op),
+                    None => write!(f, "-)"),
+                }
+            }
+            Message::Accept {
+                instance,
+                ballot,
+                op,
+            } => write!(f, "Accept(i{instance} b{ballot} {op})"),
+            Message::Accepted { instance, ballot } => write!(f, "Accepted(i{instance} b{ballot})"),
+            Message::Reject {
+                instance,
+                ballot,
+                promised,
+            } => write!(f, "Reject(i{instance} b{ballot} promised {promised})"),
+            Message::Commit { instance, ballot } => write!(f, "Commit(i{instance} b{ballot})"),
+            Message::Chosen { instance, op } => write!(f, "Chosen(i{instance} {op})"),
+            Message::CatchUp { next_instance } => write!(f, "CatchUp(next i{next_instance})"),
+            Message::Snapshot {
+                next_instance,
+                state,
+            } => write!(f, "Snapshot(next i{next_instance} {state})"),
+        }
+    }
+}
+
 /// A header and a message: the unit that travels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, MaxSize)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]

@@ -282,114 +282,26 @@ impl fmt::Debug for Wire {
     }
 }
 
-/// `round.node`, e.g. `3.n2`.
+/// `round.node`, e.g. `3.n2` (the core's `Display`).
 pub fn describe_ballot(b: Ballot) -> String {
-    format!("{}.n{}", b.round, b.node.0)
+    b.to_string()
 }
 
-fn describe_version(v: Option<u64>) -> String {
-    v.map_or_else(|| "-".to_string(), |v| v.to_string())
-}
-
-/// One op, compactly.
+/// One op, compactly (the core's `Display`).
 pub fn describe_op(op: &Op) -> String {
-    match *op {
-        Op::BeMaster {
-            node, version, id, ..
-        } => format!(
-            "BeMaster(n{} at v{} #{}.{})",
-            node.0,
-            describe_version(version),
-            id.incarnation,
-            id.seq
-        ),
-        Op::Release {
-            node,
-            version,
-            successor,
-            id,
-        } => format!(
-            "Release(n{} at v{}{} #{}.{})",
-            node.0,
-            version,
-            successor.map_or_else(String::new, |s| format!(" to n{}", s.0)),
-            id.incarnation,
-            id.seq
-        ),
-    }
+    op.to_string()
 }
 
-/// The replicated election state, compactly.
+/// The replicated election state, compactly (the core's `Display`).
 pub fn describe_state(s: &ElectionState) -> String {
-    let mut out = format!(
-        "master={} v{}",
-        s.master
-            .map_or_else(|| "none".to_string(), |m| format!("n{}", m.0)),
-        describe_version(s.version)
-    );
-    if let Some(op) = s.op {
-        let _ = write!(out, " op#{}.{}", op.incarnation, op.seq);
-    }
-    if let Some(succ) = s.successor {
-        let _ = write!(out, " successor=n{}", succ.0);
-    }
-    out
+    s.to_string()
 }
 
-/// One message, compactly.
+/// One message, compactly (the core's `Display`).
 pub fn describe_message(m: &Message) -> String {
-    match *m {
-        Message::Prepare { instance, ballot } => {
-            format!("Prepare(i{instance} b{})", describe_ballot(ballot))
-        }
-        Message::Promise {
-            instance,
-            ballot,
-            accepted,
-        } => format!(
-            "Promise(i{instance} b{}{})",
-            describe_ballot(ballot),
-            accepted.map_or_else(String::new, |p| format!(
-                " accepted {} {}",
-                describe_ballot(p.ballot),
-                describe_op(&p.op)
-            ))
-        ),
-        Message::Accept {
-            instance,
-            ballot,
-            op,
-        } => format!(
-            "Accept(i{instance} b{} {})",
-            describe_ballot(ballot),
-            describe_op(&op)
-        ),
-        Message::Accepted { instance, ballot } => {
-            format!("Accepted(i{instance} b{})", describe_ballot(ballot))
-        }
-        Message::Reject {
-            instance,
-            ballot,
-            promised,
-        } => format!(
-            "Reject(i{instance} b{} promised {})",
-            describe_ballot(ballot),
-            describe_ballot(promised)
-        ),
-        Message::Commit { instance, ballot } => {
-            format!("Commit(i{instance} b{})", describe_ballot(ballot))
-        }
-        Message::Chosen { instance, op } => format!("Chosen(i{instance} {})", describe_op(&op)),
-        Message::CatchUp { next_instance } => format!("CatchUp(next i{next_instance})"),
-        Message::Snapshot {
-            next_instance,
-            state,
-        } => format!("Snapshot(next i{next_instance} {})", describe_state(&state)),
-    }
+    m.to_string()
 }
 
-/// The ballot a message shows its sender has promised, if any. Every one of these carries
-/// the sender's promise at the time it was sent (a proposer promises its own ballot before
 /// its Prepare or Accept leaves), so per sender they never decrease.
 pub fn promise_shown(m: &Message) -> Option<Ballot> {
     match *m {

@@ -11,89 +11,22 @@ pub(super) fn fmt_set(set: u32) -> String {
     format!("{{{}}}", ids.join(","))
 }
 
-/// A ballot as `round.nNode`.
+/// A ballot as `round.nNode` (the core's `Display`).
 pub(super) fn fmt_ballot(b: Ballot) -> String {
-    format!("{}.n{}", b.round, b.node)
+    b.to_string()
 }
 
-/// An op in one short phrase.
+/// An op in one short phrase (the core's `Display`).
 pub(super) fn fmt_op(op: &Op) -> String {
-    match *op {
-        Op::BeMaster {
-            node, version, id, ..
-        } => format!(
-            "BeMaster(n{node} at v{} #{}.{})",
-            version.map_or("-".into(), |v| v.to_string()),
-            id.incarnation,
-            id.seq
-        ),
-        Op::Release {
-            node,
-            version,
-            successor,
-            id,
-        } => format!(
-            "Release(n{node} at v{version}{} #{}.{})",
-            successor.map_or(String::new(), |s| format!(" to n{s}")),
-            id.incarnation,
-            id.seq
-        ),
-    }
+    op.to_string()
 }
 
-/// An election state as `[master nX vN]`.
+/// An election state (the core's `Display`).
 pub(super) fn fmt_state(s: &ElectionState) -> String {
-    format!(
-        "[master {} v{}]",
-        s.master.map_or("-".into(), |m| format!("n{m}")),
-        s.version.map_or("-".into(), |v| v.to_string())
-    )
+    s.to_string()
 }
 
-/// A message in one short line.
+/// A message in one short line (the core's `Display`).
 pub fn fmt_msg(m: &Message) -> String {
-    match *m {
-        Message::Prepare { instance, ballot } => {
-            format!("Prepare i{instance} b{}", fmt_ballot(ballot))
-        }
-        Message::Promise {
-            instance,
-            ballot,
-            accepted,
-        } => format!(
-            "Promise i{instance} b{} accepted {}",
-            fmt_ballot(ballot),
-            accepted.map_or("-".into(), |p| format!(
-                "{}:{}",
-                fmt_ballot(p.ballot),
-                fmt_op(&p.op)
-            ))
-        ),
-        Message::Accept {
-            instance,
-            ballot,
-            op,
-        } => format!("Accept i{instance} b{} {}", fmt_ballot(ballot), fmt_op(&op)),
-        Message::Accepted { instance, ballot } => {
-            format!("Accepted i{instance} b{}", fmt_ballot(ballot))
-        }
-        Message::Reject {
-            instance,
-            ballot,
-            promised,
-        } => format!(
-            "Reject i{instance} b{} promised {}",
-            fmt_ballot(ballot),
-            fmt_ballot(promised)
-        ),
-        Message::Commit { instance, ballot } => {
-            format!("Commit i{instance} b{}", fmt_ballot(ballot))
-        }
-        Message::Chosen { instance, op } => format!("Chosen i{instance} {}", fmt_op(&op)),
-        Message::CatchUp { next_instance } => format!("CatchUp next i{next_instance}"),
-        Message::Snapshot {
-            next_instance,
-            state,
-        } => format!("Snapshot next i{next_instance} {}", fmt_state(&state)),
-    }
+    m.to_string()
 }
