@@ -153,12 +153,7 @@ impl ActorOptions {
                 (false, false) => "unordered",
             },
             self.commands,
-            match (self.from_fresh, self.from_elected) {
-                (true, true) => "fresh+elected",
-                (true, false) => "fresh",
-                (false, true) => "elected",
-                (false, false) => "none",
-            },
+            super::starts_label(self.from_fresh, self.from_elected),
             self.fault
         )
     }

@@ -112,12 +112,7 @@ impl LeaseOptions {
             self.commands,
             self.tick
                 .map_or_else(|| "none".to_string(), |t| t.to_string()),
-            match (self.from_fresh, self.from_elected) {
-                (true, true) => "fresh+elected",
-                (true, false) => "fresh",
-                (false, true) => "elected",
-                (false, false) => "none",
-            },
+            super::starts_label(self.from_fresh, self.from_elected),
             self.fault
         )
     }

@@ -282,6 +282,16 @@ impl fmt::Debug for Wire {
     }
 }
 
+/// Which start states a search begins from, for the settings line.
+pub fn starts_label(fresh: bool, elected: bool) -> &'static str {
+    match (fresh, elected) {
+        (true, true) => "fresh+elected",
+        (true, false) => "fresh",
+        (false, true) => "elected",
+        (false, false) => "none",
+    }
+}
+
 /// `round.node`, e.g. `3.n2` (the core's `Display`).
 pub fn describe_ballot(b: Ballot) -> String {
     b.to_string()
