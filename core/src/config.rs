@@ -233,6 +233,16 @@ impl<const N: usize> Config<N> {
         self.master_lease().mul_ratio(1, 3)
     }
 
+    /// The member ids a send to `to` reaches: one member, or every member except this
+    /// node.
+    pub fn destinations(&self, to: crate::node::Destination) -> impl Iterator<Item = NodeId> + '_ {
+        let me = self.node_id;
+        self.members.iter().map(|m| m.id).filter(move |id| match to {
+            crate::node::Destination::All => *id != me,
+            crate::node::Destination::Node(n) => *id == n,
+        })
+    }
+
     /// The member entry for `id`.
     pub fn member(&self, id: NodeId) -> Option<&Member> {
         self.members.iter().find(|m| m.id == id)

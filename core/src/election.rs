@@ -211,7 +211,7 @@ pub(crate) struct Election {
     pub(crate) incarnation: u32,
     next_seq: u32,
     /// Test-only fault: apply BeMaster ops whatever their version.
-    #[cfg(feature = "fault-injection")]
+    #[cfg(tenure_fault_injection)]
     pub(crate) ignore_version_check: bool,
 }
 
@@ -236,7 +236,7 @@ impl Election {
             quiet_until: Instant::ZERO,
             incarnation,
             next_seq: 0,
-            #[cfg(feature = "fault-injection")]
+            #[cfg(tenure_fault_injection)]
             ignore_version_check: false,
         }
     }
@@ -290,9 +290,9 @@ impl Election {
                 lease,
                 id,
             } => {
-                #[cfg(feature = "fault-injection")]
+                #[cfg(tenure_fault_injection)]
                 let stale = version != self.state.version && !self.ignore_version_check;
-                #[cfg(not(feature = "fault-injection"))]
+                #[cfg(not(tenure_fault_injection))]
                 let stale = version != self.state.version;
                 if stale {
                     return false; // the proposer had not seen the latest op

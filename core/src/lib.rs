@@ -8,7 +8,32 @@
 //! # The event loop
 //!
 //! ```
-//! use tenure::{Config, Destination, Event, Instant, Member, Node, NodeId, Output};
+//! use tenure::{Config, Effects, Event, Executor, Instant, Member, Node, NodeId, Packet, Record};
+//!
+//! /// What this driver does with one node's outputs: a disk, a network, the application.
+//! struct Io<'a> {
+//!     me: NodeId,
+//!     disk: &'a mut Option<Record>,
+//!     in_flight: &'a mut Vec<(usize, Vec<u8>)>,
+//! }
+//!
+//! impl Effects for Io<'_> {
+//!     type Error = std::convert::Infallible;
+//!     fn persist(&mut self, record: &Record) -> Result<(), Self::Error> {
+//!         *self.disk = Some(*record); // write and fsync here
+//!         Ok(())
+//!     }
+//!     fn send(&mut self, to: NodeId, frame: &[u8], _: &Packet) -> Result<(), Self::Error> {
+//!         self.in_flight.push((usize::from(to.0 - 1), frame.to_vec())); // sealed bytes
+//!         Ok(())
+//!     }
+//!     fn event(&mut self, event: &Event) -> Result<(), Self::Error> {
+//!         if let Event::BecameMaster { version, .. } = event {
+//!             println!("node {} is master, fencing token {version}", self.me);
+//!         }
+//!         Ok(())
+//!     }
+//! }
 //!
 //! let members = [Member::candidate(1), Member::candidate(2), Member::candidate(3)];
 //! // Three nodes in one process, a perfect network, and a virtual clock.
@@ -20,36 +45,24 @@
 //!         Node::first_boot(config, Instant::ZERO).unwrap()
 //!     })
 //!     .collect();
+//! // One executor per node: it persists, seals and fans out sends, hands out events, in
+//! // order, and refuses any send that promises more than was stored.
+//! let mut execs = vec![Executor::new(); 3];
 //! let mut disk = vec![None; 3];
 //! let mut in_flight = Vec::new();
 //! let mut now = Instant::ZERO;
 //!
 //! for _ in 0..1000 {
-//!     // 1. Drain every node's outputs in order: persist before anything after it.
+//!     // 1. After every input, drain the node's outputs through its executor.
 //!     for (i, node) in nodes.iter_mut().enumerate() {
-//!         while let Some(output) = node.poll_output() {
-//!             match output {
-//!                 Output::Persist(record) => disk[i] = Some(record), // fsync here
-//!                 Output::Send { to, packet } => {
-//!                     let mut buf = [0u8; tenure::MAX_SEALED_SIZE];
-//!                     let len = node.seal(&packet, &mut buf).unwrap(); // encode + tag
-//!                     for j in 0..3u16 {
-//!                         let dest = NodeId(j + 1);
-//!                         if dest != node.id() && (to == Destination::All || to == Destination::Node(dest)) {
-//!                             in_flight.push((usize::from(j), buf[..len].to_vec()));
-//!                         }
-//!                     }
-//!                 }
-//!                 Output::Event(Event::BecameMaster { version, .. }) => {
-//!                     println!("node {} is master, fencing token {version}", node.id());
-//!                 }
-//!                 Output::Event(_) => {}
-//!             }
-//!         }
+//!         let me = node.id();
+//!         let mut io = Io { me, disk: &mut disk[i], in_flight: &mut in_flight };
+//!         execs[i].drain(node, &mut io).unwrap();
 //!     }
 //!     // 2. Deliver what was sent; feed received bytes as inputs.
 //!     if let Some((to, bytes)) = in_flight.pop() {
-//!         nodes[to].handle_frame(now, &bytes); // verify tag, decode, handle
+//!         // Verifies the tag, decodes, handles; a drop says why (and is counted).
+//!         let _ = nodes[to].handle_frame(now, &bytes);
 //!         continue;
 //!     }
 //!     // 3. Nothing in flight: jump to the earliest timer and fire it.
@@ -74,6 +87,9 @@
 //! - [`auth`]: keyed BLAKE2s tags on every frame, key rotation.
 //! - [`config`]: [`Config`], [`Member`], [`Config::validate`].
 //! - [`Node`]: the call protocol; [`Output`], [`Event`], [`Record`].
+//! - [`exec`]: [`Executor`], the one way to execute outputs, over [`Effects`] or
+//!   [`AsyncEffects`].
+//! - [`timer`]: the timer table behind [`Node::poll_timeout`].
 //!
 //! The algorithm and its safety argument are in `docs/algorithm.md` of the repository.
 
@@ -90,6 +106,7 @@ mod ballot;
 pub mod config;
 mod election;
 mod event;
+pub mod exec;
 mod learner;
 mod node;
 mod proposer;
@@ -97,10 +114,16 @@ mod rand;
 mod record;
 mod stats;
 pub mod time;
+pub mod timer;
 pub mod wire;
 
 #[cfg(test)]
 mod tests;
+
+/// Whether this build of the core has the test-only fault hooks. Always `false` in the
+/// `tenure` crate; only the simulator's and model checker's `tenure-fault` build of the
+/// same source sets it. Binaries print it so anyone can check.
+pub const FAULT_HOOKS: bool = cfg!(tenure_fault_injection);
 
 pub use acceptor::Proposal;
 pub use auth::{Auth, Key, MAX_SEALED_SIZE};
@@ -108,6 +131,7 @@ pub use ballot::Ballot;
 pub use config::{Config, ConfigError, Member, NodeId, Role, MAX_MEMBERS};
 pub use election::{ElectionState, Op, OpId};
 pub use event::{Event, TermEnd};
+pub use exec::{AsyncEffects, Effects, ExecError, Executor};
 pub use node::{
     CommandError, Destination, MasterView, Node, Output, StartError, MAX_OUTPUTS_PER_INPUT,
     QUEUE_CAPACITY,
@@ -115,6 +139,7 @@ pub use node::{
 pub use record::{Record, RecordError, MAX_RECORD_SIZE};
 pub use stats::{DropReason, Drops, Stats};
 pub use time::{Duration, Instant};
+pub use timer::{Timer, Timers};
 pub use wire::{
     decode, encode, frame, FrameReader, Header, Message, Packet, WireError, MAX_FRAME_SIZE,
     MAX_PACKET_SIZE, PROTOCOL_VERSION,

@@ -13,6 +13,7 @@ use crate::rand::Rng;
 use crate::record::{Record, RecordError};
 use crate::stats::{DropReason, Stats};
 use crate::time::Instant;
+use crate::timer::{Timer, Timers};
 use crate::wire::{Header, Message, Packet, PROTOCOL_VERSION};
 
 /// The most outputs one input (message, timeout or command) can produce.
@@ -215,6 +216,7 @@ pub struct Node<const N: usize> {
     pub(crate) election: Election,
     pub(crate) rng: Rng,
     queue: OutputQueue,
+    timers: Timers,
     /// The live master last reported in an event.
     reported: Option<(NodeId, u64)>,
     pub(crate) last_catch_up: Option<(u64, Instant)>,
@@ -285,6 +287,7 @@ impl<const N: usize> Node<N> {
             election,
             rng: Rng::new(seed),
             queue: OutputQueue::default(),
+            timers: Timers::default(),
             reported: None,
             last_catch_up: None,
             now,
@@ -299,39 +302,82 @@ impl<const N: usize> Node<N> {
 
     // ----- inputs -------------------------------------------------------------------
 
-    /// Handles one packet received from the network.
-    pub fn handle_message(&mut self, now: Instant, packet: &Packet) {
+    /// Handles one packet received from the network (for a driver that decoded it
+    /// itself; most drivers call [`handle_frame`](Self::handle_frame)). Returns why the
+    /// packet was dropped, if it was; every drop is also counted once in
+    /// [`Stats::dropped`].
+    pub fn handle_message(&mut self, now: Instant, packet: &Packet) -> Result<(), DropReason> {
         let now = self.advance(now);
         if !self.has_room() {
-            self.stats.dropped.add(DropReason::Backlog);
-            return;
+            return Err(self.dropped(DropReason::Backlog));
         }
         self.stats.messages_in += 1;
         let from = packet.header.from;
-        let from_index = match self.check(packet) {
-            Ok(i) => i,
-            Err(reason) => {
-                self.stats.dropped.add(reason);
-                return;
+        let result = match self.check(packet) {
+            Ok(from_index) => {
+                if self.dispatch(now, from, from_index, packet.message) {
+                    Ok(())
+                } else {
+                    Err(self.dropped(DropReason::Stale))
+                }
             }
+            Err(reason) => return Err(self.dropped(reason)),
         };
-        if !self.dispatch(now, from, from_index, packet.message) {
-            self.stats.dropped.add(DropReason::Stale);
-        }
         self.step(now);
+        result
     }
 
     /// Handles one frame as received (datagram, or a frame from a
-    /// [`FrameReader`](crate::FrameReader)): verifies its tag with the configured
-    /// [`Auth`](crate::Auth), decodes it and handles it. Bad frames are dropped and
-    /// counted ([`DropReason::BadTag`], [`DropReason::Malformed`]); nothing of a frame is
-    /// read before its tag verified.
-    pub fn handle_frame(&mut self, now: Instant, frame: &[u8]) {
-        match crate::auth::open(frame, &self.config.auth) {
-            Ok(packet) => self.handle_message(now, &packet),
-            Err(crate::WireError::BadTag) => self.stats.dropped.add(DropReason::BadTag),
-            Err(_) => self.stats.dropped.add(DropReason::Malformed),
+    /// [`FrameReader`](crate::FrameReader)): checks its size, verifies its tag with the
+    /// configured [`Auth`](crate::Auth), decodes it and handles it. Nothing of a frame is
+    /// read before its tag verified. Returns why the frame was dropped, if it was; every
+    /// drop is also counted once in [`Stats::dropped`].
+    pub fn handle_frame(&mut self, now: Instant, frame: &[u8]) -> Result<(), DropReason> {
+        let packet = self.open(frame)?;
+        self.handle_message(now, &packet)
+    }
+
+    /// Like [`handle_frame`](Self::handle_frame), for a driver that knows which member
+    /// the frame came from (by its address): a frame whose header names another member
+    /// is dropped as [`DropReason::SourceMismatch`].
+    pub fn handle_frame_from(
+        &mut self,
+        now: Instant,
+        from: NodeId,
+        frame: &[u8],
+    ) -> Result<(), DropReason> {
+        let packet = self.open(frame)?;
+        let h = packet.header;
+        if h.cluster == self.config.cluster_id && h.protocol == PROTOCOL_VERSION && h.from != from
+        {
+            self.advance(now);
+            return Err(self.dropped(DropReason::SourceMismatch));
         }
+        self.handle_message(now, &packet)
+    }
+
+    /// Size check, tag and decode.
+    fn open(&mut self, frame: &[u8]) -> Result<Packet, DropReason> {
+        let largest = if self.config.auth.is_secure() {
+            crate::MAX_SEALED_SIZE
+        } else {
+            crate::MAX_PACKET_SIZE
+        };
+        if frame.len() > largest {
+            return Err(self.dropped(DropReason::Oversized));
+        }
+        crate::auth::open(frame, &self.config.auth).map_err(|e| {
+            self.dropped(match e {
+                crate::WireError::BadTag => DropReason::BadTag,
+                _ => DropReason::Malformed,
+            })
+        })
+    }
+
+    /// Counts a drop and hands the reason back.
+    fn dropped(&mut self, reason: DropReason) -> DropReason {
+        self.stats.dropped.add(reason);
+        reason
     }
 
     /// Encodes `packet` (from [`Output::Send`]) and appends the authentication tag of
@@ -348,25 +394,21 @@ impl<const N: usize> Node<N> {
         if !self.has_room() {
             return; // timers stay due; the driver drains and calls again
         }
-        if self.proposer.deadline.is_some_and(|d| d <= now) {
+        if self.timers.is_due(Timer::Round, now) || self.timers.is_due(Timer::Backoff, now) {
             self.on_proposer_deadline(now);
         }
         self.step(now);
     }
 
     /// Test-only fault injection: make this node's state machine apply BeMaster ops
-    /// whatever their version (the bug the version check prevents). Exists only with
-    /// the `fault-injection` feature, which production builds never enable; model
-    /// checkers and simulators use it to prove they catch the bug.
-    #[cfg(feature = "fault-injection")]
+    /// whatever their version (the bug the version check prevents). Exists only in the
+    /// test-only `tenure-fault` build of this source (`--cfg tenure_fault_injection`),
+    /// which nothing a user builds depends on; model checkers and simulators use it to
+    /// prove they catch the bug.
+    #[cfg(tenure_fault_injection)]
     #[doc(hidden)]
     pub fn inject_ignore_version_check(&mut self, on: bool) {
         self.election.ignore_version_check = on;
-    }
-
-    /// Counts bytes the driver could not decode.
-    pub fn note_malformed(&mut self) {
-        self.stats.dropped.add(DropReason::Malformed);
     }
 
     /// Gives up the role now: this node stops being master at once (before this call
@@ -440,25 +482,36 @@ impl<const N: usize> Node<N> {
     }
 
     /// When to call [`handle_timeout`](Self::handle_timeout) next (`None`: only inputs
-    /// can change anything).
+    /// can change anything): the earliest entry of [`timers`](Self::timers).
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let mut next = self.proposer.deadline;
-        let mut consider = |t: Option<Instant>| {
-            if let Some(t) = t {
-                next = Some(next.map_or(t, |n| n.min(t)));
-            }
-        };
-        if self.proposer.is_idle() {
-            consider(self.election.campaign_at);
-            if self.is_master(self.now) {
-                consider(self.election.renew_at);
-            }
-        }
-        if self.reported.is_some() {
-            consider(Some(self.election.expires_at));
-        }
-        next
+        self.timers.earliest().map(|(_, at)| at)
+    }
+
+    /// The timer table as of the last input: when the node next needs
+    /// [`handle_timeout`](Self::handle_timeout), and for what.
+    pub fn timers(&self) -> &Timers {
+        &self.timers
+    }
+
+    /// Rewrites the timer table from the state; the last thing every input does.
+    fn arm_timers(&mut self) {
+        let proposer = self.proposer.deadline;
+        let backoff = self.proposer.phase == crate::proposer::Phase::Backoff;
+        let idle = self.proposer.is_idle();
+        let t = &mut self.timers;
+        t.set(Timer::Round, proposer.filter(|_| !backoff));
+        t.set(Timer::Backoff, proposer.filter(|_| backoff));
+        t.set(Timer::Campaign, self.election.campaign_at.filter(|_| idle));
+        let master = self.election.live_master(self.now) == Some(self.config.node_id);
+        t.set(
+            Timer::Renewal,
+            self.election.renew_at.filter(|_| idle && master),
+        );
+        t.set(
+            Timer::Expiry,
+            self.reported.map(|_| self.election.expires_at),
+        );
     }
 
     // ----- queries ------------------------------------------------------------------
@@ -832,8 +885,14 @@ impl<const N: usize> Node<N> {
         self.send(Destination::Node(from), reply);
     }
 
-    /// After every input: report view changes, then let the election propose.
+    /// After every input: report view changes, let the election propose, re-arm the
+    /// timers.
     fn step(&mut self, now: Instant) {
+        self.propose_if_due(now);
+        self.arm_timers();
+    }
+
+    fn propose_if_due(&mut self, now: Instant) {
         self.report_view(now);
         if let Some(intent) =
             self.election

@@ -18,6 +18,7 @@ use crate::acceptor::Proposal;
 use crate::ballot::Ballot;
 use crate::config::NodeId;
 use crate::election::ElectionState;
+use crate::wire::Message;
 
 /// A node's durable state. Opaque: store it with [`Record::encode`], load it with
 /// [`Record::decode`], and hand it to [`Node::restore`](crate::Node::restore).
@@ -67,6 +68,46 @@ impl Record {
     /// The proposal accepted in the current instance (for tests and diagnostics).
     pub fn accepted(&self) -> Option<Proposal> {
         self.accepted
+    }
+
+    /// The persist-before-send rule: whether `message` promises no more than `stored`
+    /// (the last record a node stored; `None`: nothing yet) holds. A promise or
+    /// acceptance must be durable before the message that carries it leaves. Learning
+    /// is never written before it is acted on, so a stored instance may lag behind the
+    /// message's.
+    pub fn covers(stored: Option<&Record>, message: &Message) -> bool {
+        let Some(disk) = stored else {
+            return !matches!(
+                message,
+                Message::Prepare { .. }
+                    | Message::Promise { .. }
+                    | Message::Accept { .. }
+                    | Message::Accepted { .. }
+            );
+        };
+        match *message {
+            Message::Prepare { ballot, .. } => disk.promised >= ballot,
+            Message::Promise {
+                instance,
+                ballot,
+                accepted,
+            } => disk.promised >= ballot && (disk.instance != instance || disk.accepted == accepted),
+            Message::Accept {
+                instance,
+                ballot,
+                op,
+            } => {
+                disk.instance > instance
+                    || (disk.instance == instance
+                        && disk.accepted == Some(Proposal { ballot, op }))
+            }
+            Message::Accepted { instance, ballot } => {
+                disk.instance > instance
+                    || (disk.instance == instance
+                        && disk.accepted.map(|p| p.ballot) == Some(ballot))
+            }
+            _ => true,
+        }
     }
 
     /// Writes the record into `buf`; returns the length.

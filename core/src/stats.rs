@@ -1,11 +1,14 @@
 //! Counters for observing a node: what came in, what went out, what was dropped and why.
 
-/// Why an input was dropped.
+/// Why an input was dropped: what [`Node::handle_frame`](crate::Node::handle_frame) and
+/// [`Node::handle_message`](crate::Node::handle_message) return, and what
+/// [`Drops`] counts (each dropped input under exactly one reason).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum DropReason {
-    /// Bytes that did not decode (reported by the driver through
-    /// [`Node::note_malformed`](crate::Node::note_malformed)).
+    /// A frame longer than any frame a member sends.
+    Oversized,
+    /// Bytes that did not decode.
     Malformed,
     /// A frame whose authentication tag is missing or wrong.
     BadTag,
@@ -15,6 +18,9 @@ pub enum DropReason {
     WrongCluster,
     /// The sender is not a member, is this node itself, or may not send this message.
     NotMember,
+    /// The header names another member than the one the driver received the frame from
+    /// (see [`Node::handle_frame_from`](crate::Node::handle_frame_from)).
+    SourceMismatch,
     /// A field makes no sense (absurd ballot, op from a non-candidate, bad lease, ...).
     BadField,
     /// About an instance or ballot that is no longer current.
@@ -23,10 +29,56 @@ pub enum DropReason {
     Backlog,
 }
 
+impl DropReason {
+    /// Every reason, in the order of [`Drops`]' fields.
+    pub const ALL: [DropReason; 10] = [
+        DropReason::Oversized,
+        DropReason::Malformed,
+        DropReason::BadTag,
+        DropReason::NewerProtocol,
+        DropReason::WrongCluster,
+        DropReason::NotMember,
+        DropReason::SourceMismatch,
+        DropReason::BadField,
+        DropReason::Stale,
+        DropReason::Backlog,
+    ];
+
+    /// A short snake_case name, for logs and metric labels.
+    pub const fn label(self) -> &'static str {
+        match self {
+            DropReason::Oversized => "oversized",
+            DropReason::Malformed => "malformed",
+            DropReason::BadTag => "bad_tag",
+            DropReason::NewerProtocol => "newer_protocol",
+            DropReason::WrongCluster => "wrong_cluster",
+            DropReason::NotMember => "not_member",
+            DropReason::SourceMismatch => "source_mismatch",
+            DropReason::BadField => "bad_field",
+            DropReason::Stale => "stale",
+            DropReason::Backlog => "backlog",
+        }
+    }
+
+    /// Whether the drop is part of normal operation (late answers, repeats, a driver
+    /// that fed inputs too fast) rather than bad traffic.
+    pub const fn is_benign(self) -> bool {
+        matches!(self, DropReason::Stale | DropReason::Backlog)
+    }
+}
+
+impl core::fmt::Display for DropReason {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
 /// Drop counters, one per [`DropReason`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Drops {
+    /// [`DropReason::Oversized`].
+    pub oversized: u64,
     /// [`DropReason::Malformed`].
     pub malformed: u64,
     /// [`DropReason::BadTag`].
@@ -37,6 +89,8 @@ pub struct Drops {
     pub wrong_cluster: u64,
     /// [`DropReason::NotMember`].
     pub not_member: u64,
+    /// [`DropReason::SourceMismatch`].
+    pub source_mismatch: u64,
     /// [`DropReason::BadField`].
     pub bad_field: u64,
     /// [`DropReason::Stale`].
@@ -48,7 +102,20 @@ pub struct Drops {
 impl Drops {
     /// Counts one drop.
     pub fn add(&mut self, reason: DropReason) {
-        let c = match reason {
+        let c = self.counter(reason);
+        *c = c.saturating_add(1);
+    }
+
+    /// The count of one reason.
+    pub fn get(&self, reason: DropReason) -> u64 {
+        let mut copy = *self;
+        *copy.counter(reason)
+    }
+
+    fn counter(&mut self, reason: DropReason) -> &mut u64 {
+        match reason {
+            DropReason::Oversized => &mut self.oversized,
+            DropReason::SourceMismatch => &mut self.source_mismatch,
             DropReason::Malformed => &mut self.malformed,
             DropReason::BadTag => &mut self.bad_tag,
             DropReason::NewerProtocol => &mut self.newer_protocol,
@@ -57,19 +124,12 @@ impl Drops {
             DropReason::BadField => &mut self.bad_field,
             DropReason::Stale => &mut self.stale,
             DropReason::Backlog => &mut self.backlog,
-        };
-        *c = c.saturating_add(1);
+        }
     }
+
     /// All drops.
     pub fn total(&self) -> u64 {
-        self.malformed
-            + self.bad_tag
-            + self.newer_protocol
-            + self.wrong_cluster
-            + self.not_member
-            + self.bad_field
-            + self.stale
-            + self.backlog
+        DropReason::ALL.iter().map(|r| self.get(*r)).sum()
     }
 }
 
@@ -77,7 +137,8 @@ impl Drops {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Stats {
-    /// Messages handed to `handle_message`.
+    /// Messages handed to `handle_message` (also through `handle_frame`) with room to
+    /// take them.
     pub messages_in: u64,
     /// `Send` outputs emitted (a send to all counts once).
     pub messages_out: u64,

@@ -10,10 +10,34 @@ use crate::*;
 
 const LEASE_MS: u64 = 1_000;
 
+/// The test cluster's effects for one node: its disk, and what it sent.
+struct Io<'a> {
+    disk: &'a mut Option<Record>,
+    frames: Vec<(NodeId, Vec<u8>)>,
+    events: Vec<Event>,
+}
+
+impl Effects for Io<'_> {
+    type Error = core::convert::Infallible;
+    fn persist(&mut self, record: &Record) -> Result<(), Self::Error> {
+        *self.disk = Some(*record);
+        Ok(())
+    }
+    fn send(&mut self, to: NodeId, frame: &[u8], _: &Packet) -> Result<(), Self::Error> {
+        self.frames.push((to, frame.to_vec()));
+        Ok(())
+    }
+    fn event(&mut self, event: &Event) -> Result<(), Self::Error> {
+        self.events.push(*event);
+        Ok(())
+    }
+}
+
 /// A cluster on virtual time with a simple network.
 struct Cluster {
     configs: Vec<Config<5>>,
     nodes: Vec<Option<Node<5>>>,
+    execs: Vec<Executor>,
     disks: Vec<Option<Record>>,
     now: Instant,
     /// (deliver at, sequence, to, from, bytes)
@@ -60,6 +84,7 @@ impl Cluster {
                 .map(|c| Some(Node::first_boot(c.clone(), Instant::ZERO).unwrap()))
                 .collect(),
             configs,
+            execs: vec![Executor::new(); n],
             disks: vec![None; n],
             now: Instant::ZERO,
             net: Vec::new(),
@@ -94,33 +119,29 @@ impl Cluster {
         usize::from(id.0) - 1
     }
 
-    /// Executes node `i`'s outputs in order, checking persist-before-send.
+    /// Executes node `i`'s outputs in order through the shared executor (which checks
+    /// persist-before-send on every frame; see `docs/algorithm.md`, "Persist before
+    /// send").
     fn drain(&mut self, i: usize) {
-        let mut count = 0;
-        while let Some(out) = self.nodes[i].as_mut().and_then(|n| n.poll_output()) {
-            count += 1;
-            match out {
-                Output::Persist(r) => self.disks[i] = Some(r),
-                Output::Send { to, packet } => {
-                    self.check_durable(i, &packet.message);
-                    let mut buf = [0u8; MAX_SEALED_SIZE];
-                    let len = self.nodes[i]
-                        .as_ref()
-                        .unwrap()
-                        .seal(&packet, &mut buf)
-                        .unwrap();
-                    for j in 0..self.n() {
-                        let wanted = match to {
-                            Destination::All => j != i,
-                            Destination::Node(id) => self.index(id) == j,
-                        };
-                        if wanted {
-                            self.transmit(i, j, &buf[..len]);
-                        }
-                    }
-                }
-                Output::Event(e) => self.events.push((self.now, i, e)),
-            }
+        let Some(node) = self.nodes[i].as_mut() else {
+            return;
+        };
+        let mut io = Io {
+            disk: &mut self.disks[i],
+            frames: Vec::new(),
+            events: Vec::new(),
+        };
+        let count = match self.execs[i].drain(node, &mut io) {
+            Ok(count) => count,
+            Err(e) => panic!("node {i}: {e:?}"),
+        };
+        let Io { frames, events, .. } = io;
+        for e in events {
+            self.events.push((self.now, i, e));
+        }
+        for (to, bytes) in frames {
+            let j = self.index(to);
+            self.transmit(i, j, &bytes);
         }
         self.max_outputs_seen = self.max_outputs_seen.max(count);
         assert!(
@@ -138,36 +159,6 @@ impl Cluster {
                 let agreed = *self.holders.entry(v).or_insert(holder);
                 assert_eq!(agreed, holder, "node {i} disagrees about version {v}");
             }
-        }
-    }
-
-    /// Nothing a node sends may promise more than its disk holds.
-    fn check_durable(&self, i: usize, msg: &Message) {
-        let disk = self.disks[i]
-            .as_ref()
-            .expect("sent before its first record");
-        match *msg {
-            Message::Prepare { ballot, .. } | Message::Promise { ballot, .. } => {
-                assert!(
-                    disk.promised() >= ballot,
-                    "node {i} sent {msg:?} before persisting its promise"
-                );
-            }
-            Message::Accept { ballot, op, .. } => {
-                assert_eq!(
-                    disk.accepted(),
-                    Some(Proposal { ballot, op }),
-                    "node {i} sent {msg:?} unpersisted"
-                );
-            }
-            Message::Accepted { ballot, .. } => {
-                assert_eq!(
-                    disk.accepted().map(|p| p.ballot),
-                    Some(ballot),
-                    "node {i} sent {msg:?} unpersisted"
-                );
-            }
-            _ => {}
         }
     }
 
@@ -216,7 +207,7 @@ impl Cluster {
                 let (at, _, to, _, bytes) = self.net.swap_remove(k);
                 self.now = self.now.max(at);
                 if let Some(node) = self.nodes[to].as_mut() {
-                    node.handle_frame(self.now, &bytes);
+                    let _ = node.handle_frame(self.now, &bytes); // drops are counted
                     self.drain(to);
                 }
             }
@@ -299,6 +290,7 @@ impl Cluster {
     fn restart(&mut self, i: usize) {
         let record = self.disks[i].expect("restart without a record");
         self.nodes[i] = Some(Node::restore(self.configs[i].clone(), record, self.now).unwrap());
+        self.execs[i] = Executor::new();
         self.drain(i);
     }
 
@@ -743,13 +735,14 @@ fn malformed_bytes_and_hostile_messages_are_dropped_and_counted() {
     ];
     for (h, msg, reason) in cases {
         let drops = node.stats().dropped;
-        node.handle_message(
+        let result = node.handle_message(
             now,
             &Packet {
                 header: h,
                 message: msg,
             },
         );
+        assert_eq!(result, Err(reason), "{msg:?} from {h:?}");
         let mut expected = drops;
         expected.add(reason);
         assert_eq!(node.stats().dropped, expected, "{msg:?} from {h:?}");
@@ -814,11 +807,14 @@ fn the_output_queue_never_overflows_and_backlog_is_refused() {
         message: Message::CatchUp { next_instance: 0 },
     };
     let mut refused = 0;
+    let before = node.stats().dropped.backlog;
     for _ in 0..20 {
-        let before = node.stats().dropped.backlog;
-        node.handle_message(now, &packet);
-        refused += node.stats().dropped.backlog - before;
+        if node.handle_message(now, &packet) == Err(DropReason::Backlog) {
+            refused += 1;
+        }
     }
+    // Each refusal is returned and counted once.
+    assert_eq!(node.stats().dropped.backlog - before, refused);
     assert!(refused > 0, "an undrained queue never refused input");
     assert_eq!(node.stats().queue_overflows, 0);
 }
@@ -1001,13 +997,14 @@ fn fuzz_instance_overflow_is_refused() {
         },
     };
     let before = node.instance();
-    node.handle_message(
+    let result = node.handle_message(
         now,
         &Packet {
             header: from(3),
             message: snapshot,
         },
     );
+    assert_eq!(result, Err(DropReason::BadField));
     assert_eq!(node.stats().dropped.bad_field, 1);
     assert_eq!(node.instance(), before);
     for message in [
@@ -1031,13 +1028,14 @@ fn fuzz_instance_overflow_is_refused() {
             next_instance: u64::MAX,
         },
     ] {
-        node.handle_message(
+        let result = node.handle_message(
             now,
             &Packet {
                 header: from(2),
                 message,
             },
         );
+        assert_eq!(result, Err(DropReason::BadField), "{message}");
     }
     assert_eq!(node.stats().dropped.bad_field, 4);
     assert_eq!(node.instance(), before);
