@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ballot::Ballot;
 use crate::election::Op;
+use crate::time::{Duration, Instant};
 
 /// A value accepted under a ballot.
 #[derive(
@@ -34,6 +35,10 @@ pub struct Proposal {
 pub(crate) struct Acceptor {
     pub(crate) promised: Ballot,
     pub(crate) accepted: Option<Proposal>,
+    /// Volatile (R8): when `accepted` was last accepted, on this node's clock (the restore
+    /// instant after a restart), and the age it arrived with.
+    pub(crate) accepted_at: Instant,
+    pub(crate) accepted_age: Duration,
 }
 
 /// What an acceptor did with a request.
@@ -79,6 +84,30 @@ impl Acceptor {
     /// The instance was decided: forget the accepted value, keep the promise.
     pub(crate) fn next_instance(&mut self) {
         self.accepted = None;
+        self.accepted_age = Duration::ZERO;
+    }
+
+    /// Notes when the value just accepted was accepted, and the age it came with.
+    pub(crate) fn accepted_now(&mut self, now: Instant, age: Duration) {
+        self.accepted_at = now;
+        self.accepted_age = age;
+    }
+
+    /// R8: the age of the accepted value at `now`: the age its latest acceptance arrived
+    /// with plus this node's time since then.
+    pub(crate) fn age(&self, now: Instant) -> Duration {
+        self.accepted_age
+            .saturating_add(now.saturating_duration_since(self.accepted_at))
+    }
+
+    /// R10: instance chosen under `ballot` was learned; no lower ballot may be helped.
+    /// Volatile: it only restricts this acceptor.
+    /// Returns whether the promise rose (the next record must carry it before any
+    /// reply relies on it).
+    pub(crate) fn learned_under(&mut self, ballot: Ballot) -> bool {
+        let raised = ballot > self.promised;
+        self.promised = self.promised.max(ballot);
+        raised
     }
 }
 

@@ -145,6 +145,7 @@ mod tests {
                 protocol: PROTOCOL_VERSION,
                 cluster: 1,
                 from: NodeId(2),
+                renewal: crate::Renewal::Lease,
             },
             message: Message::CatchUp { next_instance: 5 },
         }

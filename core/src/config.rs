@@ -107,6 +107,47 @@ pub const MAX_MEMBERS: usize = 32;
 /// The largest accepted clock-rate error bound, in parts per million (10 %).
 pub const MAX_DRIFT_PPM: u32 = 100_000;
 
+/// How the master keeps its role between changes of master.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    postcard::experimental::max_size::MaxSize,
+)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Renewal {
+    /// Protocol 2 (the default): `Renew` rounds under the master's prepared ballot, one
+    /// round trip, nothing written; voters guard the master for a lease on their own
+    /// clock. Only changes of master go through the register. See `docs/algorithm.md`.
+    #[default]
+    Lease,
+    /// The seed's renewal (PhxPaxos): every renewal chooses a fresh `BeMaster` through
+    /// Multi-Paxos, written by every voter. Kept as the comparison.
+    Logged,
+}
+
+impl Renewal {
+    /// `lease` or `logged`.
+    pub const fn label(self) -> &'static str {
+        match self {
+            Renewal::Lease => "lease",
+            Renewal::Logged => "logged",
+        }
+    }
+}
+
+impl fmt::Display for Renewal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
 /// Everything a node needs to know about its cluster. `N` is the member capacity.
 ///
 /// Build one with [`Config::new`], adjust the public fields, and let
@@ -146,12 +187,24 @@ pub struct Config<const N: usize> {
     /// Frame authentication. [`Config::new`] leaves it [`Auth::Insecure`]; set a cluster
     /// key for any network others can reach (see [`crate::auth`]).
     pub auth: Auth,
+    /// How the master renews its role; every member must use the same (frames of the
+    /// other mode are refused).
+    pub renewal: Renewal,
+    /// [`Renewal::Lease`]: how often the master begins a renewal round (`None`, the
+    /// default: a sixth of the lease). See [`Config::renew_every`].
+    pub renew_every: Option<Duration>,
+    /// [`Renewal::Lease`]: the master begins no round later than this after its last
+    /// round a majority answered, then lets its term run out (`None`, the default: a
+    /// third of the lease). A master that can send but not hear is replaced within about
+    /// `lease + try_window + round_timeout`. See [`Config::try_window`].
+    pub try_window: Option<Duration>,
 }
 
 impl<const N: usize> Config<N> {
     /// A configuration with sensible defaults for a LAN: lease 1 s, drift bound 1 %,
     /// guard 10 ms, round timeout 50 ms, backoff up to 50 ms, priority step 100 ms,
-    /// hand-over grace 200 ms, seed 0, no frame authentication.
+    /// hand-over grace 200 ms, seed 0, no frame authentication, [`Renewal::Lease`] with a
+    /// round every sixth of the lease and a try window of a third of it.
     pub fn new(cluster_id: u32, node_id: NodeId, members: &[Member]) -> Result<Self, ConfigError> {
         let members = Vec::from_slice(members).map_err(|_| ConfigError::TooManyMembers {
             count: members.len(),
@@ -170,6 +223,9 @@ impl<const N: usize> Config<N> {
             handover_grace: Duration::from_millis(200),
             seed: 0,
             auth: Auth::Insecure,
+            renewal: Renewal::Lease,
+            renew_every: None,
+            try_window: None,
         })
     }
 
@@ -204,6 +260,21 @@ impl<const N: usize> Config<N> {
         if self.drift_ppm > MAX_DRIFT_PPM {
             return Err(ConfigError::DriftOutOfRange(self.drift_ppm));
         }
+        if self.renewal == Renewal::Lease {
+            let (renew_every, try_window) = (self.renew_every(), self.try_window());
+            if renew_every == Duration::ZERO || renew_every > try_window {
+                return Err(ConfigError::RenewEvery {
+                    renew_every,
+                    try_window,
+                });
+            }
+            if try_window.saturating_add(self.round_timeout) >= self.master_lease() {
+                return Err(ConfigError::TryWindow {
+                    try_window,
+                    master_lease: self.master_lease(),
+                });
+            }
+        }
         // A term must leave room for a renewal round, a retry, and the next renewal.
         let needed = self.round_timeout.saturating_mul(MIN_ROUNDS_PER_TERM);
         if self.master_lease() < needed {
@@ -228,19 +299,35 @@ impl<const N: usize> Config<N> {
             .saturating_sub(self.guard)
     }
 
-    /// How long after a term began the master proposes its renewal.
+    /// [`Renewal::Logged`]: how long after a term began the master proposes its
+    /// renewal.
     pub fn renew_interval(&self) -> Duration {
         self.master_lease().mul_ratio(1, 3)
+    }
+
+    /// [`Renewal::Lease`]: the interval between renewal rounds (the field, or a sixth of
+    /// the lease).
+    pub fn renew_every(&self) -> Duration {
+        self.renew_every.unwrap_or(self.lease.mul_ratio(1, 6))
+    }
+
+    /// [`Renewal::Lease`]: how long after its last completed round the master still
+    /// begins rounds (the field, or a third of the lease).
+    pub fn try_window(&self) -> Duration {
+        self.try_window.unwrap_or(self.lease.mul_ratio(1, 3))
     }
 
     /// The member ids a send to `to` reaches: one member, or every member except this
     /// node.
     pub fn destinations(&self, to: crate::node::Destination) -> impl Iterator<Item = NodeId> + '_ {
         let me = self.node_id;
-        self.members.iter().map(|m| m.id).filter(move |id| match to {
-            crate::node::Destination::All => *id != me,
-            crate::node::Destination::Node(n) => *id == n,
-        })
+        self.members
+            .iter()
+            .map(|m| m.id)
+            .filter(move |id| match to {
+                crate::node::Destination::All => *id != me,
+                crate::node::Destination::Node(n) => *id == n,
+            })
     }
 
     /// The member entry for `id`.
@@ -308,6 +395,21 @@ pub enum ConfigError {
     ZeroRoundTimeout,
     /// `drift_ppm` is above 100 000 (10 %).
     DriftOutOfRange(u32),
+    /// [`Renewal::Lease`]: `renew_every` is zero or longer than `try_window`.
+    RenewEvery {
+        /// As configured.
+        renew_every: Duration,
+        /// As configured.
+        try_window: Duration,
+    },
+    /// [`Renewal::Lease`]: `try_window` plus a round timeout does not fit in the
+    /// master's term.
+    TryWindow {
+        /// As configured.
+        try_window: Duration,
+        /// The master's term (lease shortened by drift and guard).
+        master_lease: Duration,
+    },
     /// The master's term (`lease` shortened by drift and guard) does not hold enough
     /// round timeouts.
     LeaseTooShort {
@@ -335,6 +437,22 @@ impl fmt::Display for ConfigError {
             ConfigError::DriftOutOfRange(ppm) => write!(
                 f,
                 "drift bound {ppm} ppm is outside 0..={MAX_DRIFT_PPM} ppm (0 to 10 %)"
+            ),
+            ConfigError::RenewEvery {
+                renew_every,
+                try_window,
+            } => write!(
+                f,
+                "renew_every {renew_every} must be above zero and at most try_window \
+                 {try_window}"
+            ),
+            ConfigError::TryWindow {
+                try_window,
+                master_lease,
+            } => write!(
+                f,
+                "try_window {try_window} plus one round timeout must be shorter than the \
+                 master term {master_lease} (lease minus drift and guard)"
             ),
             ConfigError::LeaseTooShort {
                 master_lease,
@@ -410,7 +528,16 @@ mod tests {
         assert_eq!(c.validate(), Err(ConfigError::ZeroRoundTimeout));
 
         let mut c = three();
+        c.renew_every = Some(c.try_window() + Duration::from_millis(1));
+        assert!(matches!(c.validate(), Err(ConfigError::RenewEvery { .. })));
+
+        let mut c = three();
+        c.try_window = Some(c.lease);
+        assert!(matches!(c.validate(), Err(ConfigError::TryWindow { .. })));
+
+        let mut c = three();
         c.lease = Duration::from_millis(150);
+        c.renewal = Renewal::Logged;
         assert!(matches!(
             c.validate(),
             Err(ConfigError::LeaseTooShort { .. })

@@ -21,7 +21,7 @@ use core::fmt;
 use heapless::Vec;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Config, NodeId, Role};
+use crate::config::{Config, NodeId, Renewal, Role};
 use crate::rand::Rng;
 use crate::time::{Duration, Instant};
 
@@ -208,6 +208,9 @@ pub(crate) struct Election {
     pub(crate) renew_at: Option<Instant>,
     /// After releasing, this node leaves the role to others for a lease.
     quiet_until: Instant,
+    /// Restart silence (R6): no campaign before this instant, not even as a named
+    /// successor.
+    pub(crate) silent_until: Instant,
     pub(crate) incarnation: u32,
     next_seq: u32,
     /// Test-only fault: apply BeMaster ops whatever their version.
@@ -234,6 +237,7 @@ impl Election {
             campaign_at: None,
             renew_at: None,
             quiet_until: Instant::ZERO,
+            silent_until: Instant::ZERO,
             incarnation,
             next_seq: 0,
             #[cfg(tenure_fault_injection)]
@@ -253,9 +257,52 @@ impl Election {
         self.begins.iter().find(|(i, _)| *i == id).map(|(_, t)| *t)
     }
 
+    /// When this node began proposing the op that made it holder, if it is the holder
+    /// and remembers.
+    pub(crate) fn own_begin(&self) -> Option<Instant> {
+        match self.state.master {
+            Some(m) if m == self.me => self.state.op.and_then(|id| self.begin_of(id)),
+            _ => None,
+        }
+    }
+
+    /// [`Renewal::Lease`]: a round that began at `begin` completed; the own term runs to
+    /// at least `until`. A term that already ended stays ended (R9).
+    pub(crate) fn extend_own_term(&mut self, now: Instant, until: Instant) {
+        if self.live_master(now) == Some(self.me) {
+            self.expires_at = self.expires_at.max(until);
+        }
+    }
+
+    /// [`Renewal::Lease`]: this node guards (or, as a learner, heard renew) the holder
+    /// `holder` until `until`: its view of that holder lasts at least as long. Never
+    /// for this node's own term (R7: a holder's term comes only from its own begin).
+    pub(crate) fn extend_view(&mut self, holder: NodeId, until: Instant) {
+        if holder != self.me && self.state.master == Some(holder) {
+            self.expires_at = self.expires_at.max(until);
+        }
+    }
+
+    /// R13: the clock went back to `now`. The own term ends at once, and every begin
+    /// time (taken on the clock that is no longer trusted) is forgotten, so an own op
+    /// chosen later applies as already expired.
+    pub(crate) fn clock_regressed(&mut self, now: Instant) {
+        if self.state.master == Some(self.me) {
+            self.expires_at = self.expires_at.min(now);
+        }
+        self.begins.clear();
+        self.renew_at = None;
+    }
+
     /// Sets `expires_at` for the current holder, learned at `now` (apply, snapshot or
     /// restart).
     fn start_view<const N: usize>(&mut self, now: Instant, cfg: &Config<N>) {
+        self.start_view_aged(now, cfg, Duration::ZERO);
+    }
+
+    /// [`start_view`](Self::start_view) for an op that was already `age` old when
+    /// learned (R8): others count the holder's view from `now - age`.
+    fn start_view_aged<const N: usize>(&mut self, now: Instant, cfg: &Config<N>, age: Duration) {
         self.renew_at = None;
         match self.state.master {
             Some(m) if m == self.me => {
@@ -265,23 +312,27 @@ impl Election {
                 match self.state.op.and_then(|id| self.begin_of(id)) {
                     Some(begin) => {
                         self.expires_at = begin + cfg.master_lease();
-                        self.renew_at = Some(begin + cfg.renew_interval());
+                        if cfg.renewal == Renewal::Logged {
+                            self.renew_at = Some(begin + cfg.renew_interval());
+                        }
                     }
                     None => self.expires_at = now,
                 }
             }
-            Some(_) => self.expires_at = now + self.state.lease,
+            Some(_) => self.expires_at = now + self.state.lease.saturating_sub(age),
             None => self.expires_at = now,
         }
     }
 
-    /// Applies the op chosen for `instance`. Returns whether it took effect.
+    /// Applies the op chosen for `instance`, learned when it was `age` old. Returns
+    /// whether it took effect.
     pub(crate) fn apply<const N: usize>(
         &mut self,
         instance: u64,
         op: Op,
         now: Instant,
         cfg: &Config<N>,
+        age: Duration,
     ) -> bool {
         match op {
             Op::BeMaster {
@@ -328,7 +379,7 @@ impl Election {
             }
         }
         self.campaign_at = None;
-        self.start_view(now, cfg);
+        self.start_view_aged(now, cfg, age);
         true
     }
 
@@ -361,7 +412,7 @@ impl Election {
 
     /// Ask to campaign now (if the role is free and this node may campaign).
     pub(crate) fn campaign_now(&mut self, now: Instant) {
-        self.campaign_at = Some(now);
+        self.campaign_at = Some(now.max(self.silent_until));
         self.quiet_until = now;
     }
 
@@ -411,7 +462,7 @@ impl Election {
                 None => {}
             }
         }
-        let at = now + delay;
+        let at = (now + delay).max(self.silent_until);
         let named_successor = self.state.master.is_none() && self.state.successor == Some(self.me);
         // A node that released recently stays away, unless it is the named successor of
         // a hand-over: then the others are waiting for it.
@@ -452,6 +503,9 @@ impl Election {
         match self.live_master(now) {
             Some(m) if m == self.me => {
                 self.campaign_at = None;
+                if cfg.renewal == Renewal::Lease {
+                    return None; // renewals are rounds, not ops (crate::lease)
+                }
                 match self.renew_at {
                     Some(at) if idle && now >= at => {
                         Some(Intent::Renew(self.be_master_op(now, cfg)))

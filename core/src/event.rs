@@ -14,23 +14,26 @@ pub enum TermEnd {
     /// Another node took the role, learned before the old lease ran out in this view
     /// (for example after catching up).
     Superseded,
+    /// This node's clock went backwards: its own term ends at once (fail safe).
+    ClockRegression,
 }
 
 /// A change of the master view, in the order it happened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Event {
-    /// This node became master at `version`; its term ends at `term_end` unless renewed.
+    /// This node became master; its term ends at `term_end` unless renewed.
     BecameMaster {
-        /// The version (instance) that made it master: use it as a fencing token.
-        version: u64,
+        /// The fencing token of the term: the instance of the op that began it. Fixed for
+        /// the whole term, strictly higher than every earlier term's.
+        token: u64,
         /// End of the term on this node's clock.
         term_end: Instant,
     },
     /// This node is no longer master.
     TermEnded {
-        /// The last version of the term.
-        version: u64,
+        /// The term's fencing token.
+        token: u64,
         /// Why.
         reason: TermEnd,
     },
@@ -38,15 +41,15 @@ pub enum Event {
     MasterElected {
         /// The new master.
         node: NodeId,
-        /// Its version.
-        version: u64,
+        /// Its term's fencing token.
+        token: u64,
     },
     /// Another node's mastership ended in this node's view.
     MasterLost {
         /// The former master.
         node: NodeId,
-        /// Its last version.
-        version: u64,
+        /// Its term's fencing token.
+        token: u64,
         /// Why.
         reason: TermEnd,
     },

@@ -9,23 +9,31 @@
 use crate::config::NodeId;
 use crate::election::{ElectionState, Op};
 use crate::node::{Destination, Node};
-use crate::time::Instant;
+use crate::time::{Duration, Instant};
 use crate::wire::Message;
 
 impl<const N: usize> Node<N> {
-    /// The op chosen in the current instance is `op`: apply it and move on.
-    pub(crate) fn learn(&mut self, now: Instant, op: Op) {
+    /// The op chosen in the current instance is `op`, learned `age` after it was first
+    /// sent as far as this node can tell (R8): apply it and move on.
+    pub(crate) fn learn(&mut self, now: Instant, op: Op, age: Duration) {
         let instance = self.instance;
         // Never overflows: instances above MAX_SANE_INSTANCE are refused on receipt.
         self.instance = self.instance.saturating_add(1);
         self.acceptor.next_instance();
         self.last_chosen = Some(op);
         let holder = self.election.state.master;
-        self.election.apply(instance, op, now, &self.config);
+        let effective = self.election.apply(instance, op, now, &self.config, age);
+        if effective {
+            self.end_guards_of(holder);
+        }
+        if let Some(r) = self.renewer.as_mut() {
+            if instance > r.term {
+                r.stopped = true; // R3: no round survives an op after the term
+            }
+        }
         // Whatever we were proposing in that instance is decided now (ours or not); the
         // election decides whether to propose again.
-        self.proposer.reset();
-        self.proposer.failures = 0;
+        self.proposer.decided();
         // Learning needs no write for safety: a node restarted from an older record is
         // at an older instance, so anything it proposes lands in an instance that is
         // already decided and is answered with the chosen value (it catches up); a
@@ -42,10 +50,23 @@ impl<const N: usize> Node<N> {
         self.instance = next_instance;
         self.acceptor.next_instance();
         self.last_chosen = None;
+        let holder = self.election.state.master;
         self.election.install(state, now, &self.config);
+        self.end_guards_of(holder);
+        self.renewer = None;
         self.proposer.reset();
         self.stats.snapshots_installed += 1;
         self.persist();
+    }
+
+    /// R9: an effective op above a term ends it; this node stops guarding the holder it
+    /// replaced (release and hand-over stay as fast as a round).
+    fn end_guards_of(&mut self, previous: Option<NodeId>) {
+        if let Some(h) = previous {
+            if self.election.state.master != Some(h) {
+                self.guards.drop_holder(h);
+            }
+        }
     }
 
     /// Answers a node that is at `instance`, below ours.

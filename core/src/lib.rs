@@ -28,8 +28,8 @@
 //!         Ok(())
 //!     }
 //!     fn event(&mut self, event: &Event) -> Result<(), Self::Error> {
-//!         if let Event::BecameMaster { version, .. } = event {
-//!             println!("node {} is master, fencing token {version}", self.me);
+//!         if let Event::BecameMaster { token, .. } = event {
+//!             println!("node {} is master, fencing token {token}", self.me);
 //!         }
 //!         Ok(())
 //!     }
@@ -107,7 +107,12 @@ pub mod config;
 mod election;
 mod event;
 pub mod exec;
+#[cfg(tenure_fault_injection)]
+pub mod fault;
+#[cfg(not(tenure_fault_injection))]
+mod fault;
 mod learner;
+mod lease;
 mod node;
 mod proposer;
 mod rand;
@@ -128,7 +133,7 @@ pub const FAULT_HOOKS: bool = cfg!(tenure_fault_injection);
 pub use acceptor::Proposal;
 pub use auth::{Auth, Key, MAX_SEALED_SIZE};
 pub use ballot::Ballot;
-pub use config::{Config, ConfigError, Member, NodeId, Role, MAX_MEMBERS};
+pub use config::{Config, ConfigError, Member, NodeId, Renewal, Role, MAX_MEMBERS};
 pub use election::{ElectionState, Op, OpId};
 pub use event::{Event, TermEnd};
 pub use exec::{AsyncEffects, Effects, ExecError, Executor};

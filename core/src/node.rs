@@ -5,14 +5,15 @@ use core::fmt;
 
 use crate::acceptor::{Acceptor, Vote};
 use crate::ballot::{Ballot, MAX_SANE_INSTANCE, MAX_SANE_ROUND};
-use crate::config::{Config, ConfigError, NodeId, Role};
+use crate::config::{Config, ConfigError, NodeId, Renewal, Role};
 use crate::election::{Election, ElectionState, Intent, Op};
 use crate::event::{Event, TermEnd};
-use crate::proposer::Proposer;
+use crate::lease::{Guards, RenewStep, Renewer};
+use crate::proposer::{Limits, Proposer, Step};
 use crate::rand::Rng;
 use crate::record::{Record, RecordError};
 use crate::stats::{DropReason, Stats};
-use crate::time::Instant;
+use crate::time::{Duration, Instant};
 use crate::timer::{Timer, Timers};
 use crate::wire::{Header, Message, Packet, PROTOCOL_VERSION};
 
@@ -60,8 +61,10 @@ pub enum Output {
 pub struct MasterView {
     /// The master.
     pub node: NodeId,
-    /// Its version (the instance that last made or renewed it): a fencing token.
-    pub version: u64,
+    /// The fencing token of its term: the instance of the op that began the term. It
+    /// stays fixed through the term and is strictly higher in every later term; every
+    /// write done as master must carry it.
+    pub token: u64,
     /// For the master itself, the end of its term on its own clock; `None` on other
     /// nodes (only the master can be sure of its term).
     pub term_end: Option<Instant>,
@@ -215,6 +218,15 @@ pub struct Node<const N: usize> {
     pub(crate) proposer: Proposer,
     pub(crate) election: Election,
     pub(crate) rng: Rng,
+    /// Protocol 2, voter side: guards, seq high-water mark, restart silence.
+    pub(crate) guards: Guards,
+    /// Protocol 2, master side: the renewal rounds of the current term.
+    pub(crate) renewer: Option<Renewer>,
+    /// The own term was just ended by a clock regression (the event's reason).
+    clock_ended: bool,
+    /// Planted faults (test-only build).
+    #[cfg(tenure_fault_injection)]
+    pub(crate) faults: crate::fault::Faults,
     queue: OutputQueue,
     timers: Timers,
     /// The live master last reported in an event.
@@ -239,7 +251,7 @@ impl<const N: usize> Node<N> {
             accepted: None,
             election: ElectionState::default(),
         };
-        Ok(Self::start(config, record, now))
+        Ok(Self::start(config, record, now, false))
     }
 
     /// Restarts a node from the last record it stored. The node's first output is the
@@ -263,10 +275,10 @@ impl<const N: usize> Node<N> {
         }
         let mut record = record;
         record.incarnation = record.incarnation.saturating_add(1);
-        Ok(Self::start(config, record, now))
+        Ok(Self::start(config, record, now, true))
     }
 
-    fn start(config: Config<N>, record: Record, now: Instant) -> Self {
+    fn start(config: Config<N>, record: Record, now: Instant, restored: bool) -> Self {
         let me = config.node_id;
         let me_index = config.index_of(me).unwrap_or(0);
         let seed = config.seed
@@ -274,6 +286,13 @@ impl<const N: usize> Node<N> {
             ^ (u64::from(record.incarnation) << 16)
             ^ 0x5445_4E55_5245;
         let mut election = Election::new(me, record.election, record.incarnation);
+        let mut guards = Guards::default();
+        if restored && config.renewal == Renewal::Lease {
+            // R6: a promise given before the crash may have guarded a master this node no
+            // longer remembers; after one lease that term is over in real time.
+            guards.restarted(now, config.lease);
+            election.silent_until = guards.silent_until;
+        }
         election.restart(now, &config);
         let mut node = Node {
             me_index,
@@ -281,11 +300,19 @@ impl<const N: usize> Node<N> {
             acceptor: Acceptor {
                 promised: record.promised,
                 accepted: record.accepted,
+                // R8: instants are never persisted; the origin is the restore instant.
+                accepted_at: now,
+                accepted_age: Duration::ZERO,
             },
             last_chosen: None,
             proposer: Proposer::default(),
             election,
             rng: Rng::new(seed),
+            guards,
+            renewer: None,
+            clock_ended: false,
+            #[cfg(tenure_fault_injection)]
+            faults: crate::fault::Faults::default(),
             queue: OutputQueue::default(),
             timers: Timers::default(),
             reported: None,
@@ -348,8 +375,7 @@ impl<const N: usize> Node<N> {
     ) -> Result<(), DropReason> {
         let packet = self.open(frame)?;
         let h = packet.header;
-        if h.cluster == self.config.cluster_id && h.protocol == PROTOCOL_VERSION && h.from != from
-        {
+        if h.cluster == self.config.cluster_id && h.protocol == PROTOCOL_VERSION && h.from != from {
             self.advance(now);
             return Err(self.dropped(DropReason::SourceMismatch));
         }
@@ -369,6 +395,8 @@ impl<const N: usize> Node<N> {
         crate::auth::open(frame, &self.config.auth).map_err(|e| {
             self.dropped(match e {
                 crate::WireError::BadTag => DropReason::BadTag,
+                crate::WireError::Protocol(v) if v > PROTOCOL_VERSION => DropReason::NewerProtocol,
+                crate::WireError::Protocol(_) => DropReason::OlderProtocol,
                 _ => DropReason::Malformed,
             })
         })
@@ -395,7 +423,18 @@ impl<const N: usize> Node<N> {
             return; // timers stay due; the driver drains and calls again
         }
         if self.timers.is_due(Timer::Round, now) || self.timers.is_due(Timer::Backoff, now) {
-            self.on_proposer_deadline(now);
+            let lim = self.limits();
+            let (timed_out, step) = self.proposer.on_deadline(
+                now,
+                self.instance,
+                self.acceptor.promised,
+                &lim,
+                &mut self.rng,
+            );
+            if timed_out {
+                self.stats.round_timeouts += 1;
+            }
+            self.drive(now, step);
         }
         self.step(now);
     }
@@ -408,7 +447,25 @@ impl<const N: usize> Node<N> {
     #[cfg(tenure_fault_injection)]
     #[doc(hidden)]
     pub fn inject_ignore_version_check(&mut self, on: bool) {
-        self.election.ignore_version_check = on;
+        self.inject_fault(crate::fault::Fault::IgnoreVersionCheck, on);
+    }
+
+    /// Test-only: switches planted fault `fault` on or off in this node (see
+    /// [`crate::fault`]). Exists only in the test-only `tenure-fault` build.
+    #[cfg(tenure_fault_injection)]
+    #[doc(hidden)]
+    pub fn inject_fault(&mut self, fault: crate::fault::Fault, on: bool) {
+        self.faults.set(fault, on);
+        match fault {
+            crate::fault::Fault::IgnoreVersionCheck => self.election.ignore_version_check = on,
+            crate::fault::Fault::NoRestartSilence if on => {
+                self.guards.silent_until = Instant::ZERO;
+                self.election.silent_until = Instant::ZERO;
+                self.election.campaign_at = None;
+            }
+            crate::fault::Fault::SingleGuardSlot => self.guards.single_slot = on,
+            _ => {}
+        }
     }
 
     /// Gives up the role now: this node stops being master at once (before this call
@@ -441,6 +498,7 @@ impl<const N: usize> Node<N> {
             return Err(CommandError::Backlog);
         }
         self.election.release(now, to);
+        self.renewer = None; // R3: open rounds are dropped on release
         self.stats.releases += 1;
         self.step(now);
         Ok(())
@@ -496,18 +554,21 @@ impl<const N: usize> Node<N> {
 
     /// Rewrites the timer table from the state; the last thing every input does.
     fn arm_timers(&mut self) {
-        let proposer = self.proposer.deadline;
-        let backoff = self.proposer.phase == crate::proposer::Phase::Backoff;
+        let deadline = self.proposer.deadline();
         let idle = self.proposer.is_idle();
-        let t = &mut self.timers;
-        t.set(Timer::Round, proposer.filter(|_| !backoff));
-        t.set(Timer::Backoff, proposer.filter(|_| backoff));
-        t.set(Timer::Campaign, self.election.campaign_at.filter(|_| idle));
         let master = self.election.live_master(self.now) == Some(self.config.node_id);
-        t.set(
-            Timer::Renewal,
-            self.election.renew_at.filter(|_| idle && master),
-        );
+        let renewal = match self.config.renewal {
+            Renewal::Logged => self.election.renew_at.filter(|_| idle && master),
+            Renewal::Lease => self
+                .renewer
+                .filter(|_| master)
+                .and_then(|r| r.wake_at(self.config.try_window())),
+        };
+        let t = &mut self.timers;
+        t.set(Timer::Round, deadline.filter(|d| !d.1).map(|d| d.0));
+        t.set(Timer::Backoff, deadline.filter(|d| d.1).map(|d| d.0));
+        t.set(Timer::Campaign, self.election.campaign_at.filter(|_| idle));
+        t.set(Timer::Renewal, renewal);
         t.set(
             Timer::Expiry,
             self.reported.map(|_| self.election.expires_at),
@@ -518,21 +579,43 @@ impl<const N: usize> Node<N> {
 
     /// The master in this node's view at `now`, if its lease is live.
     pub fn master(&self, now: Instant) -> Option<MasterView> {
+        if now < self.now {
+            return None; // R13: a reading earlier than the last input's proves nothing
+        }
         let node = self.election.live_master(now)?;
         Some(MasterView {
             node,
-            version: self.election.state.version.unwrap_or(0),
+            token: self.token_of(node),
             term_end: (node == self.config.node_id).then_some(self.election.expires_at),
         })
     }
 
     /// Whether this node is master at `now`. Act on it only with the version as a
     /// fencing token: a process can pause right after asking.
+    ///
+    /// False for any `now` earlier than the last input's (R13).
     pub fn is_master(&self, now: Instant) -> bool {
-        self.election.live_master(now) == Some(self.config.node_id)
+        now >= self.now && self.election.live_master(now) == Some(self.config.node_id)
     }
 
-    /// The version (instance of the last effective election op), `None` before any.
+    /// The fencing token of the current master in this node's view (0 when none).
+    pub fn master_token(&self) -> u64 {
+        self.reported.map_or(0, |(_, token)| token)
+    }
+
+    /// The fencing token of the current term of `holder` in this node's view.
+    fn token_of(&self, holder: NodeId) -> u64 {
+        match (self.config.renewal, self.reported) {
+            // Logged: the version when this node first saw the term; renewals move the
+            // version, never the token.
+            (Renewal::Logged, Some((n, token))) if n == holder => token,
+            _ => self.election.state.version.unwrap_or(0),
+        }
+    }
+
+    /// The version: the instance of the last effective op of the register, `None`
+    /// before any. (In [`Renewal::Logged`] every renewal moves it; the fencing token is
+    /// [`MasterView::token`].)
     pub fn version(&self) -> Option<u64> {
         self.election.state.version
     }
@@ -581,18 +664,26 @@ impl<const N: usize> Node<N> {
             protocol: PROTOCOL_VERSION,
             cluster: self.config.cluster_id,
             from: self.config.node_id,
+            renewal: self.config.renewal,
         }
     }
 
     // ----- internals ----------------------------------------------------------------
 
+    /// Takes the clock reading of an input. R13: a reading earlier than the last one
+    /// ends this node's own term at once (a clock that jumped forward and back must not
+    /// leave a term that lasts as long as the jump) and is then followed.
     fn advance(&mut self, now: Instant) -> Instant {
         if now < self.now {
             self.stats.clock_regressions += 1;
-        } else {
-            self.now = now;
+            if self.election.live_master(self.now) == Some(self.config.node_id) {
+                self.clock_ended = true;
+            }
+            self.election.clock_regressed(now);
+            self.renewer = None;
         }
-        self.now
+        self.now = now;
+        now
     }
 
     fn has_room(&self) -> bool {
@@ -628,12 +719,16 @@ impl<const N: usize> Node<N> {
         if h.protocol > PROTOCOL_VERSION {
             return Err(DropReason::NewerProtocol);
         }
-        if h.protocol != PROTOCOL_VERSION {
-            return Err(DropReason::BadField);
+        if h.protocol < PROTOCOL_VERSION {
+            return Err(DropReason::OlderProtocol);
         }
         if h.cluster != self.config.cluster_id {
             return Err(DropReason::WrongCluster);
         }
+        if h.renewal != self.config.renewal {
+            return Err(DropReason::WrongRenewal);
+        }
+        let lease_mode = self.config.renewal == Renewal::Lease;
         let from = h.from;
         let (index, role) = match self.config.index_of(from) {
             Some(i) if from != self.config.node_id => (i, self.config.members[i].role),
@@ -653,6 +748,7 @@ impl<const N: usize> Node<N> {
             Message::CatchUp { next_instance } | Message::Snapshot { next_instance, .. } => {
                 next_instance
             }
+            Message::Renew { term, .. } | Message::Renewed { term, .. } => term,
         };
         if instance > MAX_SANE_INSTANCE {
             return Err(DropReason::BadField);
@@ -668,16 +764,30 @@ impl<const N: usize> Node<N> {
                 instance,
                 ballot,
                 op,
+                age,
             } => {
                 if role != Role::Candidate || ballot.node != from {
                     return Err(DropReason::NotMember);
                 }
-                ballot_ok(ballot) && op_ok(&op, instance)
+                ballot_ok(ballot) && op_ok(&op, instance) && (lease_mode || age == Duration::ZERO)
+            }
+            Message::Renew { ballot, .. } => {
+                if role != Role::Candidate || ballot.node != from {
+                    return Err(DropReason::NotMember);
+                }
+                lease_mode && ballot_ok(ballot)
+            }
+            Message::Renewed { ballot, .. } => {
+                if !role.votes() {
+                    return Err(DropReason::NotMember);
+                }
+                lease_mode && ballot_ok(ballot)
             }
             Message::Promise {
                 instance,
                 ballot,
                 accepted,
+                ..
             } => {
                 if !role.votes() {
                     return Err(DropReason::NotMember);
@@ -756,18 +866,168 @@ impl<const N: usize> Node<N> {
         }
     }
 
+    /// The proposer's view of the configuration.
+    fn limits(&self) -> Limits {
+        let lease_mode = self.config.renewal == Renewal::Lease;
+        Limits {
+            me: self.config.node_id,
+            me_index: self.me_index,
+            quorum: self.config.quorum(),
+            voters: self.config.voter_count(),
+            round_timeout: self.config.round_timeout,
+            max_backoff: self.config.max_backoff,
+            keep_prepared_on_timeout: lease_mode,
+            double_age: self.fault(crate::fault::Fault::DoubleAge),
+        }
+    }
+
+    fn lease_mode(&self) -> bool {
+        self.config.renewal == Renewal::Lease
+    }
+
+    /// Whether planted fault `f` is on (never, outside the test-only build).
+    #[allow(unused_variables)]
+    pub(crate) fn fault(&self, f: crate::fault::Fault) -> bool {
+        #[cfg(tenure_fault_injection)]
+        {
+            self.faults.on(f)
+        }
+        #[cfg(not(tenure_fault_injection))]
+        {
+            false
+        }
+    }
+
+    /// Carries out what the proposer asked for, feeding our own votes back to it.
+    pub(crate) fn drive(&mut self, now: Instant, mut step: Step) {
+        let lim = self.limits();
+        let instance = self.instance;
+        loop {
+            step = match step {
+                Step::Wait => return,
+                Step::Prepare(ballot) => {
+                    // SAFETY-OF-PROTOCOL: our own promise is made, and persisted, before the
+                    // Prepare leaves; after a crash the restored promise keeps us from
+                    // reusing the ballot.
+                    let accepted = match self.acceptor.prepare(ballot) {
+                        Vote::Granted { reply, .. } => reply,
+                        Vote::Refused { .. } => None, // cannot happen: above the promise
+                    };
+                    let age = self.promise_age(now, accepted);
+                    self.persist();
+                    if self.config.quorum() > 1 {
+                        // (A single voter has no one to ask: learners never vote.)
+                        self.send(Destination::All, Message::Prepare { instance, ballot });
+                    }
+                    match self.proposer.on_promise(
+                        now,
+                        lim.me_index,
+                        instance,
+                        ballot,
+                        accepted,
+                        age,
+                        &lim,
+                    ) {
+                        Some(next) => next,
+                        None => return,
+                    }
+                }
+                Step::Accept { ballot, op, age } => match self.acceptor.accept(ballot, op) {
+                    Vote::Granted { .. } => {
+                        self.acceptor.accepted_now(now, age);
+                        // SAFETY-OF-PROTOCOL: our own acceptance is durable before the
+                        // Accept leaves.
+                        self.persist();
+                        self.send(
+                            Destination::All,
+                            Message::Accept {
+                                instance,
+                                ballot,
+                                op,
+                                age,
+                            },
+                        );
+                        match self.proposer.on_accepted(lim.me_index, ballot, &lim) {
+                            Some(next) => next,
+                            None => return,
+                        }
+                    }
+                    Vote::Refused { promised } => {
+                        self.proposer.refused(now, promised, &lim, &mut self.rng);
+                        return;
+                    }
+                },
+                Step::Chosen { ballot, op } => {
+                    self.send(Destination::All, Message::Commit { instance, ballot });
+                    let age = self.acceptor.age(now);
+                    self.learn(now, op, age);
+                    return;
+                }
+            };
+        }
+    }
+
+    /// The age a Promise reports for the value this voter accepted (R8; zero in
+    /// [`Renewal::Logged`]).
+    fn promise_age(&self, now: Instant, accepted: Option<crate::acceptor::Proposal>) -> Duration {
+        if accepted.is_some() && self.lease_mode() {
+            self.acceptor.age(now)
+        } else {
+            Duration::ZERO
+        }
+    }
+
+    /// Starts proposing `op` in the current instance.
+    fn propose(&mut self, now: Instant, op: Op) {
+        let lim = self.limits();
+        let step = self
+            .proposer
+            .propose(now, op, self.instance, self.acceptor.promised, &lim);
+        self.drive(now, step);
+    }
+
+    /// R6 and R4 for a vote asked by `from` (a Prepare, or an Accept of `op`): whether it
+    /// must be refused (counted; no answer, the proposer times out).
+    fn refuse_vote(&mut self, now: Instant, from: NodeId, op: Option<&Op>) -> bool {
+        if !self.lease_mode() {
+            return false;
+        }
+        if self.guards.is_silent(now) {
+            self.stats.silent_refusals += 1;
+            return true;
+        }
+        let allowed = match op {
+            None => self.guards.allows(now, from),
+            // The guarded master itself may finish whatever value it found.
+            Some(Op::BeMaster { node, .. }) => {
+                self.guards.allows(now, *node) || self.guards.allows(now, from)
+            }
+            Some(Op::Release { .. }) => true,
+        };
+        if !allowed {
+            self.stats.guard_refusals += 1;
+        }
+        !allowed
+    }
+
     /// Routes a checked message; returns false when it was stale (nothing to do).
     fn dispatch(&mut self, now: Instant, from: NodeId, from_index: usize, msg: Message) -> bool {
         let votes = self.config.role().votes();
+        let lease_mode = self.lease_mode();
         match msg {
             Message::Prepare { instance, ballot } => {
-                self.proposer.see(ballot);
+                if !lease_mode {
+                    self.proposer.see(ballot);
+                }
                 if instance < self.instance {
                     self.answer_behind(from, instance);
                 } else if instance > self.instance {
                     self.request_catch_up(now, from);
-                } else if votes {
-                    self.vote_prepare(from, instance, ballot);
+                } else if votes && !self.refuse_vote(now, from, None) {
+                    // (Lease mode: a refused Prepare must not cost the guarded master its
+                    // prepared ballot, so its ballot is only seen once it is answered.)
+                    self.proposer.see(ballot);
+                    self.vote_prepare(now, from, instance, ballot);
                 }
                 true
             }
@@ -775,17 +1035,22 @@ impl<const N: usize> Node<N> {
                 instance,
                 ballot,
                 op,
+                age,
             } => {
-                self.proposer.see(ballot);
+                if !lease_mode {
+                    self.proposer.see(ballot);
+                }
                 if instance < self.instance {
                     self.answer_behind(from, instance);
                 } else if instance > self.instance {
                     self.request_catch_up(now, from);
-                } else if votes {
-                    self.vote_accept(from, instance, ballot, op);
-                } else {
+                } else if !votes {
                     // A learner keeps the value so a Commit can name it by ballot.
                     self.acceptor.accepted = Some(crate::acceptor::Proposal { ballot, op });
+                    self.acceptor.accepted_now(now, age);
+                } else if !self.refuse_vote(now, from, Some(&op)) {
+                    self.proposer.see(ballot);
+                    self.vote_accept(now, from, instance, ballot, op, age);
                 }
                 true
             }
@@ -793,22 +1058,70 @@ impl<const N: usize> Node<N> {
                 instance,
                 ballot,
                 accepted,
-            } => self.on_promise(now, from_index, instance, ballot, accepted),
+                age,
+            } => {
+                if instance != self.instance {
+                    return false;
+                }
+                let lim = self.limits();
+                match self
+                    .proposer
+                    .on_promise(now, from_index, instance, ballot, accepted, age, &lim)
+                {
+                    Some(step) => {
+                        self.drive(now, step);
+                        true
+                    }
+                    None => false,
+                }
+            }
             Message::Accepted { instance, ballot } => {
-                self.on_accepted(now, from_index, instance, ballot)
+                if instance != self.instance {
+                    return false;
+                }
+                let lim = self.limits();
+                match self.proposer.on_accepted(from_index, ballot, &lim) {
+                    Some(step) => {
+                        self.drive(now, step);
+                        true
+                    }
+                    None => false,
+                }
             }
             Message::Reject {
                 instance,
                 ballot,
                 promised,
-            } => self.on_reject(now, from_index, instance, ballot, promised),
+            } => {
+                self.proposer.see(promised);
+                let mut used = false;
+                if let Some(r) = self.renewer.as_mut() {
+                    if r.ballot == Some(ballot) && promised > ballot {
+                        // R11: only a Reject with a higher ballot costs the prepared
+                        // ballot (seen above); the open round is over.
+                        r.open = None;
+                        used = true;
+                    }
+                }
+                if instance != self.instance {
+                    return used;
+                }
+                let lim = self.limits();
+                self.proposer
+                    .on_reject(now, from_index, ballot, &lim, &mut self.rng)
+                    || used
+            }
             Message::Commit { instance, ballot } => {
                 if instance < self.instance {
                     return false;
                 }
+                if lease_mode && self.acceptor.learned_under(ballot) {
+                    self.persist(); // R10 (the promise is in every later reply)
+                }
                 match self.acceptor.accepted {
                     Some(p) if instance == self.instance && p.ballot == ballot => {
-                        self.learn(now, p.op)
+                        let age = self.learn_age(now);
+                        self.learn(now, p.op, age)
                     }
                     _ => self.request_catch_up(now, from),
                 }
@@ -819,7 +1132,7 @@ impl<const N: usize> Node<N> {
                     return false;
                 }
                 if instance == self.instance {
-                    self.learn(now, op);
+                    self.learn(now, op, Duration::ZERO);
                 } else {
                     self.request_catch_up(now, from);
                 }
@@ -842,10 +1155,216 @@ impl<const N: usize> Node<N> {
                 self.install(now, next_instance, state);
                 true
             }
+            Message::Renew { ballot, term, seq } => self.on_renew(now, from, ballot, term, seq),
+            Message::Renewed { ballot, term, seq } => {
+                let quorum = self.config.quorum();
+                let every = self.config.renew_every();
+                let Some(r) = self.renewer.as_mut() else {
+                    return false;
+                };
+                match r.on_renewed(from_index, ballot, term, seq, quorum, every) {
+                    RenewStep::Completed { begin } => {
+                        self.round_completed(now, begin);
+                        true
+                    }
+                    _ => false,
+                }
+            }
         }
     }
 
-    fn vote_prepare(&mut self, from: NodeId, instance: u64, ballot: Ballot) {
+    /// The age of the value this node accepted in the current instance, when it learns
+    /// it was chosen (R8; zero in [`Renewal::Logged`]).
+    fn learn_age(&self, now: Instant) -> Duration {
+        if self.lease_mode() {
+            self.acceptor.age(now)
+        } else {
+            Duration::ZERO
+        }
+    }
+
+    /// A renewal round that began at `begin` completed.
+    fn round_completed(&mut self, now: Instant, begin: Instant) {
+        self.stats.renewals_completed += 1;
+        self.election
+            .extend_own_term(now, begin + self.config.master_lease());
+    }
+
+    /// R2: a `Renew` of term `term` under `ballot` from `from` (this node itself for its
+    /// own vote). Returns false when it was stale (a replayed or repeated seq).
+    fn on_renew(
+        &mut self,
+        now: Instant,
+        from: NodeId,
+        ballot: Ballot,
+        term: u64,
+        seq: u32,
+    ) -> bool {
+        let me = self.config.node_id;
+        let lease = self.config.lease;
+        let state = self.election.state;
+        if !self.config.role().votes() {
+            // A learner only follows: its view of the master lasts as long.
+            if state.version == Some(term) && state.master == Some(from) {
+                self.election.extend_view(from, now + lease);
+            }
+            return true;
+        }
+        if self.guards.is_silent(now) {
+            self.stats.silent_refusals += 1;
+            return true;
+        }
+        // A Renew also says that `term` was chosen under `ballot`.
+        if self.instance == term {
+            if let Some(p) = self.acceptor.accepted {
+                if p.ballot == ballot {
+                    let age = self.learn_age(now);
+                    self.learn(now, p.op, age);
+                }
+            }
+        }
+        if self.instance <= term {
+            if from != me {
+                self.request_catch_up(now, from);
+            }
+            return true;
+        }
+        if self.instance > term + 1 {
+            // The register moved on: the master is stale. Tell it what it missed.
+            self.stats.renews_refused += 1;
+            if from != me {
+                self.answer_behind(from, term + 1);
+            }
+            return true;
+        }
+        if self.acceptor.promised > ballot {
+            self.stats.renews_refused += 1;
+            if from != me {
+                let promised = self.acceptor.promised;
+                self.send(
+                    Destination::Node(from),
+                    Message::Reject {
+                        instance: self.instance,
+                        ballot,
+                        promised,
+                    },
+                );
+            }
+            return true;
+        }
+        let state = self.election.state;
+        if state.version != Some(term)
+            || state.master != Some(from)
+            || self.acceptor.accepted.is_some()
+        {
+            // Not the term this node applied last, or it already accepted something
+            // after it (a release of the term, say).
+            self.stats.renews_refused += 1;
+            return true;
+        }
+        if !self.guards.is_fresh(ballot, seq) {
+            return false; // R12: a replay, or a repeat, extends nothing
+        }
+        if !self.guards.add(now, from, now + lease, ballot, seq) {
+            self.stats.renews_refused += 1;
+            return true;
+        }
+        if self.acceptor.promised < ballot {
+            // SAFETY-OF-PROTOCOL: the raised promise is durable before the answer leaves.
+            self.acceptor.promised = ballot;
+            self.persist();
+        }
+        self.election.extend_view(from, now + lease);
+        self.stats.renews_answered += 1;
+        if from != me {
+            self.send(
+                Destination::Node(from),
+                Message::Renewed { ballot, term, seq },
+            );
+        }
+        true
+    }
+
+    /// Lease mode, after every input: keeps the renewer in line with this node's own
+    /// term and begins the rounds that are due.
+    fn renew(&mut self, now: Instant) {
+        if !self.is_master(now) {
+            self.renewer = None; // R9: an ended term stays ended
+            return;
+        }
+        let term = self.election.state.version.unwrap_or(0);
+        let prepared = self.proposer.prepared_ballot(self.acceptor.promised);
+        let fresh = self.renewer.is_none_or(|r| r.term != term);
+        if fresh {
+            let Some(begin) = self.election.own_begin() else {
+                self.renewer = None;
+                return;
+            };
+            // The try window counts from the term op's begin until a round completes.
+            #[allow(unused_mut)]
+            let mut renewer = Renewer::new(term, None, begin, now);
+            #[cfg(tenure_fault_injection)]
+            {
+                renewer.reuse_seq = self.fault(crate::fault::Fault::ReuseSeq);
+            }
+            renewer.open = None;
+            self.renewer = Some(renewer);
+        }
+        let Some(mut r) = self.renewer else {
+            return;
+        };
+        if r.stopped {
+            return; // the register moved past the term: it runs out
+        }
+        if prepared != r.ballot {
+            // A new prepared ballot (after a prepare-only round): go on under it.
+            r.rebase(prepared);
+            if prepared.is_none() {
+                {
+                    // No usable ballot (we won a duel and a rival's higher ballot was
+                    // promised since, or a Reject carried one): get one, then renew.
+                    self.renewer = Some(r);
+                    let lim = self.limits();
+                    let step = self.proposer.prepare_only(
+                        now,
+                        self.instance,
+                        self.acceptor.promised,
+                        &lim,
+                    );
+                    self.drive(now, step);
+                    return;
+                }
+            }
+        }
+        let (failed, step) = r.poll(now, self.config.round_timeout, self.config.try_window());
+        self.renewer = Some(r);
+        if failed {
+            self.stats.renewals_failed += 1;
+        }
+        if let (RenewStep::Begin { seq }, Some(ballot)) = (step, r.ballot) {
+            self.stats.renewals += 1;
+            let me = self.config.node_id;
+            // The master's own vote goes through the same checks as everyone's.
+            let answered = self.stats.renews_answered;
+            self.on_renew(now, me, ballot, term, seq);
+            if self.stats.renews_answered > answered {
+                let quorum = self.config.quorum();
+                let every = self.config.renew_every();
+                if let Some(r) = self.renewer.as_mut() {
+                    if let RenewStep::Completed { begin } =
+                        r.on_renewed(self.me_index, ballot, term, seq, quorum, every)
+                    {
+                        self.round_completed(now, begin);
+                    }
+                }
+            }
+            if self.config.members.len() > 1 {
+                self.send(Destination::All, Message::Renew { ballot, term, seq });
+            }
+        }
+    }
+
+    fn vote_prepare(&mut self, now: Instant, from: NodeId, instance: u64, ballot: Ballot) {
         let reply = match self.acceptor.prepare(ballot) {
             Vote::Granted { reply, changed } => {
                 if changed {
@@ -856,6 +1375,7 @@ impl<const N: usize> Node<N> {
                     instance,
                     ballot,
                     accepted: reply,
+                    age: self.promise_age(now, reply),
                 }
             }
             Vote::Refused { promised } => Message::Reject {
@@ -867,9 +1387,19 @@ impl<const N: usize> Node<N> {
         self.send(Destination::Node(from), reply);
     }
 
-    fn vote_accept(&mut self, from: NodeId, instance: u64, ballot: Ballot, op: Op) {
+    #[allow(clippy::too_many_arguments)]
+    fn vote_accept(
+        &mut self,
+        now: Instant,
+        from: NodeId,
+        instance: u64,
+        ballot: Ballot,
+        op: Op,
+        age: Duration,
+    ) {
         let reply = match self.acceptor.accept(ballot, op) {
             Vote::Granted { changed, .. } => {
+                self.acceptor.accepted_now(now, age);
                 if changed {
                     // SAFETY-OF-PROTOCOL: the acceptance is durable before it is sent.
                     self.persist();
@@ -885,10 +1415,14 @@ impl<const N: usize> Node<N> {
         self.send(Destination::Node(from), reply);
     }
 
-    /// After every input: report view changes, let the election propose, re-arm the
-    /// timers.
+    /// After every input: report view changes, let the election propose, renew, and
+    /// re-arm the timers.
     fn step(&mut self, now: Instant) {
         self.propose_if_due(now);
+        if self.lease_mode() {
+            self.renew(now);
+            self.report_view(now);
+        }
         self.arm_timers();
     }
 
@@ -925,19 +1459,20 @@ impl<const N: usize> Node<N> {
     /// Emits events for every change of the live master since the last report.
     fn report_view(&mut self, now: Instant) {
         let me = self.config.node_id;
+        let previous = self.reported;
         let current = self
             .election
             .live_master(now)
-            .map(|m| (m, self.election.state.version.unwrap_or(0)));
-        let previous = self.reported;
+            .map(|m| (m, self.token_of(m)));
         self.reported = current;
         match (previous, current) {
-            (Some((p, _)), Some((c, _))) if p == c => return, // renewal
+            (Some(p), Some(c)) if p == c => return, // renewal
             (None, None) => return,
             _ => {}
         }
-        if let Some((old, version)) = previous {
+        if let Some((old, token)) = previous {
             let reason = match (current, self.election.state.master) {
+                _ if old == me && self.clock_ended => TermEnd::ClockRegression,
                 (Some(_), _) => TermEnd::Superseded,
                 (None, None) => TermEnd::Released,
                 (None, Some(_)) if old == me && self.election.releasing.is_some() => {
@@ -947,24 +1482,25 @@ impl<const N: usize> Node<N> {
                 (None, Some(_)) => TermEnd::Superseded,
             };
             self.event(if old == me {
-                Event::TermEnded { version, reason }
+                Event::TermEnded { token, reason }
             } else {
                 Event::MasterLost {
                     node: old,
-                    version,
+                    token,
                     reason,
                 }
             });
         }
-        if let Some((new, version)) = current {
+        self.clock_ended = false;
+        if let Some((new, token)) = current {
             if new == me {
                 self.stats.elections_won += 1;
                 self.event(Event::BecameMaster {
-                    version,
+                    token,
                     term_end: self.election.expires_at,
                 });
             } else {
-                self.event(Event::MasterElected { node: new, version });
+                self.event(Event::MasterElected { node: new, token });
             }
         }
     }

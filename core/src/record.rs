@@ -34,7 +34,13 @@ pub struct Record {
     pub(crate) election: ElectionState,
 }
 
-const MAGIC: [u8; 4] = *b"TNR\x01";
+/// "TNR" and the format. Format 2 is written by protocol 2; its body is laid out as
+/// format 1's (protocol 1), which is read too: a protocol-1 record holds the same
+/// durable Paxos state (promise, acceptance, instance, register, incarnation), and a
+/// node restored from it keeps the restart silence like any other.
+const MAGIC: [u8; 4] = *b"TNR\x02";
+/// The oldest format still read.
+const OLDEST_FORMAT: u8 = 1;
 const CRC_LEN: usize = 4;
 
 /// The largest encoded record, in bytes.
@@ -91,21 +97,26 @@ impl Record {
                 instance,
                 ballot,
                 accepted,
-            } => disk.promised >= ballot && (disk.instance != instance || disk.accepted == accepted),
+                ..
+            } => {
+                disk.promised >= ballot && (disk.instance != instance || disk.accepted == accepted)
+            }
             Message::Accept {
                 instance,
                 ballot,
                 op,
+                ..
             } => {
                 disk.instance > instance
-                    || (disk.instance == instance
-                        && disk.accepted == Some(Proposal { ballot, op }))
+                    || (disk.instance == instance && disk.accepted == Some(Proposal { ballot, op }))
             }
             Message::Accepted { instance, ballot } => {
                 disk.instance > instance
                     || (disk.instance == instance
                         && disk.accepted.map(|p| p.ballot) == Some(ballot))
             }
+            // A renewal answer promises the ballot (raised durably if it was lower).
+            Message::Renewed { ballot, .. } => disk.promised >= ballot,
             _ => true,
         }
     }
@@ -139,7 +150,7 @@ impl Record {
         if bytes[..3] != MAGIC[..3] {
             return Err(RecordError::NotARecord);
         }
-        if bytes[3] != MAGIC[3] {
+        if !(OLDEST_FORMAT..=MAGIC[3]).contains(&bytes[3]) {
             return Err(RecordError::UnknownFormat(bytes[3]));
         }
         let (body, crc) = bytes.split_at(bytes.len() - CRC_LEN);
@@ -194,7 +205,12 @@ impl fmt::Display for RecordError {
             RecordError::Empty => write!(f, "record is empty"),
             RecordError::Truncated => write!(f, "record is truncated"),
             RecordError::NotARecord => write!(f, "not a Tenure record (bad magic)"),
-            RecordError::UnknownFormat(v) => write!(f, "unknown record format {v}"),
+            RecordError::UnknownFormat(v) => write!(
+                f,
+                "record format {v} is not one this build reads ({OLDEST_FORMAT}..={}); \
+                 it was written by another version of Tenure",
+                MAGIC[3]
+            ),
             RecordError::Corrupt => write!(f, "record is corrupt (checksum or body mismatch)"),
             RecordError::BufferTooSmall => write!(f, "buffer too small for the record"),
             RecordError::WrongCluster { expected, found } => write!(
@@ -251,6 +267,23 @@ mod tests {
     #[test]
     fn crc_matches_the_standard_check_value() {
         assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+    }
+
+    #[test]
+    fn a_protocol_1_record_is_read_and_a_future_one_refused() {
+        let mut buf = [0u8; MAX_RECORD_SIZE];
+        let n = sample().encode(&mut buf).unwrap();
+        assert_eq!(buf[3], 2, "protocol 2 writes format 2");
+        let reformat = |v: u8| {
+            let mut b = buf;
+            b[3] = v;
+            let crc = crc32(&b[..n - CRC_LEN]);
+            b[n - CRC_LEN..n].copy_from_slice(&crc.to_le_bytes());
+            Record::decode(&b[..n])
+        };
+        assert_eq!(reformat(1), Ok(sample()));
+        assert_eq!(reformat(3), Err(RecordError::UnknownFormat(3)));
+        assert_eq!(reformat(0), Err(RecordError::UnknownFormat(0)));
     }
 
     #[test]

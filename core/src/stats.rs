@@ -14,6 +14,10 @@ pub enum DropReason {
     BadTag,
     /// A newer protocol version than this build speaks.
     NewerProtocol,
+    /// An older protocol version than this build speaks (a protocol-1 node).
+    OlderProtocol,
+    /// The sender runs the other [`Renewal`](crate::Renewal) mode: one cluster, one mode.
+    WrongRenewal,
     /// Another cluster's message.
     WrongCluster,
     /// The sender is not a member, is this node itself, or may not send this message.
@@ -31,11 +35,13 @@ pub enum DropReason {
 
 impl DropReason {
     /// Every reason, in the order of [`Drops`]' fields.
-    pub const ALL: [DropReason; 10] = [
+    pub const ALL: [DropReason; 12] = [
         DropReason::Oversized,
         DropReason::Malformed,
         DropReason::BadTag,
         DropReason::NewerProtocol,
+        DropReason::OlderProtocol,
+        DropReason::WrongRenewal,
         DropReason::WrongCluster,
         DropReason::NotMember,
         DropReason::SourceMismatch,
@@ -51,6 +57,8 @@ impl DropReason {
             DropReason::Malformed => "malformed",
             DropReason::BadTag => "bad_tag",
             DropReason::NewerProtocol => "newer_protocol",
+            DropReason::OlderProtocol => "older_protocol",
+            DropReason::WrongRenewal => "wrong_renewal",
             DropReason::WrongCluster => "wrong_cluster",
             DropReason::NotMember => "not_member",
             DropReason::SourceMismatch => "source_mismatch",
@@ -85,6 +93,10 @@ pub struct Drops {
     pub bad_tag: u64,
     /// [`DropReason::NewerProtocol`].
     pub newer_protocol: u64,
+    /// [`DropReason::OlderProtocol`].
+    pub older_protocol: u64,
+    /// [`DropReason::WrongRenewal`].
+    pub wrong_renewal: u64,
     /// [`DropReason::WrongCluster`].
     pub wrong_cluster: u64,
     /// [`DropReason::NotMember`].
@@ -119,6 +131,8 @@ impl Drops {
             DropReason::Malformed => &mut self.malformed,
             DropReason::BadTag => &mut self.bad_tag,
             DropReason::NewerProtocol => &mut self.newer_protocol,
+            DropReason::OlderProtocol => &mut self.older_protocol,
+            DropReason::WrongRenewal => &mut self.wrong_renewal,
             DropReason::WrongCluster => &mut self.wrong_cluster,
             DropReason::NotMember => &mut self.not_member,
             DropReason::BadField => &mut self.bad_field,
@@ -150,8 +164,22 @@ pub struct Stats {
     pub elections_started: u64,
     /// Times this node became master.
     pub elections_won: u64,
-    /// Renewals proposed.
+    /// Renewals begun: [`Renewal::Lease`](crate::Renewal::Lease) rounds, or
+    /// [`Renewal::Logged`](crate::Renewal::Logged) `BeMaster` renewals proposed.
     pub renewals: u64,
+    /// Lease renewal rounds a majority answered.
+    pub renewals_completed: u64,
+    /// Lease renewal rounds that timed out without a majority.
+    pub renewals_failed: u64,
+    /// `Renew`s this node answered as a voter (each now guarded by it).
+    pub renews_answered: u64,
+    /// `Renew`s this node refused (not silent, but its register or promise disagreed,
+    /// or a replayed seq).
+    pub renews_refused: u64,
+    /// `Prepare`s and `Accept`s refused because a guard named another node.
+    pub guard_refusals: u64,
+    /// Votes refused during the restart silence.
+    pub silent_refusals: u64,
     /// Releases and hand-overs proposed.
     pub releases: u64,
     /// Paxos phases that timed out.
@@ -160,7 +188,8 @@ pub struct Stats {
     pub catch_ups: u64,
     /// Snapshots installed.
     pub snapshots_installed: u64,
-    /// Calls with a `now` earlier than a previous one (treated as the previous one).
+    /// Calls with a `now` earlier than the previous one: each ends this node's own term
+    /// at once.
     pub clock_regressions: u64,
     /// Outputs lost because the queue was full. Always zero unless the call protocol is
     /// broken in a way the node cannot see; tests assert it.

@@ -18,11 +18,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::acceptor::Proposal;
 use crate::ballot::Ballot;
-use crate::config::NodeId;
+use crate::config::{NodeId, Renewal};
 use crate::election::{ElectionState, Op};
+use crate::time::Duration;
 
-/// The protocol version this build speaks. Packets with a higher one are dropped.
-pub const PROTOCOL_VERSION: u8 = 1;
+/// The protocol version this build speaks: 2 (lease renewals; see `docs/algorithm.md`).
+/// Packets of any other version are dropped ([`WireError::Protocol`]) before the rest is
+/// read: a mixed cluster is refused, never run.
+pub const PROTOCOL_VERSION: u8 = 2;
 
 /// Sent with every message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, MaxSize)]
@@ -34,6 +37,8 @@ pub struct Header {
     pub cluster: u32,
     /// The sender.
     pub from: NodeId,
+    /// The sender's renewal mode: members of one cluster must agree.
+    pub renewal: Renewal,
 }
 
 /// Every message of the protocol. `instance` is the Paxos instance a message is about.
@@ -55,6 +60,10 @@ pub enum Message {
         ballot: Ballot,
         /// The highest proposal this voter accepted in the instance.
         accepted: Option<Proposal>,
+        /// How long ago `accepted` was first sent, as far as this voter can tell (its
+        /// own time since it accepted, plus the age it arrived with). Zero in
+        /// [`Renewal::Logged`].
+        age: Duration,
     },
     /// Phase 2a: asks voters to accept `op` under `ballot`.
     Accept {
@@ -64,6 +73,10 @@ pub enum Message {
         ballot: Ballot,
         /// The value.
         op: Op,
+        /// For a value carried forward from a Promise: its age (see
+        /// [`Message::Promise`]) plus the proposer's time since it received that Promise.
+        /// Zero for a fresh op and in [`Renewal::Logged`].
+        age: Duration,
     },
     /// Phase 2b: accepted.
     Accepted {
@@ -107,6 +120,26 @@ pub enum Message {
         /// The state.
         state: ElectionState,
     },
+    /// [`Renewal::Lease`]: the master asks voters to guard its term for one more lease.
+    /// Also says that instance `term` was chosen under `ballot`.
+    Renew {
+        /// The master's prepared ballot.
+        ballot: Ballot,
+        /// The instance of the op that began the term (its fencing token).
+        term: u64,
+        /// The round: strictly increasing per ballot.
+        seq: u32,
+    },
+    /// [`Renewal::Lease`]: the answer to a [`Message::Renew`], echoing it; the voter now
+    /// guards the master for a lease on its own clock.
+    Renewed {
+        /// Echoed.
+        ballot: Ballot,
+        /// Echoed.
+        term: u64,
+        /// Echoed.
+        seq: u32,
+    },
 }
 
 impl Message {
@@ -122,6 +155,8 @@ impl Message {
             Message::Chosen { .. } => "chosen",
             Message::CatchUp { .. } => "catch_up",
             Message::Snapshot { .. } => "snapshot",
+            Message::Renew { .. } => "renew",
+            Message::Renewed { .. } => "renewed",
         }
     }
 }
@@ -135,9 +170,13 @@ impl fmt::Display for Message {
                 instance,
                 ballot,
                 accepted,
+                age,
             } => {
                 write!(f, "Promise(i{instance} b{ballot} accepted ")?;
                 match accepted {
+                    Some(p) if *age > Duration::ZERO => {
+                        write!(f, "{}:{} age {age})", p.ballot, p.op)
+                    }
                     Some(p) => write!(f, "{}:{})", p.ballot, p.op),
                     None => write!(f, "-)"),
                 }
@@ -146,7 +185,14 @@ impl fmt::Display for Message {
                 instance,
                 ballot,
                 op,
-            } => write!(f, "Accept(i{instance} b{ballot} {op})"),
+                age,
+            } => {
+                write!(f, "Accept(i{instance} b{ballot} {op}")?;
+                if *age > Duration::ZERO {
+                    write!(f, " age {age}")?;
+                }
+                write!(f, ")")
+            }
             Message::Accepted { instance, ballot } => write!(f, "Accepted(i{instance} b{ballot})"),
             Message::Reject {
                 instance,
@@ -160,6 +206,12 @@ impl fmt::Display for Message {
                 next_instance,
                 state,
             } => write!(f, "Snapshot(next i{next_instance} {state})"),
+            Message::Renew { ballot, term, seq } => {
+                write!(f, "Renew(b{ballot} term i{term} seq {seq})")
+            }
+            Message::Renewed { ballot, term, seq } => {
+                write!(f, "Renewed(b{ballot} term i{term} seq {seq})")
+            }
         }
     }
 }
@@ -203,6 +255,8 @@ pub enum WireError {
     FrameTooLong,
     /// The frame's authentication tag is missing or does not verify.
     BadTag,
+    /// The packet speaks another protocol version (the first byte of every packet).
+    Protocol(u8),
 }
 
 impl fmt::Display for WireError {
@@ -215,6 +269,12 @@ impl fmt::Display for WireError {
             WireError::TrailingBytes => "extra bytes after the packet",
             WireError::FrameTooLong => "stream frame too long",
             WireError::BadTag => "authentication tag missing or wrong",
+            WireError::Protocol(v) => {
+                return write!(
+                    f,
+                    "protocol version {v}, this build speaks {PROTOCOL_VERSION} only"
+                )
+            }
         })
     }
 }
@@ -240,6 +300,12 @@ pub fn encode(packet: &Packet, buf: &mut [u8]) -> Result<usize, WireError> {
 pub fn decode(bytes: &[u8]) -> Result<Packet, WireError> {
     if bytes.len() > MAX_PACKET_SIZE {
         return Err(WireError::TooLarge);
+    }
+    // The version comes first (postcard writes a u8 as one byte): nothing after it is
+    // read in another version's layout.
+    match bytes.first() {
+        Some(&v) if v != PROTOCOL_VERSION => return Err(WireError::Protocol(v)),
+        _ => {}
     }
     let (packet, rest) = postcard::take_from_bytes::<Packet>(bytes).map_err(map_err)?;
     if !rest.is_empty() {
@@ -370,6 +436,7 @@ mod tests {
                 protocol: PROTOCOL_VERSION,
                 cluster: 7,
                 from: NodeId(2),
+                renewal: crate::Renewal::Lease,
             },
             message: Message::Accept {
                 instance: 300,
@@ -386,6 +453,7 @@ mod tests {
                         seq: 9,
                     },
                 },
+                age: Duration::from_millis(120),
             },
         }
     }

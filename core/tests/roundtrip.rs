@@ -66,11 +66,25 @@ fn message() -> impl Strategy<Value = Message> {
                 instance,
                 ballot,
                 accepted: acc.map(|(ballot, op)| Proposal { ballot, op }),
+                age: Duration::from_micros(instance / 3),
             }),
-        (any::<u64>(), ballot(), op()).prop_map(|(instance, ballot, op)| Message::Accept {
-            instance,
+        (any::<u64>(), ballot(), op(), any::<u64>()).prop_map(|(instance, ballot, op, age)| {
+            Message::Accept {
+                instance,
+                ballot,
+                op,
+                age: Duration::from_micros(age),
+            }
+        }),
+        (ballot(), any::<u64>(), any::<u32>()).prop_map(|(ballot, term, seq)| Message::Renew {
             ballot,
-            op
+            term,
+            seq
+        }),
+        (ballot(), any::<u64>(), any::<u32>()).prop_map(|(ballot, term, seq)| Message::Renewed {
+            ballot,
+            term,
+            seq
         }),
         (any::<u64>(), ballot())
             .prop_map(|(instance, ballot)| Message::Accepted { instance, ballot }),
@@ -92,12 +106,17 @@ fn message() -> impl Strategy<Value = Message> {
     ]
 }
 fn packet() -> impl Strategy<Value = Packet> {
-    (any::<u8>(), any::<u32>(), node_id(), message()).prop_map(
-        |(protocol, cluster, from, message)| Packet {
+    (any::<bool>(), any::<u32>(), node_id(), message()).prop_map(
+        |(logged, cluster, from, message)| Packet {
             header: Header {
-                protocol,
+                protocol: PROTOCOL_VERSION,
                 cluster,
                 from,
+                renewal: if logged {
+                    Renewal::Logged
+                } else {
+                    Renewal::Lease
+                },
             },
             message,
         },
@@ -131,6 +150,15 @@ proptest! {
             }
         }
         prop_assert_eq!(out, Some(Ok(Ok(p))));
+    }
+
+    #[test]
+    fn another_protocol_version_is_refused_before_the_rest_is_read(p in packet(), v in any::<u8>()) {
+        prop_assume!(v != PROTOCOL_VERSION);
+        let mut buf = [0u8; MAX_PACKET_SIZE];
+        let n = encode(&p, &mut buf).unwrap();
+        buf[0] = v;
+        prop_assert_eq!(decode(&buf[..n]), Err(WireError::Protocol(v)));
     }
 
     #[test]

@@ -1,0 +1,75 @@
+//! Planted faults, one per rule they break, for the simulator and the model checker to
+//! show they catch each one. The switches exist only in the test-only `tenure-fault`
+//! build of this source (`--cfg tenure_fault_injection`); in the `tenure` crate every
+//! check of a fault is the constant `false`.
+
+/// A planted fault.
+#[cfg_attr(not(tenure_fault_injection), allow(dead_code))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Fault {
+    /// The state machine applies `BeMaster` ops whatever their version (the seed's
+    /// version check, `docs/algorithm.md` §3).
+    IgnoreVersionCheck,
+    /// A restored node votes at once (no restart silence, R6).
+    NoRestartSilence,
+    /// One guard slot, overwritten by the latest holder (R4).
+    SingleGuardSlot,
+    /// A retried renewal round reuses its seq and counts answers to the earlier attempt
+    /// for the retry's later begin (R3).
+    ReuseSeq,
+    /// A carried value's age is overstated twice (R8).
+    DoubleAge,
+}
+
+#[cfg(tenure_fault_injection)]
+impl Fault {
+    /// Every fault.
+    pub const ALL: [Fault; 5] = [
+        Fault::IgnoreVersionCheck,
+        Fault::NoRestartSilence,
+        Fault::SingleGuardSlot,
+        Fault::ReuseSeq,
+        Fault::DoubleAge,
+    ];
+
+    /// A short kebab-case name.
+    pub const fn label(self) -> &'static str {
+        match self {
+            Fault::IgnoreVersionCheck => "ignore-version-check",
+            Fault::NoRestartSilence => "no-restart-silence",
+            Fault::SingleGuardSlot => "single-guard-slot",
+            Fault::ReuseSeq => "reuse-seq",
+            Fault::DoubleAge => "double-age",
+        }
+    }
+
+    fn bit(self) -> u8 {
+        match self {
+            Fault::IgnoreVersionCheck => 1,
+            Fault::NoRestartSilence => 2,
+            Fault::SingleGuardSlot => 4,
+            Fault::ReuseSeq => 8,
+            Fault::DoubleAge => 16,
+        }
+    }
+}
+
+/// The faults switched on in one node.
+#[cfg(tenure_fault_injection)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub(crate) struct Faults(u8);
+
+#[cfg(tenure_fault_injection)]
+impl Faults {
+    pub(crate) fn on(self, f: Fault) -> bool {
+        self.0 & f.bit() != 0
+    }
+    pub(crate) fn set(&mut self, f: Fault, on: bool) {
+        if on {
+            self.0 |= f.bit();
+        } else {
+            self.0 &= !f.bit();
+        }
+    }
+}

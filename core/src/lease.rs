@@ -1,0 +1,255 @@
+//! Protocol 2's lease layer ([`Renewal::Lease`](crate::Renewal::Lease)): volatile state,
+//! never persisted. See `docs/algorithm.md` §4.
+//!
+//! - [`Guards`], on every voter: the masters it promised to guard, each until its own
+//!   expiry on this node's clock (R4: a set, one guard per holder), the per-ballot seq
+//!   high-water mark of the `Renew`s it answered (R12), and the restart silence (R6).
+//! - [`Renewer`], on the master: its renewal rounds (R3, R11). A round is one seq and one
+//!   begin instant; only echoed answers count; the term ends at the largest
+//!   `begin + master_lease` over the rounds a majority answered.
+
+use heapless::Vec;
+
+use crate::ballot::{Ballot, Votes};
+use crate::config::NodeId;
+use crate::time::{Duration, Instant};
+
+/// Guards kept at most. A voter guards at most one live master at a time in a correct
+/// cluster; the room is for stale entries and replays. When full of live guards of
+/// other nodes, a new guard is refused (and so is the `Renew` that asked for it): safe.
+pub(crate) const MAX_GUARDS: usize = 4;
+
+/// A voter's promises not to help anyone but a guarded master; see the module docs.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub(crate) struct Guards {
+    set: Vec<(NodeId, Instant), MAX_GUARDS>,
+    /// The highest `(ballot, seq)` of a `Renew` answered.
+    high_water: Option<(Ballot, u32)>,
+    /// Every vote is refused before this instant (R6).
+    pub(crate) silent_until: Instant,
+    /// Planted fault: one slot, overwritten by the latest holder.
+    #[cfg(tenure_fault_injection)]
+    pub(crate) single_slot: bool,
+}
+
+impl Guards {
+    fn live(&self, now: Instant) -> impl Iterator<Item = &(NodeId, Instant)> {
+        self.set.iter().filter(move |(_, until)| now < *until)
+    }
+
+    /// Whether every live guard names `holder` (true with no live guard).
+    pub(crate) fn allows(&self, now: Instant, holder: NodeId) -> bool {
+        self.live(now).all(|(n, _)| *n == holder)
+    }
+
+    /// Whether the restart silence is on at `now`.
+    pub(crate) fn is_silent(&self, now: Instant) -> bool {
+        now < self.silent_until
+    }
+
+    /// Whether a `Renew` with `(ballot, seq)` is new: above the high-water mark.
+    pub(crate) fn is_fresh(&self, ballot: Ballot, seq: u32) -> bool {
+        match self.high_water {
+            None => true,
+            Some((b, s)) => ballot > b || (ballot == b && seq > s),
+        }
+    }
+
+    /// Guards `holder` until `until` and raises the high-water mark. Returns false (and
+    /// changes nothing) when there is no room without dropping a live guard.
+    pub(crate) fn add(
+        &mut self,
+        now: Instant,
+        holder: NodeId,
+        until: Instant,
+        ballot: Ballot,
+        seq: u32,
+    ) -> bool {
+        #[cfg(tenure_fault_injection)]
+        if self.single_slot {
+            self.set.clear();
+        }
+        self.set.retain(|(_, t)| now < *t);
+        match self.set.iter_mut().find(|(n, _)| *n == holder) {
+            Some(entry) => entry.1 = entry.1.max(until),
+            None => {
+                if self.set.push((holder, until)).is_err() {
+                    return false;
+                }
+            }
+        }
+        self.high_water = Some((ballot, seq));
+        true
+    }
+
+    /// Drops the guards of `holder` (its term is over: R9).
+    pub(crate) fn drop_holder(&mut self, holder: NodeId) {
+        self.set.retain(|(n, _)| *n != holder);
+    }
+
+    /// A restore: nothing volatile survives; silence for `lease` from `now`.
+    pub(crate) fn restarted(&mut self, now: Instant, lease: Duration) {
+        self.set.clear();
+        self.high_water = None;
+        self.silent_until = now + lease;
+    }
+}
+
+/// One renewal round in flight.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Round {
+    pub(crate) seq: u32,
+    /// Taken before the round's first send.
+    pub(crate) begin: Instant,
+    pub(crate) votes: Votes,
+    /// The round fails if no majority answered by then.
+    pub(crate) deadline: Instant,
+}
+
+/// The master's renewals of one term.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Renewer {
+    /// The instance of the term op: the fencing token.
+    pub(crate) term: u64,
+    /// The prepared ballot the rounds run under (`None`: waiting for one, no rounds).
+    pub(crate) ballot: Option<Ballot>,
+    next_seq: u32,
+    pub(crate) open: Option<Round>,
+    /// Begin of the last round a majority answered (the term op's begin at first).
+    last_completed: Instant,
+    /// When the next round begins.
+    next_at: Instant,
+    /// Planted fault: a retry reuses the seq and the answers of the failed attempt.
+    #[cfg(tenure_fault_injection)]
+    pub(crate) reuse_seq: bool,
+    /// No more rounds (a higher ballot refused us, our ballot is no longer prepared,
+    /// or the register moved past the term); the term runs out.
+    pub(crate) stopped: bool,
+}
+
+/// What the master must do for its renewals.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RenewStep {
+    /// Nothing now.
+    Wait,
+    /// Begin a round: vote ourselves, send `Renew { ballot, term, seq }` to all.
+    Begin { seq: u32 },
+    /// A majority answered the round that began at `begin`: the term runs to at least
+    /// `begin + master_lease`.
+    Completed { begin: Instant },
+}
+
+impl Renewer {
+    /// A term whose op began at `begin`, renewed under `ballot`: the first round begins
+    /// at once (R5: the guards appear within one round trip).
+    pub(crate) fn new(term: u64, ballot: Option<Ballot>, begin: Instant, now: Instant) -> Self {
+        Renewer {
+            term,
+            ballot,
+            next_seq: 0,
+            open: None,
+            last_completed: begin,
+            next_at: now,
+            #[cfg(tenure_fault_injection)]
+            reuse_seq: false,
+            stopped: false,
+        }
+    }
+
+    /// Goes on under a newly prepared `ballot`: the open round (under the old one) is
+    /// dropped; the try window still counts from the last completed round.
+    pub(crate) fn rebase(&mut self, ballot: Option<Ballot>) {
+        self.ballot = ballot;
+        self.open = None;
+    }
+
+    /// When [`poll`](Self::poll) next has something to do, or `None` once the try window
+    /// is over (the term then runs out).
+    pub(crate) fn wake_at(&self, try_window: Duration) -> Option<Instant> {
+        if self.stopped || self.ballot.is_none() {
+            return None;
+        }
+        match self.open {
+            Some(r) => Some(r.deadline),
+            None => {
+                let last = self.last_completed + try_window;
+                (self.next_at <= last).then_some(self.next_at)
+            }
+        }
+    }
+
+    /// Called on every input: fails an open round past its deadline, begins the next
+    /// one when due and still inside the try window (R11).
+    pub(crate) fn poll(
+        &mut self,
+        now: Instant,
+        round_timeout: Duration,
+        try_window: Duration,
+    ) -> (bool, RenewStep) {
+        if self.stopped || self.ballot.is_none() {
+            self.open = None;
+            return (false, RenewStep::Wait);
+        }
+        let mut failed = false;
+        if let Some(r) = self.open {
+            if now < r.deadline {
+                return (false, RenewStep::Wait);
+            }
+            failed = true;
+            self.open = None;
+            #[cfg(tenure_fault_injection)]
+            if self.reuse_seq {
+                // Planted fault: the retry keeps the seq and the votes already counted.
+                if now <= self.last_completed + try_window {
+                    self.open = Some(Round {
+                        begin: now,
+                        deadline: now + round_timeout,
+                        ..r
+                    });
+                    return (true, RenewStep::Begin { seq: r.seq });
+                }
+                return (true, RenewStep::Wait);
+            }
+            self.next_at = now; // retry after one round timeout
+        }
+        if now < self.next_at || now > self.last_completed + try_window {
+            return (failed, RenewStep::Wait);
+        }
+        self.next_seq = self.next_seq.wrapping_add(1);
+        let seq = self.next_seq;
+        self.open = Some(Round {
+            seq,
+            begin: now,
+            votes: Votes::default(),
+            deadline: now + round_timeout,
+        });
+        (failed, RenewStep::Begin { seq })
+    }
+
+    /// An answer from voter `from` (ourselves included) to `(ballot, term, seq)`.
+    pub(crate) fn on_renewed(
+        &mut self,
+        from: usize,
+        ballot: Ballot,
+        term: u64,
+        seq: u32,
+        quorum: usize,
+        renew_every: Duration,
+    ) -> RenewStep {
+        let Some(round) = self.open.as_mut().filter(|_| !self.stopped) else {
+            return RenewStep::Wait;
+        };
+        if (Some(ballot), term, seq) != (self.ballot, self.term, round.seq) {
+            return RenewStep::Wait;
+        }
+        round.votes.insert(from);
+        if round.votes.count() < quorum {
+            return RenewStep::Wait;
+        }
+        let begin = round.begin;
+        self.open = None;
+        self.last_completed = self.last_completed.max(begin);
+        self.next_at = begin + renew_every;
+        RenewStep::Completed { begin }
+    }
+}
