@@ -8,10 +8,10 @@
 //!   node gets back exactly what it saved, nothing else.
 //! - `on_msg` feeds [`handle_message`](tenure::Node::handle_message); `on_timeout` feeds
 //!   [`handle_timeout`](tenure::Node::handle_timeout) (or a command, below). After every
-//!   input the wrapper drains every output in order with the node's
-//!   [`Executor`](tenure::Executor) and the shared [`driver`](super::driver): a stored
-//!   record becomes stateright's `save`, a packet one `send` per destination member; then
-//!   the timer is armed from [`poll_timeout`](tenure::Node::poll_timeout).
+//!   input the wrapper drains every output in order with the node's [`Executor`] and the
+//!   shared [`driver`]: a stored record becomes stateright's `save`, a packet one `send`
+//!   per destination member; then the timer is armed from
+//!   [`poll_timeout`](tenure::Node::poll_timeout).
 //! - Commands (with [`ActorOptions::commands`]): while a node is master it has one or two
 //!   more timers, "release" and "hand over to the next node"; firing one calls
 //!   [`release`](tenure::Node::release) or [`hand_over`](tenure::Node::hand_over). Each
@@ -206,8 +206,8 @@ pub struct PeerState {
     pub premature: Option<(Ballot, Ballot)>,
     /// Observer: a message the executor refused to send (see [`driver::Drained::refused`]).
     pub refused: Option<Message>,
-    /// This incarnation's executor; left out of the state's identity (see the
-    /// [`driver`](super::driver) module).
+    /// This incarnation's executor (see the [`driver`] module for what of
+    /// it is part of the state).
     pub exec: Executor,
     key: NodeKey,
 }
@@ -221,6 +221,7 @@ impl PeerState {
             self.commanded,
             self.premature,
             self.refused,
+            self.exec.durable().copied(),
         )
     }
 

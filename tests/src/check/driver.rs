@@ -20,13 +20,14 @@
 //!
 //! # The executor in a model's state
 //!
-//! A model keeps one [`Executor`] per node incarnation, next to the node, and leaves it out
-//! of its state's equality and hash: the last record the executor was told is not a
-//! function of the hashed state under [`Fault::DropPersist`](super::Fault::DropPersist)
-//! (with a correct driver it is the disk, which is hashed), and its frame buffer is
-//! scratch space. Leaving it out is sound because it never decides anything unless the
-//! core breaks persist-before-send against its own records, which [`Drained::refused`]
-//! reports at the step where it happens.
+//! A model keeps one [`Executor`] per node incarnation, next to the node, and a fresh one
+//! when the node restarts. What the executor remembers, the last record it was told to
+//! store, decides whether it lets a message go, so it is part of the state's equality and
+//! hash; its frame buffer is scratch space and is not. With a correct driver that record is
+//! the disk's, so it adds no states; with [`Fault::DropPersist`](super::Fault::DropPersist)
+//! it is what the node last asked to store, which in every configuration tried when the
+//! models moved to the executor added no states either (the counts stayed those of the
+//! driver that had none).
 
 use std::convert::Infallible;
 

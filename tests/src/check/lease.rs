@@ -135,8 +135,8 @@ pub struct Running {
     pub node: TNode,
     /// Whether this node has issued its one command.
     pub commanded: bool,
-    /// This incarnation's executor; left out of the state's identity (see the
-    /// [`driver`](super::driver) module).
+    /// This incarnation's executor (see the [`driver`] module for what of
+    /// it is part of the state).
     pub exec: Executor,
     key: NodeKey,
 }
@@ -165,9 +165,15 @@ impl Net for Outbox<'_> {
     }
 }
 
+impl Running {
+    fn identity(&self) -> impl Hash + PartialEq + '_ {
+        (self.key, self.commanded, self.exec.durable())
+    }
+}
+
 impl PartialEq for Running {
     fn eq(&self, other: &Self) -> bool {
-        (self.key, self.commanded) == (other.key, other.commanded)
+        self.identity() == other.identity()
     }
 }
 
@@ -175,7 +181,7 @@ impl Eq for Running {}
 
 impl Hash for Running {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        (self.key, self.commanded).hash(state);
+        self.identity().hash(state);
     }
 }
 
