@@ -31,7 +31,7 @@ pub enum ViolationKind {
     /// A packet did not survive encode and decode unchanged.
     Wire,
     /// A node counted something the call protocol rules out (queue overflow, clock
-    /// regression).
+    /// regression), or queued other sends than its driver executed.
     CallProtocol,
     /// A node handled its timer, did nothing, and asked for the same past deadline
     /// again: a real driver would spin.
