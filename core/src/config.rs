@@ -237,10 +237,13 @@ impl<const N: usize> Config<N> {
     /// node.
     pub fn destinations(&self, to: crate::node::Destination) -> impl Iterator<Item = NodeId> + '_ {
         let me = self.node_id;
-        self.members.iter().map(|m| m.id).filter(move |id| match to {
-            crate::node::Destination::All => *id != me,
-            crate::node::Destination::Node(n) => *id == n,
-        })
+        self.members
+            .iter()
+            .map(|m| m.id)
+            .filter(move |id| match to {
+                crate::node::Destination::All => *id != me,
+                crate::node::Destination::Node(n) => *id == n,
+            })
     }
 
     /// The member entry for `id`.

@@ -84,8 +84,7 @@ pub trait AsyncEffects {
     /// Stores `record` durably, atomically replacing the previous one.
     async fn persist(&mut self, record: &Record) -> Result<(), Self::Error>;
     /// Sends a sealed `frame` to member `to` (see [`Effects::send`]).
-    async fn send(&mut self, to: NodeId, frame: &[u8], packet: &Packet)
-        -> Result<(), Self::Error>;
+    async fn send(&mut self, to: NodeId, frame: &[u8], packet: &Packet) -> Result<(), Self::Error>;
     /// Hands an event to the application.
     fn event(&mut self, event: &Event) -> Result<(), Self::Error>;
 }

@@ -348,8 +348,7 @@ impl<const N: usize> Node<N> {
     ) -> Result<(), DropReason> {
         let packet = self.open(frame)?;
         let h = packet.header;
-        if h.cluster == self.config.cluster_id && h.protocol == PROTOCOL_VERSION && h.from != from
-        {
+        if h.cluster == self.config.cluster_id && h.protocol == PROTOCOL_VERSION && h.from != from {
             self.advance(now);
             return Err(self.dropped(DropReason::SourceMismatch));
         }

@@ -91,15 +91,16 @@ impl Record {
                 instance,
                 ballot,
                 accepted,
-            } => disk.promised >= ballot && (disk.instance != instance || disk.accepted == accepted),
+            } => {
+                disk.promised >= ballot && (disk.instance != instance || disk.accepted == accepted)
+            }
             Message::Accept {
                 instance,
                 ballot,
                 op,
             } => {
                 disk.instance > instance
-                    || (disk.instance == instance
-                        && disk.accepted == Some(Proposal { ballot, op }))
+                    || (disk.instance == instance && disk.accepted == Some(Proposal { ballot, op }))
             }
             Message::Accepted { instance, ballot } => {
                 disk.instance > instance
