@@ -7,8 +7,8 @@
 #   ./mixed-demo.sh [KILLS]        # default 4
 #
 # MIXED_KEEP=1 keeps the working directory (QEMU logs node-N.log, flash files,
-# tokio data directories). This runs the test `tests/tests/mixed_cluster.rs`.
+# tokio data directories). This runs the test `tests/e2e/tests/mixed_cluster.rs`.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here/.."
-MIXED_KILLS=${1:-4} exec cargo test -p tenure-tests --test mixed_cluster -- --nocapture
+MIXED_KILLS=${1:-4} exec cargo test -p tenure-e2e --test mixed_cluster -- --nocapture

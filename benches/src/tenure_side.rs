@@ -1,7 +1,7 @@
 //! Tenure, driven through its public API only: `Node::first_boot`,
-//! `handle_message` / `handle_timeout`, `poll_output` drained in order after
-//! every input, `poll_timeout` to re-arm the timer, and `encode` / `decode`
-//! for every packet.
+//! `handle_frame` / `handle_timeout`, `tenure::Executor::drain` after every
+//! input (it persists, seals and fans out sends, hands out events, in order,
+//! and checks persist-before-send), and `poll_timeout` to re-arm the timer.
 //!
 //! Settings: `Config::new` defaults (drift bound 1 %, guard 10 ms, round
 //! timeout 50 ms, backoff up to 50 ms, priority step 100 ms) with
@@ -10,19 +10,19 @@
 //! priority. Tenure renews on its own schedule (`Config::renew_interval`, a
 //! third of the master's term), so one round here is one renewal interval.
 //!
-//! `Output::Persist` records are kept in memory (like raft's `MemStorage`):
-//! the benchmark does not count the cost of making them durable.
+//! Persisted records are kept in memory (like raft's `MemStorage`): the
+//! benchmark does not count the cost of making them durable.
 //!
 //! `TenureCluster<false>` (the one in the table) sends plain packets
-//! (`Auth::Insecure`, `encode` / `decode`), like raft-rs and OmniPaxos, which
-//! have no message authentication of their own. `TenureCluster<true>` sets a
-//! cluster key and sends sealed frames (`Node::seal` / `Node::handle_frame`,
-//! keyed BLAKE2s tags): the report prints its cost below the table.
+//! (`Auth::Insecure`: a frame is the packet's encoding), like raft-rs and
+//! OmniPaxos, which have no message authentication of their own.
+//! `TenureCluster<true>` sets a cluster key and sends sealed frames (keyed
+//! BLAKE2s tags): the report prints its cost below the table.
 
 use crate::sim::{Nanos, Outbox, Params, Protocol};
+use std::convert::Infallible;
 use tenure::{
-    decode, encode, Auth, Config, Destination, Duration, Instant, Member, Node, NodeId, Output,
-    Record, MAX_SEALED_SIZE,
+    Auth, Config, Duration, Effects, Event, Executor, Instant, Member, Node, NodeId, Packet, Record,
 };
 
 /// Member capacity of the benchmark's nodes.
@@ -31,8 +31,38 @@ pub const CAP: usize = 5;
 /// A Tenure cluster; `SEALED` selects authenticated frames.
 pub struct TenureCluster<const SEALED: bool = false> {
     nodes: Vec<Node<CAP>>,
+    /// One executor per node (nodes are never restarted here).
+    execs: Vec<Executor>,
     disk: Vec<Option<Record>>,
     writes: u64,
+}
+
+/// What the benchmark does with one node's outputs: records go to memory,
+/// frames to the simulated network, events nowhere.
+struct Io<'a, 'o> {
+    disk: &'a mut Option<Record>,
+    writes: &'a mut u64,
+    out: &'a mut Outbox<'o>,
+}
+
+impl Effects for Io<'_, '_> {
+    type Error = Infallible;
+
+    fn persist(&mut self, record: &Record) -> Result<(), Infallible> {
+        *self.disk = Some(*record);
+        *self.writes += 1;
+        Ok(())
+    }
+
+    fn send(&mut self, to: NodeId, frame: &[u8], _: &Packet) -> Result<(), Infallible> {
+        self.out
+            .send(usize::from(to.0) - 1, |b| b.extend_from_slice(frame));
+        Ok(())
+    }
+
+    fn event(&mut self, _: &Event) -> Result<(), Infallible> {
+        Ok(())
+    }
 }
 
 fn instant(now: Nanos) -> Instant {
@@ -60,35 +90,13 @@ impl<const SEALED: bool> TenureCluster<SEALED> {
 
     /// Executes the node's outputs in order.
     fn drain(&mut self, i: usize, out: &mut Outbox<'_>) {
-        let n = self.nodes.len();
-        let mut buf = [0u8; MAX_SEALED_SIZE];
-        while let Some(output) = self.nodes[i].poll_output() {
-            match output {
-                Output::Persist(record) => {
-                    self.disk[i] = Some(record);
-                    self.writes += 1;
-                }
-                Output::Send { to, packet } => {
-                    let len = if SEALED {
-                        self.nodes[i].seal(&packet, &mut buf)
-                    } else {
-                        encode(&packet, &mut buf)
-                    }
-                    .expect("tenure encode");
-                    let bytes = &buf[..len];
-                    match to {
-                        Destination::All => {
-                            for j in (0..n).filter(|&j| j != i) {
-                                out.send(j, |b| b.extend_from_slice(bytes));
-                            }
-                        }
-                        Destination::Node(NodeId(id)) => {
-                            out.send(usize::from(id) - 1, |b| b.extend_from_slice(bytes));
-                        }
-                    }
-                }
-                Output::Event(_) => {}
-            }
+        let mut io = Io {
+            disk: &mut self.disk[i],
+            writes: &mut self.writes,
+            out,
+        };
+        if let Err(e) = self.execs[i].drain(&mut self.nodes[i], &mut io) {
+            panic!("tenure node {}: {e}", i + 1);
         }
     }
 }
@@ -113,6 +121,7 @@ impl<const SEALED: bool> Protocol for TenureCluster<SEALED> {
                         .expect("tenure node")
                 })
                 .collect(),
+            execs: vec![Executor::new(); params.nodes],
             disk: vec![None; params.nodes],
             writes: 0,
         }
@@ -139,14 +148,8 @@ impl<const SEALED: bool> Protocol for TenureCluster<SEALED> {
     }
 
     fn on_message(&mut self, node: usize, now: Nanos, msg: &[u8], out: &mut Outbox<'_>) {
-        if SEALED {
-            self.nodes[node].handle_frame(instant(now), msg);
-        } else {
-            match decode(msg) {
-                Ok(packet) => self.nodes[node].handle_message(instant(now), &packet),
-                Err(_) => self.nodes[node].note_malformed(),
-            }
-        }
+        // A dropped frame (a late answer, say) is counted in the node's stats.
+        let _ = self.nodes[node].handle_frame(instant(now), msg);
         self.drain(node, out);
     }
 

@@ -5,7 +5,7 @@
 //! command gets `EVENT command name=unknown result=refused reason=unknown`.
 
 use crate::board::{CmsdkUart, Irq, UART0_BASE};
-use crate::serial::{ByteReader, Port, RxQueue};
+use crate::uart::{ByteReader, Port, RxQueue};
 
 const RX_BUFFER: usize = 64;
 /// Longest command line accepted; longer lines are refused whole.

@@ -13,14 +13,14 @@ mod fmt;
 mod board;
 mod cmdline;
 mod console;
-mod executor;
 mod flash;
 mod link;
 mod runner;
 mod semihosting;
-mod serial;
 mod store;
 mod time_driver;
+mod uart;
+mod wfi;
 
 #[cfg(feature = "defmt")]
 use defmt_rtt as _;
@@ -29,7 +29,7 @@ use embassy_executor::Spawner;
 
 use crate::board::{CmsdkUart, UART0_BASE};
 use crate::cmdline::Settings;
-use crate::store::{Key, RecordStore};
+use crate::store::{FlashStore, Key};
 
 /// Members as `1,2,3` in logs.
 struct MemberList<'a>(&'a [u16]);
@@ -84,7 +84,7 @@ fn main() -> ! {
 
     link::init();
     console::init();
-    executor::run(|spawner| start(spawner, settings))
+    wfi::run(|spawner| start(spawner, settings))
 }
 
 fn start(spawner: Spawner, settings: Settings) {
@@ -101,7 +101,7 @@ async fn node_task(settings: Settings) {
             semihosting::exit(3);
         }
     };
-    let mut store = RecordStore::new(flash);
+    let mut store = FlashStore::new(flash);
     let boots = match store.load_u32(Key::Boots).await {
         Ok(n) => n.unwrap_or(0).wrapping_add(1),
         Err(e) => {

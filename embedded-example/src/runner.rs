@@ -1,19 +1,22 @@
 //! Drives one `tenure::Node` by the core's call protocol: feed it received
-//! packets and timer expiries, and after each input drain its outputs in
-//! order (persist the record first, then send).
+//! packets and timer expiries, and after each input drain its outputs with
+//! the core's [`tenure::Executor`] (which persists the record before anything
+//! after it and checks that nothing is sent that is not yet stored). What is
+//! the firmware's own is [`NodeIo`]: the flash store, the link, event lines.
 
 use embassy_futures::select::{select4, Either4};
 use embassy_time::{Duration, Timer};
 use embedded_storage::nor_flash::NorFlash;
 use tenure::{
-    Auth, CommandError, Config, Destination, Event, Member, Node, NodeId, Output, Record, TermEnd,
+    AsyncEffects, Auth, CommandError, Config, Destination, Event, ExecError, Executor, Member,
+    Node, NodeId, Packet, Record, TermEnd,
 };
 
 use crate::cmdline::{Settings, BROADCAST, MAX_MEMBERS};
 use crate::console::{Command, CommandReader};
-use crate::link::{self, Receiver};
+use crate::link::{self, Receiver, Sender};
 use crate::semihosting;
-use crate::store::{Key, RecordStore, MAX_VALUE};
+use crate::store::{FlashStore, Key, MAX_VALUE};
 
 const _: () = assert!(tenure::MAX_RECORD_SIZE <= MAX_VALUE);
 
@@ -119,18 +122,69 @@ fn report(event: Event) {
     }
 }
 
-/// One node with its storage and link.
-pub struct Runner<F: NorFlash> {
-    node: TenureNode,
-    store: RecordStore<F>,
-    link: Receiver,
-    commands: CommandReader,
-    /// Frames addressed to another node (normal on a bus).
-    pub not_for_us: u32,
+/// The record could not be stored: the node must stop.
+#[derive(Clone, Copy, Debug)]
+pub struct StoreFailed;
+
+/// What the firmware does with the node's outputs, for the core's
+/// [`Executor`]: the record to flash, packets onto the link, events as
+/// `EVENT` lines on UART0.
+pub struct NodeIo<F: NorFlash> {
+    store: FlashStore<F>,
+    sender: Sender,
     /// Longest record store so far, in µs.
     persist_max_us: u64,
     /// Time spent storing records, in µs.
     persist_total_us: u64,
+}
+
+impl<F: NorFlash> AsyncEffects for NodeIo<F> {
+    type Error = StoreFailed;
+
+    async fn persist(&mut self, record: &Record) -> Result<(), StoreFailed> {
+        // What was sent before this record goes out before it, as emitted.
+        self.sender.flush();
+        let mut buf = [0u8; tenure::MAX_RECORD_SIZE];
+        let started = embassy_time::Instant::now();
+        let stored = match record.encode(&mut buf) {
+            Ok(n) => self.store.save(Key::Record, &buf[..n]).await.is_ok(),
+            Err(_) => false,
+        };
+        let took = started.elapsed().as_micros();
+        self.persist_max_us = self.persist_max_us.max(took);
+        self.persist_total_us += took;
+        if stored {
+            Ok(())
+        } else {
+            Err(StoreFailed)
+        }
+    }
+
+    async fn send(&mut self, to: NodeId, frame: &[u8], _: &Packet) -> Result<(), Self::Error> {
+        self.sender.send(to.0, frame);
+        Ok(())
+    }
+
+    fn event(&mut self, event: &Event) -> Result<(), Self::Error> {
+        self.sender.flush();
+        report(*event);
+        Ok(())
+    }
+}
+
+/// One node with its storage and link.
+pub struct Runner<F: NorFlash> {
+    node: TenureNode,
+    /// Executes the node's outputs; one per boot, like the node.
+    exec: Executor,
+    io: NodeIo<F>,
+    receiver: Receiver,
+    commands: CommandReader,
+    /// Frames addressed to another node (normal on a bus).
+    pub not_for_us: u32,
+    /// Frames that arrived broken on the link (bad COBS, too long, or too
+    /// short for an envelope); the core never sees them.
+    pub link_errors: u32,
 }
 
 impl<F: NorFlash> Runner<F>
@@ -140,7 +194,7 @@ where
     /// Starts the node from its stored record, or for the first time if there
     /// is none. Halts if the record is unreadable or belongs elsewhere:
     /// starting afresh would forget promises and could break safety.
-    pub async fn start(settings: &Settings, mut store: RecordStore<F>, seed: u64) -> Self {
+    pub async fn start(settings: &Settings, mut store: FlashStore<F>, seed: u64) -> Self {
         let config = match config(settings, seed) {
             Ok(config) => config,
             Err(e) => {
@@ -172,14 +226,21 @@ where
         if !node.config().auth.is_secure() {
             warn!("no key= given: frames are NOT authenticated; anyone on the link can pose as a member");
         }
-        let mut runner = Self {
-            node,
+        let others = node.config().destinations(Destination::All).map(|id| id.0);
+        let io = NodeIo {
             store,
-            link: Receiver::new(),
-            commands: CommandReader::new(),
-            not_for_us: 0,
+            sender: Sender::new(others),
             persist_max_us: 0,
             persist_total_us: 0,
+        };
+        let mut runner = Self {
+            node,
+            exec: Executor::new(),
+            io,
+            receiver: Receiver::new(),
+            commands: CommandReader::new(),
+            not_for_us: 0,
+            link_errors: 0,
         };
         // The first output is the new incarnation's record.
         runner.drain().await;
@@ -213,19 +274,31 @@ where
                 }
             };
             // All branches are cancel-safe: the receiver keeps partial frames
-            // in `self.link`, and the timers are re-armed on the next turn.
-            let frame = self.link.next_frame();
+            // in `self.receiver`, and the timers are re-armed on the next turn.
+            let frame = self.receiver.next_frame();
             let command = self.commands.next();
             match select4(frame, wait, Timer::at(next_stats), command).await {
                 Either4::First(None) => continue,
-                Either4::First(Some(Err(_))) => self.node.note_malformed(),
+                Either4::First(Some(Err(_))) => {
+                    self.link_errors += 1;
+                    continue;
+                }
                 Either4::First(Some(Ok(envelope))) => match link::open_envelope(envelope) {
-                    None => self.node.note_malformed(),
+                    None => {
+                        self.link_errors += 1;
+                        continue;
+                    }
                     Some((to, _)) if to != self.node.id().0 && to != BROADCAST => {
                         self.not_for_us += 1;
                         continue;
                     }
-                    Some((_, sealed)) => self.node.handle_frame(now(), sealed),
+                    Some((_, sealed)) => {
+                        // A dropped frame is counted under its reason in the
+                        // node's stats (the `EVENT stats` line). Drain even
+                        // then: a stale message still advances the node's
+                        // clock, which may be due to act.
+                        let _ = self.node.handle_frame(now(), sealed);
+                    }
                 },
                 Either4::Second(()) => self.node.handle_timeout(now()),
                 Either4::Third(()) => {
@@ -274,11 +347,11 @@ where
         }
     }
 
-    /// One `EVENT stats` line with the core's counters.
+    /// One `EVENT stats` line with the core's counters and the link's.
     fn report_stats(&self) {
         let s = self.node.stats();
         event!(
-            "EVENT stats in={} out={} dropped={} bad_tag={} malformed={} stale={} backlog={} not_for_us={} persists={} persist_us_avg={} persist_us_max={} elections={} won={} renewals={} round_timeouts={} at_us={}",
+            "EVENT stats in={} out={} dropped={} bad_tag={} malformed={} stale={} backlog={} not_for_us={} link_errors={} persists={} persist_us_avg={} persist_us_max={} elections={} won={} renewals={} round_timeouts={} at_us={}",
             s.messages_in,
             s.messages_out,
             s.dropped.total(),
@@ -287,9 +360,10 @@ where
             s.dropped.stale,
             s.dropped.backlog,
             self.not_for_us,
+            self.link_errors,
             s.persists,
-            self.persist_total_us / s.persists.max(1),
-            self.persist_max_us,
+            self.io.persist_total_us / s.persists.max(1),
+            self.io.persist_max_us,
             s.elections_started,
             s.elections_won,
             s.renewals,
@@ -298,38 +372,31 @@ where
         );
     }
 
-    /// Executes the node's outputs in order.
+    /// Executes the node's outputs in order. Halts if the record could not
+    /// be stored, or if the core asked to send what is not yet stored (a bug
+    /// in the core: the message was not sent).
     async fn drain(&mut self) {
-        while let Some(output) = self.node.poll_output() {
-            match output {
-                Output::Persist(record) => {
-                    // SAFETY-OF-PROTOCOL: the record is on flash before any later
-                    // output (a promise or an acceptance) leaves the node.
-                    let mut buf = [0u8; tenure::MAX_RECORD_SIZE];
-                    let started = embassy_time::Instant::now();
-                    let stored = match record.encode(&mut buf) {
-                        Ok(n) => self.store.save(Key::Record, &buf[..n]).await.is_ok(),
-                        Err(_) => false,
-                    };
-                    let took = started.elapsed().as_micros();
-                    self.persist_max_us = self.persist_max_us.max(took);
-                    self.persist_total_us += took;
-                    if !stored {
-                        error!("cannot store the record: halting");
-                        halt(5);
-                    }
+        loop {
+            let result = self.exec.drain_async(&mut self.node, &mut self.io).await;
+            self.io.sender.flush();
+            match result {
+                Ok(_) => return,
+                Err(ExecError::Effects(StoreFailed)) => {
+                    // SAFETY-OF-PROTOCOL: nothing after the record may leave
+                    // the node (a promise or an acceptance it would forget).
+                    error!("cannot store the record: halting");
+                    halt(5);
                 }
-                Output::Send { to, packet } => {
-                    let to = match to {
-                        Destination::All => BROADCAST,
-                        Destination::Node(id) => id.0,
-                    };
-                    let node = &self.node;
-                    if link::send(to, |buf| node.seal(&packet, buf)).is_err() {
-                        warn!("packet too large to send");
-                    }
+                Err(ExecError::Unpersisted(message)) => {
+                    error!(
+                        "refused to send {} before it is stored: halting",
+                        message.kind()
+                    );
+                    halt(6);
                 }
-                Output::Event(event) => report(event),
+                // Cannot happen with the core's own packets; that one packet
+                // is skipped and the rest drained.
+                Err(ExecError::Encode(_)) => warn!("packet too large to send"),
             }
         }
     }

@@ -40,13 +40,13 @@ type StoreCache = Cache<
 pub type StoreError<F> =
     sequential_storage::Error<<F as embedded_storage::nor_flash::ErrorType>::Error>;
 
-/// The records of this node.
-pub struct RecordStore<F: NorFlash> {
+/// This node's values in NOR flash, by [`Key`].
+pub struct FlashStore<F: NorFlash> {
     map: MapStorage<u8, AsAsync<F>, StoreCache>,
     buf: [u8; MAX_VALUE + 16],
 }
 
-impl<F: NorFlash> RecordStore<F> {
+impl<F: NorFlash> FlashStore<F> {
     /// A store over the first [`FLASH_SIZE`] bytes of `flash`.
     pub fn new(flash: F) -> Self {
         let cache = Cache::new(

@@ -76,7 +76,7 @@ fn icsr() -> u32 {
 }
 
 /// Starts SysTick free-running with the longest period and its interrupt on.
-/// Call once, before the executor starts.
+/// Call once, before the task loop starts.
 pub fn init(mut syst: SYST) {
     syst.disable_counter();
     syst.set_clock_source(SystClkSource::Core);

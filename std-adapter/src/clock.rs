@@ -1,4 +1,4 @@
-//! Time: the [`Clock`] trait the executor reads, the tokio binding of it, and the
+//! Time: the [`Clock`] trait the driver reads, the tokio binding of it, and the
 //! host's `CLOCK_MONOTONIC` for outside observers.
 //!
 //! Only monotonic clocks are used: a wall-clock jump (NTP step, manual change) must never

@@ -25,7 +25,7 @@
 //! ```
 //!
 //! Only the gateway's file names `serial`; the other nodes list the same member with
-//! just its `addr`, which the gateway serves (see [`crate::serial`]).
+//! just its `addr`, which the gateway serves (see [`crate::gateway`]).
 //!
 //! Every bad value gives a [`ConfigFileError`] naming its field.
 
@@ -37,8 +37,8 @@ use serde::Deserialize;
 use tenure::{ConfigError, Member, NodeId, Role};
 
 use crate::clock::{parse_duration, to_core};
-use crate::executor::{CoreConfig, MAX_NODES};
-use crate::serial::SerialMember;
+use crate::driver::{CoreConfig, MAX_NODES};
+use crate::gateway::SerialMember;
 use crate::transport::AddressBook;
 
 /// Everything one node needs: the core's configuration plus addresses and storage.

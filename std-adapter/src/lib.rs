@@ -34,17 +34,18 @@
 //!
 //! # How it is built
 //!
-//! - [`executor`]: the part that executes the core's outputs (persist in order, then
-//!   send; arm the next timer; deliver events), written once against three small traits:
-//!   [`Transport`] (datagrams to a member id), [`RecordStore`] (one durable record) and
-//!   [`Clock`] (monotonic time).
+//! - [`driver`]: the part that feeds the core its inputs (frames, timers, commands) and
+//!   has the core's [`tenure::Executor`] execute its outputs (persist in order, then
+//!   send; deliver events), written once against three small traits: [`Transport`]
+//!   (datagrams to a member id), [`RecordStore`] (one durable record) and [`Clock`]
+//!   (monotonic time).
 //! - [`node`]: the tokio binding: a driver task per node with `tokio::select!` over the
 //!   UDP socket, `sleep_until(poll_timeout)` and a command channel, and the [`Handle`].
-//!   The crate's tests bind the same executor a second time, to a plain thread and a
-//!   blocking socket.
+//!   The end-to-end tests (`tests/e2e`) bind the same [`Driver`] a second time, to a
+//!   plain thread and a blocking socket.
 //! - [`store::FileStore`]: the record in a file, replaced by write, `fsync`, rename,
 //!   `fsync` of the directory; a record that exists but is damaged stops start-up.
-//! - [`serial`]: members behind COBS-framed byte streams (microcontrollers), relayed
+//! - [`gateway`]: members behind COBS-framed serial links (microcontrollers), relayed
 //!   by a gateway node that owns their links.
 //! - [`config`]: the TOML configuration file; every bad value names its field.
 //! - [`metrics`]: counters, rendered in the Prometheus text format; [`admin`] serves
@@ -53,17 +54,19 @@
 pub mod admin;
 pub mod clock;
 pub mod config;
-pub mod executor;
+pub mod driver;
+pub mod gateway;
 pub mod metrics;
 pub mod node;
-pub mod serial;
 pub mod store;
 pub mod transport;
 
 pub use clock::{Clock, TokioClock};
 pub use config::{ConfigFileError, NodeConfig};
-pub use executor::{Executor, StartupError, Term, View, MAX_NODES};
+pub use driver::{CommandFailure, Driver, DriverError, StartupError, Term, View, MAX_NODES};
 pub use metrics::Counters;
-pub use node::{start, start_on, Handle, HandleError, Master, NodeError, NotMaster};
+pub use node::{start, start_on, Handle, HandleError, NodeError, NotMaster};
 pub use store::{FileStore, RecordStore};
+/// The master as a node sees it: what [`Handle::master`] returns.
+pub use tenure::MasterView;
 pub use transport::{AddressBook, SendError, Transport};

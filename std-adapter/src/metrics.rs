@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use tenure::Stats;
+use tenure::{DropReason, Stats};
 
 use crate::transport::SendError;
 
@@ -15,33 +15,20 @@ const PERSIST_BUCKETS: [f64; 10] = [
     0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0,
 ];
 
-/// Why the adapter dropped a datagram before the core saw it (the core counts its own
-/// reasons in [`tenure::Drops`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum AdapterDrop {
-    /// From an address that is no member's.
-    UnknownSource,
-    /// From a member's address, but the header names another member of this cluster.
-    SourceMismatch,
-    /// Longer than the largest packet.
-    Oversized,
-    /// An authentication tag missing or wrong (when a cluster key is configured).
-    BadTag,
-}
+/// The drop reason of the one datagram the adapter drops itself, before the core sees
+/// it: from an address that is no member's. Every other reason is the core's
+/// ([`DropReason`], counted in [`tenure::Drops`]).
+pub const UNKNOWN_SOURCE: &str = "unknown_source";
 
 /// A snapshot of every counter of one node (since it was started).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counters {
-    /// The core's counters (messages in/out, drops by reason, elections, ...).
+    /// The core's counters (messages in/out, drops by reason, elections, ...). Every
+    /// frame the core saw and dropped is counted there, under exactly one reason.
     pub core: Stats,
-    /// Datagrams from addresses that are no member's.
+    /// Datagrams from addresses that are no member's (dropped unread, never shown to
+    /// the core).
     pub unknown_source: u64,
-    /// Datagrams whose header names another member than the address they came from.
-    pub source_mismatch: u64,
-    /// Datagrams longer than the largest packet.
-    pub oversized: u64,
-    /// Datagrams whose authentication tag did not verify.
-    pub bad_tag: u64,
     /// Datagrams received (before any check).
     pub datagrams_in: u64,
     /// Datagrams handed to the transport successfully.
@@ -64,13 +51,19 @@ impl Counters {
         self.send_failures[reason.index()]
     }
 
-    /// Every datagram or message dropped, by the adapter or the core.
+    /// Every datagram dropped, by the adapter or the core.
     pub fn dropped_total(&self) -> u64 {
-        self.core.dropped.total()
-            + self.unknown_source
-            + self.source_mismatch
-            + self.oversized
-            + self.bad_tag
+        self.core.dropped.total() + self.unknown_source
+    }
+
+    /// Drops by reason, each counted once: the adapter's [`UNKNOWN_SOURCE`] first, then
+    /// every [`DropReason`] of the core, in [`DropReason::ALL`] order.
+    pub fn drops(&self) -> [(&'static str, u64); 1 + DropReason::ALL.len()] {
+        let mut out = [(UNKNOWN_SOURCE, self.unknown_source); 1 + DropReason::ALL.len()];
+        for (slot, reason) in out[1..].iter_mut().zip(DropReason::ALL) {
+            *slot = (reason.label(), self.core.dropped.get(reason));
+        }
+        out
     }
 }
 
@@ -79,9 +72,6 @@ impl Counters {
 pub struct Metrics {
     core: Mutex<Stats>,
     unknown_source: AtomicU64,
-    source_mismatch: AtomicU64,
-    oversized: AtomicU64,
-    bad_tag: AtomicU64,
     datagrams_in: AtomicU64,
     datagrams_out: AtomicU64,
     send_failures: [AtomicU64; 6],
@@ -105,13 +95,8 @@ impl Metrics {
     pub(crate) fn set_core(&self, stats: &Stats) {
         *self.core.lock().unwrap_or_else(|e| e.into_inner()) = *stats;
     }
-    pub(crate) fn dropped(&self, reason: AdapterDrop) {
-        bump(match reason {
-            AdapterDrop::UnknownSource => &self.unknown_source,
-            AdapterDrop::SourceMismatch => &self.source_mismatch,
-            AdapterDrop::Oversized => &self.oversized,
-            AdapterDrop::BadTag => &self.bad_tag,
-        });
+    pub(crate) fn unknown_source(&self) {
+        bump(&self.unknown_source);
     }
     pub(crate) fn datagram_in(&self) {
         bump(&self.datagrams_in);
@@ -151,9 +136,6 @@ impl Metrics {
         Counters {
             core: *self.core.lock().unwrap_or_else(|e| e.into_inner()),
             unknown_source: load(&self.unknown_source),
-            source_mismatch: load(&self.source_mismatch),
-            oversized: load(&self.oversized),
-            bad_tag: load(&self.bad_tag),
             datagrams_in: load(&self.datagrams_in),
             datagrams_out: load(&self.datagrams_out),
             send_failures: self.send_failures.each_ref().map(load),
@@ -261,23 +243,7 @@ impl Metrics {
             "Datagrams sent successfully.",
             &one(c.datagrams_out),
         );
-        let d = c.core.dropped;
-        let dropped: Vec<(&str, String)> = [
-            ("unknown_source", c.unknown_source),
-            ("source_mismatch", c.source_mismatch),
-            ("oversized", c.oversized),
-            ("malformed", d.malformed),
-            ("bad_tag", d.bad_tag + c.bad_tag),
-            ("newer_protocol", d.newer_protocol),
-            ("wrong_cluster", d.wrong_cluster),
-            ("not_member", d.not_member),
-            ("bad_field", d.bad_field),
-            ("stale", d.stale),
-            ("backlog", d.backlog),
-        ]
-        .into_iter()
-        .map(|(reason, v)| (reason, v.to_string()))
-        .collect();
+        let dropped = c.drops();
         let labels: Vec<String> = dropped
             .iter()
             .map(|(r, _)| format!("{{reason=\"{r}\"}}"))
@@ -285,7 +251,7 @@ impl Metrics {
         let samples: Vec<(&str, String)> = labels
             .iter()
             .zip(dropped.iter())
-            .map(|(l, (_, v))| (l.as_str(), v.clone()))
+            .map(|(l, (_, v))| (l.as_str(), v.to_string()))
             .collect();
         metric(
             "messages_dropped_total",
@@ -355,7 +321,7 @@ mod tests {
     #[test]
     fn renders_every_family_with_labels() {
         let m = Metrics::default();
-        m.dropped(AdapterDrop::UnknownSource);
+        m.unknown_source();
         m.sent(Err(SendError::PermissionDenied));
         m.persisted(Duration::from_micros(700));
         let text = m.render(&Gauges {
@@ -378,5 +344,40 @@ mod tests {
         let c = m.counters();
         assert_eq!(c.dropped_total(), 1);
         assert_eq!(c.send_failures(SendError::PermissionDenied), 1);
+    }
+
+    #[test]
+    fn every_drop_reason_is_rendered_once_with_its_own_count() {
+        let m = Metrics::default();
+        m.unknown_source();
+        let mut stats = Stats::default();
+        // A different count per reason, so a reason rendered from another's counter shows.
+        for (i, reason) in DropReason::ALL.into_iter().enumerate() {
+            for _ in 0..i + 2 {
+                stats.dropped.add(reason);
+            }
+        }
+        m.set_core(&stats);
+        let text = m.render(&Gauges::default());
+        let lines: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("tenure_messages_dropped_total{"))
+            .collect();
+        assert_eq!(lines.len(), 1 + DropReason::ALL.len(), "{lines:?}");
+        assert!(lines.contains(&"tenure_messages_dropped_total{reason=\"unknown_source\"} 1"));
+        for (i, reason) in DropReason::ALL.into_iter().enumerate() {
+            let line = format!(
+                "tenure_messages_dropped_total{{reason=\"{}\"}} {}",
+                reason.label(),
+                i + 2
+            );
+            assert_eq!(
+                lines.iter().filter(|l| **l == line).count(),
+                1,
+                "{line} in {lines:?}"
+            );
+        }
+        let sum: u64 = m.counters().drops().iter().map(|(_, n)| n).sum();
+        assert_eq!(sum, m.counters().dropped_total());
     }
 }

@@ -6,16 +6,16 @@ use std::hash::{BuildHasher, Hasher};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use tenure::{CommandError, Event, NodeId, MAX_SEALED_SIZE};
+use tenure::{CommandError, Event, MasterView, NodeId, MAX_SEALED_SIZE};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::clock::{Clock, TokioClock};
 use crate::config::NodeConfig;
-use crate::executor::{ExecError, Executor, PersistError, StartupError, View};
+use crate::driver::{CommandFailure, Driver, DriverError, StartupError, View};
+use crate::gateway::{GatewayTransport, Inbound, Links};
 use crate::metrics::{Counters, Gauges, Metrics};
-use crate::serial::{GatewayTransport, Inbound, Links};
 use crate::store::{FileStore, RecordStore};
 use crate::transport::{AddressBook, UdpTransport};
 
@@ -64,8 +64,9 @@ impl std::error::Error for HandleError {}
 /// Why a node's task ended.
 #[derive(Debug)]
 pub enum NodeError {
-    /// A record could not be made durable.
-    Persist(PersistError),
+    /// The driver stopped the node: a record could not be made durable, or the core
+    /// asked to send what was not stored (see [`DriverError`]).
+    Driver(DriverError),
     /// The task was aborted ([`Handle::abort`]) or panicked.
     Aborted,
 }
@@ -73,7 +74,7 @@ pub enum NodeError {
 impl fmt::Display for NodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            NodeError::Persist(e) => e.fmt(f),
+            NodeError::Driver(e) => e.fmt(f),
             NodeError::Aborted => write!(f, "the node's task was aborted"),
         }
     }
@@ -101,15 +102,6 @@ impl fmt::Display for NotMaster {
 }
 
 impl std::error::Error for NotMaster {}
-
-/// The master as [`Handle::master`] reports it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Master {
-    /// The master.
-    pub node: NodeId,
-    /// Its version: a fencing token.
-    pub version: u64,
-}
 
 struct Shared {
     id: NodeId,
@@ -217,16 +209,16 @@ pub fn start_on(
         links: links.as_ref().map(Links::sender),
     };
     let clock = TokioClock::start();
-    let mut exec = Executor::start(config.core, store, transport, clock)?;
+    let mut driver = Driver::start(config.core, store, transport, clock)?;
     let (events, _) = broadcast::channel(EVENT_BUFFER);
     let sink = events.clone();
-    exec.set_event_handler(Box::new(move |e| {
+    driver.set_event_handler(Box::new(move |e| {
         let _ = sink.send(*e);
     }));
-    let view = exec.subscribe();
-    let metrics = exec.metrics();
+    let view = driver.subscribe();
+    let metrics = driver.metrics();
     let (commands, rx) = mpsc::channel(16);
-    let task = tokio::spawn(drive(exec, socket, peers, links, rx));
+    let task = tokio::spawn(drive(driver, socket, peers, links, rx));
     tracing::info!(node = %id, %local, "node started");
     Ok(Handle {
         shared: Arc::new(Shared {
@@ -243,7 +235,7 @@ pub fn start_on(
     })
 }
 
-type TokioExecutor = Executor<TokioStore, GatewayTransport, TokioClock>;
+type TokioDriver = Driver<TokioStore, GatewayTransport, TokioClock>;
 
 /// The file store, told to tokio: its `fsync`s block the driver task (nothing of this
 /// node may proceed before the record is durable) but not the runtime's other tasks.
@@ -275,13 +267,13 @@ struct Waiter {
 
 /// The driver task: one `select!` over commands, the socket and the core's timer.
 async fn drive(
-    mut exec: TokioExecutor,
+    mut driver: TokioDriver,
     socket: Arc<tokio::net::UdpSocket>,
     peers: Arc<AddressBook>,
     links: Option<Links>,
     mut commands: mpsc::Receiver<Command>,
 ) -> Result<(), NodeError> {
-    let me = exec.id();
+    let me = driver.id();
     // Serial links (a gateway's): their relay tasks live as long as this task.
     let mut link_tasks = tokio::task::JoinSet::new();
     let (local_tx, mut inbound) = mpsc::channel::<Inbound>(64);
@@ -289,8 +281,8 @@ async fn drive(
     if let Some(links) = links {
         links.spawn(&mut link_tasks, local_tx);
     }
-    let clock = *exec.clock();
-    let lease = exec.node().config().lease;
+    let clock = *driver.clock();
+    let lease = driver.node().config().lease;
     // One byte more than the largest packet, so an oversized datagram shows as such
     // instead of arriving silently truncated.
     let mut buf = [0u8; MAX_SEALED_SIZE + 1];
@@ -299,7 +291,7 @@ async fn drive(
     let result = loop {
         // Released: the replicated state no longer names this node (or a lease passed).
         let now = clock.now();
-        let released = exec.node().election_state().master != Some(me);
+        let released = driver.node().election_state().master != Some(me);
         let mut i = 0;
         while i < waiters.len() {
             if released || now >= waiters[i].deadline {
@@ -314,7 +306,7 @@ async fn drive(
             }
         }
         let wake = [
-            exec.poll_timeout(),
+            driver.poll_timeout(),
             waiters.iter().map(|w| w.deadline).min(),
             shutdown.as_ref().map(|(d, _)| *d),
         ]
@@ -329,55 +321,55 @@ async fn drive(
             command = commands.recv(), if shutdown.is_none() => match command {
                 Some(Command::Release { successor, reply }) => {
                     let r = match successor {
-                        None => exec.release(),
-                        Some(to) => exec.hand_over(to),
+                        None => driver.release(),
+                        Some(to) => driver.hand_over(to),
                     };
                     match r {
                         Ok(()) => {
                             waiters.push(Waiter { deadline: clock.now() + lease, reply });
                             Ok(())
                         }
-                        Err(ExecError::Refused(e)) => {
+                        Err(CommandFailure::Refused(e)) => {
                             let _ = reply.send(Err(HandleError::Refused(e)));
                             Ok(())
                         }
-                        Err(ExecError::Persist(e)) => Err(e),
+                        Err(CommandFailure::Fatal(e)) => Err(e),
                     }
                 }
-                Some(Command::Campaign { reply }) => match exec.campaign() {
+                Some(Command::Campaign { reply }) => match driver.campaign() {
                     Ok(()) => {
                         let _ = reply.send(Ok(()));
                         Ok(())
                     }
-                    Err(ExecError::Refused(e)) => {
+                    Err(CommandFailure::Refused(e)) => {
                         let _ = reply.send(Err(HandleError::Refused(e)));
                         Ok(())
                     }
-                    Err(ExecError::Persist(e)) => Err(e),
+                    Err(CommandFailure::Fatal(e)) => Err(e),
                 },
-                Some(Command::Shutdown { reply }) => begin_shutdown(&mut exec, &mut shutdown, Some(reply), lease),
-                None => begin_shutdown(&mut exec, &mut shutdown, None, lease),
+                Some(Command::Shutdown { reply }) => begin_shutdown(&mut driver, &mut shutdown, Some(reply), lease),
+                None => begin_shutdown(&mut driver, &mut shutdown, None, lease),
             },
             received = socket.recv_from(&mut buf) => match received {
-                Ok((len, from)) => exec.handle_datagram(from, peers.member_at(from), &buf[..len]),
+                Ok((len, from)) => driver.handle_datagram(from, peers.member_at(from), &buf[..len]),
                 Err(e) => {
-                    exec.metrics().recv_error();
+                    driver.metrics().recv_error();
                     tracing::debug!(node = %me, error = %e, "receive error (counted)");
                     Ok(())
                 }
             },
             Some((from, frame)) = inbound.recv(), if has_links => {
-                exec.handle_datagram(format_args!("serial link of node {from}"), Some(from), &frame)
+                driver.handle_datagram(format_args!("serial link of node {from}"), Some(from), &frame)
             }
-            () = sleep, if wake.is_some() => exec.handle_timeout(),
+            () = sleep, if wake.is_some() => driver.handle_timeout(),
         };
         if let Err(e) = step {
             tracing::error!(node = %me, error = %e, "stopping");
-            break Err(NodeError::Persist(e));
+            break Err(NodeError::Driver(e));
         }
     };
     link_tasks.abort_all();
-    exec.stop();
+    driver.stop();
     for w in waiters {
         let _ = w.reply.send(Err(HandleError::Stopped));
     }
@@ -389,18 +381,18 @@ async fn drive(
 }
 
 fn begin_shutdown(
-    exec: &mut TokioExecutor,
+    driver: &mut TokioDriver,
     shutdown: &mut Option<(tenure::Instant, Option<Reply<()>>)>,
     reply: Option<Reply<()>>,
     lease: tenure::Duration,
-) -> Result<(), PersistError> {
-    let now = exec.clock().now();
+) -> Result<(), DriverError> {
+    let now = driver.clock().now();
     // Hold on until the release is chosen (so the others need not wait out the lease),
     // or a lease at most.
-    let deadline = match exec.release() {
+    let deadline = match driver.release() {
         Ok(()) => now + lease,
-        Err(ExecError::Refused(_)) => now,
-        Err(ExecError::Persist(e)) => return Err(e),
+        Err(CommandFailure::Refused(_)) => now,
+        Err(CommandFailure::Fatal(e)) => return Err(e),
     };
     *shutdown = Some((deadline, reply));
     Ok(())
@@ -427,17 +419,17 @@ impl Handle {
         self.shared.clock
     }
 
-    /// The master in this node's view now, with its version (fencing token). Once the
-    /// node's task is gone (crashed), only a term of its own that has not ended yet is
-    /// reported: nothing updates its view of the others any more.
-    pub fn master(&self) -> Option<Master> {
+    /// The master in this node's view now, with its version (fencing token) and, when
+    /// it is this node, the end of its term (on [`Handle::clock`]). Once the node's task
+    /// is gone (crashed), only a term of its own that has not ended yet is reported:
+    /// nothing updates its view of the others any more.
+    pub fn master(&self) -> Option<MasterView> {
         let now = self.shared.clock.now();
         let crashed = self.view.has_changed().is_err();
         self.view
             .borrow()
             .master_at(now)
-            .filter(|(node, _)| !crashed || *node == self.shared.id)
-            .map(|(node, version)| Master { node, version })
+            .filter(|m| !crashed || m.node == self.shared.id)
     }
 
     /// Whether this node is master now. Never true at or after the end of its term;
@@ -481,7 +473,7 @@ impl Handle {
         let view = self.view();
         self.shared.metrics.render(&Gauges {
             is_master: view.is_master_at(now),
-            master: view.master_at(now).map(|(n, _)| n.0),
+            master: view.master_at(now).map(|m| m.node.0),
             version: view.version,
         })
     }

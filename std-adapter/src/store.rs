@@ -195,7 +195,7 @@ impl RecordStore for FileStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tenure::{Config, Member, Node, NodeId, Output};
+    use tenure::{Config, Member, Node, NodeId};
 
     fn temp_dir(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!(
@@ -210,11 +210,10 @@ mod tests {
     fn a_record() -> Record {
         let members = [Member::candidate(1), Member::candidate(2)];
         let config = Config::<4>::new(7, NodeId(1), &members).unwrap();
-        let mut node = Node::first_boot(config, tenure::Instant::ZERO).unwrap();
-        match node.poll_output() {
-            Some(Output::Persist(r)) => r,
-            other => panic!("first output should be a record, got {other:?}"),
-        }
+        // The node's whole durable state: what its first `Persist` output carries.
+        Node::first_boot(config, tenure::Instant::ZERO)
+            .unwrap()
+            .record()
     }
 
     #[test]

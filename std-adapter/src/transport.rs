@@ -1,6 +1,6 @@
 //! Datagram transports, keyed by member id.
 //!
-//! The executor never sees an address: it hands encoded packets to a [`Transport`] by
+//! The driver never sees an address: it hands encoded packets to a [`Transport`] by
 //! [`NodeId`], and the binding tells it which member a received datagram came from (or
 //! that it came from no member). A UDP binding resolves ids with an [`AddressBook`]; a
 //! byte-stream binding (COBS frames over serial links, relayed by a gateway) can resolve
@@ -15,7 +15,7 @@ use tenure::NodeId;
 /// Sends one encoded packet to one member.
 ///
 /// Delivery is best effort, like a datagram: a lost packet is recovered by the protocol's
-/// retries. A failure is counted by the executor and never stops the node.
+/// retries. A failure is counted by the driver and never stops the node.
 pub trait Transport {
     /// Sends `packet` (one whole encoded [`tenure::Packet`]) to member `to`, never this node.
     fn send(&mut self, to: NodeId, packet: &[u8]) -> Result<(), SendError>;

@@ -8,8 +8,9 @@
 //!   node gets back exactly what it saved, nothing else.
 //! - `on_msg` feeds [`handle_message`](tenure::Node::handle_message); `on_timeout` feeds
 //!   [`handle_timeout`](tenure::Node::handle_timeout) (or a command, below). After every
-//!   input the wrapper drains every output in order: `Persist` becomes stateright's
-//!   `save`, `Send` becomes one `send` per destination, and the timer is armed from
+//!   input the wrapper drains every output in order with the node's [`Executor`] and the
+//!   shared [`driver`]: a stored record becomes stateright's `save`, a packet one `send`
+//!   per destination member; then the timer is armed from
 //!   [`poll_timeout`](tenure::Node::poll_timeout).
 //! - Commands (with [`ActorOptions::commands`]): while a node is master it has one or two
 //!   more timers, "release" and "hand over to the next node"; firing one calls
@@ -52,7 +53,9 @@
 //! - [`PROMISES_KEPT`]: promises are never contradicted: the ballots a node shows
 //!   (`Prepare`, `Promise`, `Accept`, `Accepted`, `Reject`) never decrease over its whole
 //!   life, crashes included.
-//! - [`PROMISES_DURABLE`]: a ballot a node shows is already in its saved record.
+//! - [`PROMISES_DURABLE`]: a ballot a node shows is already in its saved record, and the
+//!   executor never had to refuse a message for promising more than the node had asked to
+//!   store.
 //! - [`VERSION_GROWS`]: a running node's election version never decreases; a restarted
 //!   node comes back with at least the version at which it last saw the holder change. (The
 //!   core writes its record when the holder changes, not at every renewal it learns: a
@@ -71,8 +74,11 @@ use stateright::actor::{
     LossyNetwork, Network, Out,
 };
 use stateright::{Model, Path, Property};
-use tenure::{Ballot, Config, Destination, ElectionState, Instant, Message, Op, Output, Record};
+use tenure::{
+    Ballot, Config, ElectionState, Executor, Instant, Message, NodeId, Op, Packet, Record,
+};
 
+use super::driver::{self, Net};
 use super::{
     config, describe_ballot, describe_message, describe_op, describe_state, index_of, node_id,
     promise_shown, Commands, Fault, FirstOnly, Limits, NodeKey, Report, TNode, Timing, Wire, CAP,
@@ -198,6 +204,11 @@ pub struct PeerState {
     pub commanded: bool,
     /// Observer: a ballot shown before it was durable, `(shown, stored promise)`.
     pub premature: Option<(Ballot, Ballot)>,
+    /// Observer: a message the executor refused to send (see [`driver::Drained::refused`]).
+    pub refused: Option<Message>,
+    /// This incarnation's executor (see the [`driver`] module for what of
+    /// it is part of the state).
+    pub exec: Executor,
     key: NodeKey,
 }
 
@@ -209,6 +220,8 @@ impl PeerState {
             self.disk,
             self.commanded,
             self.premature,
+            self.refused,
+            self.exec.durable().copied(),
         )
     }
 
@@ -280,40 +293,20 @@ impl Peer {
             disk: *storage,
             commanded: false,
             premature: None,
+            refused: None,
+            exec: Executor::new(),
         };
         self.drain(&mut s, o, true);
         s
     }
 
-    /// Executes every queued output in order, then re-arms the timers.
+    /// Executes every queued output in order (with [`Fault::DropPersist`], only the
+    /// record a node stores as it starts reaches the disk), then re-arms the timers.
     fn drain(&self, s: &mut PeerState, o: &mut Out<Self>, starting: bool) {
-        while let Some(output) = s.node.poll_output() {
-            match output {
-                Output::Persist(record) => {
-                    if starting || self.fault != Fault::DropPersist {
-                        s.disk = Some(record);
-                        o.save(record);
-                    }
-                }
-                Output::Send { to, packet } => {
-                    if let Some(shown) = promise_shown(&packet.message) {
-                        let stored = s.disk.map_or(Ballot::ZERO, |r| r.promised());
-                        if shown > stored && s.premature.is_none() {
-                            s.premature = Some((shown, stored));
-                        }
-                    }
-                    match to {
-                        Destination::Node(id) => o.send(Id::from(index_of(id)), Wire(packet)),
-                        Destination::All => {
-                            for j in (0..self.n).filter(|&j| j != self.index) {
-                                o.send(Id::from(j), Wire(packet));
-                            }
-                        }
-                    }
-                }
-                Output::Event(_) => {}
-            }
-        }
+        let stores = starting || self.fault != Fault::DropPersist;
+        let seen = driver::drain(&mut s.exec, &mut s.node, &mut s.disk, stores, o);
+        s.premature = s.premature.or(seen.premature);
+        s.refused = s.refused.or(seen.refused);
         if s.node.poll_timeout().is_some() {
             o.set_timer(Timer::Tick, model_timeout());
         } else {
@@ -334,8 +327,19 @@ impl Peer {
     }
 
     /// The node that a hand-over from this node names.
-    pub fn successor(&self) -> tenure::NodeId {
+    pub fn successor(&self) -> NodeId {
         node_id((self.index + 1) % self.n)
+    }
+}
+
+/// A peer's network is stateright's: a stored record is also saved as the actor's storage.
+impl Net for Out<Peer> {
+    fn save(&mut self, record: &Record) {
+        Out::save(self, *record);
+    }
+
+    fn send(&mut self, to: NodeId, packet: &Packet) {
+        Out::send(self, Id::from(index_of(to)), Wire(*packet));
     }
 }
 
@@ -352,7 +356,9 @@ impl Actor for Peer {
 
     fn on_msg(&self, _id: Id, state: &mut Cow<PeerState>, _src: Id, msg: Wire, o: &mut Out<Self>) {
         let s = state.to_mut();
-        s.node.handle_message(s.clock, &msg.0);
+        // A dropped message (stale, a duplicate, ...) changes nothing a property reads;
+        // the drop is counted in the node's statistics, which are not part of the state.
+        let _ = s.node.handle_message(s.clock, &msg.0);
         self.drain(s, o, false);
     }
 
@@ -568,6 +574,16 @@ impl History {
                 i + 1,
                 describe_ballot(shown),
                 describe_ballot(stored)
+            );
+            self.violate(PROMISES_DURABLE, why);
+        }
+        if let Some(m) = &s.refused {
+            let why = format!(
+                "n{}'s executor refused to send {}: it promised more than the record n{} had \
+                 asked to store",
+                i + 1,
+                describe_message(m),
+                i + 1
             );
             self.violate(PROMISES_DURABLE, why);
         }

@@ -28,11 +28,18 @@
 //! # Faults the checker must catch
 //!
 //! [`Fault`] plants a bug either in the driver ([`Fault::DropPersist`]: the saved record lags)
-//! or in the core through its test-only hook ([`Fault::IgnoreVersionCheck`], the
-//! `fault-injection` cargo feature). The tests in `tests/tests/check.rs` assert what each one
-//! yields.
+//! or in the core through its test-only hook ([`Fault::IgnoreVersionCheck`], which exists
+//! only in the `tenure-fault` build of the core's source that this crate uses). The tests in
+//! `tests/tests/check.rs` assert what each one yields.
+//!
+//! # One driver
+//!
+//! Both models execute a node's outputs through [`tenure::Executor`], as every other driver
+//! does, with the effects of [`driver`]: the models keep only what is their own (where a
+//! record is stored, where a packet goes, the planted driver fault).
 
 pub mod actor;
+pub mod driver;
 pub mod lease;
 
 use std::collections::hash_map::DefaultHasher;
@@ -525,13 +532,17 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tenure::{Header, Instant, PROTOCOL_VERSION};
+    use tenure::{DropReason, Header, Instant, PROTOCOL_VERSION};
 
     #[test]
     fn node_key_ignores_counters_only() {
         let a = TNode::first_boot(config(3, 0, &Timing::default()), Instant::ZERO).unwrap();
         let mut b = a.clone();
-        b.note_malformed();
+        assert_eq!(
+            b.handle_frame(Instant::ZERO, &[0xff; 3]),
+            Err(DropReason::Malformed)
+        );
+        assert_eq!(b.stats().dropped.total(), 1);
         assert_ne!(a, b);
         assert_eq!(NodeKey::of(&a), NodeKey::of(&b));
         let mut c = a.clone();

@@ -11,9 +11,18 @@ use tenure_tokio::NodeConfig;
 
 mod demo;
 
+/// What `tenure --version` and `tenure version` print: the version, and whether the core
+/// in this binary has the test-only fault hooks (it never should: only the simulator's
+/// `tenure-fault` build has them).
+const VERSION: &str = if tenure::FAULT_HOOKS {
+    concat!(env!("CARGO_PKG_VERSION"), "\nfault hooks: present")
+} else {
+    concat!(env!("CARGO_PKG_VERSION"), "\nfault hooks: none")
+};
+
 /// Master election with Multi-Paxos and leases.
 #[derive(Parser, Debug)]
-#[command(name = "tenure", version, about)]
+#[command(name = "tenure", version = VERSION, about)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -70,6 +79,8 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Print the version, and whether the core has test-only fault hooks (as --version).
+    Version,
 }
 
 fn init_logs(default: &str) {
@@ -123,6 +134,10 @@ fn main() -> ExitCode {
             lease,
             force,
         } => init_config(nodes, base_port, &out, cluster_id, lease, force),
+        Command::Version => {
+            println!("tenure {VERSION}");
+            Ok(ExitCode::SUCCESS)
+        }
     };
     match result {
         Ok(code) => code,

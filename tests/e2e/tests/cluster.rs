@@ -1,12 +1,13 @@
-//! End-to-end tests of the tokio adapter: real nodes, real UDP sockets on 127.0.0.1, real
-//! data directories. Safety checks are exact; liveness bounds are generous.
-
-mod common;
+//! Checks `docs/algorithm.md` §1 "The promise" (never two masters at one instant),
+//! §3 "The election state machine" (terms, renewals, "Release and hand-over") and
+//! §4 "Restart" (a killed master restarts with its history), end to end: real tokio
+//! nodes, real UDP sockets on 127.0.0.1, real data directories. Safety checks are exact;
+//! liveness bounds are generous.
 
 use std::time::Duration;
 
-use common::*;
 use tenure::{Event, NodeId, TermEnd};
+use tenure_e2e::*;
 use tenure_tokio::{Handle, HandleError, NotMaster};
 use tokio::time::Instant;
 
@@ -24,7 +25,7 @@ async fn all_agree(handles: &[&Handle], master: NodeId, timeout: Duration) {
 }
 
 fn elect_one_master(n: u16) {
-    let _serial = serial();
+    let _one = one_at_a_time();
     let dir = TempDir::new(&format!("elect-{n}"));
     let configs = configs(&dir, &candidates(n), LEASE);
     runtime().block_on(async {
@@ -67,7 +68,7 @@ fn five_nodes_elect_exactly_one_master() {
 
 #[test]
 fn killed_master_is_replaced_only_after_its_term_and_restarts_with_its_history() {
-    let _serial = serial();
+    let _one = one_at_a_time();
     let dir = TempDir::new("kill");
     let configs = configs(&dir, &candidates(3), LEASE);
     runtime().block_on(async {
@@ -143,7 +144,7 @@ fn killed_master_is_replaced_only_after_its_term_and_restarts_with_its_history()
 
 #[test]
 fn release_and_hand_over_move_the_role_at_once() {
-    let _serial = serial();
+    let _one = one_at_a_time();
     let dir = TempDir::new("release");
     let configs = configs(&dir, &candidates(3), LEASE);
     runtime().block_on(async {
@@ -197,7 +198,7 @@ fn release_and_hand_over_move_the_role_at_once() {
 
 #[test]
 fn shutdown_releases_the_role() {
-    let _serial = serial();
+    let _one = one_at_a_time();
     let dir = TempDir::new("shutdown");
     let configs = configs(&dir, &candidates(3), LEASE);
     runtime().block_on(async {
@@ -228,7 +229,7 @@ fn shutdown_releases_the_role() {
 
 #[test]
 fn run_while_master_gets_the_fencing_token_and_is_cancelled_with_the_term() {
-    let _serial = serial();
+    let _one = one_at_a_time();
     let dir = TempDir::new("run-while");
     let configs = configs(&dir, &candidates(3), LEASE);
     runtime().block_on(async {
@@ -306,7 +307,7 @@ fn run_while_master_gets_the_fencing_token_and_is_cancelled_with_the_term() {
 
 #[test]
 fn never_two_masters_under_kills_and_releases() {
-    let _serial = serial();
+    let _one = one_at_a_time();
     let lease = Duration::from_millis(300);
     let dir = TempDir::new("overlap");
     let configs = configs(&dir, &candidates(3), lease);

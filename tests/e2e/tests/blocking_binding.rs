@@ -1,9 +1,8 @@
-//! The executor is written once against small std traits; tokio is one binding of it.
-//! This is a second one, in a few dozen lines: a plain `std::thread`, a blocking
-//! `UdpSocket` with read timeouts, and `std::time::Instant`; no async runtime. It joins
-//! a cluster with two tokio nodes.
-
-mod common;
+//! Checks `docs/algorithm.md` §1 "The promise" and §3 "Release and hand-over" with a
+//! second binding of the adapter's `Driver` (written once against small std traits;
+//! tokio is one binding of it): a plain `std::thread`, a blocking `UdpSocket` with read
+//! timeouts, and `std::time::Instant`, in a few dozen lines, no async runtime. It joins a
+//! cluster with two tokio nodes, takes the role, renews and releases it.
 
 use std::net::UdpSocket;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,11 +10,9 @@ use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use common::*;
 use tenure::{NodeId, MAX_SEALED_SIZE};
-use tenure_tokio::{
-    AddressBook, Clock, Executor, FileStore, NodeConfig, SendError, Transport, View,
-};
+use tenure_e2e::*;
+use tenure_tokio::{AddressBook, Clock, Driver, FileStore, NodeConfig, SendError, Transport, View};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -69,8 +66,8 @@ impl ThreadNode {
         let clock = StdClock(std::time::Instant::now());
         let mut core = config.core.clone();
         core.seed = 0x5eed;
-        let mut exec = Executor::start(core, store, transport, clock).unwrap();
-        let view = exec.subscribe();
+        let mut driver = Driver::start(core, store, transport, clock).unwrap();
+        let view = driver.subscribe();
         let (commands, rx) = mpsc::channel();
         let stop = Arc::new(AtomicBool::new(false));
         let stopping = Arc::clone(&stop);
@@ -79,12 +76,12 @@ impl ThreadNode {
             let mut buf = [0u8; MAX_SEALED_SIZE + 1];
             while !stopping.load(Ordering::Relaxed) {
                 while let Ok(Command::Release) = rx.try_recv() {
-                    let _ = exec.release();
+                    let _ = driver.release();
                 }
                 // Sleep in the socket until the core's timer is due (at most 20 ms, to
                 // notice commands and the stop flag).
                 let now = clock.now();
-                let wait = exec
+                let wait = driver
                     .poll_timeout()
                     .map_or(20_000, |t| t.as_micros().saturating_sub(now.as_micros()))
                     .clamp(500, 20_000);
@@ -92,7 +89,7 @@ impl ThreadNode {
                     .set_read_timeout(Some(Duration::from_micros(wait)))
                     .unwrap();
                 match socket.recv_from(&mut buf) {
-                    Ok((len, from)) => exec
+                    Ok((len, from)) => driver
                         .handle_datagram(from, peers.member_at(from), &buf[..len])
                         .unwrap(),
                     Err(e)
@@ -100,13 +97,13 @@ impl ThreadNode {
                             e.kind(),
                             std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
                         ) => {}
-                    Err(_) => exec.metrics().recv_error(),
+                    Err(_) => driver.metrics().recv_error(),
                 }
-                if exec.poll_timeout().is_some_and(|t| t <= clock.now()) {
-                    exec.handle_timeout().unwrap();
+                if driver.poll_timeout().is_some_and(|t| t <= clock.now()) {
+                    driver.handle_timeout().unwrap();
                 }
             }
-            exec.stop();
+            driver.stop();
         });
         ThreadNode {
             clock,
@@ -140,7 +137,7 @@ impl Drop for ThreadNode {
 
 #[test]
 fn a_thread_driven_node_joins_tokio_nodes() {
-    let _serial = serial();
+    let _one = one_at_a_time();
     let dir = TempDir::new("blocking");
     let configs = configs(&dir, &candidates(3), LEASE);
     let mut plain = ThreadNode::start(configs[2].clone());

@@ -1,9 +1,10 @@
-//! The mixed cluster: the same core electing one master among three QEMU
-//! microcontrollers (the firmware of `embedded-example/`) and two tokio nodes.
+//! Checks `docs/algorithm.md` §1 "The promise" and §4 "Restart" across runtimes: the
+//! same core electing one master among three QEMU microcontrollers (the firmware of
+//! `embedded-example/`) and two tokio nodes.
 //!
 //! Node 1 is a tokio node and the gateway: it connects to each QEMU node's UART1
 //! chardev (a TCP server on 127.0.0.1) and serves each QEMU node's UDP proxy address
-//! (`tenure_tokio::serial`). Node 2 is a plain tokio node that sees the QEMU nodes as
+//! (`tenure_tokio::gateway`). Node 2 is a plain tokio node that sees the QEMU nodes as
 //! ordinary UDP members. Nodes 3, 4, 5 are QEMU processes.
 //!
 //! The test builds the firmware, starts everything with a cluster key, waits for a
@@ -48,9 +49,11 @@ const GATEWAY: u16 = 1;
 /// end when the `term_ended` line arrives).
 const STAMP_TOLERANCE: Duration = Duration::from_millis(50);
 
+/// The repository root: this crate is `tests/e2e`.
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
+        .ancestors()
+        .nth(2)
         .expect("workspace root")
         .to_path_buf()
 }

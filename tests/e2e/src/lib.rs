@@ -1,7 +1,8 @@
-//! Helpers for end-to-end tests: clusters of real nodes on 127.0.0.1 with real data
-//! directories. Safety is checked exactly; liveness with generous bounds.
-
-#![allow(dead_code)] // each test binary uses a different subset
+//! Helpers for Tenure's end-to-end tests (the files in `tests/`): clusters of real tokio
+//! nodes on 127.0.0.1 with real data directories. Safety is checked exactly; liveness
+//! with generous bounds.
+//!
+//! Each test file starts with the section of `docs/algorithm.md` it checks.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -15,12 +16,14 @@ use tokio::time::Instant;
 /// The lease used by most tests: short, so the suite stays fast.
 pub const LEASE: Duration = Duration::from_millis(400);
 
-/// Timing-sensitive tests of one binary run one at a time (the machine is small).
-pub fn serial() -> MutexGuard<'static, ()> {
+/// Timing-sensitive tests of one binary run one at a time (the machine is small): hold
+/// the guard for the whole test.
+pub fn one_at_a_time() -> MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// A multi-threaded tokio runtime with two workers (the machine has two cores).
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -33,6 +36,8 @@ pub fn runtime() -> tokio::runtime::Runtime {
 pub struct TempDir(pub PathBuf);
 
 impl TempDir {
+    /// A new directory name for test `name`, unique per process and instant (the
+    /// directory itself is created by whoever uses it).
     pub fn new(name: &str) -> Self {
         let dir = std::env::temp_dir().join(format!(
             "tenure-test-{name}-{}-{}",
@@ -80,6 +85,7 @@ pub fn configs(dir: &TempDir, members: &[Member], lease: Duration) -> Vec<NodeCo
         .collect()
 }
 
+/// Members 1..=n, all candidates.
 pub fn candidates(n: u16) -> Vec<Member> {
     (1..=n).map(Member::candidate).collect()
 }

@@ -1,4 +1,5 @@
-//! Members behind COBS-framed byte streams (serial links), relayed by a gateway.
+//! The gateway: members behind COBS-framed byte streams (serial links), relayed by the
+//! one tokio node that owns their links.
 //!
 //! A microcontroller member speaks over a byte stream (a UART; under QEMU a TCP
 //! connection to the UART's chardev). Each frame is COBS-encoded and ends with a zero

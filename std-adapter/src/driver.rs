@@ -1,0 +1,686 @@
+//! The driver: runs a [`tenure::Node`] against a [`Transport`], a [`RecordStore`] and a
+//! [`Clock`], whatever the runtime.
+//!
+//! It is written once and bound twice: [`crate::node`] drives it from a tokio task, and
+//! the end-to-end tests (`tests/e2e`) drive it from a plain thread with a blocking
+//! socket. A binding only has to
+//!
+//! 1. feed inputs: [`Driver::handle_datagram`] for every datagram received (naming the
+//!    member its address belongs to, if any), [`Driver::handle_frame`] for a frame whose
+//!    sender is known only from its authenticated header (a firmware's link),
+//!    [`Driver::handle_timeout`] when [`Driver::poll_timeout`] is reached, and commands
+//!    ([`Driver::release`], [`Driver::hand_over`], [`Driver::campaign`]);
+//! 2. re-arm its timer from [`Driver::poll_timeout`] after each of them.
+//!
+//! Frames go to the core as received: [`tenure::Node::handle_frame_from`] checks their
+//! size and tag, decodes them, checks that the header names the member they came from,
+//! and says why it dropped one (counted once in [`tenure::Stats::dropped`]); the driver
+//! only logs that reason, rate-limited. The one drop of its own is a datagram from an
+//! address that is no member's, never shown to the core.
+//!
+//! After every input the driver publishes the node's view (see [`View`]), then drains the
+//! core's outputs with [`tenure::Executor`]: a record is made durable (through the
+//! [`RecordStore`]) before any later output, sends are sealed frames handed to the
+//! transport by member id, and events are logged, counted and given to the event
+//! handler. A send that would promise more than the stored record is refused by the
+//! executor ([`tenure::ExecError::Unpersisted`]); the driver then stops the node.
+
+use std::fmt;
+use std::io;
+use std::sync::Arc;
+
+use tenure::{
+    CommandError, DropReason, Effects, Event, Instant, MasterView, NodeId, Packet, Record,
+};
+use tokio::sync::watch;
+
+use crate::clock::Clock;
+use crate::metrics::Metrics;
+use crate::store::{LoadError, OpenError, RecordStore};
+use crate::transport::{SendError, Transport};
+
+/// The member capacity of every node this crate runs: any valid configuration fits.
+pub const MAX_NODES: usize = tenure::MAX_MEMBERS;
+
+/// The core node type this crate runs.
+pub type CoreNode = tenure::Node<MAX_NODES>;
+
+/// The core configuration type this crate runs.
+pub type CoreConfig = tenure::Config<MAX_NODES>;
+
+/// How often at most each kind of dropped traffic or failed send is logged.
+const LOG_INTERVAL: tenure::Duration = tenure::Duration::from_secs(10);
+
+/// One term of this node as master.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Term {
+    /// The version the term began with: a fencing token (every later master's version is
+    /// higher; renewals raise the current version, never lower it).
+    pub version: u64,
+    /// When this node learned it was master (its claim starts here).
+    pub since: Instant,
+    /// When the term ends unless renewed, on this node's clock. The node never claims
+    /// the role at or after this instant.
+    pub end: Instant,
+}
+
+/// The master as one node sees it, published after every input. Instants are on that
+/// node's [`Clock`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct View {
+    /// The node whose view this is.
+    pub node: NodeId,
+    /// The master whose lease is live in this view.
+    pub master: Option<NodeId>,
+    /// The master's version (its fencing token), with `master`.
+    pub version: Option<u64>,
+    /// This node's current term, when it is the master.
+    pub term: Option<Term>,
+    /// The input after which the view was taken.
+    pub taken_at: Instant,
+    /// False once the node stopped (shut down or failed); a crashed node's last view
+    /// still says true, and its term, if any, still ends at `term.end`.
+    pub running: bool,
+}
+
+impl View {
+    fn initial(node: NodeId, now: Instant) -> Self {
+        View {
+            node,
+            master: None,
+            version: None,
+            term: None,
+            taken_at: now,
+            running: true,
+        }
+    }
+
+    /// Whether this view claims the role at `at`: only between the moment the node
+    /// learned it was master and the end of its term.
+    pub fn is_master_at(&self, at: Instant) -> bool {
+        self.term.is_some_and(|t| t.since <= at && at < t.end)
+    }
+
+    /// The master at `at`: this node only while its term runs (with the term's end),
+    /// another node as last seen (without: only the master knows its term).
+    pub fn master_at(&self, at: Instant) -> Option<MasterView> {
+        let node = self.master?;
+        let term_end = if node == self.node {
+            if !self.is_master_at(at) {
+                return None;
+            }
+            self.term.map(|t| t.end)
+        } else {
+            None
+        };
+        Some(MasterView {
+            node,
+            version: self.version.unwrap_or(0),
+            term_end,
+        })
+    }
+}
+
+/// Why a node could not start.
+#[derive(Debug)]
+pub enum StartupError {
+    /// The data directory could not be created, opened or locked.
+    DataDir(OpenError),
+    /// A stored record exists but cannot be used.
+    Load(LoadError),
+    /// The core refused the configuration or the record.
+    Start(tenure::StartError),
+    /// The first record could not be made durable (or its outputs not executed).
+    Driver(DriverError),
+    /// The socket could not be bound.
+    Bind {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// The error.
+        source: io::Error,
+    },
+}
+
+impl fmt::Display for StartupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartupError::DataDir(e) => e.fmt(f),
+            StartupError::Load(e) => e.fmt(f),
+            StartupError::Start(e) => write!(f, "cannot start the node: {e}"),
+            StartupError::Driver(e) => e.fmt(f),
+            StartupError::Bind { addr, source } => write!(f, "cannot bind {addr}: {source}"),
+        }
+    }
+}
+
+impl std::error::Error for StartupError {}
+
+impl From<OpenError> for StartupError {
+    fn from(e: OpenError) -> Self {
+        StartupError::DataDir(e)
+    }
+}
+
+impl From<LoadError> for StartupError {
+    fn from(e: LoadError) -> Self {
+        StartupError::Load(e)
+    }
+}
+
+/// A record could not be made durable. The node stops: what it was about to send may
+/// promise what is not on disk.
+#[derive(Debug)]
+pub struct PersistError(pub io::Error);
+
+impl fmt::Display for PersistError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "cannot make the record durable ({}); the node stops rather than send promises \
+             that are not on disk",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for PersistError {}
+
+/// Why a driver stopped its node: the executor stopped on a record that could not be
+/// made durable ([`tenure::ExecError::Effects`]), or refused a send that promised more
+/// than the stored record ([`tenure::ExecError::Unpersisted`], a bug in the core).
+/// Either way, going on could break the protocol's promises.
+pub type DriverError = tenure::ExecError<PersistError>;
+
+/// Why a command failed.
+#[derive(Debug)]
+pub enum CommandFailure {
+    /// The core refused it (not master, ...); nothing changed.
+    Refused(CommandError),
+    /// It was accepted, but its outputs could not be executed: the node must stop.
+    Fatal(DriverError),
+}
+
+impl fmt::Display for CommandFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CommandFailure::Refused(e) => write!(f, "refused: {e}"),
+            CommandFailure::Fatal(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for CommandFailure {}
+
+/// Receives every event, in order (after it was logged and counted).
+pub type EventHandler = Box<dyn FnMut(&Event) + Send>;
+
+/// What is logged at most every [`LOG_INTERVAL`]: a datagram from an unknown address
+/// (slot 0), each [`DropReason`] (by its position in [`DropReason::ALL`]), each
+/// [`SendError`].
+const UNKNOWN_SOURCE_SLOT: usize = 0;
+const DROP_SLOT_BASE: usize = 1;
+const SEND_SLOT_BASE: usize = DROP_SLOT_BASE + DropReason::ALL.len();
+const LOG_SLOTS: usize = SEND_SLOT_BASE + SendError::ALL.len();
+
+fn drop_slot(reason: DropReason) -> usize {
+    let index = DropReason::ALL
+        .iter()
+        .position(|r| *r == reason)
+        .unwrap_or(0);
+    DROP_SLOT_BASE + index
+}
+
+/// Remembers, per slot, when it was last logged and how many were not.
+#[derive(Debug)]
+struct RateLimit {
+    next: [Option<Instant>; LOG_SLOTS],
+    suppressed: [u64; LOG_SLOTS],
+}
+
+impl RateLimit {
+    fn new() -> Self {
+        RateLimit {
+            next: [None; LOG_SLOTS],
+            suppressed: [0; LOG_SLOTS],
+        }
+    }
+
+    /// `Some(suppressed since the last log)` if this slot may be logged now.
+    fn allow(&mut self, slot: usize, now: Instant) -> Option<u64> {
+        match self.next[slot] {
+            Some(next) if now < next => {
+                self.suppressed[slot] += 1;
+                None
+            }
+            _ => {
+                self.next[slot] = Some(now + LOG_INTERVAL);
+                Some(std::mem::take(&mut self.suppressed[slot]))
+            }
+        }
+    }
+}
+
+/// What this driver does with the core's outputs ([`tenure::Effects`]): the store, the
+/// transport, the counters, the logs and the application's event handler.
+struct Io<S, T> {
+    me: NodeId,
+    /// The instant of the input whose outputs are being executed.
+    now: Instant,
+    store: S,
+    transport: T,
+    metrics: Arc<Metrics>,
+    on_event: Option<EventHandler>,
+    logs: RateLimit,
+}
+
+impl<S: RecordStore, T: Transport> Effects for Io<S, T> {
+    type Error = PersistError;
+
+    fn persist(&mut self, record: &Record) -> Result<(), PersistError> {
+        let started = std::time::Instant::now();
+        // SAFETY-OF-PROTOCOL: durable before any later output is executed (the executor
+        // goes on only when this returns `Ok`).
+        self.store.store(record).map_err(PersistError)?;
+        self.metrics.persisted(started.elapsed());
+        Ok(())
+    }
+
+    fn send(&mut self, to: NodeId, frame: &[u8], _: &Packet) -> Result<(), PersistError> {
+        let result = self.transport.send(to, frame);
+        self.metrics.sent(result);
+        if let Err(e) = result {
+            if let Some(suppressed) = self.logs.allow(SEND_SLOT_BASE + e.index(), self.now) {
+                tracing::warn!(
+                    node = %self.me,
+                    %to,
+                    reason = %e,
+                    suppressed,
+                    "send failed (counted; the protocol retries)"
+                );
+            }
+        }
+        // A failed send never stops the node: the protocol retries.
+        Ok(())
+    }
+
+    fn event(&mut self, event: &Event) -> Result<(), PersistError> {
+        let me = self.me;
+        match *event {
+            Event::BecameMaster { version, term_end } => tracing::info!(
+                node = %me,
+                version,
+                term_ms = term_end.saturating_duration_since(self.now).as_millis(),
+                "became master"
+            ),
+            Event::TermEnded { version, reason } => {
+                tracing::info!(node = %me, version, ?reason, "no longer master")
+            }
+            Event::MasterElected { node, version } => {
+                tracing::info!(node = %me, master = %node, version, "new master")
+            }
+            Event::MasterLost {
+                node,
+                version,
+                reason,
+            } => tracing::info!(node = %me, master = %node, version, ?reason, "master lost"),
+        }
+        if let Some(handler) = self.on_event.as_mut() {
+            handler(event);
+        }
+        Ok(())
+    }
+}
+
+/// A node, its record store, its transport and its clock: see the [module docs](self).
+pub struct Driver<S, T, C> {
+    node: CoreNode,
+    /// Executes the node's outputs; a new one per start (it remembers what was stored).
+    exec: tenure::Executor,
+    io: Io<S, T>,
+    clock: C,
+    view: watch::Sender<View>,
+}
+
+impl<S, T, C> fmt::Debug for Driver<S, T, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Driver")
+            .field("node", &self.node.id())
+            .field("view", &*self.view.borrow())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: RecordStore, T: Transport, C: Clock> Driver<S, T, C> {
+    /// Loads the stored record and starts the node from it ([`tenure::Node::restore`]),
+    /// or, only when no record was ever stored, as a brand-new node
+    /// ([`tenure::Node::first_boot`]); then stores its first record.
+    pub fn start(
+        config: CoreConfig,
+        mut store: S,
+        transport: T,
+        clock: C,
+    ) -> Result<Self, StartupError> {
+        let record = store.load()?;
+        let now = clock.now();
+        let me = config.node_id;
+        let node = match record {
+            None => {
+                tracing::info!(node = %me, "no record yet: first boot");
+                CoreNode::first_boot(config, now)
+            }
+            Some(record) => {
+                tracing::info!(
+                    node = %me,
+                    incarnation = record.incarnation(),
+                    version = ?record.election().version,
+                    "restoring from the stored record"
+                );
+                CoreNode::restore(config, record, now)
+            }
+        }
+        .map_err(StartupError::Start)?;
+        let (view, _) = watch::channel(View::initial(me, now));
+        let mut driver = Driver {
+            node,
+            exec: tenure::Executor::new(),
+            io: Io {
+                me,
+                now,
+                store,
+                transport,
+                metrics: Arc::new(Metrics::default()),
+                on_event: None,
+                logs: RateLimit::new(),
+            },
+            clock,
+            view,
+        };
+        driver.after_input(now).map_err(StartupError::Driver)?;
+        Ok(driver)
+    }
+
+    /// Sets the handler that receives every event.
+    pub fn set_event_handler(&mut self, handler: EventHandler) {
+        self.io.on_event = Some(handler);
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.node.id()
+    }
+
+    /// The core node, for queries ([`tenure::Node::master`], [`tenure::Node::stats`], ...).
+    pub fn node(&self) -> &CoreNode {
+        &self.node
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &C {
+        &self.clock
+    }
+
+    /// The node's counters, shared with whoever renders them.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        Arc::clone(&self.io.metrics)
+    }
+
+    /// A receiver of the view published after every input.
+    pub fn subscribe(&self) -> watch::Receiver<View> {
+        self.view.subscribe()
+    }
+
+    /// The view published after the last input.
+    pub fn view(&self) -> View {
+        *self.view.borrow()
+    }
+
+    /// When to call [`handle_timeout`](Self::handle_timeout) next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.node.poll_timeout()
+    }
+
+    /// Handles one received datagram. `from` is the member whose address it came from
+    /// (`None`: no member's; it is dropped unread and counted as an unknown source);
+    /// the core drops it if its header names another member. `origin` names its source
+    /// in logs.
+    pub fn handle_datagram(
+        &mut self,
+        origin: impl fmt::Display,
+        from: Option<NodeId>,
+        bytes: &[u8],
+    ) -> Result<(), DriverError> {
+        let now = self.clock.now();
+        self.io.metrics.datagram_in();
+        let Some(from) = from else {
+            self.io.metrics.unknown_source();
+            self.log_drop(
+                now,
+                UNKNOWN_SOURCE_SLOT,
+                "unknown_source",
+                &origin,
+                bytes.len(),
+            );
+            return Ok(());
+        };
+        let handled = self.node.handle_frame_from(now, from, bytes);
+        self.handled(now, handled, &origin, bytes.len())
+    }
+
+    /// Handles one frame whose sender is known only from its authenticated header (as a
+    /// firmware reads its link: the core checks the tag before anything else). `origin`
+    /// names its source in logs.
+    pub fn handle_frame(
+        &mut self,
+        origin: impl fmt::Display,
+        bytes: &[u8],
+    ) -> Result<(), DriverError> {
+        let now = self.clock.now();
+        self.io.metrics.datagram_in();
+        let handled = self.node.handle_frame(now, bytes);
+        self.handled(now, handled, &origin, bytes.len())
+    }
+
+    /// Logs a drop the core reported, then executes the input's outputs (a dropped
+    /// frame may still have moved the node's clock and timers on).
+    fn handled(
+        &mut self,
+        now: Instant,
+        handled: Result<(), DropReason>,
+        origin: &dyn fmt::Display,
+        len: usize,
+    ) -> Result<(), DriverError> {
+        if let Err(reason) = handled {
+            if reason.is_benign() {
+                // Late answers and repeats are part of normal operation, not bad traffic.
+                tracing::trace!(node = %self.node.id(), %reason, %origin, len, "dropped a frame");
+            } else {
+                self.log_drop(now, drop_slot(reason), reason.label(), origin, len);
+            }
+        }
+        self.after_input(now)
+    }
+
+    /// Handles the timer of [`poll_timeout`](Self::poll_timeout) (early or late is
+    /// harmless).
+    pub fn handle_timeout(&mut self) -> Result<(), DriverError> {
+        let now = self.clock.now();
+        self.node.handle_timeout(now);
+        self.after_input(now)
+    }
+
+    /// Gives up the role at once (see [`tenure::Node::release`]).
+    pub fn release(&mut self) -> Result<(), CommandFailure> {
+        let now = self.clock.now();
+        self.node.release(now).map_err(CommandFailure::Refused)?;
+        self.after_input(now).map_err(CommandFailure::Fatal)
+    }
+
+    /// Gives up the role naming a successor (see [`tenure::Node::hand_over`]).
+    pub fn hand_over(&mut self, to: NodeId) -> Result<(), CommandFailure> {
+        let now = self.clock.now();
+        self.node
+            .hand_over(now, to)
+            .map_err(CommandFailure::Refused)?;
+        self.after_input(now).map_err(CommandFailure::Fatal)
+    }
+
+    /// Campaigns now if no master is live (see [`tenure::Node::campaign`]).
+    pub fn campaign(&mut self) -> Result<(), CommandFailure> {
+        let now = self.clock.now();
+        self.node.campaign(now).map_err(CommandFailure::Refused)?;
+        self.after_input(now).map_err(CommandFailure::Fatal)
+    }
+
+    /// Publishes a last view (no master, not running). Call it when the node stops on
+    /// purpose or after a [`DriverError`]; a crash, by definition, does not.
+    pub fn stop(&mut self) {
+        let now = self.clock.now();
+        self.view.send_replace(View {
+            running: false,
+            ..View::initial(self.node.id(), now)
+        });
+    }
+
+    /// After every input: publish the view, then execute the outputs in order.
+    fn after_input(&mut self, now: Instant) -> Result<(), DriverError> {
+        // SAFETY-OF-PROTOCOL: the view is published before any output of this input
+        // leaves. A release (or an expiry) is therefore visible to this node's readers
+        // before any other node can learn of it and take the role.
+        self.publish(now);
+        // Inputs change the counters; outputs do not.
+        self.io.metrics.set_core(self.node.stats());
+        self.io.now = now;
+        self.exec.drain(&mut self.node, &mut self.io)?;
+        Ok(())
+    }
+
+    fn publish(&mut self, now: Instant) {
+        let me = self.node.id();
+        let seen = self.node.master(now);
+        let previous = *self.view.borrow();
+        let term = match seen {
+            Some(m) if m.node == me => {
+                let end = m.term_end.unwrap_or(now);
+                Some(match previous.term {
+                    // A renewal: the same term, running on without a gap.
+                    Some(t) if t.end > now => Term { end, ..t },
+                    _ => Term {
+                        version: m.version,
+                        since: now,
+                        end,
+                    },
+                })
+            }
+            _ => None,
+        };
+        let view = View {
+            node: me,
+            master: seen.map(|m| m.node),
+            version: seen.map(|m| m.version),
+            term,
+            taken_at: now,
+            running: true,
+        };
+        if view.master != previous.master {
+            self.io.metrics.master_changed();
+        }
+        self.view.send_if_modified(|v| {
+            let changed = (v.master, v.version, v.term, v.running)
+                != (view.master, view.version, view.term, view.running);
+            *v = view;
+            changed
+        });
+    }
+
+    /// Logs one drop (counted already), at most once per [`LOG_INTERVAL`] per slot.
+    fn log_drop(
+        &mut self,
+        now: Instant,
+        slot: usize,
+        reason: &'static str,
+        origin: &dyn fmt::Display,
+        len: usize,
+    ) {
+        let me = self.node.id();
+        tracing::trace!(node = %me, reason, %origin, len, "dropped a frame");
+        if let Some(suppressed) = self.io.logs.allow(slot, now) {
+            tracing::warn!(
+                node = %me,
+                reason,
+                %origin,
+                len,
+                suppressed,
+                "dropped a frame (counted; logged at most every 10 s per reason)"
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_limit_lets_one_through_per_interval_and_counts_the_rest() {
+        let mut r = RateLimit::new();
+        let t0 = Instant::from_millis(5);
+        assert_eq!(r.allow(3, t0), Some(0));
+        assert_eq!(r.allow(3, t0 + tenure::Duration::from_secs(1)), None);
+        assert_eq!(r.allow(3, t0 + tenure::Duration::from_secs(2)), None);
+        assert_eq!(r.allow(4, t0), Some(0), "slots are independent");
+        assert_eq!(r.allow(3, t0 + LOG_INTERVAL), Some(2));
+    }
+
+    #[test]
+    fn every_drop_reason_and_send_error_has_its_own_log_slot() {
+        let mut slots: Vec<usize> = DropReason::ALL.iter().map(|r| drop_slot(*r)).collect();
+        slots.push(UNKNOWN_SOURCE_SLOT);
+        slots.extend(SendError::ALL.iter().map(|e| SEND_SLOT_BASE + e.index()));
+        let mut unique = slots.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), slots.len(), "{slots:?}");
+        assert!(slots.iter().all(|s| *s < LOG_SLOTS));
+    }
+
+    #[test]
+    fn a_view_claims_only_inside_its_term() {
+        let view = View {
+            node: NodeId(1),
+            master: Some(NodeId(1)),
+            version: Some(4),
+            term: Some(Term {
+                version: 3,
+                since: Instant::from_millis(10),
+                end: Instant::from_millis(20),
+            }),
+            taken_at: Instant::from_millis(12),
+            running: true,
+        };
+        assert!(!view.is_master_at(Instant::from_millis(9)));
+        assert!(view.is_master_at(Instant::from_millis(10)));
+        assert!(!view.is_master_at(Instant::from_millis(20)));
+        assert_eq!(
+            view.master_at(Instant::from_millis(15)),
+            Some(MasterView {
+                node: NodeId(1),
+                version: 4,
+                term_end: Some(Instant::from_millis(20)),
+            })
+        );
+        assert_eq!(view.master_at(Instant::from_millis(25)), None);
+        let follower = View {
+            node: NodeId(2),
+            term: None,
+            ..view
+        };
+        assert_eq!(
+            follower.master_at(Instant::from_millis(25)),
+            Some(MasterView {
+                node: NodeId(1),
+                version: 4,
+                term_end: None,
+            })
+        );
+    }
+}
