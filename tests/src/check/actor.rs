@@ -535,6 +535,7 @@ impl History {
                 instance,
                 ballot,
                 op,
+                ..
             } => {
                 match self.values.get(&(instance, ballot)) {
                     Some(prev) if *prev != op => {

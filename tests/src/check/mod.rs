@@ -559,6 +559,7 @@ mod tests {
                     protocol: PROTOCOL_VERSION,
                     cluster: CLUSTER,
                     from: NodeId(1),
+                    renewal: tenure::Renewal::Lease,
                 },
                 message: Message::Prepare {
                     instance: 0,
