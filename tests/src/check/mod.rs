@@ -539,7 +539,7 @@ mod tests {
         let a = TNode::first_boot(config(3, 0, &Timing::default()), Instant::ZERO).unwrap();
         let mut b = a.clone();
         assert_eq!(
-            b.handle_frame(Instant::ZERO, &[0xff; 3]),
+            b.handle_frame(Instant::ZERO, &[PROTOCOL_VERSION, 0xff, 0xff]),
             Err(DropReason::Malformed)
         );
         assert_eq!(b.stats().dropped.total(), 1);
