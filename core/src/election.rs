@@ -410,6 +410,14 @@ impl Election {
         self.releasing = Some(successor);
     }
 
+    /// No campaign before `until` (unless named successor of a hand-over).
+    pub(crate) fn stay_away_until(&mut self, until: Instant) {
+        if until > self.quiet_until {
+            self.quiet_until = until;
+            self.campaign_at = None; // recomputed against the new quiet time
+        }
+    }
+
     /// Ask to campaign now (if the role is free and this node may campaign).
     pub(crate) fn campaign_now(&mut self, now: Instant) {
         self.campaign_at = Some(now.max(self.silent_until));

@@ -119,6 +119,13 @@ pub(crate) struct Renewer {
     last_completed: Instant,
     /// When the next round begins.
     next_at: Instant,
+    /// Begin of the latest round (voters may guard this node until about a lease after
+    /// it arrived).
+    pub(crate) last_begin: Option<Instant>,
+    /// Rounds failed since the last completed one: each doubles the next round's
+    /// timeout, up to four times the setting (a network slower than the round timeout
+    /// still renews, as it still elects).
+    failures: u32,
     /// Planted fault: a retry reuses the seq and the answers of the failed attempt.
     #[cfg(tenure_fault_injection)]
     pub(crate) reuse_seq: bool,
@@ -150,15 +157,23 @@ impl Renewer {
             open: None,
             last_completed: begin,
             next_at: now,
+            last_begin: None,
+            failures: 0,
             #[cfg(tenure_fault_injection)]
             reuse_seq: false,
             stopped: false,
         }
     }
 
-    /// Goes on under a newly prepared `ballot`: the open round (under the old one) is
-    /// dropped; the try window still counts from the last completed round.
-    pub(crate) fn rebase(&mut self, ballot: Option<Ballot>) {
+    /// Goes on under a newly prepared `ballot` (`None`: none usable, no rounds until
+    /// one is). The open round (under the old one) is dropped. A ballot a majority just
+    /// promised at `now` is also a sign this node hears a majority: the try window counts
+    /// from then (a deaf node cannot complete a Prepare, so R11's bound still holds).
+    pub(crate) fn rebase(&mut self, ballot: Option<Ballot>, now: Instant) {
+        if ballot.is_some() && self.ballot.is_none() {
+            self.last_completed = self.last_completed.max(now);
+            self.next_at = self.next_at.max(now);
+        }
         self.ballot = ballot;
         self.open = None;
     }
@@ -197,10 +212,13 @@ impl Renewer {
             }
             failed = true;
             self.open = None;
+            self.failures = self.failures.saturating_add(1);
+            let round_timeout = self.round_timeout(round_timeout);
             #[cfg(tenure_fault_injection)]
             if self.reuse_seq {
                 // Planted fault: the retry keeps the seq and the votes already counted.
                 if now <= self.last_completed + try_window {
+                    self.last_begin = Some(now);
                     self.open = Some(Round {
                         begin: now,
                         deadline: now + round_timeout,
@@ -217,13 +235,19 @@ impl Renewer {
         }
         self.next_seq = self.next_seq.wrapping_add(1);
         let seq = self.next_seq;
+        self.last_begin = Some(now);
         self.open = Some(Round {
             seq,
             begin: now,
             votes: Votes::default(),
-            deadline: now + round_timeout,
+            deadline: now + self.round_timeout(round_timeout),
         });
         (failed, RenewStep::Begin { seq })
+    }
+
+    /// The round timeout after `failures` failed rounds.
+    fn round_timeout(&self, setting: Duration) -> Duration {
+        setting.saturating_mul(1 << self.failures.min(2))
     }
 
     /// An answer from voter `from` (ourselves included) to `(ballot, term, seq)`.
@@ -248,6 +272,7 @@ impl Renewer {
         }
         let begin = round.begin;
         self.open = None;
+        self.failures = 0;
         self.last_completed = self.last_completed.max(begin);
         self.next_at = begin + renew_every;
         RenewStep::Completed { begin }

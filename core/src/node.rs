@@ -1289,7 +1289,18 @@ impl<const N: usize> Node<N> {
     /// term and begins the rounds that are due.
     fn renew(&mut self, now: Instant) {
         if !self.is_master(now) {
-            self.renewer = None; // R9: an ended term stays ended
+            // R9: an ended term stays ended. R11: a term that ran out (not released) means
+            // this node could not reach a majority; the voters may guard it until a lease
+            // after its last Renew, so it stays away until then rather than campaign
+            // blind (a deaf master's new term op, accepted but never learned by it, would
+            // be finished by the others and cost a lease more).
+            if let Some(at) = self.renewer.take().and_then(|r| r.last_begin) {
+                if self.election.releasing.is_none()
+                    && self.election.state.master == Some(self.config.node_id)
+                {
+                    self.election.stay_away_until(at + self.config.lease);
+                }
+            }
             return;
         }
         let term = self.election.state.version.unwrap_or(0);
@@ -1318,23 +1329,18 @@ impl<const N: usize> Node<N> {
         }
         if prepared != r.ballot {
             // A new prepared ballot (after a prepare-only round): go on under it.
-            r.rebase(prepared);
-            if prepared.is_none() {
-                {
-                    // No usable ballot (we won a duel and a rival's higher ballot was
-                    // promised since, or a Reject carried one): get one, then renew.
-                    self.renewer = Some(r);
-                    let lim = self.limits();
-                    let step = self.proposer.prepare_only(
-                        now,
-                        self.instance,
-                        self.acceptor.promised,
-                        &lim,
-                    );
-                    self.drive(now, step);
-                    return;
-                }
-            }
+            r.rebase(prepared, now);
+        }
+        if r.ballot.is_none() {
+            // No usable ballot (we won a duel and a rival's higher ballot was promised
+            // since, or a Reject carried one): get one, then renew.
+            self.renewer = Some(r);
+            let lim = self.limits();
+            let step = self
+                .proposer
+                .prepare_only(now, self.instance, self.acceptor.promised, &lim);
+            self.drive(now, step);
+            return;
         }
         let (failed, step) = r.poll(now, self.config.round_timeout, self.config.try_window());
         self.renewer = Some(r);

@@ -1137,3 +1137,190 @@ fn messages_print_in_one_readable_line() {
     };
     assert_eq!(std::format!("{s}"), "master=none v12 successor=n3");
 }
+
+// ----- protocol 2 rules (docs/algorithm.md §4) -----------------------------------------
+
+/// R13 (`docs/algorithm.md` §4.8): one reading from the future, then the true time. The
+/// node's own term ends at the regression; it never holds a term as long as the jump, and
+/// there are never two masters (the cluster asserts it after every event).
+#[test]
+fn a_clock_reading_from_the_future_then_the_truth_never_gives_two_masters() {
+    for renewal in [Renewal::Lease, Renewal::Logged] {
+        let members: Vec<Member> = (1..=3).map(Member::candidate).collect();
+        let mut c = Cluster::with_mode(&members, 4, renewal);
+        let m = c.wait_master(lease());
+        c.run_for(lease() / 2);
+        // One input with a reading 10 leases ahead.
+        let future = c.now + lease() * 10;
+        c.nodes[m].as_mut().unwrap().handle_timeout(future);
+        c.drain(m);
+        // The true time again: a regression.
+        let now = c.now;
+        c.nodes[m].as_mut().unwrap().handle_timeout(now);
+        c.drain(m);
+        let node = c.node(m);
+        assert_eq!(node.stats().clock_regressions, 1);
+        assert!(
+            !node.is_master(now),
+            "{renewal}: still master after its clock went back"
+        );
+        let before_jump = future.checked_sub(Duration::from_millis(1)).unwrap();
+        assert!(
+            !node.is_master(before_jump),
+            "{renewal}: the jump left a term"
+        );
+        // The rest of the cluster elects a master; never two at once (checked per event).
+        c.run_for(lease() * 3);
+        assert_eq!(c.masters().len(), 1, "{renewal}");
+    }
+}
+
+/// R13: `is_master(now)` is false for any `now` earlier than the last input's.
+#[test]
+fn is_master_is_false_for_a_reading_earlier_than_the_last_input() {
+    let mut c = Cluster::new(3, 2);
+    let m = c.wait_master(lease());
+    let now = c.now;
+    assert!(c.node(m).is_master(now));
+    let earlier = now.checked_sub(Duration::from_micros(1)).unwrap();
+    assert!(!c.node(m).is_master(earlier));
+    assert!(c.node(m).master(earlier).is_none());
+}
+
+/// R6 (`docs/algorithm.md` §4.5): a restored node refuses every vote for one lease after
+/// its restart, and votes again after.
+#[test]
+fn a_restored_voter_keeps_silent_for_one_lease() {
+    let mut c = Cluster::new(3, 6);
+    let m = c.wait_master(lease());
+    c.run_for(lease());
+    let f = (m + 1) % 3;
+    c.crash(f);
+    c.restart(f);
+    let restarted = c.now;
+    c.run_for(lease() / 2);
+    let silent = c.node(f).stats().silent_refusals;
+    assert!(silent > 0, "a restored voter answered renewals at once");
+    assert_eq!(c.node(f).stats().renews_answered, 0);
+    assert_eq!(
+        c.masters(),
+        vec![m],
+        "the master lost its role to one silent voter"
+    );
+    c.run_for(lease());
+    assert!(c.now > restarted + lease());
+    assert!(c.node(f).stats().renews_answered > 0, "silent for ever");
+}
+
+/// R6's cost, as the docs say: in a 3-node cluster with one node down, a restart of
+/// another leaves no majority that may vote for one lease.
+#[test]
+fn restart_silence_costs_a_three_node_cluster_one_lease() {
+    let mut c = Cluster::new(3, 8);
+    let m = c.wait_master(lease());
+    let down = (m + 1) % 3;
+    let other = (m + 2) % 3;
+    c.crash(down);
+    c.crash(m);
+    c.crash(other);
+    c.restart(other);
+    c.restart(m);
+    let restarted = c.now;
+    let elected = c.run_until(lease() * 3, |c| c.masters().len() == 1);
+    assert!(elected, "no master after three leases");
+    assert!(
+        c.now >= restarted + lease(),
+        "elected {} after the restarts: inside the silence",
+        c.now - restarted
+    );
+}
+
+/// R4 (`docs/algorithm.md` §4.3): while a master renews, every voter guards it: another
+/// candidate's Prepare is refused and the master keeps its role.
+#[test]
+fn guards_refuse_a_rival_campaign_while_the_master_renews() {
+    let mut c = Cluster::new(3, 3);
+    let m = c.wait_master(lease());
+    c.run_for(lease());
+    let rival = (m + 1) % 3;
+    // The rival loses its view (pretend it missed everything) and campaigns.
+    let now = c.now;
+    {
+        let node = c.nodes[rival].as_mut().unwrap();
+        node.election.expires_at = now;
+        node.guards = crate::lease::Guards::default();
+        let _ = node.campaign(now);
+    }
+    c.drain(rival);
+    c.run_for(lease());
+    let third = 3 - m - rival;
+    assert!(
+        c.node(third).stats().guard_refusals > 0,
+        "the third node helped the rival"
+    );
+    assert_eq!(c.masters(), vec![m]);
+}
+
+/// R11 (`docs/algorithm.md` §4.7): a master that can send but hears nothing stops trying
+/// after `try_window`, and the others have a new master within about
+/// `lease + try_window + round_timeout` of the cut.
+#[test]
+fn a_deaf_master_is_replaced_within_lease_plus_try_window() {
+    let mut worst = Duration::ZERO;
+    for seed in 0..10 {
+        let mut c = Cluster::new(5, seed);
+        let m = c.wait_master(lease());
+        c.run_for(lease());
+        let cut_at = c.now;
+        for j in 0..5 {
+            c.cut[j][m] = true; // m hears nothing, still sends
+        }
+        let cfg = c.configs[m].clone();
+        let bound = cfg.lease + cfg.try_window() + cfg.round_timeout;
+        let replaced = c.run_until(lease() * 3, |c| c.masters().iter().any(|&x| x != m));
+        assert!(replaced, "seed {seed}: no new master within three leases");
+        let took = c.now - cut_at;
+        worst = worst.max(took);
+        assert!(
+            took <= bound + lease() / 5,
+            "seed {seed}: {took} to replace a deaf master (bound {bound})"
+        );
+    }
+    std::println!("deaf master replaced within {worst} at worst (10 seeds)");
+}
+
+/// R14: a node of the other renewal mode is refused on every frame, with its own reason.
+#[test]
+fn a_node_of_the_other_renewal_mode_is_refused() {
+    let mut c = Cluster::new(3, 1);
+    let m = c.wait_master(lease());
+    let f = (m + 1) % 3;
+    let now = c.now;
+    let node = c.nodes[f].as_mut().unwrap();
+    let packet = Packet {
+        header: Header {
+            from: NodeId(m as u16 + 1),
+            renewal: Renewal::Logged,
+            ..node.header()
+        },
+        message: Message::CatchUp { next_instance: 0 },
+    };
+    assert_eq!(
+        node.handle_message(now, &packet),
+        Err(DropReason::WrongRenewal)
+    );
+    let old = Packet {
+        header: Header {
+            from: NodeId(m as u16 + 1),
+            protocol: 1,
+            ..node.header()
+        },
+        ..packet
+    };
+    assert_eq!(
+        node.handle_message(now, &old),
+        Err(DropReason::OlderProtocol)
+    );
+    assert_eq!(node.stats().dropped.wrong_renewal, 1);
+    assert_eq!(node.stats().dropped.older_protocol, 1);
+}
