@@ -213,9 +213,9 @@ impl Renewer {
             failed = true;
             self.open = None;
             self.failures = self.failures.saturating_add(1);
-            let round_timeout = self.round_timeout(round_timeout);
             #[cfg(tenure_fault_injection)]
             if self.reuse_seq {
+                let round_timeout = self.round_timeout(round_timeout);
                 // Planted fault: the retry keeps the seq and the votes already counted.
                 if now <= self.last_completed + try_window {
                     self.last_begin = Some(now);
