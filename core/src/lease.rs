@@ -1,5 +1,5 @@
 //! Protocol 2's lease layer ([`Renewal::Lease`](crate::Renewal::Lease)): volatile state,
-//! never persisted. See `docs/algorithm.md` §4.
+//! never persisted. See `docs/algorithm.md` §8.
 //!
 //! - [`Guards`], on every voter: the masters it promised to guard, each until its own
 //!   expiry on this node's clock (R4: a set, one guard per holder), the per-ballot seq

@@ -345,7 +345,7 @@ fn first_election_three_and_five_nodes() {
     }
 }
 
-/// `docs/algorithm.md` §4 (protocol 2): renewals keep a healthy master, move no version,
+/// `docs/algorithm.md` §8 (protocol 2): renewals keep a healthy master, move no version,
 /// write nothing, and cost `2 (N - 1)` messages a round.
 #[test]
 fn lease_renewals_keep_the_master_and_write_nothing() {
@@ -1138,9 +1138,9 @@ fn messages_print_in_one_readable_line() {
     assert_eq!(std::format!("{s}"), "master=none v12 successor=n3");
 }
 
-// ----- protocol 2 rules (docs/algorithm.md §4) -----------------------------------------
+// ----- protocol 2 rules (docs/algorithm.md §8) -----------------------------------------
 
-/// R13 (`docs/algorithm.md` §4.8): one reading from the future, then the true time. The
+/// R13 (`docs/algorithm.md` §8.7): one reading from the future, then the true time. The
 /// node's own term ends at the regression; it never holds a term as long as the jump, and
 /// there are never two masters (the cluster asserts it after every event).
 #[test]
@@ -1187,7 +1187,7 @@ fn is_master_is_false_for_a_reading_earlier_than_the_last_input() {
     assert!(c.node(m).master(earlier).is_none());
 }
 
-/// R6 (`docs/algorithm.md` §4.5): a restored node refuses every vote for one lease after
+/// R6 (`docs/algorithm.md` §8.5): a restored node refuses every vote for one lease after
 /// its restart, and votes again after.
 #[test]
 fn a_restored_voter_keeps_silent_for_one_lease() {
@@ -1235,7 +1235,7 @@ fn restart_silence_costs_a_three_node_cluster_one_lease() {
     );
 }
 
-/// R4 (`docs/algorithm.md` §4.3): while a master renews, every voter guards it: another
+/// R4 (`docs/algorithm.md` §8.3): while a master renews, every voter guards it: another
 /// candidate's Prepare is refused and the master keeps its role.
 #[test]
 fn guards_refuse_a_rival_campaign_while_the_master_renews() {
@@ -1261,7 +1261,7 @@ fn guards_refuse_a_rival_campaign_while_the_master_renews() {
     assert_eq!(c.masters(), vec![m]);
 }
 
-/// R11 (`docs/algorithm.md` §4.7): a master that can send but hears nothing stops trying
+/// R11 (`docs/algorithm.md` §8.6): a master that can send but hears nothing stops trying
 /// after `try_window`, and the others have a new master within about
 /// `lease + try_window + round_timeout` of the cut.
 #[test]
@@ -1289,7 +1289,7 @@ fn a_deaf_master_is_replaced_within_lease_plus_try_window() {
     std::println!("deaf master replaced within {worst} at worst (10 seeds)");
 }
 
-/// R14: a node of the other renewal mode is refused on every frame, with its own reason.
+/// R14 (`docs/algorithm.md` §8.9): a node of the other renewal mode is refused on every frame, with its own reason.
 #[test]
 fn a_node_of_the_other_renewal_mode_is_refused() {
     let mut c = Cluster::new(3, 1);
