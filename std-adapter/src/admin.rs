@@ -23,20 +23,29 @@ const MAX_HEAD: usize = 8 * 1024;
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The `/status` document: the node's view at one instant of the host's monotonic clock.
+///
+/// `token` is the fencing token of the master's term (`null` without a live master), the
+/// number [`Handle::run_while_master`] hands its work and `/metrics` shows as
+/// `tenure_token`; `version` is the register's version (instance of the last effective
+/// op; every renewal moves it in logged mode, so it is no fencing token); `renewal` is
+/// the renewal mode.
 pub fn status_json(handle: &Handle) -> String {
     // Read the view and both clocks together, so `monotonic_ns` dates the view.
     let view = handle.view();
     let now = handle.clock().now();
     let monotonic_ns = host_monotonic_ns();
     let master = view.master_at(now);
-    let mut out = String::with_capacity(160);
+    let mut out = String::with_capacity(200);
+    let null = || "null".to_string();
     let _ = write!(
         out,
-        "{{\"node\":{},\"is_master\":{},\"master\":{},\"version\":{},\"lease_ms\":{},\"monotonic_ns\":{},\"running\":{}}}",
+        "{{\"node\":{},\"is_master\":{},\"master\":{},\"token\":{},\"version\":{},\"renewal\":\"{}\",\"lease_ms\":{},\"monotonic_ns\":{},\"running\":{}}}",
         handle.id(),
         view.is_master_at(now),
-        master.map_or("null".to_string(), |m| m.node.to_string()),
-        master.map_or("null".to_string(), |m| m.version.to_string()),
+        master.map_or_else(null, |m| m.node.to_string()),
+        master.map_or_else(null, |m| m.token.to_string()),
+        view.version.map_or_else(null, |v| v.to_string()),
+        handle.renewal(),
         handle.lease().as_millis(),
         monotonic_ns,
         view.running,

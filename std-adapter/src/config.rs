@@ -6,6 +6,10 @@
 //! listen = "127.0.0.1:7001"  # optional: defaults to this node's member address
 //! data_dir = "data-1"        # relative paths are relative to this file; created if missing
 //! lease = "1s"               # how long the others believe in a master
+//! renewal = "lease"          # lease (default) | logged: the same on every node
+//! # renew_every = "166ms"    # lease mode: a renewal round this often (default lease/6)
+//! # try_window = "333ms"     # lease mode: rounds tried this long after the last
+//! #                          #   completed one (default lease/3)
 //! drift = 0.01               # bound on clock-rate error between nodes (1 %)
 //! key = "<64 hex digits>"    # pre-shared cluster key: every frame carries a BLAKE2s tag
 //! # previous_key = "<64 hex>"  # while rotating: still accepted, never sent with
@@ -106,6 +110,9 @@ struct RawConfig {
     max_backoff: Value,
     priority_step: Value,
     handover_grace: Value,
+    renewal: Value,
+    renew_every: Value,
+    try_window: Value,
     key: Value,
     previous_key: Value,
     insecure: Value,
@@ -426,6 +433,42 @@ impl NodeConfig {
         core.max_backoff = duration("max_backoff", &raw.max_backoff, core.max_backoff)?;
         core.priority_step = duration("priority_step", &raw.priority_step, core.priority_step)?;
         core.handover_grace = duration("handover_grace", &raw.handover_grace, core.handover_grace)?;
+        if let Some(v) = &raw.renewal {
+            core.renewal = match string("renewal", v)? {
+                "lease" => tenure::Renewal::Lease,
+                "logged" => tenure::Renewal::Logged,
+                other => {
+                    return Err(ConfigFileError::new(
+                        "renewal",
+                        format!(
+                            "`{other}` is not lease or logged (every node of a cluster must \
+                             use the same mode)"
+                        ),
+                    ))
+                }
+            };
+        }
+        let optional = |field: &str, v: &Value| -> Result<_, ConfigFileError> {
+            match v {
+                None => Ok(None),
+                Some(_) => duration(field, v, tenure::Duration::ZERO).map(Some),
+            }
+        };
+        core.renew_every = optional("renew_every", &raw.renew_every)?;
+        core.try_window = optional("try_window", &raw.try_window)?;
+        if core.renewal == tenure::Renewal::Logged {
+            for (field, set) in [
+                ("renew_every", core.renew_every.is_some()),
+                ("try_window", core.try_window.is_some()),
+            ] {
+                if set {
+                    return Err(ConfigFileError::new(
+                        field,
+                        "only used with `renewal = \"lease\"`: remove it, or set the mode",
+                    ));
+                }
+            }
+        }
         if let Some(v) = &raw.drift {
             let drift = v
                 .as_float()
@@ -530,6 +573,8 @@ fn core_field(e: &ConfigError) -> &'static str {
         ConfigError::SelfNotMember(_) => "node_id",
         ConfigError::ZeroLease | ConfigError::LeaseTooShort { .. } => "lease",
         ConfigError::ZeroRoundTimeout => "round_timeout",
+        ConfigError::RenewEvery { .. } => "renew_every",
+        ConfigError::TryWindow { .. } => "try_window",
         ConfigError::DriftOutOfRange(_) => "drift",
         _ => "members",
     }
@@ -704,5 +749,50 @@ role = "voter"
         assert_eq!(field_of(&no_key), "key");
         let insecure = GOOD.replace(key_line, "insecure = true");
         assert_eq!(parse(&insecure).unwrap().core.auth, tenure::Auth::Insecure);
+    }
+
+    #[test]
+    fn renewal_mode_and_its_timings() {
+        let c = parse(GOOD).unwrap();
+        assert_eq!(c.core.renewal, tenure::Renewal::Lease, "the default");
+        assert_eq!((c.core.renew_every, c.core.try_window), (None, None));
+        let with = |extra: &str| GOOD.replace("drift = 0.02", &format!("drift = 0.02\n{extra}"));
+        let c = parse(&with("renewal = \"logged\"")).unwrap();
+        assert_eq!(c.core.renewal, tenure::Renewal::Logged);
+        let c = parse(&with(
+            "renewal = \"lease\"\nrenew_every = \"50ms\"\ntry_window = \"120ms\"",
+        ))
+        .unwrap();
+        assert_eq!(c.core.renewal, tenure::Renewal::Lease);
+        assert_eq!(c.core.renew_every, Some(tenure::Duration::from_millis(50)));
+        assert_eq!(c.core.try_window, Some(tenure::Duration::from_millis(120)));
+        for (extra, field, says) in [
+            ("renewal = \"paxos\"", "renewal", "not lease or logged"),
+            ("renewal = 1", "renewal", "expected a string"),
+            ("renew_every = \"50\"", "renew_every", "no unit"),
+            ("renew_every = 50", "renew_every", "duration string"),
+            ("renew_every = \"0ms\"", "renew_every", "above zero"),
+            (
+                "renew_every = \"200ms\"\ntry_window = \"100ms\"",
+                "renew_every",
+                "at most try_window",
+            ),
+            ("try_window = \"490ms\"", "try_window", ""),
+            ("try_window = \"soon\"", "try_window", ""),
+            (
+                "renewal = \"logged\"\ntry_window = \"100ms\"",
+                "try_window",
+                "only used with",
+            ),
+            (
+                "renewal = \"logged\"\nrenew_every = \"100ms\"",
+                "renew_every",
+                "only used with",
+            ),
+        ] {
+            let err = parse(&with(extra)).expect_err(extra);
+            assert_eq!(err.field, field, "{extra} => {err}");
+            assert!(err.message.contains(says), "{extra} => {err}");
+        }
     }
 }

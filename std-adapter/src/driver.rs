@@ -54,9 +54,10 @@ const LOG_INTERVAL: tenure::Duration = tenure::Duration::from_secs(10);
 /// One term of this node as master.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Term {
-    /// The version the term began with: a fencing token (every later master's version is
-    /// higher; renewals raise the current version, never lower it).
-    pub version: u64,
+    /// The term's fencing token ([`tenure::MasterView::token`]): fixed for the whole
+    /// term, strictly higher in every later term of any node. Every write done as master
+    /// must carry it.
+    pub token: u64,
     /// When this node learned it was master (its claim starts here).
     pub since: Instant,
     /// When the term ends unless renewed, on this node's clock. The node never claims
@@ -72,7 +73,13 @@ pub struct View {
     pub node: NodeId,
     /// The master whose lease is live in this view.
     pub master: Option<NodeId>,
-    /// The master's version (its fencing token), with `master`.
+    /// The fencing token of the master's term, with `master`
+    /// ([`tenure::MasterView::token`]).
+    pub token: Option<u64>,
+    /// The register's version ([`tenure::Node::version`]): the instance of the last
+    /// effective op, `None` before any. It is not a fencing token: in
+    /// [`tenure::Renewal::Logged`] every renewal moves it; in [`tenure::Renewal::Lease`]
+    /// it moves only when the master changes (then it equals the new token).
     pub version: Option<u64>,
     /// This node's current term, when it is the master.
     pub term: Option<Term>,
@@ -88,6 +95,7 @@ impl View {
         View {
             node,
             master: None,
+            token: None,
             version: None,
             term: None,
             taken_at: now,
@@ -115,7 +123,7 @@ impl View {
         };
         Some(MasterView {
             node,
-            version: self.version.unwrap_or(0),
+            token: self.token.unwrap_or(0),
             term_end,
         })
     }
@@ -306,23 +314,23 @@ impl<S: RecordStore, T: Transport> Effects for Io<S, T> {
     fn event(&mut self, event: &Event) -> Result<(), PersistError> {
         let me = self.me;
         match *event {
-            Event::BecameMaster { version, term_end } => tracing::info!(
+            Event::BecameMaster { token, term_end } => tracing::info!(
                 node = %me,
-                version,
+                token,
                 term_ms = term_end.saturating_duration_since(self.now).as_millis(),
                 "became master"
             ),
-            Event::TermEnded { version, reason } => {
-                tracing::info!(node = %me, version, ?reason, "no longer master")
+            Event::TermEnded { token, reason } => {
+                tracing::info!(node = %me, token, ?reason, "no longer master")
             }
-            Event::MasterElected { node, version } => {
-                tracing::info!(node = %me, master = %node, version, "new master")
+            Event::MasterElected { node, token } => {
+                tracing::info!(node = %me, master = %node, token, "new master")
             }
             Event::MasterLost {
                 node,
-                version,
+                token,
                 reason,
-            } => tracing::info!(node = %me, master = %node, version, ?reason, "master lost"),
+            } => tracing::info!(node = %me, master = %node, token, ?reason, "master lost"),
         }
         if let Some(handler) = self.on_event.as_mut() {
             handler(event);
@@ -463,7 +471,7 @@ impl<S: RecordStore, T: Transport, C: Clock> Driver<S, T, C> {
             return Ok(());
         };
         let handled = self.node.handle_frame_from(now, from, bytes);
-        self.handled(now, handled, &origin, bytes.len())
+        self.handled(now, handled, &origin, Some(from), bytes)
     }
 
     /// Handles one frame whose sender is known only from its authenticated header (as a
@@ -477,27 +485,60 @@ impl<S: RecordStore, T: Transport, C: Clock> Driver<S, T, C> {
         let now = self.clock.now();
         self.io.metrics.datagram_in();
         let handled = self.node.handle_frame(now, bytes);
-        self.handled(now, handled, &origin, bytes.len())
+        self.handled(now, handled, &origin, None, bytes)
     }
 
     /// Logs a drop the core reported, then executes the input's outputs (a dropped
-    /// frame may still have moved the node's clock and timers on).
+    /// frame may still have moved the node's clock and timers on). `from` is the member
+    /// the frame came from, when the binding knows it.
     fn handled(
         &mut self,
         now: Instant,
         handled: Result<(), DropReason>,
         origin: &dyn fmt::Display,
-        len: usize,
+        from: Option<NodeId>,
+        bytes: &[u8],
     ) -> Result<(), DriverError> {
-        if let Err(reason) = handled {
-            if reason.is_benign() {
+        let len = bytes.len();
+        match handled {
+            Ok(()) => {}
+            Err(reason) if reason.is_benign() => {
                 // Late answers and repeats are part of normal operation, not bad traffic.
                 tracing::trace!(node = %self.node.id(), %reason, %origin, len, "dropped a frame");
-            } else {
-                self.log_drop(now, drop_slot(reason), reason.label(), origin, len);
             }
+            Err(
+                reason @ (DropReason::WrongRenewal
+                | DropReason::OlderProtocol
+                | DropReason::NewerProtocol),
+            ) => self.log_mixed_cluster(now, reason, origin, from, bytes),
+            Err(reason) => self.log_drop(now, drop_slot(reason), reason.label(), origin, len),
         }
         self.after_input(now)
+    }
+
+    /// A member speaking another protocol version or renewal mode: a configuration
+    /// error of the cluster, logged as such (rate-limited like every drop).
+    fn log_mixed_cluster(
+        &mut self,
+        now: Instant,
+        reason: DropReason,
+        origin: &dyn fmt::Display,
+        from: Option<NodeId>,
+        bytes: &[u8],
+    ) {
+        let me = self.node.id();
+        tracing::trace!(node = %me, %reason, %origin, len = bytes.len(), "dropped a frame");
+        let Some(suppressed) = self.io.logs.allow(drop_slot(reason), now) else {
+            return;
+        };
+        let message = mixed_cluster_message(self.node.config(), reason, from, bytes);
+        tracing::error!(
+            node = %me,
+            reason = reason.label(),
+            %origin,
+            suppressed,
+            "{message} (counted; logged at most every 10 s)"
+        );
     }
 
     /// Handles the timer of [`poll_timeout`](Self::poll_timeout) (early or late is
@@ -562,10 +603,15 @@ impl<S: RecordStore, T: Transport, C: Clock> Driver<S, T, C> {
             Some(m) if m.node == me => {
                 let end = m.term_end.unwrap_or(now);
                 Some(match previous.term {
-                    // A renewal: the same term, running on without a gap.
-                    Some(t) if t.end > now => Term { end, ..t },
+                    // The same term, running on without a gap (its token never changes).
+                    Some(t) if t.end > now && t.token == m.token => {
+                        if end > t.end {
+                            self.io.metrics.term_extended();
+                        }
+                        Term { end, ..t }
+                    }
                     _ => Term {
-                        version: m.version,
+                        token: m.token,
                         since: now,
                         end,
                     },
@@ -576,7 +622,8 @@ impl<S: RecordStore, T: Transport, C: Clock> Driver<S, T, C> {
         let view = View {
             node: me,
             master: seen.map(|m| m.node),
-            version: seen.map(|m| m.version),
+            token: seen.map(|m| m.token),
+            version: self.node.version(),
             term,
             taken_at: now,
             running: true,
@@ -585,8 +632,14 @@ impl<S: RecordStore, T: Transport, C: Clock> Driver<S, T, C> {
             self.io.metrics.master_changed();
         }
         self.view.send_if_modified(|v| {
-            let changed = (v.master, v.version, v.term, v.running)
-                != (view.master, view.version, view.term, view.running);
+            let changed = (v.master, v.token, v.version, v.term, v.running)
+                != (
+                    view.master,
+                    view.token,
+                    view.version,
+                    view.term,
+                    view.running,
+                );
             *v = view;
             changed
         });
@@ -612,6 +665,54 @@ impl<S: RecordStore, T: Transport, C: Clock> Driver<S, T, C> {
                 suppressed,
                 "dropped a frame (counted; logged at most every 10 s per reason)"
             );
+        }
+    }
+}
+
+/// The error a frame of a mixed cluster (another protocol version or renewal mode) is
+/// logged with, for example "node 3 runs renewal mode logged, this node lease: a cluster
+/// must use one mode; frames refused". `from` is the member the frame came from, if known;
+/// otherwise the frame's header names it (it is authentic when the mode differs).
+pub fn mixed_cluster_message(
+    config: &CoreConfig,
+    reason: DropReason,
+    from: Option<NodeId>,
+    frame: &[u8],
+) -> String {
+    let header = tenure::auth::open(frame, &config.auth)
+        .ok()
+        .map(|p| p.header);
+    let sender = from
+        .or(header.map(|h| h.from))
+        .map_or_else(|| "a member".to_string(), |n| format!("node {n}"));
+    match reason {
+        DropReason::WrongRenewal => {
+            let theirs = header.map_or_else(
+                || {
+                    match config.renewal {
+                        tenure::Renewal::Lease => tenure::Renewal::Logged,
+                        tenure::Renewal::Logged => tenure::Renewal::Lease,
+                    }
+                    .to_string()
+                },
+                |h| h.renewal.to_string(),
+            );
+            format!(
+                "{sender} runs renewal mode {theirs}, this node {}: a cluster must use one \
+                 mode; frames refused",
+                config.renewal
+            )
+        }
+        _ => {
+            // The protocol version is the first byte of every frame, in every version.
+            let theirs = frame
+                .first()
+                .map_or_else(|| "?".to_string(), |v| v.to_string());
+            format!(
+                "{sender} speaks protocol {theirs}, this node {}: every member of a cluster \
+                 must run the same protocol version; frames refused",
+                tenure::PROTOCOL_VERSION
+            )
         }
     }
 }
@@ -648,9 +749,10 @@ mod tests {
         let view = View {
             node: NodeId(1),
             master: Some(NodeId(1)),
-            version: Some(4),
+            token: Some(4),
+            version: Some(5),
             term: Some(Term {
-                version: 3,
+                token: 4,
                 since: Instant::from_millis(10),
                 end: Instant::from_millis(20),
             }),
@@ -664,7 +766,7 @@ mod tests {
             view.master_at(Instant::from_millis(15)),
             Some(MasterView {
                 node: NodeId(1),
-                version: 4,
+                token: 4,
                 term_end: Some(Instant::from_millis(20)),
             })
         );
@@ -678,9 +780,46 @@ mod tests {
             follower.master_at(Instant::from_millis(25)),
             Some(MasterView {
                 node: NodeId(1),
-                version: 4,
+                token: 4,
                 term_end: None,
             })
+        );
+    }
+
+    #[test]
+    fn a_mixed_cluster_is_named_in_its_log_message() {
+        let members = [tenure::Member::candidate(1), tenure::Member::candidate(3)];
+        let config = CoreConfig::new(7, NodeId(1), &members).unwrap();
+        let mut packet = tenure::Packet {
+            header: tenure::Header {
+                protocol: tenure::PROTOCOL_VERSION,
+                cluster: 7,
+                from: NodeId(3),
+                renewal: tenure::Renewal::Logged,
+            },
+            message: tenure::Message::CatchUp { next_instance: 1 },
+        };
+        let mut buf = [0u8; tenure::MAX_SEALED_SIZE];
+        let n = tenure::auth::seal(&packet, &config.auth, &mut buf).unwrap();
+        assert_eq!(
+            mixed_cluster_message(&config, DropReason::WrongRenewal, None, &buf[..n]),
+            "node 3 runs renewal mode logged, this node lease: a cluster must use one mode; \
+             frames refused"
+        );
+        packet.header.protocol = 1;
+        let n = tenure::auth::seal(&packet, &config.auth, &mut buf).unwrap();
+        assert_eq!(
+            mixed_cluster_message(
+                &config,
+                DropReason::OlderProtocol,
+                Some(NodeId(3)),
+                &buf[..n]
+            ),
+            format!(
+                "node 3 speaks protocol 1, this node {}: every member of a cluster must run \
+                 the same protocol version; frames refused",
+                tenure::PROTOCOL_VERSION
+            )
         );
     }
 }

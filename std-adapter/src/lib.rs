@@ -13,7 +13,7 @@
 //!
 //! // Queries, answered at the current instant (never "master" after the term's end).
 //! if let Some(m) = node.master() {
-//!     println!("master is node {} (fencing token {})", m.node, m.version);
+//!     println!("master is node {} (fencing token {})", m.node, m.token);
 //! }
 //! let _ = node.is_master();
 //!
@@ -50,6 +50,19 @@
 //! - [`config`]: the TOML configuration file; every bad value names its field.
 //! - [`metrics`]: counters, rendered in the Prometheus text format; [`admin`] serves
 //!   them and a JSON `/status`.
+//! - [`clock`]: leases are measured on `CLOCK_BOOTTIME`, which counts a suspend of the
+//!   host (`CLOCK_MONOTONIC` does not).
+//!
+//! # The fencing token
+//!
+//! One number, everywhere: [`MasterView::token`] ([`Handle::master`]), [`Term::token`]
+//! ([`Handle::view`]), the argument [`Handle::run_while_master`] hands its work, the
+//! `token` field of `/status` and the `tenure_token` gauge of `/metrics`. It is fixed
+//! for a whole term, and strictly higher in every later term. The register's `version`
+//! (`/status` `version`, `tenure_version`, [`View::version`]) is another number: the
+//! instance of the last effective op. In the default renewal mode, lease, it moves only
+//! when the master changes; in logged mode every renewal moves it. Never use it as a
+//! fencing token.
 
 pub mod admin;
 pub mod clock;

@@ -39,13 +39,27 @@ pub struct Counters {
     pub recv_errors: u64,
     /// Changes of the master in this node's view.
     pub master_changes: u64,
-    /// Records made durable.
+    /// Renewals that moved the end of this node's own term later, seen by the driver
+    /// (in either [`tenure::Renewal`] mode; in lease mode it follows
+    /// [`tenure::Stats::renewals_completed`]).
+    pub term_extensions: u64,
+    /// Records made durable (written and synced: what
+    /// [`records written per renewal`](Counters::records_per_renewal) counts).
     pub persists: u64,
     /// Time spent making them durable, in microseconds.
     pub persist_micros: u64,
 }
 
 impl Counters {
+    /// Records written per renewal completed, over this node's life: `persists /
+    /// renewals_completed` (`None` before the first completed renewal). Meaningful for
+    /// a master that held the role throughout; the demo computes it over stable periods
+    /// of the whole cluster.
+    pub fn records_per_renewal(&self) -> Option<f64> {
+        (self.core.renewals_completed > 0)
+            .then(|| self.persists as f64 / self.core.renewals_completed as f64)
+    }
+
     /// Failed sends for one reason.
     pub fn send_failures(&self, reason: SendError) -> u64 {
         self.send_failures[reason.index()]
@@ -77,6 +91,7 @@ pub struct Metrics {
     send_failures: [AtomicU64; 6],
     recv_errors: AtomicU64,
     master_changes: AtomicU64,
+    term_extensions: AtomicU64,
     persist: Mutex<Histogram>,
 }
 
@@ -114,6 +129,9 @@ impl Metrics {
     pub(crate) fn master_changed(&self) {
         bump(&self.master_changes);
     }
+    pub(crate) fn term_extended(&self) {
+        bump(&self.term_extensions);
+    }
     pub(crate) fn persisted(&self, took: Duration) {
         let secs = took.as_secs_f64();
         let mut h = self.persist.lock().unwrap_or_else(|e| e.into_inner());
@@ -141,6 +159,7 @@ impl Metrics {
             send_failures: self.send_failures.each_ref().map(load),
             recv_errors: load(&self.recv_errors),
             master_changes: load(&self.master_changes),
+            term_extensions: load(&self.term_extensions),
             persists,
             persist_micros: (persist_seconds * 1e6) as u64,
         }
@@ -171,17 +190,23 @@ impl Metrics {
             "The master in this node's view (-1: none).",
             &[("", gauges.master.map_or(-1, i64::from).to_string())],
         );
+        let signed = |v: Option<u64>| {
+            v.map_or(-1, |v| i64::try_from(v).unwrap_or(i64::MAX))
+                .to_string()
+        };
+        metric(
+            "token",
+            "gauge",
+            "The fencing token of the master's term in this node's view (-1: no master). \
+             Fixed for a term; the same number as /status `token` and run_while_master's.",
+            &[("", signed(gauges.token))],
+        );
         metric(
             "version",
             "gauge",
-            "The election version (fencing token) this node knows (-1: none).",
-            &[(
-                "",
-                gauges
-                    .version
-                    .map_or(-1, |v| i64::try_from(v).unwrap_or(i64::MAX))
-                    .to_string(),
-            )],
+            "The register's version: instance of the last effective op (-1: none). Not a \
+             fencing token: in logged mode every renewal moves it.",
+            &[("", signed(gauges.version))],
         );
         metric(
             "master_changes_total",
@@ -204,8 +229,64 @@ impl Metrics {
         metric(
             "renewals_total",
             "counter",
-            "Lease renewals this node proposed.",
+            "Renewals this node began (lease mode: Renew rounds; logged mode: BeMaster \
+             renewals proposed).",
             &one(c.core.renewals),
+        );
+        metric(
+            "renewals_completed_total",
+            "counter",
+            "Lease-mode renewal rounds a majority answered.",
+            &one(c.core.renewals_completed),
+        );
+        metric(
+            "renewals_failed_total",
+            "counter",
+            "Lease-mode renewal rounds that timed out without a majority.",
+            &one(c.core.renewals_failed),
+        );
+        metric(
+            "term_extensions_total",
+            "counter",
+            "Renewals that moved the end of this node's own term later (either mode).",
+            &one(c.term_extensions),
+        );
+        metric(
+            "renews_answered_total",
+            "counter",
+            "Renew messages this node answered as a voter.",
+            &one(c.core.renews_answered),
+        );
+        metric(
+            "renews_refused_total",
+            "counter",
+            "Renew messages this node refused.",
+            &one(c.core.renews_refused),
+        );
+        metric(
+            "guard_refusals_total",
+            "counter",
+            "Prepare and Accept refused because a guard named another node.",
+            &one(c.core.guard_refusals),
+        );
+        metric(
+            "silent_refusals_total",
+            "counter",
+            "Votes refused during the silence after a restart.",
+            &one(c.core.silent_refusals),
+        );
+        metric(
+            "persists_total",
+            "counter",
+            "Records written (made durable). Per renewal: persists_total / \
+             renewals_completed_total (0 in lease mode while the master is stable).",
+            &one(c.persists),
+        );
+        metric(
+            "clock_regressions_total",
+            "counter",
+            "Clock readings earlier than the previous one (each ends this node's own term).",
+            &one(c.core.clock_regressions),
         );
         metric(
             "releases_total",
@@ -310,7 +391,9 @@ pub struct Gauges {
     pub is_master: bool,
     /// The master in this node's view now.
     pub master: Option<u16>,
-    /// The election version.
+    /// The fencing token of that master's term.
+    pub token: Option<u64>,
+    /// The register's version ([`tenure::Node::version`]).
     pub version: Option<u64>,
 }
 
@@ -324,15 +407,25 @@ mod tests {
         m.unknown_source();
         m.sent(Err(SendError::PermissionDenied));
         m.persisted(Duration::from_micros(700));
+        m.term_extended();
+        m.set_core(&Stats {
+            renewals_completed: 4,
+            ..Stats::default()
+        });
         let text = m.render(&Gauges {
             is_master: true,
             master: Some(2),
+            token: Some(7),
             version: Some(9),
         });
         for line in [
             "tenure_is_master 1",
             "tenure_master_node 2",
+            "tenure_token 7",
             "tenure_version 9",
+            "tenure_renewals_completed_total 4",
+            "tenure_term_extensions_total 1",
+            "tenure_persists_total 1",
             "tenure_messages_dropped_total{reason=\"unknown_source\"} 1",
             "tenure_send_failures_total{reason=\"permission_denied\"} 1",
             "tenure_persist_seconds_bucket{le=\"0.0005\"} 0",
@@ -342,6 +435,7 @@ mod tests {
             assert!(text.contains(line), "missing `{line}` in\n{text}");
         }
         let c = m.counters();
+        assert_eq!(c.records_per_renewal(), Some(0.25));
         assert_eq!(c.dropped_total(), 1);
         assert_eq!(c.send_failures(SendError::PermissionDenied), 1);
     }

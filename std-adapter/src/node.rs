@@ -23,6 +23,11 @@ use crate::transport::{AddressBook, UdpTransport};
 /// absorb timer and scheduling lateness.
 pub const CANCEL_MARGIN: std::time::Duration = std::time::Duration::from_millis(5);
 
+/// How often at most [`Handle::run_while_master`] looks at the clock while its work
+/// runs: tokio's timers stop while the host is suspended ([`TokioClock`] does not), so a
+/// resumed master's work is cancelled this soon at the latest.
+pub const SUSPEND_CHECK: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// Events buffered per [`Handle::events`] receiver before the slowest one lags.
 const EVENT_BUFFER: usize = 64;
 
@@ -95,7 +100,9 @@ pub enum NotMaster {
 impl fmt::Display for NotMaster {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            NotMaster::TermEnded(v) => write!(f, "the term of version {v} ended"),
+            NotMaster::TermEnded(token) => {
+                write!(f, "the term with fencing token {token} ended")
+            }
             NotMaster::Stopped => write!(f, "the node stopped"),
         }
     }
@@ -106,6 +113,7 @@ impl std::error::Error for NotMaster {}
 struct Shared {
     id: NodeId,
     lease: tenure::Duration,
+    renewal: tenure::Renewal,
     local: SocketAddr,
     clock: TokioClock,
     metrics: Arc<Metrics>,
@@ -175,6 +183,7 @@ pub fn start_on(
         );
     }
     let lease = config.core.lease;
+    let renewal = config.core.renewal;
     let store = TokioStore(FileStore::open(&config.data_dir)?);
     // The others recognise this node's datagrams by its member address.
     let own = config.peers.address_of(config.core.node_id);
@@ -224,6 +233,7 @@ pub fn start_on(
         shared: Arc::new(Shared {
             id,
             lease,
+            renewal,
             local,
             clock,
             metrics,
@@ -414,12 +424,17 @@ impl Handle {
         std::time::Duration::from_micros(self.shared.lease.as_micros())
     }
 
+    /// The configured renewal mode.
+    pub fn renewal(&self) -> tenure::Renewal {
+        self.shared.renewal
+    }
+
     /// The node's clock (to convert the instants of a [`View`]).
     pub fn clock(&self) -> TokioClock {
         self.shared.clock
     }
 
-    /// The master in this node's view now, with its version (fencing token) and, when
+    /// The master in this node's view now, with its term's fencing token and, when
     /// it is this node, the end of its term (on [`Handle::clock`]). Once the node's task
     /// is gone (crashed), only a term of its own that has not ended yet is reported:
     /// nothing updates its view of the others any more.
@@ -433,7 +448,7 @@ impl Handle {
     }
 
     /// Whether this node is master now. Never true at or after the end of its term;
-    /// act on it only with [`Handle::master`]'s version as a fencing token, because the
+    /// act on it only with [`Handle::master`]'s token as a fencing token, because the
     /// process may pause right after asking.
     pub fn is_master(&self) -> bool {
         self.is_master_at(Instant::now())
@@ -452,7 +467,7 @@ impl Handle {
         *self.view.borrow()
     }
 
-    /// A receiver notified whenever the view changes (master, version, term).
+    /// A receiver notified whenever the view changes (master, token, version, term).
     pub fn watch(&self) -> watch::Receiver<View> {
         self.view.clone()
     }
@@ -474,6 +489,7 @@ impl Handle {
         self.shared.metrics.render(&Gauges {
             is_master: view.is_master_at(now),
             master: view.master_at(now).map(|m| m.node.0),
+            token: view.master_at(now).map(|m| m.token),
             version: view.version,
         })
     }
@@ -548,12 +564,16 @@ impl Handle {
             .take()
     }
 
-    /// Waits until this node is master, then runs `work(version)` while it stays
+    /// Waits until this node is master, then runs `work(token)` while it stays
     /// master: the future is dropped [`CANCEL_MARGIN`] before the term's end (which
     /// moves on with every renewal) unless it finished first, and at once when the term
-    /// ends early (release, shutdown, crash of the node's task). `version` is the term's
-    /// fencing token: pass it to every system the work writes to, so a write from a
-    /// deposed master is refused.
+    /// ends early (release, shutdown, crash of the node's task). `token` is the term's
+    /// fencing token ([`Term::token`](crate::Term::token), the `token` of `/status` and
+    /// `tenure_token` of `/metrics`), fixed for the whole term: pass it to every system
+    /// the work writes to, so a write from a deposed master is refused.
+    ///
+    /// The clock is read at least every [`SUSPEND_CHECK`], so work resumed after the host
+    /// was suspended past the term's end is dropped that soon.
     ///
     /// ```no_run
     /// # async fn example(handle: tenure_tokio::Handle) {
@@ -593,13 +613,19 @@ impl Handle {
                 () = tokio::time::sleep_until(clock.deadline(expiry.unwrap_or(tenure::Instant::MAX))), if expiry.is_some() => {}
             }
         };
-        let work = work(term.version);
+        let work = work(term.token);
         tokio::pin!(work);
         let mut end = term.end;
         loop {
-            let cancel_at = clock.deadline(tenure::Instant::from_micros(
-                end.as_micros().saturating_sub(margin.as_micros()),
-            ));
+            let cancel =
+                tenure::Instant::from_micros(end.as_micros().saturating_sub(margin.as_micros()));
+            if clock.now() >= cancel {
+                // The renewal did not come in time (a renewal moves `end` on).
+                return Err(NotMaster::TermEnded(term.token));
+            }
+            let cancel_at = clock
+                .deadline(cancel)
+                .min(tokio::time::Instant::now() + SUSPEND_CHECK);
             tokio::select! {
                 biased;
                 changed = view.changed() => {
@@ -609,13 +635,11 @@ impl Handle {
                     let current = *view.borrow_and_update();
                     match current.term {
                         Some(t) if current.running && t.since == term.since => end = t.end,
-                        _ => return Err(NotMaster::TermEnded(term.version)),
+                        _ => return Err(NotMaster::TermEnded(term.token)),
                     }
                 }
-                () = tokio::time::sleep_until(cancel_at) => {
-                    // The renewal did not come in time (a renewal moves `end` on).
-                    return Err(NotMaster::TermEnded(term.version));
-                }
+                () = tokio::time::sleep_until(cancel_at) => {} // looks at the clock again
+
                 output = &mut work => return Ok(output),
             }
         }

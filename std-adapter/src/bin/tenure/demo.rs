@@ -18,6 +18,7 @@ pub struct Options {
     pub duration: Duration,
     pub kill_every: Duration,
     pub keep: bool,
+    pub renewal: tenure::Renewal,
 }
 
 /// Columns of the final timeline.
@@ -34,6 +35,30 @@ struct Slot {
     zombie: Option<Handle>,
     last_term: Option<tenure::Instant>,
     row: Vec<u8>,
+    /// When the running incarnation started.
+    started: Instant,
+    /// Its counters at the previous sample (the meter of writes per renewal).
+    seen: Option<tenure_tokio::Counters>,
+}
+
+/// What the cluster did while one master was stable: every node's records written and
+/// datagrams sent, and the master's completed renewals.
+#[derive(Default)]
+struct Stable {
+    persists: u64,
+    datagrams: u64,
+    renewals: u64,
+    time: Duration,
+}
+
+impl Stable {
+    fn per_renewal(&self, n: u64) -> String {
+        if self.renewals == 0 {
+            "-".to_string()
+        } else {
+            format!("{:.2}", n as f64 / self.renewals as f64)
+        }
+    }
 }
 
 /// Counters summed over every incarnation of every node.
@@ -138,6 +163,7 @@ pub async fn run(o: Options) -> Result<ExitCode, String> {
         .map_err(|e| e.to_string())?;
         config.core.lease = tenure_tokio::clock::to_core(o.lease);
         config.core.auth = tenure::Auth::key(key);
+        config.core.renewal = o.renewal;
         config.validate().map_err(|e| format!("--lease: {e}"))?;
         slots.push(Slot {
             id: member.id,
@@ -146,13 +172,16 @@ pub async fn run(o: Options) -> Result<ExitCode, String> {
             zombie: None,
             last_term: None,
             row: vec![b' '; COLUMNS as usize],
+            started: Instant::now(),
+            seen: None,
         });
     }
 
     println!(
-        "tenure demo: {} nodes on loopback UDP, lease {} ms, running {:.0} s, killing the master every {:.1} s",
+        "tenure demo: {} nodes on loopback UDP, lease {} ms, renewal {}, running {:.0} s, killing the master every {:.1} s",
         o.nodes,
         lease_ms,
+        o.renewal,
         o.duration.as_secs_f64(),
         o.kill_every.as_secs_f64()
     );
@@ -161,6 +190,7 @@ pub async fn run(o: Options) -> Result<ExitCode, String> {
     let clock0 = Clock0(start);
     for slot in &mut slots {
         slot.live = Some(start_node(&slot.config)?);
+        slot.started = Instant::now();
     }
     println!(
         "{} started nodes 1..={} on 127.0.0.1 ports {}",
@@ -190,6 +220,13 @@ pub async fn run(o: Options) -> Result<ExitCode, String> {
     let mut current: Option<(NodeId, u64)> = None;
     let mut totals = Totals::default();
     let mut restart_failures = 0u32;
+    // Writes and messages per renewal, measured while one master is stable: it has held
+    // the role for a lease, no kill or release is under way, and every node is up and
+    // has been for two leases (a restarted node catches up, and writes, once).
+    let mut stable = Stable::default();
+    let mut stable_before = false;
+    let mut term_seen_at: Option<Instant> = None;
+    let mut last_tick = start;
 
     loop {
         tick.tick().await;
@@ -238,6 +275,45 @@ pub async fn run(o: Options) -> Result<ExitCode, String> {
                 );
             }
         }
+        // 1b. The meter of writes and messages per renewal.
+        let master_slot = match claimants[..] {
+            [m] => slots
+                .iter()
+                .position(|s| s.id == m && s.live.as_ref().is_some_and(|h| h.is_master_at(t))),
+            _ => None,
+        };
+        let is_stable = master_slot.is_some()
+            && pending.is_none()
+            && releasing.is_none()
+            && term_seen_at.is_some_and(|at| t - at >= o.lease)
+            && slots
+                .iter()
+                .all(|s| s.live.is_some() && t - s.started >= 2 * o.lease);
+        for (k, slot) in slots.iter_mut().enumerate() {
+            let Some(h) = slot.live.as_ref() else {
+                slot.seen = None;
+                continue;
+            };
+            let c = h.counters();
+            if let Some(prev) = slot.seen.filter(|_| is_stable && stable_before) {
+                stable.persists += c.persists - prev.persists;
+                stable.datagrams += c.datagrams_out - prev.datagrams_out;
+                if Some(k) == master_slot {
+                    stable.renewals += match o.renewal {
+                        tenure::Renewal::Lease => {
+                            c.core.renewals_completed - prev.core.renewals_completed
+                        }
+                        tenure::Renewal::Logged => c.term_extensions - prev.term_extensions,
+                    };
+                }
+            }
+            slot.seen = Some(c);
+        }
+        if is_stable && stable_before {
+            stable.time += t - last_tick;
+        }
+        last_tick = t;
+        stable_before = is_stable;
         // 2. New terms, and what they complete (a failover, a release).
         for slot in &mut slots {
             let Some(h) = slot.live.as_ref() else {
@@ -250,7 +326,8 @@ pub async fn run(o: Options) -> Result<ExitCode, String> {
             }
             slot.last_term = Some(term.since);
             elections += 1;
-            current = Some((slot.id, term.version));
+            term_seen_at = Some(t);
+            current = Some((slot.id, term.token));
             let mut note = String::new();
             if let Some(p) = pending.as_ref().filter(|p| p.killed != slot.id) {
                 let took = ms(t - p.at);
@@ -272,7 +349,7 @@ pub async fn run(o: Options) -> Result<ExitCode, String> {
                 "{} node {} is master (fencing token {}){note}",
                 clock0.stamp(t),
                 slot.id,
-                term.version
+                term.token
             );
         }
         // 3. Restart a killed node from its record once a new master is in place and its
@@ -289,6 +366,8 @@ pub async fn run(o: Options) -> Result<ExitCode, String> {
                         slot.zombie = None;
                         slot.last_term = None;
                         slot.live = Some(h);
+                        slot.started = Instant::now();
+                        slot.seen = None;
                         println!(
                             "{} node {} restarted from its record on disk",
                             clock0.stamp(t),
@@ -359,7 +438,7 @@ pub async fn run(o: Options) -> Result<ExitCode, String> {
                     totals.add(&h.counters());
                     slot.row[col] = b'K';
                     kills += 1;
-                    let token = h.view().term.map(|term| term.version).unwrap_or(0);
+                    let token = h.view().term.map(|term| term.token).unwrap_or(0);
                     let version = h.view().version.unwrap_or(0);
                     println!(
                         "{} KILL node {} (master, fencing token {token}): task aborted, no release",
@@ -469,17 +548,40 @@ pub async fn run(o: Options) -> Result<ExitCode, String> {
             ),
         ),
         (
+            "records written per renewal",
+            format!(
+                "{} ({} / {} renewals)",
+                stable.per_renewal(stable.persists),
+                stable.persists,
+                stable.renewals
+            ),
+        ),
+        (
+            "messages per renewal",
+            format!(
+                "{} ({} datagrams)",
+                stable.per_renewal(stable.datagrams),
+                stable.datagrams
+            ),
+        ),
+        (
             "two masters at once",
             format!("{overlaps} of {samples} samples"),
         ),
     ];
     println!();
-    let line = format!("+{}+{}+", "-".repeat(30), "-".repeat(28));
+    let line = format!("+{}+{}+", "-".repeat(30), "-".repeat(32));
     println!("{line}");
     for (k, v) in rows {
-        println!("| {k:<28} | {v:<26} |");
+        println!("| {k:<28} | {v:<30} |");
     }
     println!("{line}");
+    println!(
+        "(per renewal: over {:.1} s with one stable master, renewal mode {}; records are \
+         those of every node, renewals the master's completed ones)",
+        stable.time.as_secs_f64(),
+        o.renewal
+    );
     println!(
         "kills={kills} failover_p50_ms={p50:.0} failover_p99_ms={p99:.0} lease_ms={lease_ms} overlaps={overlaps}"
     );

@@ -57,6 +57,10 @@ enum Command {
         /// Keep the temporary data directories.
         #[arg(long)]
         keep: bool,
+        /// The renewal mode: lease (renewals write nothing) or logged (each renewal is a
+        /// chosen, persisted op), to compare them.
+        #[arg(long, default_value = "lease", value_parser = parse_renewal)]
+        renewal: tenure::Renewal,
     },
     /// Write ready configuration files for a local cluster.
     InitConfig {
@@ -81,6 +85,14 @@ enum Command {
     },
     /// Print the version, and whether the core has test-only fault hooks (as --version).
     Version,
+}
+
+fn parse_renewal(text: &str) -> Result<tenure::Renewal, String> {
+    match text {
+        "lease" => Ok(tenure::Renewal::Lease),
+        "logged" => Ok(tenure::Renewal::Logged),
+        other => Err(format!("`{other}` is not lease or logged")),
+    }
 }
 
 fn init_logs(default: &str) {
@@ -113,6 +125,7 @@ fn main() -> ExitCode {
             duration,
             kill_every,
             keep,
+            renewal,
         } => {
             init_logs("warn");
             let options = demo::Options {
@@ -121,6 +134,7 @@ fn main() -> ExitCode {
                 duration,
                 kill_every,
                 keep,
+                renewal,
             };
             runtime()
                 .map_err(|e| e.to_string())
@@ -221,6 +235,7 @@ fn config_text(
          listen = \"127.0.0.1:{listen}\"\n\
          data_dir = \"data-{id}\"    # relative to this file; created if missing\n\
          lease = \"{lease}\"\n\
+         renewal = \"lease\"       # lease | logged: the same on every node\n\
          drift = 0.01           # clocks' rate error bound: 1 %\n\
          key = \"{key}\"  # the same on every node; keep it secret\n",
         admin = u32::from(port(id)?) + 1000,
