@@ -29,9 +29,11 @@ mod world;
 
 pub use checker::{fmt_real, Checker, Violation, ViolationKind};
 pub use clock::Clock;
-pub use options::{parse_duration, Cli, Plant, SimOptions, USAGE};
+pub use options::{
+    parse_duration, parse_fault, Cli, Plant, Probe, SimOptions, LOGGED_ONE_IN, USAGE,
+};
 pub use rng::{SimRng, TraceHash};
-pub use sweep::{sweep, Progress, Summary};
+pub use sweep::{sweep, ModeFigures, Progress, Summary};
 pub use world::{fmt_msg, run_seed, RunReport, RunStats, SimNode};
 
 /// The largest cluster the simulator builds (the nodes' member capacity).

@@ -115,5 +115,12 @@ fn run_sweep(cli: &Cli) -> Summary {
             summary.failing_seeds
         ));
     }
+    if summary.by_kind.len() > 1 || summary.failing_seeds > 20 {
+        say("first seed of each kind:");
+        for (kind, (seed, v)) in &summary.first_by_kind {
+            say(&format!("  {kind:?}: seed {seed}: {v}"));
+            say(&format!("    replay: {}", opts.replay_command(*seed)));
+        }
+    }
     summary
 }

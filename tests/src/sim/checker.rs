@@ -18,6 +18,10 @@ pub enum ViolationKind {
     Agreement,
     /// One ballot carried two different values in one instance.
     BallotReuse,
+    /// A term of mastership (on the real-time timeline) began with a fencing token not
+    /// strictly above every earlier term's, or one token spanned two separate periods of
+    /// mastership.
+    FencingToken,
     /// Two nodes map one version to different election states (masters).
     VersionConflict,
     /// A node's version went backwards (in memory, or on its disk).
@@ -48,6 +52,7 @@ impl ViolationKind {
         matches!(
             self,
             ViolationKind::TwoMasters
+                | ViolationKind::FencingToken
                 | ViolationKind::Agreement
                 | ViolationKind::BallotReuse
                 | ViolationKind::VersionConflict
@@ -141,6 +146,7 @@ impl Checker {
                 instance,
                 ballot,
                 op,
+                ..
             } => {
                 match self.proposals.get(&(instance, ballot)) {
                     Some(&old) if old != op => self.report(

@@ -2,7 +2,8 @@
 //! reproduces them.
 
 use core::fmt;
-use tenure::Duration;
+use tenure::fault::Fault;
+use tenure::{Duration, Renewal};
 
 /// A fault planted in the driver or the environment (never in the core), to prove the
 /// checker notices it.
@@ -53,6 +54,39 @@ impl fmt::Display for Plant {
     }
 }
 
+/// What the calm phase does to the steady master to measure a failover.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Probe {
+    /// Crash it: failover from the crash to the next master.
+    #[default]
+    Crash,
+    /// Make it deaf (it still sends, hears nothing): from the cut to the others' next
+    /// master (R11's `lease + try_window + round_timeout`).
+    Deaf,
+}
+
+impl Probe {
+    /// The command-line name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Probe::Crash => "crash",
+            Probe::Deaf => "deaf",
+        }
+    }
+
+    /// Parses a command-line name.
+    pub fn parse(s: &str) -> Option<Probe> {
+        [Probe::Crash, Probe::Deaf]
+            .into_iter()
+            .find(|p| p.name() == s)
+    }
+}
+
+/// Parses a planted core fault by its label (`Fault::label`).
+pub fn parse_fault(s: &str) -> Option<Fault> {
+    Fault::ALL.into_iter().find(|f| f.label() == s)
+}
+
 /// Everything that shapes a run besides its seed. The seed draws the rest: link delays,
 /// loss rate, clock offsets and rates, roles, the schedule of faults and commands.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -94,7 +128,24 @@ pub struct SimOptions {
     pub plant: Plant,
     /// Check at every send that the disk already holds what the message promises.
     pub durability_check: bool,
+    /// The renewal mode of every node; `None`: drawn per seed ([`Renewal::Logged`] on
+    /// one seed in [`LOGGED_ONE_IN`], [`Renewal::Lease`] on the others).
+    pub renewal: Option<Renewal>,
+    /// A fault planted in the core of every node (`Node::inject_fault`; for
+    /// [`Fault::NoRestartSilence`], right after each `Node::restore`).
+    pub fault: Option<Fault>,
+    /// What the calm phase does to the steady master.
+    pub probe: Probe,
+    /// A stretch of this length (zero: none) in the calm phase, once a master is
+    /// steady, with [`SimOptions::lossy_pct`] loss on every link and no other fault:
+    /// how often a healthy master loses its role is counted (not a violation).
+    pub lossy: Duration,
+    /// The loss rate of the lossy stretch, percent.
+    pub lossy_pct: u32,
 }
+
+/// With the renewal mode drawn per seed, one seed in this many runs [`Renewal::Logged`].
+pub const LOGGED_ONE_IN: u64 = 4;
 
 impl Default for SimOptions {
     fn default() -> Self {
@@ -116,6 +167,11 @@ impl Default for SimOptions {
             roles: true,
             plant: Plant::None,
             durability_check: true,
+            renewal: None,
+            fault: None,
+            probe: Probe::Crash,
+            lossy: Duration::ZERO,
+            lossy_pct: 20,
         }
     }
 }
@@ -134,7 +190,11 @@ impl SimOptions {
         if self.clock_error() >= 400_000 {
             return Err("--clock-error must be below 400000 ppm".into());
         }
-        if self.loss_pct > 90 || self.dup_pct > 90 || self.crash_after_send_pct > 100 {
+        if self.loss_pct > 90
+            || self.dup_pct > 90
+            || self.crash_after_send_pct > 100
+            || self.lossy_pct > 90
+        {
             return Err("--loss and --dup must be at most 90, --crash-after-send 100".into());
         }
         if self.lease.as_micros() == 0 || self.round_timeout.as_micros() == 0 {
@@ -210,6 +270,21 @@ impl SimOptions {
         if self.durability_check != d.durability_check {
             flag("durability-check", on(self.durability_check));
         }
+        if let Some(r) = self.renewal {
+            flag("renewal", r.label().to_string());
+        }
+        if let Some(f) = self.fault {
+            flag("fault", f.label().to_string());
+        }
+        if self.probe != d.probe {
+            flag("probe", self.probe.name().to_string());
+        }
+        if self.lossy != d.lossy {
+            flag("lossy", self.lossy.to_string());
+        }
+        if self.lossy_pct != d.lossy_pct {
+            flag("lossy-loss", self.lossy_pct.to_string());
+        }
         a
     }
 
@@ -246,6 +321,29 @@ impl SimOptions {
                 })?
             }
             "durability-check" => self.durability_check = parse_on(name, value)?,
+            "renewal" => {
+                self.renewal = match value {
+                    "lease" => Some(Renewal::Lease),
+                    "logged" => Some(Renewal::Logged),
+                    "mixed" => None,
+                    _ => return Err("--renewal must be lease, logged or mixed".into()),
+                }
+            }
+            "fault" => {
+                self.fault = match value {
+                    "none" => None,
+                    _ => Some(parse_fault(value).ok_or_else(|| {
+                        let names: Vec<_> = Fault::ALL.iter().map(|f| f.label()).collect();
+                        format!("--fault must be none or one of {}", names.join(", "))
+                    })?),
+                }
+            }
+            "probe" => {
+                self.probe = Probe::parse(value)
+                    .ok_or_else(|| "--probe must be crash or deaf".to_string())?
+            }
+            "lossy" => self.lossy = parse_duration(name, value)?,
+            "lossy-loss" => self.lossy_pct = parse_num(name, value)?,
             _ => return Err(format!("unknown option --{name}")),
         }
         Ok(())
@@ -343,6 +441,16 @@ OPTIONS (defaults in brackets; durations take us, ms or s, bare numbers are ms):
   --plant KIND          plant a driver fault: none, send-before-persist,
                         restart-without-record, lease-from-success [none]
   --durability-check on|off  check the disk at every send [on]
+  --renewal MODE        lease, logged, or mixed: drawn per seed (logged on one seed
+                        in 4) [mixed]
+  --fault LABEL         plant a core fault in every node: none, ignore-version-check,
+                        no-restart-silence, single-guard-slot, reuse-seq,
+                        double-age [none]
+  --probe KIND          what the calm phase does to the steady master: crash it, or
+                        make it deaf (it sends, hears nothing) [crash]
+  --lossy D             a stretch of D in the calm phase with --lossy-loss on every
+                        link and no other fault; role losses are counted [0: none]
+  --lossy-loss PCT      loss of the lossy stretch [20]
   --determinism-every K run every K-th seed twice, compare trace hashes (0: off) [100]
   --jobs J              worker threads [all cores]
   --quiet               no progress line
@@ -395,6 +503,10 @@ mod tests {
             clock_error_ppm: Some(50_000),
             duration: Duration::from_millis(7_500),
             pauses: false,
+            renewal: Some(Renewal::Logged),
+            fault: Some(Fault::ReuseSeq),
+            probe: Probe::Deaf,
+            lossy: Duration::from_secs(30),
             ..SimOptions::default()
         };
         o.lease = Duration::from_millis(800);

@@ -6,8 +6,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration as WallDuration, Instant as WallInstant};
 
+use tenure::Renewal;
+
 use super::checker::{Violation, ViolationKind};
-use super::options::SimOptions;
+use super::options::{Probe, SimOptions};
 use super::world::{run_seed, RunReport};
 
 /// How far a sweep has got.
@@ -23,6 +25,40 @@ pub struct Progress {
     pub elapsed: WallDuration,
 }
 
+/// The figures of the seeds run in one renewal mode.
+#[derive(Clone, Debug, Default)]
+pub struct ModeFigures {
+    /// Seeds run in this mode.
+    pub seeds: u64,
+    /// Failover times of the probe (faults stopped), µs.
+    pub failovers: Vec<u64>,
+    /// Frames sent in the steady windows.
+    pub steady_datagrams: u64,
+    /// Renewals completed in the steady windows.
+    pub steady_renewals: u64,
+    /// Records persisted (all nodes) in the steady windows.
+    pub steady_writes: u64,
+}
+
+impl ModeFigures {
+    /// Frames sent per completed renewal in the steady windows.
+    pub fn messages_per_renewal(&self) -> f64 {
+        self.steady_datagrams as f64 / (self.steady_renewals.max(1)) as f64
+    }
+
+    /// Records persisted per completed renewal in the steady windows.
+    pub fn writes_per_renewal(&self) -> f64 {
+        self.steady_writes as f64 / (self.steady_renewals.max(1)) as f64
+    }
+}
+
+fn mode_index(r: Renewal) -> usize {
+    match r {
+        Renewal::Lease => 0,
+        Renewal::Logged => 1,
+    }
+}
+
 /// What a sweep found.
 #[derive(Clone, Debug, Default)]
 pub struct Summary {
@@ -36,6 +72,8 @@ pub struct Summary {
     pub failing_seeds: u64,
     /// Violations by kind.
     pub by_kind: BTreeMap<ViolationKind, u64>,
+    /// The first seed (in the order added) that found each kind, with that violation.
+    pub first_by_kind: BTreeMap<ViolationKind, (u64, Violation)>,
     /// Seeds run twice to compare trace hashes.
     pub determinism_checked: u64,
     /// Node-microseconds simulated.
@@ -72,6 +110,16 @@ pub struct Summary {
     pub steady_renewals: u64,
     /// The lease, µs.
     pub lease: u64,
+    /// Per renewal mode ([`Renewal::Lease`] first, then [`Renewal::Logged`]).
+    pub modes: [ModeFigures; 2],
+    /// What the probe did to the steady master.
+    pub probe: Probe,
+    /// `lease + try_window + round_timeout`, µs (R11's bound for a deaf master).
+    pub deaf_bound: u64,
+    /// Real time spent in lossy stretches, µs.
+    pub lossy_micros: u64,
+    /// Role losses of the master in lossy stretches.
+    pub lossy_losses: u64,
     /// Wall time the sweep took.
     pub wall: WallDuration,
 }
@@ -84,6 +132,9 @@ impl Summary {
         self.violations += r.violations.len() as u64;
         for v in &r.violations {
             *self.by_kind.entry(v.kind).or_insert(0) += 1;
+            self.first_by_kind
+                .entry(v.kind)
+                .or_insert_with(|| (r.seed, v.clone()));
         }
         if !r.violations.is_empty() {
             self.failing_seeds += 1;
@@ -108,6 +159,40 @@ impl Summary {
         self.steady_datagrams += s.steady_datagrams;
         self.steady_renewals += s.steady_renewals;
         self.lease = s.lease;
+        let m = &mut self.modes[mode_index(s.renewal)];
+        m.seeds += 1;
+        m.failovers.extend(s.failover);
+        m.steady_datagrams += s.steady_datagrams;
+        m.steady_renewals += s.steady_renewals;
+        m.steady_writes += s.steady_writes;
+        self.probe = s.probe;
+        self.deaf_bound = s.deaf_bound;
+        self.lossy_micros += s.lossy_micros;
+        self.lossy_losses += s.lossy_losses;
+    }
+
+    /// The mode the headline figures are of: [`Renewal::Lease`] if any seed ran it.
+    pub fn headline_mode(&self) -> Renewal {
+        if self.modes[0].seeds > 0 || self.modes[1].seeds == 0 {
+            Renewal::Lease
+        } else {
+            Renewal::Logged
+        }
+    }
+
+    /// The figures of one mode.
+    pub fn mode(&self, r: Renewal) -> &ModeFigures {
+        &self.modes[mode_index(r)]
+    }
+
+    /// The figures of [`headline_mode`](Self::headline_mode).
+    pub fn headline(&self) -> &ModeFigures {
+        self.mode(self.headline_mode())
+    }
+
+    /// Master role losses per hour of simulated lossy stretch.
+    pub fn lossy_losses_per_hour(&self) -> f64 {
+        self.lossy_losses as f64 / (self.lossy_micros.max(1) as f64 / 3.6e9)
     }
 
     /// Simulated node-hours.
@@ -120,10 +205,17 @@ impl Summary {
         self.seeds as f64 / self.wall.as_secs_f64().max(1e-9)
     }
 
-    /// Datagrams per renewal with faults stopped (Accept, Accepted and Commit per peer
-    /// when the master skips Prepare).
+    /// Frames per completed renewal with faults stopped, in the headline mode
+    /// (`2 (N - 1)` in lease mode: Renew and Renewed per peer; `3 (N - 1)` in logged
+    /// mode: Accept, Accepted and Commit).
     pub fn messages_per_renewal(&self) -> f64 {
-        self.steady_datagrams as f64 / (self.steady_renewals.max(1)) as f64
+        self.headline().messages_per_renewal()
+    }
+
+    /// Records persisted per completed renewal with faults stopped, in the headline
+    /// mode (0 in lease mode).
+    pub fn writes_per_renewal(&self) -> f64 {
+        self.headline().writes_per_renewal()
     }
 
     /// The `p`-th percentile (0..=100) of `v` in leases, 0 when empty.
@@ -137,9 +229,14 @@ impl Summary {
         sorted[rank - 1] as f64 / self.lease.max(1) as f64
     }
 
-    /// The failover p99 as a multiple of the lease.
+    /// The failover p99 as a multiple of the lease, in the headline mode.
     pub fn failover_p99_over_lease(&self) -> f64 {
-        self.percentile_over_lease(&self.failovers, 99)
+        self.percentile_over_lease(&self.headline().failovers, 99)
+    }
+
+    /// The longest failover as a multiple of the lease, in the headline mode.
+    pub fn failover_max_over_lease(&self) -> f64 {
+        self.percentile_over_lease(&self.headline().failovers, 100)
     }
 
     /// The summary table.
@@ -182,21 +279,66 @@ impl Summary {
             format!("{} / {}", self.partitions, self.pauses),
         );
         row("instances decided", self.instances.to_string());
-        row("failover / lease (faults stopped)", pct(&self.failovers));
+        let probe = match self.probe {
+            Probe::Crash => "crash",
+            Probe::Deaf => "deaf",
+        };
+        row(
+            &format!("failover / lease ({probe} probe)"),
+            pct(&self.failovers),
+        );
+        for r in [Renewal::Lease, Renewal::Logged] {
+            let m = self.mode(r);
+            if m.seeds == 0 {
+                continue;
+            }
+            row(
+                &format!("  {r} mode ({} seeds)", m.seeds),
+                pct(&m.failovers),
+            );
+        }
+        if self.probe == Probe::Deaf {
+            row(
+                "  lease + try_window + round_timeout",
+                format!(
+                    "{:.3} leases",
+                    self.deaf_bound as f64 / self.lease.max(1) as f64
+                ),
+            );
+        }
         row(
             "failover / lease (under faults)",
             pct(&self.chaos_failovers),
         );
         row("faults stop -> master / lease", pct(&self.calm_to_master));
-        row(
-            "messages per renewal",
-            format!(
-                "{:.2} ({} datagrams / {} renewals, faults stopped)",
-                self.messages_per_renewal(),
-                self.steady_datagrams,
-                self.steady_renewals
-            ),
-        );
+        for r in [Renewal::Lease, Renewal::Logged] {
+            let m = self.mode(r);
+            if m.seeds == 0 {
+                continue;
+            }
+            row(
+                &format!("{r}: messages / writes per renewal"),
+                format!(
+                    "{:.2} / {:.2} ({} frames, {} records, {} renewals; faults stopped)",
+                    m.messages_per_renewal(),
+                    m.writes_per_renewal(),
+                    m.steady_datagrams,
+                    m.steady_writes,
+                    m.steady_renewals
+                ),
+            );
+        }
+        if self.lossy_micros > 0 {
+            row(
+                "lossy stretch: master role losses",
+                format!(
+                    "{} in {:.2} h simulated = {:.3} per hour",
+                    self.lossy_losses,
+                    self.lossy_micros as f64 / 3.6e9,
+                    self.lossy_losses_per_hour()
+                ),
+            );
+        }
         row(
             "determinism (seeds run twice)",
             self.determinism_checked.to_string(),
@@ -219,13 +361,18 @@ impl Summary {
         t
     }
 
-    /// The last line of the binary's output.
+    /// The last line of the binary's output; its figures are those of
+    /// [`headline_mode`](Self::headline_mode).
     pub fn last_line(&self) -> String {
         format!(
-            "seeds={} violations={} failover_p99_over_lease={:.3}",
+            "seeds={} violations={} failover_p99_over_lease={:.3} \
+             failover_max_over_lease={:.3} writes_per_renewal={:.2} messages_per_renewal={:.2}",
             self.seeds,
             self.violations,
-            self.failover_p99_over_lease()
+            self.failover_p99_over_lease(),
+            self.failover_max_over_lease(),
+            self.writes_per_renewal(),
+            self.messages_per_renewal()
         )
     }
 }

@@ -21,14 +21,15 @@ use std::collections::BinaryHeap;
 use std::fmt::Write as _;
 use std::hash::{Hash, Hasher};
 
+use tenure::fault::Fault;
 use tenure::{
     CommandError, Config, DropReason, Duration, Executor, Instant, Member, Node, NodeId, Record,
-    Role,
+    Renewal, Role,
 };
 
 use super::checker::{fmt_real, Checker, Violation, ViolationKind};
 use super::clock::Clock;
-use super::options::{Plant, SimOptions};
+use super::options::{Plant, Probe, SimOptions, LOGGED_ONE_IN};
 use super::rng::{SimRng, TraceHash};
 use super::MAX_NODES;
 
@@ -87,12 +88,26 @@ pub struct RunStats {
     pub failover: Option<u64>,
     /// The same, for master crashes during the faulty phase.
     pub chaos_failovers: Vec<u64>,
-    /// Datagrams and renewals in the steady window of the calm phase.
+    /// Datagrams (frames, one per destination) sent in the steady window of the calm
+    /// phase.
     pub steady_datagrams: u64,
-    /// Renewals the master completed in the steady window.
+    /// Renewals the master completed in the steady window: rounds a majority answered
+    /// ([`Renewal::Lease`]), or renewals chosen and applied ([`Renewal::Logged`]).
     pub steady_renewals: u64,
+    /// Records persisted by all nodes in the steady window.
+    pub steady_writes: u64,
     /// The lease, microseconds (to express times as multiples of it).
     pub lease: u64,
+    /// The renewal mode of this run.
+    pub renewal: Renewal,
+    /// What the calm phase did to the steady master (`failover` measures from it).
+    pub probe: Probe,
+    /// Real time spent in the lossy stretch, microseconds.
+    pub lossy_micros: u64,
+    /// Times the master lost its role during the lossy stretch.
+    pub lossy_losses: u64,
+    /// `lease + try_window + round_timeout`, microseconds.
+    pub deaf_bound: u64,
 }
 
 /// The outcome of one seed.
@@ -137,6 +152,7 @@ enum Ev {
     SteadyMark,
     ProbeCrash,
     FailoverDeadline,
+    LossyEnd,
     LeaseBoundary { node: usize },
     End,
 }
@@ -177,8 +193,15 @@ enum Input<'a> {
 enum Phase {
     Chaos,
     Calm,
-    Steady { master: usize },
-    Failover { old: usize, since: u64 },
+    Steady {
+        master: usize,
+    },
+    /// The lossy stretch: loss on every link, role losses counted.
+    Lossy,
+    Failover {
+        old: usize,
+        since: u64,
+    },
     After,
 }
 
@@ -224,6 +247,18 @@ struct Slot {
     drained: (u64, u64),
     /// The driver saw other sends than the node counted, and it was reported.
     sends_reported: bool,
+    /// `Stats::renewals_completed` last observed (this incarnation).
+    seen_completed: u64,
+}
+
+/// The counters at the start of the steady window.
+struct SteadyMark {
+    datagrams: u64,
+    writes: u64,
+    /// The master's `Stats::renewals_completed`.
+    completed: u64,
+    /// [`Renewal::Logged`]: renewals the master applied since.
+    applied: u64,
 }
 
 /// Per-run parameters drawn from the seed.
@@ -269,12 +304,30 @@ struct World {
     chaos_failover: Option<(usize, u64)>,
     /// The set of masters last reported as a violation (to report each overlap once).
     reported_masters: u32,
-    steady_mark: Option<(u64, u64)>,
+    steady_mark: Option<SteadyMark>,
     /// Outputs executed so far (all nodes).
     outputs_executed: u64,
     /// The set of masters, and since when (real) it has been that set.
     masters_since: (u32, u64),
     finished: bool,
+    /// The renewal mode of every node in this run.
+    renewal: Renewal,
+    /// Records written to the disks so far (all nodes).
+    records_written: u64,
+    /// The fencing token of each node's current period of mastership (as of the last
+    /// event), `None` while not master.
+    term_token: Vec<Option<u64>>,
+    /// The highest token of any period of mastership begun so far: token, node, real
+    /// time it began.
+    max_token: Option<(u64, usize, u64)>,
+    /// A `LivenessDeadline` before this real time is stale.
+    liveness_due: u64,
+    /// When the faults (or the lossy stretch) last stopped.
+    settle_from: u64,
+    /// The lossy stretch has run.
+    lossy_done: bool,
+    /// The master being watched in the lossy stretch.
+    lossy_master: Option<usize>,
 }
 
 impl World {
@@ -299,6 +352,13 @@ impl World {
                 }
             }
         }
+        let renewal = opts
+            .renewal
+            .unwrap_or(if seed % LOGGED_ONE_IN == LOGGED_ONE_IN - 1 {
+                Renewal::Logged
+            } else {
+                Renewal::Lease
+            });
         let auth = rng.chance(1, 4);
         let key: [u8; tenure::auth::KEY_LEN] = core::array::from_fn(|_| rng.next_u64() as u8);
         let guard = match rng.below(4) {
@@ -317,6 +377,7 @@ impl World {
                 config.drift_ppm = opts.drift_ppm;
                 config.round_timeout = opts.round_timeout;
                 config.guard = guard;
+                config.renewal = renewal;
                 if auth {
                     config.auth = tenure::Auth::key(key);
                 }
@@ -351,6 +412,7 @@ impl World {
                     elections: 0,
                     drained: (0, 0),
                     sends_reported: false,
+                    seen_completed: 0,
                 }
             })
             .collect();
@@ -424,6 +486,8 @@ impl World {
             stats: RunStats {
                 nodes: n,
                 lease,
+                renewal,
+                probe: opts.probe,
                 ..RunStats::default()
             },
             hash: TraceHash::default(),
@@ -434,11 +498,27 @@ impl World {
             outputs_executed: 0,
             masters_since: (0, 0),
             finished: false,
+            renewal,
+            records_written: 0,
+            term_token: vec![None; n],
+            max_token: None,
+            liveness_due: 0,
+            settle_from: chaos_end,
+            lossy_done: false,
+            lossy_master: None,
             opts,
         };
         // Calm phase: a master, a steady window, a failover, and the aftermath.
-        world.hard_end =
-            chaos_end + world.liveness_bound() + world.failover_bound() + 6 * lease + 100 * round;
+        world.hard_end = chaos_end
+            + world.liveness_bound()
+            + world.failover_bound()
+            + 6 * lease
+            + 100 * round
+            + if world.opts.lossy.as_micros() > 0 {
+                world.opts.lossy.as_micros() + world.liveness_bound() + 2 * lease
+            } else {
+                0
+            };
         if world.trace.is_some() {
             world.describe();
         }
@@ -481,7 +561,8 @@ impl World {
         let line = format!(
             "seed {} | {} nodes, lease {}, drift bound {} ppm, clock error {} ppm, guard {}, \
              loss {} ppm (max {}), dup {} ppm, tail {} ppm up to {}us, crash-mid {} ppm, \
-             crash-after-send {} ppm, authenticated frames {}, plant {}",
+             crash-after-send {} ppm, authenticated frames {}, plant {}, renewal {}, \
+             core fault {}",
             self.seed,
             self.n(),
             self.opts.lease,
@@ -496,7 +577,9 @@ impl World {
             p.crash_mid_ppm,
             p.crash_after_send_ppm,
             p.auth,
-            self.opts.plant
+            self.opts.plant,
+            self.renewal,
+            self.opts.fault.map_or("none", |f| f.label())
         );
         self.note(|| line);
         for i in 0..self.n() {
@@ -642,6 +725,7 @@ impl World {
             }
             Ev::Chaos => self.chaos(),
             Ev::CalmStart => self.calm_start(),
+            Ev::LivenessDeadline if self.now < self.liveness_due => {}
             Ev::LivenessDeadline => {
                 if self.phase == Phase::Calm && !self.timing_holds() {
                     self.note(|| "no master, but round trips exceed the round timeout".into());
@@ -658,9 +742,8 @@ impl World {
                     self.finished = true;
                 }
             }
-            Ev::SteadyMark => {
-                self.steady_mark = Some((self.stats.datagrams, 0));
-            }
+            Ev::SteadyMark => self.steady_mark(),
+            Ev::LossyEnd => self.lossy_end(),
             Ev::ProbeCrash => self.probe_crash(),
             Ev::FailoverDeadline => {
                 if matches!(self.phase, Phase::Failover { .. }) && !self.timing_holds() {
@@ -710,8 +793,15 @@ impl World {
             Some(record) if !amnesia => (SimNode::restore(config, record, local), "restore"),
             _ => (SimNode::first_boot(config, local), "first boot"),
         };
-        let node = node.expect("valid configuration and record");
+        let mut node = node.expect("valid configuration and record");
+        if let Some(fault) = self.opts.fault {
+            // The silence is what a restore sets up: the fault clears it right after.
+            if fault != Fault::NoRestartSilence || how == "restore" {
+                node.inject_fault(fault, true);
+            }
+        }
         s.seen_version = node.version();
+        s.seen_completed = 0;
         s.node = Some(Box::new(node));
         s.exec = Executor::new();
         s.drained = (0, 0);
@@ -1010,16 +1100,29 @@ impl World {
         if version != seen {
             self.slots[i].seen_version = version;
             self.checker.on_version(self.now, i, &state);
-            if let Some((_, renewals)) = self.steady_mark.as_mut() {
+            if let Some(mark) = self.steady_mark.as_mut() {
                 if self.phase == (Phase::Steady { master: i }) && state.master == Some(id) {
-                    *renewals += 1;
+                    mark.applied += 1;
                 }
             }
             if self.opts.plant == Plant::LeaseFromSuccess
+                && self.renewal == Renewal::Logged
                 && state.master == Some(id)
                 && self.slots[i].belief_until.is_some()
             {
                 // The faulty driver: "my renewal succeeded, I am master for a lease".
+                self.slots[i].belief_until = Some(local + self.opts.lease);
+            }
+        }
+
+        if stats.renewals_completed != self.slots[i].seen_completed {
+            self.slots[i].seen_completed = stats.renewals_completed;
+            if self.opts.plant == Plant::LeaseFromSuccess
+                && self.renewal == Renewal::Lease
+                && self.slots[i].belief_until.is_some()
+            {
+                // The faulty driver: "my renewal round completed, I am master for a
+                // lease" (from the completion, not the round's begin).
                 self.slots[i].belief_until = Some(local + self.opts.lease);
             }
         }
@@ -1063,6 +1166,7 @@ impl World {
         if masters != self.masters_since.0 {
             self.masters_since = (masters, self.now);
         }
+        self.check_tokens(masters);
         if masters.count_ones() > 1 {
             if masters != self.reported_masters {
                 self.reported_masters = masters;
@@ -1084,7 +1188,13 @@ impl World {
             Phase::Calm if masters.count_ones() == 1 && self.now >= self.calm_settled() => {
                 let m = masters.trailing_zeros() as usize;
                 let since = self.masters_since.1;
-                self.stats.calm_to_master = Some(since.saturating_sub(self.chaos_end));
+                if self.stats.calm_to_master.is_none() {
+                    self.stats.calm_to_master = Some(since.saturating_sub(self.chaos_end));
+                }
+                if self.opts.lossy.as_micros() > 0 && !self.lossy_done {
+                    self.lossy_start(m);
+                    return;
+                }
                 self.phase = Phase::Steady { master: m };
                 self.note(|| format!("calm: n{} is master", m + 1));
                 let settle = self.now + self.lease / 2;
@@ -1102,12 +1212,18 @@ impl World {
                 self.violation(ViolationKind::Unstable, detail);
                 self.finished = true;
             }
+            Phase::Lossy => self.lossy_watch(masters),
             Phase::Failover { old, since } if masters & !(1 << old) != 0 => {
                 self.stats.failover = Some(self.now - since);
                 self.phase = Phase::After;
                 let took = self.now - since;
                 self.note(|| format!("failover took {}", Duration::from_micros(took)));
                 let lease = self.lease;
+                if self.opts.probe == Probe::Deaf {
+                    // The deaf master hears again a little later (it is no master now).
+                    let generation = self.partition_generation;
+                    self.schedule(self.now + lease / 2, Ev::Heal { generation });
+                }
                 self.schedule(
                     self.now + lease / 2,
                     Ev::Restart {
@@ -1118,6 +1234,58 @@ impl World {
                 self.schedule(self.now + 2 * lease, Ev::End);
             }
             _ => {}
+        }
+    }
+
+    /// The fencing-token checks on the real-time timeline, after every event: a node
+    /// that becomes master (or whose token changes while it is) begins a period whose
+    /// token must be strictly above every earlier period's, so one token never spans two
+    /// separate periods of mastership.
+    fn check_tokens(&mut self, masters: u32) {
+        for i in 0..self.n() {
+            if masters & (1 << i) == 0 {
+                self.term_token[i] = None;
+                continue;
+            }
+            let s = &self.slots[i];
+            let local = s.clock.local(self.now);
+            // A master in the faulty driver's belief only has no view to read a token from.
+            let Some(token) = s
+                .node
+                .as_ref()
+                .and_then(|n| n.master(local))
+                .filter(|v| v.node == s.id)
+                .map(|v| v.token)
+            else {
+                continue;
+            };
+            if self.term_token[i] == Some(token) {
+                continue;
+            }
+            let id = s.id;
+            let earlier = self.term_token[i];
+            if let Some((max, j, since)) = self.max_token {
+                if token <= max {
+                    let what = if earlier.is_some() {
+                        "changed its token while master"
+                    } else {
+                        "began a period of mastership"
+                    };
+                    self.violation(
+                        ViolationKind::FencingToken,
+                        format!(
+                            "n{id} {what} with token {token} (before: {earlier:?}), not above \
+                             token {max} of the period n{} began at real {}",
+                            j + 1,
+                            fmt_real(since)
+                        ),
+                    );
+                }
+            }
+            self.term_token[i] = Some(token);
+            if self.max_token.is_none_or(|(max, _, _)| token > max) {
+                self.max_token = Some((token, i, self.now));
+            }
         }
     }
 
@@ -1146,6 +1314,7 @@ impl World {
 
     fn finish(mut self, processed: u64) -> RunReport {
         self.stats.simulated = self.now;
+        self.stats.deaf_bound = self.deaf_bound();
         self.stats.events = processed;
         self.stats.instances = self.checker.chosen_count() as u64;
         self.stats.elections = self

@@ -1,9 +1,9 @@
 //! The calm phase: faults stop, a majority is connected; a master must appear and stay,
 //! and after the master is crashed another must take over within a bound.
 
-use tenure::{Member, Role};
+use tenure::{Duration, Member, Renewal, Role};
 
-use super::{Ev, Phase, World};
+use super::{Ev, Phase, Probe, World};
 
 impl World {
     /// The longest a healthy majority may go without a master after faults stop: views
@@ -27,7 +27,13 @@ impl World {
     /// after long retries, can be nearly over when it is won, and its first renewal can
     /// be delayed by timeouts the failures stretched: that lapse is not judged.)
     pub(super) fn calm_settled(&self) -> u64 {
-        self.chaos_end + self.lease
+        self.settle_from + self.lease
+    }
+
+    /// R11's bound on replacing a deaf master: `lease + try_window + round_timeout`.
+    pub(super) fn deaf_bound(&self) -> u64 {
+        let c = &self.slots[0].config;
+        self.lease + c.try_window().as_micros() + c.round_timeout.as_micros()
     }
 
     pub(super) fn election_slack(&self) -> u64 {
@@ -78,6 +84,67 @@ impl World {
             }
         }
         let bound = self.liveness_bound();
+        self.liveness_due = self.now + bound;
+        self.schedule(self.now + bound, Ev::LivenessDeadline);
+    }
+
+    /// The start of the steady window: what the counters read.
+    pub(super) fn steady_mark(&mut self) {
+        let Phase::Steady { master } = self.phase else {
+            return;
+        };
+        let completed = self.slots[master]
+            .node
+            .as_ref()
+            .map_or(0, |n| n.stats().renewals_completed);
+        self.steady_mark = Some(super::SteadyMark {
+            datagrams: self.stats.datagrams,
+            writes: self.records_written,
+            completed,
+            applied: 0,
+        });
+    }
+
+    /// The lossy stretch begins, with `master` steady: loss on every link, no other
+    /// fault.
+    pub(super) fn lossy_start(&mut self, master: usize) {
+        self.phase = Phase::Lossy;
+        self.lossy_master = Some(master);
+        self.params.loss_ppm = self.opts.lossy_pct * 10_000;
+        let (len, pct) = (self.opts.lossy, self.opts.lossy_pct);
+        self.note(|| format!("LOSSY: {pct} % loss on every link for {len}"));
+        self.schedule(self.now + len.as_micros(), Ev::LossyEnd);
+    }
+
+    /// In the lossy stretch, after every event: the watched master lost its role?
+    pub(super) fn lossy_watch(&mut self, masters: u32) {
+        match self.lossy_master {
+            Some(m) if masters & (1 << m) == 0 => {
+                self.stats.lossy_losses += 1;
+                self.lossy_master = None;
+                self.note(|| format!("lossy: n{} lost its role", m + 1));
+            }
+            None if masters.count_ones() == 1 => {
+                self.lossy_master = Some(masters.trailing_zeros() as usize);
+            }
+            _ => {}
+        }
+    }
+
+    /// The lossy stretch ends: the calm phase starts over (a master must appear, stay,
+    /// and then fail over).
+    pub(super) fn lossy_end(&mut self) {
+        if self.phase != Phase::Lossy {
+            return;
+        }
+        self.stats.lossy_micros += self.opts.lossy.as_micros();
+        self.lossy_done = true;
+        self.params.loss_ppm = 0;
+        self.phase = Phase::Calm;
+        self.settle_from = self.now;
+        self.note(|| "LOSSY ends: loss stops".to_string());
+        let bound = self.liveness_bound();
+        self.liveness_due = self.now + bound;
         self.schedule(self.now + bound, Ev::LivenessDeadline);
     }
 
@@ -113,9 +180,17 @@ impl World {
         let Phase::Steady { master } = self.phase else {
             return;
         };
-        if let Some((datagrams, renewals)) = self.steady_mark.take() {
-            self.stats.steady_datagrams = self.stats.datagrams - datagrams;
-            self.stats.steady_renewals = renewals;
+        if let Some(mark) = self.steady_mark.take() {
+            self.stats.steady_datagrams = self.stats.datagrams - mark.datagrams;
+            self.stats.steady_writes = self.records_written - mark.writes;
+            self.stats.steady_renewals = match self.renewal {
+                Renewal::Lease => self.slots[master]
+                    .node
+                    .as_ref()
+                    .map_or(0, |n| n.stats().renewals_completed)
+                    .saturating_sub(mark.completed),
+                Renewal::Logged => mark.applied,
+            };
         }
         let down = (0..self.n())
             .filter(|&i| self.slots[i].node.is_none())
@@ -126,7 +201,27 @@ impl World {
             self.schedule(self.now + self.lease, Ev::End);
             return;
         }
-        self.crash(master, "failover probe", None);
+        match self.opts.probe {
+            Probe::Crash => self.crash(master, "failover probe", None),
+            Probe::Deaf => {
+                // The master still sends, and hears nothing.
+                let n = self.n();
+                self.cut.iter_mut().for_each(|c| *c = false);
+                for j in (0..n).filter(|&j| j != master) {
+                    self.cut[j * n + master] = true;
+                }
+                self.partition_generation += 1;
+                let id = self.slots[master].id;
+                let bound = self.deaf_bound();
+                self.note(|| {
+                    format!(
+                        "PROBE n{id} goes deaf (sends, hears nothing); lease + try_window + \
+                         round_timeout = {}",
+                        Duration::from_micros(bound)
+                    )
+                });
+            }
+        }
         self.phase = Phase::Failover {
             old: master,
             since: self.now,

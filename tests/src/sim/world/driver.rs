@@ -197,6 +197,7 @@ impl<'w> Driver<'w> {
             );
         }
         w.slots[self.i].disk = Some(*record);
+        w.records_written += 1;
         w.checker.on_persist(w.now, self.i, record);
         record.hash(&mut w.hash);
         let id = w.slots[self.i].id;
