@@ -170,7 +170,7 @@ fn a_thread_driven_node_joins_tokio_nodes() {
         })
         .await;
         assert!(got.is_some(), "the thread node never became master");
-        // The tokio nodes follow it, and it renews (its version grows).
+        // The tokio nodes follow it, and it renews (they answer its renewal rounds).
         let version = |h: &tenure_tokio::Handle| h.master().filter(|m| m.node == three);
         let seen = wait_for(liveness_bound(LEASE), || {
             tokio_nodes
@@ -180,11 +180,13 @@ fn a_thread_driven_node_joins_tokio_nodes() {
         })
         .await;
         assert!(seen.is_some(), "the tokio nodes did not learn of node 3");
-        let v1 = version(&tokio_nodes[0]).unwrap().version;
+        let token = version(&tokio_nodes[0]).unwrap().token;
+        let answered = |h: &tenure_tokio::Handle| h.counters().core.renews_answered;
+        let a1 = answered(&tokio_nodes[0]);
         let renewed = wait_for(LEASE * 3, || {
             masters(Instant::now());
-            version(&tokio_nodes[0])
-                .is_some_and(|m| m.version > v1)
+            (version(&tokio_nodes[0]).is_some_and(|m| m.token == token)
+                && answered(&tokio_nodes[0]) >= a1 + 2)
                 .then_some(())
         })
         .await;

@@ -12,8 +12,10 @@
 //! instant of the shared monotonic clock, every millisecond: never two masters, exactly
 //! one nearly all the time, and no gap without a master longer than the liveness bound.
 //! Each attack kind must show up in the drop counters by exactly its reason, frame for
-//! frame; the replayed session (also after the master crashed and restarted) must not
-//! create a second master nor lower any node's version (fencing token).
+//! frame (frames of protocol 1 and of the other renewal mode, with valid tags, included:
+//! a mixed cluster is refused); the replayed session (also after the master crashed and
+//! restarted) must not create a second master nor lower any node's fencing token or
+//! register version.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
@@ -26,7 +28,10 @@ use blake2::digest::consts::U16;
 use blake2::digest::{KeyInit, Mac};
 use blake2::Blake2sMac;
 use tenure::auth::{KEY_LEN, TAG_LEN};
-use tenure::{Auth, DropReason, Member, NodeId, Packet, MAX_SEALED_SIZE, PROTOCOL_VERSION};
+use tenure::{
+    Auth, DropReason, Member, NodeId, Packet, Renewal, MAX_PACKET_SIZE, MAX_SEALED_SIZE,
+    PROTOCOL_VERSION,
+};
 use tenure_tokio::{Counters, Handle, NodeConfig};
 use tokio::time::Instant;
 
@@ -90,6 +95,25 @@ fn body(frame: &[u8]) -> &[u8] {
 
 fn packet_of(frame: &[u8]) -> Packet {
     tenure::decode(body(frame)).unwrap()
+}
+
+/// `packet` as a protocol-1 node sends it, tagged with the cluster key: version byte 1,
+/// and a header without the renewal mode (protocol 2 added it).
+fn protocol_one(packet: &Packet) -> Vec<u8> {
+    let encode = |renewal| {
+        let mut p = *packet;
+        p.header.renewal = renewal;
+        let mut buf = [0u8; MAX_PACKET_SIZE];
+        let n = tenure::encode(&p, &mut buf).unwrap();
+        buf[..n].to_vec()
+    };
+    let (lease, logged) = (encode(Renewal::Lease), encode(Renewal::Logged));
+    // The one byte where both encodings differ is the renewal field.
+    let at = lease.iter().zip(&logged).position(|(a, b)| a != b).unwrap();
+    let mut old = lease;
+    old.remove(at);
+    old[0] = 1;
+    with_tag(&KEY, &old)
 }
 
 struct TempDir(PathBuf);
@@ -248,7 +272,8 @@ struct Samples {
     longest_gap: Duration,
     /// Instants at which two nodes claimed the role (empty in a correct run).
     double: Vec<String>,
-    /// A node's version (fencing token) going down: a replay rolled its view back.
+    /// A node's fencing token or register version going down: a replay rolled its view
+    /// back.
     regressions: Vec<String>,
     /// Master changes seen by the sampler.
     changes: u64,
@@ -295,6 +320,7 @@ fn sample(slots: &Mutex<Vec<(u32, Handle)>>, stop: &AtomicBool) -> Samples {
     let mut last_master_at: Option<Instant> = None;
     let mut last_master: Option<NodeId> = None;
     let mut versions: Vec<(u32, Option<u64>)> = vec![(0, None); NODES];
+    let mut tokens: Vec<(u32, Option<u64>)> = vec![(0, None); NODES];
     while !stop.load(Ordering::Relaxed) && start.elapsed() < TEST_BOUND {
         {
             let slots = slots.lock().unwrap();
@@ -325,20 +351,25 @@ fn sample(slots: &Mutex<Vec<(u32, Handle)>>, stop: &AtomicBool) -> Samples {
                 }
             }
             for (k, (generation, h)) in slots.iter().enumerate() {
-                // `None` while no master is live in the view; only a known version may
-                // never go down.
-                let v = h.view().version;
-                if versions[k].0 != *generation {
-                    versions[k] = (*generation, v);
-                } else if v.is_some() {
-                    if v < versions[k].1 {
-                        s.regressions.push(format!(
-                            "node {} went from version {:?} to {v:?}",
-                            h.id(),
-                            versions[k].1
-                        ));
+                // `None` while no master is live in the view (token) or before any op
+                // (version); only a known number may never go down.
+                let view = h.view();
+                for (name, seen, v) in [
+                    ("version", &mut versions[k], view.version),
+                    ("token", &mut tokens[k], view.token),
+                ] {
+                    if seen.0 != *generation {
+                        *seen = (*generation, v);
+                    } else if v.is_some() {
+                        if v < seen.1 {
+                            s.regressions.push(format!(
+                                "node {} went from {name} {:?} to {v:?}",
+                                h.id(),
+                                seen.1
+                            ));
+                        }
+                        seen.1 = v;
                     }
-                    versions[k].1 = v;
                 }
             }
         }
@@ -353,20 +384,25 @@ fn sample(slots: &Mutex<Vec<(u32, Handle)>>, stop: &AtomicBool) -> Samples {
 /// datagram from an address that is no member's), then every reason of the core that is
 /// not part of normal operation, in [`DropReason::ALL`] order (oversized, malformed and
 /// bad-tag frames and source mismatches are the core's reasons: `handle_frame_from`).
-const REASONS: [&str; 9] = [
+const REASONS: [&str; R] = [
     "unknown_source",
     "oversized",
     "malformed",
     "bad_tag",
     "newer_protocol",
+    "older_protocol",
+    "wrong_renewal",
     "wrong_cluster",
     "not_member",
     "source_mismatch",
     "bad_field",
 ];
 
-fn hostile(c: &Counters) -> [u64; 9] {
-    let mut v = [c.unknown_source; 9];
+/// How many reasons [`REASONS`] holds.
+const R: usize = 11;
+
+fn hostile(c: &Counters) -> [u64; R] {
+    let mut v = [c.unknown_source; R];
     let core = DropReason::ALL.into_iter().filter(|r| !r.is_benign());
     for (slot, reason) in v[1..].iter_mut().zip(core) {
         *slot = c.core.dropped.get(reason);
@@ -408,10 +444,14 @@ enum Attack {
     TaggedGarbage,
     NewerProtocol,
     OlderProtocol,
+    /// Authentic in all but the protocol: a protocol-1 node of the cluster.
+    ProtocolOne,
+    /// Authentic in all but the renewal mode: a node configured `renewal = "logged"`.
+    WrongRenewal,
 }
 
 impl Attack {
-    const ALL: [Attack; 13] = [
+    const ALL: [Attack; 15] = [
         Attack::RandomBytesFromStranger,
         Attack::AuthenticFramesFromStranger,
         Attack::RandomBytes,
@@ -425,6 +465,8 @@ impl Attack {
         Attack::TaggedGarbage,
         Attack::NewerProtocol,
         Attack::OlderProtocol,
+        Attack::ProtocolOne,
+        Attack::WrongRenewal,
     ];
 
     /// The drop reason every frame of this kind must be counted under.
@@ -443,7 +485,8 @@ impl Attack {
             Attack::SpoofedFrom => "source_mismatch",
             Attack::TaggedGarbage => "malformed",
             Attack::NewerProtocol => "newer_protocol",
-            Attack::OlderProtocol => "bad_field",
+            Attack::OlderProtocol | Attack::ProtocolOne => "older_protocol",
+            Attack::WrongRenewal => "wrong_renewal",
         }
     }
 
@@ -510,12 +553,15 @@ impl Attack {
             }
             Attack::TaggedGarbage => {
                 // What a buggy key holder might send: correctly tagged bytes that are no
-                // packet (a strict prefix of a packet, or a varint that overflows).
+                // packet (a strict prefix of a packet, or a varint that overflows). The
+                // first byte is this protocol's version: any other would be read as a
+                // frame of another version (the version byte comes first in every one).
                 let b = body(&authentic);
                 let garbage = if rng.below(2) == 0 {
                     b[..1 + rng.below(b.len() - 1)].to_vec()
                 } else {
-                    let mut g = vec![0xFF; 6];
+                    let mut g = vec![PROTOCOL_VERSION];
+                    g.extend([0xFF; 6]);
                     let n = rng.below(40);
                     g.extend(rng.bytes(n));
                     g
@@ -528,6 +574,14 @@ impl Attack {
             }
             Attack::OlderProtocol => {
                 packet.header.protocol = 0;
+                seal(&packet, &KEY)
+            }
+            Attack::ProtocolOne => protocol_one(&packet),
+            Attack::WrongRenewal => {
+                packet.header.renewal = match packet.header.renewal {
+                    Renewal::Lease => Renewal::Logged,
+                    Renewal::Logged => Renewal::Lease,
+                };
                 seal(&packet, &KEY)
             }
         }
@@ -593,12 +647,12 @@ impl Cluster {
     }
 
     /// Every node in `nodes` keeps handling authentic messages and sending, and the
-    /// master keeps renewing (its version grows), within a bound.
+    /// master keeps renewing (its completed renewal rounds grow), within a bound.
     async fn assert_alive(&self, nodes: &[usize]) {
         self.assert_all_running(nodes);
         let before = self.counters();
         let m = self.master_among(nodes).await;
-        let v0 = self.handles[m].master().map_or(0, |x| x.version);
+        let r0 = before[m].core.renewals_completed;
         let end = Instant::now() + LIVENESS;
         loop {
             let now = self.counters();
@@ -607,9 +661,7 @@ impl Cluster {
                     && now[k].datagrams_out > before[k].datagrams_out
             });
             let m2 = self.master_among(nodes).await;
-            let renewed = self.handles[m2]
-                .master()
-                .is_some_and(|x| x.version > v0 || m2 != m);
+            let renewed = m2 != m || now[m].core.renewals_completed > r0;
             if progressed && renewed {
                 break;
             }
@@ -673,7 +725,7 @@ impl Cluster {
             }
         }
         let index = REASONS.iter().position(|r| *r == attack.reason()).unwrap();
-        let expected: Vec<[u64; 9]> = before
+        let expected: Vec<[u64; R]> = before
             .iter()
             .zip(sent)
             .map(|(c, n)| {
@@ -683,7 +735,7 @@ impl Cluster {
             })
             .collect();
         let end = Instant::now() + Duration::from_secs(3);
-        let mut now: Vec<[u64; 9]>;
+        let mut now: Vec<[u64; R]>;
         loop {
             now = self.counters().iter().map(hostile).collect();
             if now == expected {
