@@ -8,7 +8,10 @@
 //! 32-byte cluster key as 64 hex digits; without it frames are not
 //! authenticated), `lease_ms=N`, `round_ms=N`, `backoff_ms=N` (optional
 //! overrides of the core's lease, round timeout and largest retry backoff;
-//! a slow or loaded link needs longer rounds and backoffs), `flash=PATH`
+//! a slow or loaded link needs longer rounds and backoffs), `renewal=lease`
+//! (the default: protocol 2's lease rounds, nothing written per renewal) or
+//! `renewal=logged` (the seed's way, a `BeMaster` chosen and stored per
+//! renewal; every member must use the same), `flash=PATH`
 //! (optional host file for the emulated flash, default
 //! `tenure-node-<id>.flash` in QEMU's working directory).
 //! Unknown keys are rejected so a typo does not go unnoticed.
@@ -33,6 +36,8 @@ pub struct Settings {
     pub timing: Timing,
     /// The pre-shared cluster key that authenticates frames, if given.
     pub key: Option<[u8; 32]>,
+    /// How the master renews its term (`renewal=`).
+    pub renewal: tenure::Renewal,
     /// Host path of the flash file, NUL-terminated for semihosting.
     pub flash_path: String<MAX_PATH>,
 }
@@ -66,38 +71,86 @@ pub enum CmdlineError {
     BadKey,
     /// The flash path is too long.
     PathTooLong,
+    /// `renewal=` is neither `lease` nor `logged`.
+    BadRenewal,
     /// A `key=value` pair with an unknown key, or a word without `=`.
     UnknownKey,
 }
 
-impl core::fmt::Display for CmdlineError {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        let what = match self {
+#[cfg(not(feature = "defmt"))]
+impl CmdlineError {
+    /// What is wrong, in words.
+    pub const fn as_str(self) -> &'static str {
+        match self {
             Self::MissingId => "missing id=N",
             Self::MissingMembers => "missing members=A,B,C",
-            Self::BadNumber => "a number is malformed or out of range",
+            Self::BadNumber => "bad number",
             Self::BadMembers => "too many or duplicate members",
             Self::IdNotMember => "id is not in members",
             Self::BadKey => "key must be 64 hex digits",
             Self::PathTooLong => "flash path too long",
-            Self::UnknownKey => "unknown key (expected id=, members=, cluster=, key=, lease_ms=, round_ms=, backoff_ms=, flash=)",
-        };
-        f.write_str(what)
+            Self::BadRenewal => "renewal must be lease or logged",
+            Self::UnknownKey => "unknown key or a word without =",
+        }
+    }
+}
+
+#[cfg(not(feature = "defmt"))]
+impl crate::fmt::Show for CmdlineError {
+    fn show(&self) {
+        crate::fmt::put(self.as_str().as_bytes());
+    }
+}
+
+/// `n` in decimal, written into the end of `buf`.
+fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 || at == 0 {
+            return &buf[at..];
+        }
     }
 }
 
 /// The link address that means "every node".
 pub const BROADCAST: u16 = u16::MAX;
 
+/// `s` as a decimal `u32`: digits only, at least one, no overflow. One
+/// parser for every number (instead of `str::parse` per integer type) keeps
+/// the image small.
+pub fn number(s: &str) -> Option<u32> {
+    if s.is_empty() {
+        return None;
+    }
+    s.bytes().try_fold(0u32, |n, b| {
+        let digit = (b as char).to_digit(10)?;
+        n.checked_mul(10)?.checked_add(digit)
+    })
+}
+
+/// `bytes` as text if they are all ASCII (what the command line and the
+/// console accept), without the general UTF-8 validator.
+pub fn ascii(bytes: &[u8]) -> Option<&str> {
+    if bytes.is_ascii() {
+        // SAFETY: ASCII is valid UTF-8.
+        Some(unsafe { core::str::from_utf8_unchecked(bytes) })
+    } else {
+        None
+    }
+}
+
 fn node_id(s: &str) -> Result<u16, CmdlineError> {
-    match s.parse() {
-        Ok(id) if id != 0 && id != BROADCAST => Ok(id),
+    match number(s).map(u16::try_from) {
+        Some(Ok(id)) if id != 0 && id != BROADCAST => Ok(id),
         _ => Err(CmdlineError::BadNumber),
     }
 }
 
 fn millis(s: &str) -> Result<u32, CmdlineError> {
-    s.parse().map_err(|_| CmdlineError::BadNumber)
+    number(s).ok_or(CmdlineError::BadNumber)
 }
 
 fn parse_key(hex: &str) -> Result<[u8; 32], CmdlineError> {
@@ -123,6 +176,7 @@ pub fn parse(line: &str) -> Result<Settings, CmdlineError> {
     let mut id = None;
     let mut cluster = 1;
     let mut key = None;
+    let mut renewal = tenure::Renewal::Lease;
     let mut timing = Timing::default();
     let mut members: Option<Vec<u16, MAX_MEMBERS>> = None;
     let mut flash: Option<&str> = None;
@@ -130,7 +184,7 @@ pub fn parse(line: &str) -> Result<Settings, CmdlineError> {
         let (name, value) = word.split_once('=').ok_or(CmdlineError::UnknownKey)?;
         match name {
             "id" => id = Some(node_id(value)?),
-            "cluster" => cluster = value.parse().map_err(|_| CmdlineError::BadNumber)?,
+            "cluster" => cluster = number(value).ok_or(CmdlineError::BadNumber)?,
             "members" => {
                 let mut list = Vec::new();
                 for m in value.split(',').filter(|m| !m.is_empty()) {
@@ -147,6 +201,13 @@ pub fn parse(line: &str) -> Result<Settings, CmdlineError> {
             "lease_ms" => timing.lease_ms = Some(millis(value)?),
             "round_ms" => timing.round_ms = Some(millis(value)?),
             "backoff_ms" => timing.backoff_ms = Some(millis(value)?),
+            "renewal" => {
+                renewal = match value {
+                    "lease" => tenure::Renewal::Lease,
+                    "logged" => tenure::Renewal::Logged,
+                    _ => return Err(CmdlineError::BadRenewal),
+                }
+            }
             _ => return Err(CmdlineError::UnknownKey),
         }
     }
@@ -158,7 +219,15 @@ pub fn parse(line: &str) -> Result<Settings, CmdlineError> {
     let mut flash_path = String::new();
     let written = match flash {
         Some(path) => flash_path.push_str(path).is_ok(),
-        None => core::fmt::write(&mut flash_path, format_args!("tenure-node-{id}.flash")).is_ok(),
+        None => {
+            let mut digits = [0; 20];
+            let digits = decimal(u64::from(id), &mut digits);
+            flash_path.push_str("tenure-node-").is_ok()
+                && digits
+                    .iter()
+                    .all(|&d| flash_path.push(char::from(d)).is_ok())
+                && flash_path.push_str(".flash").is_ok()
+        }
     };
     if !written || flash_path.push('\0').is_err() {
         return Err(CmdlineError::PathTooLong);
@@ -169,6 +238,7 @@ pub fn parse(line: &str) -> Result<Settings, CmdlineError> {
         members,
         timing,
         key,
+        renewal,
         flash_path,
     })
 }

@@ -57,7 +57,9 @@ impl Command {
             ("release", None) => Self::Release,
             ("campaign", None) => Self::Campaign,
             ("stats", None) => Self::Stats,
-            ("handover", Some(id)) => Self::HandOver(id.parse().ok()?),
+            ("handover", Some(id)) => {
+                Self::HandOver(u16::try_from(crate::cmdline::number(id)?).ok()?)
+            }
             _ => return None,
         };
         words.next().is_none().then_some(command)
@@ -101,7 +103,7 @@ impl CommandReader {
             if core::mem::take(&mut self.too_long) {
                 return None;
             }
-            let line = core::str::from_utf8(&self.line[..len]).unwrap_or("?");
+            let line = crate::cmdline::ascii(&self.line[..len]).unwrap_or("?");
             if line.trim().is_empty() {
                 continue;
             }

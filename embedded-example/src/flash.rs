@@ -18,8 +18,40 @@ pub const PAGE_COUNT: usize = 4;
 pub const FLASH_SIZE: usize = PAGE_SIZE * PAGE_COUNT;
 
 /// Makes a blocking `NorFlash` usable where `embedded-storage-async` is
-/// wanted; each operation completes before its future is first polled.
-pub struct AsAsync<F>(pub F);
+/// wanted; each operation completes before its future is first polled. It
+/// also counts the program and erase operations that reach the flash, the
+/// figures that wear it out.
+pub struct AsAsync<F> {
+    flash: F,
+    wear: Wear,
+}
+
+/// Flash operations since boot.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Wear {
+    /// `write` (program) calls that reached the flash.
+    pub writes: u32,
+    /// Pages erased.
+    pub erases: u32,
+}
+
+impl<F> AsAsync<F> {
+    /// Wraps `flash`, with the counters at zero.
+    pub const fn new(flash: F) -> Self {
+        Self {
+            flash,
+            wear: Wear {
+                writes: 0,
+                erases: 0,
+            },
+        }
+    }
+
+    /// Operations so far.
+    pub const fn wear(&self) -> Wear {
+        self.wear
+    }
+}
 
 impl<F: ErrorType> ErrorType for AsAsync<F> {
     type Error = F::Error;
@@ -29,11 +61,11 @@ impl<F: ReadNorFlash> embedded_storage_async::nor_flash::ReadNorFlash for AsAsyn
     const READ_SIZE: usize = F::READ_SIZE;
 
     async fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), Self::Error> {
-        self.0.read(offset, bytes)
+        self.flash.read(offset, bytes)
     }
 
     fn capacity(&self) -> usize {
-        self.0.capacity()
+        self.flash.capacity()
     }
 }
 
@@ -42,11 +74,14 @@ impl<F: NorFlash> embedded_storage_async::nor_flash::NorFlash for AsAsync<F> {
     const ERASE_SIZE: usize = F::ERASE_SIZE;
 
     async fn erase(&mut self, from: u32, to: u32) -> Result<(), Self::Error> {
-        self.0.erase(from, to)
+        let pages = to.saturating_sub(from) / F::ERASE_SIZE as u32;
+        self.wear.erases = self.wear.erases.wrapping_add(pages);
+        self.flash.erase(from, to)
     }
 
     async fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Self::Error> {
-        self.0.write(offset, bytes)
+        self.wear.writes = self.wear.writes.wrapping_add(1);
+        self.flash.write(offset, bytes)
     }
 }
 
@@ -64,13 +99,22 @@ pub enum FlashError {
     Host,
 }
 
-impl core::fmt::Display for FlashError {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str(match self {
+#[cfg(not(feature = "defmt"))]
+impl FlashError {
+    /// What failed, in words.
+    pub const fn as_str(self) -> &'static str {
+        match self {
             Self::NotAligned => "not aligned",
             Self::OutOfBounds => "out of bounds",
             Self::Host => "host file I/O failed",
-        })
+        }
+    }
+}
+
+#[cfg(not(feature = "defmt"))]
+impl crate::fmt::Show for FlashError {
+    fn show(&self) {
+        crate::fmt::put(self.as_str().as_bytes());
     }
 }
 

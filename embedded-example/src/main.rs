@@ -15,6 +15,7 @@ mod cmdline;
 mod console;
 mod flash;
 mod link;
+mod mem;
 mod runner;
 mod semihosting;
 mod store;
@@ -29,20 +30,20 @@ use embassy_executor::Spawner;
 
 use crate::board::{CmsdkUart, UART0_BASE};
 use crate::cmdline::Settings;
-use crate::store::{FlashStore, Key};
+use crate::store::FlashStore;
 
 /// Members as `1,2,3` in logs.
 struct MemberList<'a>(&'a [u16]);
 
-impl core::fmt::Display for MemberList<'_> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+#[cfg(not(feature = "defmt"))]
+impl fmt::Show for MemberList<'_> {
+    fn show(&self) {
         for (i, m) in self.0.iter().enumerate() {
             if i > 0 {
-                f.write_str(",")?;
+                fmt::put(b",");
             }
-            write!(f, "{m}")?;
+            m.show();
         }
-        Ok(())
     }
 }
 
@@ -71,11 +72,6 @@ fn main() -> ! {
             semihosting::exit(2);
         }
     };
-    info!(
-        "node id={} members={}",
-        settings.id,
-        MemberList(&settings.members)
-    );
     event!(
         "EVENT boot id={} members={}",
         settings.id,
@@ -101,32 +97,33 @@ async fn node_task(settings: Settings) {
             semihosting::exit(3);
         }
     };
-    let mut store = FlashStore::new(flash);
-    let boots = match store.load_u32(Key::Boots).await {
-        Ok(n) => n.unwrap_or(0).wrapping_add(1),
-        Err(e) => {
-            error!("flash read failed: {}", e);
-            semihosting::exit(4);
-        }
-    };
-    if let Err(e) = store.save_u32(Key::Boots, boots).await {
-        error!("flash write failed: {}", e);
-        semihosting::exit(5);
-    }
-    info!("boot number {}", boots);
-    // The core mixes in the node id and incarnation too; the boot count
-    // makes the jitter differ even if a record was lost.
-    let seed = u64::from(boots) << 16 | u64::from(settings.id);
+    let store = FlashStore::new(flash);
+    // The core mixes in the node id and the record's incarnation; the host
+    // clock makes the jitter differ between starts even if a record was lost.
+    // (A real board would read its RNG.) Earlier builds kept a boot counter
+    // in flash for this: one flash write per boot and 1 % of the image.
+    let seed = u64::from(semihosting::host_time()) << 16 | u64::from(settings.id);
     let mut runner = runner::Runner::start(&settings, store, seed).await;
     runner.run().await
 }
 
+/// Reports a panic and stops. A release build prints only where it
+/// happened: formatting the message would link `core::fmt`'s panic machinery
+/// (and, with defmt, all of `core::fmt`) into an image with little flash to
+/// spare. A debug build prints the message too.
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     cortex_m::interrupt::disable();
-    #[cfg(feature = "defmt")]
+    #[cfg(all(feature = "defmt", debug_assertions))]
     defmt::error!("panic: {}", defmt::Display2Format(info));
-    #[cfg(not(feature = "defmt"))]
-    fmt::text_line(format_args!("PANIC {}", info));
+    #[cfg(all(feature = "defmt", not(debug_assertions)))]
+    match info.location() {
+        Some(at) => defmt::error!("panic at {=str}:{=u32}", at.file(), at.line()),
+        None => defmt::error!("panic"),
+    }
+    #[cfg(all(not(feature = "defmt"), debug_assertions))]
+    let _ = core::fmt::Write::write_fmt(&mut board::Console, format_args!("PANIC {info}\n"));
+    #[cfg(all(not(feature = "defmt"), not(debug_assertions)))]
+    fmt::panic_line(info.location());
     semihosting::exit(101);
 }

@@ -49,6 +49,7 @@ fn config(settings: &Settings, seed: u64) -> Result<Config<MAX_MEMBERS>, tenure:
     }
     let mut config = Config::new(settings.cluster, NodeId(settings.id), &members)?;
     config.seed = seed;
+    config.renewal = settings.renewal;
     let ms = |v: u32| tenure::Duration::from_millis(u64::from(v));
     if let Some(v) = settings.timing.lease_ms {
         config.lease = ms(v);
@@ -71,6 +72,7 @@ fn reason(r: TermEnd) -> &'static str {
         TermEnd::Expired => "expired",
         TermEnd::Released => "released",
         TermEnd::Superseded => "superseded",
+        TermEnd::ClockRegression => "clock_regression",
     }
 }
 
@@ -82,39 +84,34 @@ const STATS_EVERY: Duration = Duration::from_secs(10);
 fn report(event: Event) {
     let at = now().as_micros();
     match event {
-        Event::BecameMaster { version, term_end } => {
+        Event::BecameMaster { token, term_end } => {
             event!(
-                "EVENT became_master version={} term_end_us={} at_us={}",
-                version,
+                "EVENT became_master token={} term_end_us={} at_us={}",
+                token,
                 term_end.as_micros(),
                 at
             );
         }
-        Event::TermEnded { version, reason: r } => {
+        Event::TermEnded { token, reason: r } => {
             event!(
-                "EVENT term_ended version={} reason={} at_us={}",
-                version,
+                "EVENT term_ended token={} reason={} at_us={}",
+                token,
                 reason(r),
                 at
             );
         }
-        Event::MasterElected { node, version } => {
-            event!(
-                "EVENT master node={} version={} at_us={}",
-                node.0,
-                version,
-                at
-            );
+        Event::MasterElected { node, token } => {
+            event!("EVENT master node={} token={} at_us={}", node.0, token, at);
         }
         Event::MasterLost {
             node,
-            version,
+            token,
             reason: r,
         } => {
             event!(
-                "EVENT master_lost node={} version={} reason={} at_us={}",
+                "EVENT master_lost node={} token={} reason={} at_us={}",
                 node.0,
-                version,
+                token,
                 reason(r),
                 at
             );
@@ -189,7 +186,7 @@ pub struct Runner<F: NorFlash> {
 
 impl<F: NorFlash> Runner<F>
 where
-    F::Error: core::fmt::Display + FormatIfDefmt,
+    F::Error: ShowIfText + FormatIfDefmt,
 {
     /// Starts the node from its stored record, or for the first time if there
     /// is none. Halts if the record is unreadable or belongs elsewhere:
@@ -224,7 +221,7 @@ where
             }
         };
         if !node.config().auth.is_secure() {
-            warn!("no key= given: frames are NOT authenticated; anyone on the link can pose as a member");
+            warn!("no key=: frames are NOT authenticated");
         }
         let others = node.config().destinations(Destination::All).map(|id| id.0);
         let io = NodeIo {
@@ -347,11 +344,13 @@ where
         }
     }
 
-    /// One `EVENT stats` line with the core's counters and the link's.
-    fn report_stats(&self) {
+    /// One `EVENT stats` line with the core's counters, the link's and the
+    /// flash's (program and erase operations since boot, every key).
+    fn report_stats(&mut self) {
+        let wear = self.io.store.wear();
         let s = self.node.stats();
         event!(
-            "EVENT stats in={} out={} dropped={} bad_tag={} malformed={} stale={} backlog={} not_for_us={} link_errors={} persists={} persist_us_avg={} persist_us_max={} elections={} won={} renewals={} round_timeouts={} at_us={}",
+            "EVENT stats in={} out={} dropped={} bad_tag={} malformed={} stale={} backlog={} not_for_us={} link_errors={} persists={} persist_us_avg={} persist_us_max={} flash_writes={} flash_erases={} elections={} won={} renewals={} renewals_completed={} round_timeouts={} at_us={}",
             s.messages_in,
             s.messages_out,
             s.dropped.total(),
@@ -364,9 +363,12 @@ where
             s.persists,
             self.io.persist_total_us / s.persists.max(1),
             self.io.persist_max_us,
+            wear.writes,
+            wear.erases,
             s.elections_started,
             s.elections_won,
             s.renewals,
+            s.renewals_completed,
             s.round_timeouts,
             now().as_micros()
         );
@@ -412,3 +414,14 @@ impl<T: defmt::Format> FormatIfDefmt for T {}
 pub trait FormatIfDefmt {}
 #[cfg(not(feature = "defmt"))]
 impl<T> FormatIfDefmt for T {}
+
+/// [`crate::fmt::Show`] for text logs, nothing with defmt.
+#[cfg(not(feature = "defmt"))]
+pub trait ShowIfText: crate::fmt::Show {}
+#[cfg(not(feature = "defmt"))]
+impl<T: crate::fmt::Show> ShowIfText for T {}
+/// [`crate::fmt::Show`] for text logs, nothing with defmt.
+#[cfg(feature = "defmt")]
+pub trait ShowIfText {}
+#[cfg(feature = "defmt")]
+impl<T> ShowIfText for T {}

@@ -4,9 +4,16 @@
 
 use cortex_m_semihosting::{nr, syscall, syscall1};
 
+/// The host's clock in seconds since 1970 (SYS_TIME): differs between
+/// starts, which is all the jitter seed needs.
+pub fn host_time() -> u32 {
+    // SAFETY: SYS_TIME takes no argument block and only returns a value.
+    unsafe { syscall!(TIME) as u32 }
+}
+
 /// Copies the command line QEMU was started with (`<kernel path> <-append
-/// string>`) into `buf` and returns it, or `None` if there is none or it
-/// does not fit.
+/// string>`) into `buf` and returns it, or `None` if there is none, it
+/// does not fit, or it is not ASCII.
 pub fn command_line(buf: &mut [u8]) -> Option<&str> {
     let mut block = [buf.as_mut_ptr() as usize, buf.len()];
     // SAFETY: SYS_GET_CMDLINE writes at most `buf.len()` bytes into `buf` and
@@ -20,7 +27,7 @@ pub fn command_line(buf: &mut [u8]) -> Option<&str> {
     let bytes = &buf[..len];
     // The host may or may not count a terminating NUL.
     let bytes = bytes.split(|&b| b == 0).next().unwrap_or(bytes);
-    core::str::from_utf8(bytes).ok()
+    crate::cmdline::ascii(bytes)
 }
 
 /// An open host file.

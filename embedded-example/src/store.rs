@@ -12,7 +12,7 @@ use sequential_storage::cache::page_states::ArrayPageStates;
 use sequential_storage::cache::Cache;
 use sequential_storage::map::{MapConfig, MapStorage};
 
-use crate::flash::{AsAsync, FLASH_SIZE, PAGE_COUNT};
+use crate::flash::{AsAsync, Wear, FLASH_SIZE, PAGE_COUNT};
 
 /// What a stored item is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,10 +20,10 @@ use crate::flash::{AsAsync, FLASH_SIZE, PAGE_COUNT};
 pub enum Key {
     /// The election core's durable record.
     Record = 0,
-    /// How many times this node has booted (a `u32`).
-    Boots = 1,
 }
 
+/// Keys kept in the key-pointer cache. Key 1 held a boot counter in earlier
+/// builds; an old flash file may still have it (it is ignored).
 const KEY_COUNT: usize = 2;
 
 /// Largest value we store, plus room for the key and word alignment.
@@ -55,7 +55,11 @@ impl<F: NorFlash> FlashStore<F> {
             ArrayKeyPointers::new(),
         );
         Self {
-            map: MapStorage::new(AsAsync(flash), MapConfig::new(0..FLASH_SIZE as u32), cache),
+            map: MapStorage::new(
+                AsAsync::new(flash),
+                MapConfig::new(0..FLASH_SIZE as u32),
+                cache,
+            ),
             buf: [0; MAX_VALUE + 16],
         }
     }
@@ -75,17 +79,9 @@ impl<F: NorFlash> FlashStore<F> {
             .await
     }
 
-    /// The `u32` saved under `key`, if any.
-    pub async fn load_u32(&mut self, key: Key) -> Result<Option<u32>, StoreError<F>> {
-        self.map
-            .fetch_item::<u32>(&mut self.buf, &(key as u8))
-            .await
-    }
-
-    /// Saves a `u32` under `key`.
-    pub async fn save_u32(&mut self, key: Key, value: u32) -> Result<(), StoreError<F>> {
-        self.map
-            .store_item(&mut self.buf, &(key as u8), &value)
-            .await
+    /// Flash program and erase operations since boot (every key, the boot
+    /// counter's included).
+    pub fn wear(&mut self) -> Wear {
+        self.map.flash().wear()
     }
 }

@@ -6,7 +6,7 @@ nodes drop frames addressed to another), and reads their EVENT lines.
 Checks, each with a deadline:
   1. one master is elected and every node names it;
   2. after the master's QEMU is killed, the others elect a new master
-     with a higher version;
+     with a higher fencing token;
   3. the killed node restarts from its flash file (incarnation goes up)
      and learns the current master.
 
@@ -202,7 +202,7 @@ def qemu_cpu_ticks(node):
 
 
 def views(nodes):
-    """Each live node's latest opinion of the master: (node, version) or None."""
+    """Each live node's latest opinion of the master: (node, token) or None."""
     out = {}
     for n in nodes:
         if not n.proc or n.proc.poll() is not None:
@@ -210,28 +210,77 @@ def views(nodes):
         view = None
         for _, name, f in n.events:
             if name == "became_master":
-                view = (n.id, int(f["version"]))
+                view = (n.id, int(f["token"]))
             elif name == "master":
-                view = (int(f["node"]), int(f["version"]))
+                view = (int(f["node"]), int(f["token"]))
             elif name in ("term_ended", "master_lost", "start"):
                 view = None
         out[n.id] = view
     return out
 
 
-def wait_agreement(bus, nodes, seconds, min_version=-1):
+def wait_agreement(bus, nodes, seconds, min_token=-1):
     """Waits until every live node names the same master; returns (master,
-    highest version seen). Versions differ between nodes: renewals raise it
-    without an event, and a node that joins late learns a newer one."""
+    highest fencing token seen). The token is fixed for a term (in both
+    renewal modes) and rises with each change of master; nodes may briefly
+    differ while one learns of a newer term."""
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         bus.pump(0.2)
         v = list(views(nodes).values())
         if v and None not in v and len({m for m, _ in v}) == 1:
-            version = max(ver for _, ver in v)
-            if version > min_version:
-                return v[0][0], version
+            token = max(tok for _, tok in v)
+            if token > min_token:
+                return v[0][0], token
     return None
+
+
+def stats_of(bus, nodes):
+    """Asks every live node for an `EVENT stats` line; returns {id: fields}."""
+    asked = {n.id: sum(1 for _, name, _ in n.events if name == "stats") for n in nodes}
+    for n in nodes:
+        n.command("stats")
+    end = time.monotonic() + 5
+    while time.monotonic() < end:
+        bus.pump(0.2)
+        if all(sum(1 for _, name, _ in n.events if name == "stats") > asked[n.id]
+               for n in nodes):
+            break
+    return {n.id: n.last("stats") for n in nodes}
+
+
+def report_wear(nodes, before, after, seconds, changes):
+    """Prints flash writes and erases per completed renewal round over the
+    soak, and the projected life of a 10,000-cycle region at that rate."""
+    def delta(n, key):
+        a, b = after.get(n.id), before.get(n.id)
+        if not a or not b or key not in a or key not in b:
+            return None
+        return int(a[key]) - int(b[key])
+
+    rounds = sum(delta(n, "renewals_completed") or 0 for n in nodes)
+    writes = sum(delta(n, "flash_writes") or 0 for n in nodes)
+    erases = sum(delta(n, "flash_erases") or 0 for n in nodes)
+    persists = sum(delta(n, "persists") or 0 for n in nodes)
+    for n in nodes:
+        print(f"node {n.id}: flash_writes +{delta(n, 'flash_writes')} "
+              f"flash_erases +{delta(n, 'flash_erases')} records +{delta(n, 'persists')} "
+              f"renewals_completed +{delta(n, 'renewals_completed')}")
+    per_round = writes / rounds if rounds else float("nan")
+    print(f"wear over {seconds:.0f}s: {rounds} renewal rounds completed, {changes} hand-overs, "
+          f"{persists} records stored, {writes} flash writes, {erases} page erases "
+          f"(cluster); flash writes per completed renewal round: {per_round:.3f}")
+    # Each node's store is its own region: its page erases bound its life.
+    worst = max((delta(n, "flash_erases") or 0) for n in nodes)
+    pages = 4
+    if worst > 0:
+        per_page_s = seconds * pages / worst
+        life_s = per_page_s * 10_000
+        print(f"busiest node erased {worst} pages in {seconds:.0f}s: each of its {pages} pages "
+              f"every {per_page_s:.0f}s; a 10,000-cycle region lasts about "
+              f"{life_s / 86400:.0f} days ({life_s / 86400 / 365:.1f} years)")
+    else:
+        print("no page erased during the soak: projected flash life not bounded by renewals")
 
 
 def main():
@@ -246,7 +295,12 @@ def main():
                     help="more command-line settings for every node, e.g. 'round_ms=150'")
     ap.add_argument("--soak", type=float, default=0,
                     help="after the checks, run this many seconds more and report "
-                         "each QEMU's host CPU use and that the master stayed put")
+                         "each QEMU's host CPU use, flash writes and erases per "
+                         "completed renewal round, and that the master stayed put")
+    ap.add_argument("--handover-every", type=float, default=0,
+                    help="during the soak, hand the master role to the next node "
+                         "this often (changes of master; the soak then checks "
+                         "that each was followed, not that the master stayed put)")
     args = ap.parse_args()
 
     workdir = args.workdir or tempfile.mkdtemp(prefix="tenure-qemu-")
@@ -282,7 +336,7 @@ def main():
             heir = next(n for n in nodes if n.id != first[0])
             old.command(f"handover {heir.id}")
             t1 = time.monotonic()
-            handed = wait_agreement(bus, nodes, 10, min_version=again[1] if again else 0)
+            handed = wait_agreement(bus, nodes, 10, min_token=again[1] if again else 0)
             ack = old.last("command")
             ended = old.last("term_ended")
             check("handover", handed is not None and handed[0] == heir.id
@@ -309,7 +363,7 @@ def main():
             second = None
             end = time.monotonic() + 20
             while time.monotonic() < end:
-                second = wait_agreement(bus, nodes, end - time.monotonic(), min_version=first[1])
+                second = wait_agreement(bus, nodes, end - time.monotonic(), min_token=first[1])
                 if second is None or second[0] != master.id:
                     break
                 first = second
@@ -328,19 +382,44 @@ def main():
         if args.soak and failed == 0:
             view_before = wait_agreement(bus, nodes, 5)
             before = {n.id: qemu_cpu_ticks(n) for n in nodes}
+            wear_before = stats_of(bus, nodes)
             seen = {n.id: len(n.events) for n in nodes}
-            bus.pump(args.soak)
+            handovers = 0
+            if args.handover_every > 0:
+                end = time.monotonic() + args.soak
+                view = view_before
+                while time.monotonic() < end:
+                    bus.pump(min(args.handover_every, max(0.0, end - time.monotonic())))
+                    if time.monotonic() >= end or view is None:
+                        break
+                    master = next(n for n in nodes if n.id == view[0])
+                    heir = nodes[(nodes.index(master) + 1) % len(nodes)]
+                    master.command(f"handover {heir.id}")
+                    got = wait_agreement(bus, nodes, 10, min_token=view[1])
+                    if got is not None and got[0] == heir.id:
+                        handovers += 1
+                    view = got
+            else:
+                bus.pump(args.soak)
             hz = os.sysconf("SC_CLK_TCK")
             for n in nodes:
                 used = (qemu_cpu_ticks(n) - before[n.id]) / hz
                 print(f"node {n.id}: {100 * used / args.soak:.1f}% of a host core over {args.soak:.0f}s")
+            wear_after = stats_of(bus, nodes)
+            report_wear(nodes, wear_before, wear_after, args.soak, handovers)
             view_after = wait_agreement(bus, nodes, 5)
             changes = [(n.id, name) for n in nodes for _, name, _ in n.events[seen[n.id]:]
                        if name in ("became_master", "term_ended", "master", "master_lost")]
-            check("soak: same master throughout",
-                  view_before is not None and view_after is not None
-                  and view_before[0] == view_after[0] and not changes,
-                  f"{view_before} -> {view_after}, changes {changes}")
+            if args.handover_every > 0:
+                wanted = int(args.soak // args.handover_every)
+                check("soak: every hand-over followed",
+                      view_after is not None and handovers >= max(1, wanted - 1),
+                      f"{handovers} hand-overs (about {wanted} asked), {view_before} -> {view_after}")
+            else:
+                check("soak: same master throughout",
+                      view_before is not None and view_after is not None
+                      and view_before[0] == view_after[0] and not changes,
+                      f"{view_before} -> {view_after}, changes {changes}")
     finally:
         for n in nodes:
             n.kill()
