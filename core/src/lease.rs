@@ -23,8 +23,9 @@ pub(crate) const MAX_GUARDS: usize = 4;
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub(crate) struct Guards {
     set: Vec<(NodeId, Instant), MAX_GUARDS>,
-    /// The highest `(ballot, seq)` of a `Renew` answered.
-    high_water: Option<(Ballot, u32)>,
+    /// The highest `(ballot, term, seq)` of a `Renew` answered (a master's seq restarts
+    /// with each new term, which may run under the same ballot).
+    high_water: Option<(Ballot, u64, u32)>,
     /// Every vote is refused before this instant (R6).
     pub(crate) silent_until: Instant,
     /// Planted fault: one slot, overwritten by the latest holder.
@@ -47,12 +48,9 @@ impl Guards {
         now < self.silent_until
     }
 
-    /// Whether a `Renew` with `(ballot, seq)` is new: above the high-water mark.
-    pub(crate) fn is_fresh(&self, ballot: Ballot, seq: u32) -> bool {
-        match self.high_water {
-            None => true,
-            Some((b, s)) => ballot > b || (ballot == b && seq > s),
-        }
+    /// Whether a `Renew` with `(ballot, term, seq)` is new: above the high-water mark.
+    pub(crate) fn is_fresh(&self, ballot: Ballot, term: u64, seq: u32) -> bool {
+        self.high_water.is_none_or(|hw| (ballot, term, seq) > hw)
     }
 
     /// Guards `holder` until `until` and raises the high-water mark. Returns false (and
@@ -62,8 +60,7 @@ impl Guards {
         now: Instant,
         holder: NodeId,
         until: Instant,
-        ballot: Ballot,
-        seq: u32,
+        (ballot, term, seq): (Ballot, u64, u32),
     ) -> bool {
         #[cfg(tenure_fault_injection)]
         if self.single_slot {
@@ -78,7 +75,7 @@ impl Guards {
                 }
             }
         }
-        self.high_water = Some((ballot, seq));
+        self.high_water = Some((ballot, term, seq));
         true
     }
 
@@ -180,15 +177,16 @@ impl Renewer {
 
     /// When [`poll`](Self::poll) next has something to do, or `None` once the try window
     /// is over (the term then runs out).
-    pub(crate) fn wake_at(&self, try_window: Duration) -> Option<Instant> {
+    pub(crate) fn wake_at(&self, now: Instant, try_window: Duration) -> Option<Instant> {
         if self.stopped || self.ballot.is_none() {
             return None;
         }
         match self.open {
             Some(r) => Some(r.deadline),
             None => {
+                // No round begins after the try window (R11); past it, nothing to wake for.
                 let last = self.last_completed + try_window;
-                (self.next_at <= last).then_some(self.next_at)
+                (self.next_at <= last && now <= last).then_some(self.next_at)
             }
         }
     }

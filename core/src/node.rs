@@ -562,7 +562,7 @@ impl<const N: usize> Node<N> {
             Renewal::Lease => self
                 .renewer
                 .filter(|_| master)
-                .and_then(|r| r.wake_at(self.config.try_window())),
+                .and_then(|r| r.wake_at(self.now, self.config.try_window())),
         };
         let t = &mut self.timers;
         t.set(Timer::Round, deadline.filter(|d| !d.1).map(|d| d.0));
@@ -1262,10 +1262,10 @@ impl<const N: usize> Node<N> {
             self.stats.renews_refused += 1;
             return true;
         }
-        if !self.guards.is_fresh(ballot, seq) {
+        if !self.guards.is_fresh(ballot, term, seq) {
             return false; // R12: a replay, or a repeat, extends nothing
         }
-        if !self.guards.add(now, from, now + lease, ballot, seq) {
+        if !self.guards.add(now, from, now + lease, (ballot, term, seq)) {
             self.stats.renews_refused += 1;
             return true;
         }
