@@ -6,8 +6,9 @@
 //! Every failure message carries the exact `tenure-sim` command that replays the seed
 //! with a readable trace.
 
-use tenure::Duration;
-use tenure_tests::sim::{run_seed, sweep, Plant, SimOptions, Summary, ViolationKind};
+use tenure::fault::Fault;
+use tenure::{Duration, Renewal};
+use tenure_tests::sim::{run_seed, sweep, Plant, Probe, SimOptions, Summary, ViolationKind};
 
 /// Seeds per cluster size in the sweep (two sizes: at least 1,000 seeds in all).
 const SWEEP_SEEDS: u64 = 500;
@@ -16,10 +17,13 @@ const TEST_DURATION: Duration = Duration::from_secs(6);
 /// A planted fault must be found within this many seeds.
 const PLANT_SEEDS: u64 = 100;
 
+/// A planted core fault must be found within this many seeds.
+const CORE_FAULT_SEEDS: u64 = 500;
+
 /// Core bugs the simulator found and reported, tolerated by the sweep until the core is
-/// fixed (each has an ignored regression test below, named after its seed). Empty this
-/// list when they are fixed.
-const KNOWN_CORE_BUGS: &[ViolationKind] = &[];
+/// fixed: (cluster size, seed) of the sweep's seeds they break. Each has an ignored
+/// regression test below, named after its seed. Empty this list when they are fixed.
+const KNOWN_CORE_BUGS: &[(usize, u64)] = &[(3, 237)];
 
 fn options(nodes: usize) -> SimOptions {
     SimOptions {
@@ -38,10 +42,10 @@ fn check_sweep(opts: &SimOptions) -> Summary {
     println!("{} nodes:\n{}", opts.nodes, s.table());
     let mut unexpected = Vec::new();
     for (seed, violations) in &s.failing {
-        for v in violations
-            .iter()
-            .filter(|v| !KNOWN_CORE_BUGS.contains(&v.kind))
-        {
+        if KNOWN_CORE_BUGS.contains(&(opts.nodes, *seed)) {
+            continue;
+        }
+        for v in violations {
             unexpected.push(format!(
                 "seed {seed}: {v}\n  replay: {}",
                 opts.replay_command(*seed)
@@ -63,20 +67,43 @@ fn check_sweep(opts: &SimOptions) -> Summary {
         SWEEP_SEEDS,
         "runs without a failover"
     );
-    // Failover: about a lease; up to two when the master crashed with a renewal
-    // accepted but not learned (whoever completes it grants the dead master a fresh
-    // lease in every view); never beyond two leases plus election time.
-    let p50 = s.percentile_over_lease(&s.failovers, 50);
+    // Failover in lease mode: about a lease (the dead master's last answered renewal
+    // plus a lease, then an election); nothing of the dead master is carried forward but
+    // a term op caught mid-campaign, with its age.
+    let lease = &s.mode(Renewal::Lease).failovers;
+    let p50 = s.percentile_over_lease(lease, 50);
+    let max = s.percentile_over_lease(lease, 100);
+    assert!(
+        (0.6..=1.1).contains(&p50),
+        "lease mode: failover p50 {p50} leases"
+    );
+    assert!(max <= 2.0, "lease mode: failover max {max} leases");
+    // Logged mode: up to two leases when the master crashed with a renewal accepted but
+    // not learned (whoever completes it grants the dead master a fresh lease in every
+    // view), plus elections; never beyond three leases plus election time.
     let max = s.percentile_over_lease(&s.failovers, 100);
-    assert!((0.6..=1.1).contains(&p50), "failover p50 {p50} leases");
-    assert!(max <= 2.5, "failover max {max} leases");
-    // A renewal skips Prepare: Accept, Accepted and Commit per peer.
-    let expected = 3.0 * (opts.nodes - 1) as f64;
+    assert!(max <= 3.5, "failover max {max} leases");
+    // The headline figures are lease mode's: a renewal is one Renew and one Renewed per
+    // peer, and writes nothing (the few records of the steady windows are catch-ups).
+    assert_eq!(s.headline_mode(), Renewal::Lease);
+    let expected = 2.0 * (opts.nodes - 1) as f64;
     let per_renewal = s.messages_per_renewal();
     assert!(
-        per_renewal <= expected + 0.5 && per_renewal >= expected - 1.5,
+        per_renewal <= expected + 1.0 && per_renewal >= expected - 1.0,
         "{per_renewal} messages per renewal, expected about {expected}"
     );
+    assert!(s.writes_per_renewal() < 1.0, "{}", s.writes_per_renewal());
+    // Logged mode (one seed in four): Accept, Accepted and Commit per peer, a record
+    // per voter.
+    let logged = s.mode(Renewal::Logged);
+    assert!(logged.seeds > 0);
+    let expected = 3.0 * (opts.nodes - 1) as f64;
+    let per_renewal = logged.messages_per_renewal();
+    assert!(
+        per_renewal <= expected + 1.0 && per_renewal >= expected - 1.5,
+        "logged: {per_renewal} messages per renewal, expected about {expected}"
+    );
+    assert!(logged.writes_per_renewal() >= 2.0);
     assert!(s.elections >= SWEEP_SEEDS && s.crashes > 0 && s.partitions > 0);
     s
 }
@@ -266,6 +293,173 @@ fn planted_lease_counted_from_success_is_caught() {
             &[ViolationKind::TwoMasters],
         );
     }
+}
+
+/// Runs seeds `0..CORE_FAULT_SEEDS` on 5 nodes with the core fault `fault` planted in
+/// every node until one reports two masters or a fencing-token violation; the same seeds
+/// without it must report no safety violation. Returns the seed that found it.
+fn find_core_fault(fault: Fault) -> u64 {
+    let control = SimOptions {
+        renewal: Some(Renewal::Lease),
+        ..SimOptions::default()
+    };
+    let planted = SimOptions {
+        fault: Some(fault),
+        ..control.clone()
+    };
+    let name = fault.label();
+    for seed in 0..CORE_FAULT_SEEDS {
+        let report = run_seed(&planted, seed, false);
+        let found = report.violations.iter().find(|v| {
+            matches!(
+                v.kind,
+                ViolationKind::TwoMasters | ViolationKind::FencingToken
+            )
+        });
+        if let Some(v) = found {
+            println!(
+                "{name}: found by seed {seed}: {v}\n  replay: {}",
+                planted.replay_command(seed)
+            );
+            let clean = run_seed(&control, seed, false);
+            let bad: Vec<_> = clean
+                .violations
+                .iter()
+                .filter(|v| v.kind.is_safety())
+                .collect();
+            assert!(
+                bad.is_empty(),
+                "{name}: the control run of seed {seed} fails too: {bad:?}\n  replay: {}",
+                control.replay_command(seed)
+            );
+            return seed;
+        }
+    }
+    panic!("{name}: no seed below {CORE_FAULT_SEEDS} found two masters or a token violation")
+}
+
+/// R6: a restored voter that votes at once forgets the guard it gave. (Found by seed 68.)
+#[test]
+fn planted_no_restart_silence_is_found() {
+    find_core_fault(Fault::NoRestartSilence);
+}
+
+/// R8: an age overstated twice makes a recovered term op's views end early. (Found by
+/// seed 70.)
+#[test]
+fn planted_double_age_is_found() {
+    find_core_fault(Fault::DoubleAge);
+}
+
+/// R4: one guard slot, overwritten by the latest holder. Not found within 500 seeds by
+/// the current scenario mix (see the report of issue 11): ignored until the mix makes a
+/// master finish another node's stale op while followers guard it.
+#[test]
+#[ignore = "not found yet within 500 seeds"]
+fn planted_single_guard_slot_is_found() {
+    find_core_fault(Fault::SingleGuardSlot);
+}
+
+/// R3: a retried round reuses its seq and counts late answers for its later begin. Not
+/// found within 500 seeds by the current mix (late answers to retried rounds do occur,
+/// but the gap they open is a round timeout and the master keeps renewing after it).
+#[test]
+#[ignore = "not found yet within 500 seeds"]
+fn planted_reuse_seq_is_found() {
+    find_core_fault(Fault::ReuseSeq);
+}
+
+/// Every seed runs one renewal mode; forced modes are kept.
+#[test]
+fn renewal_mode_is_drawn_per_seed_or_forced() {
+    let opts = SimOptions {
+        duration: Duration::from_secs(3),
+        ..options(3)
+    };
+    let s = sweep(&opts, 0, 8, threads(), 0, |_| {});
+    assert_eq!(s.mode(Renewal::Lease).seeds, 6);
+    assert_eq!(s.mode(Renewal::Logged).seeds, 2);
+    for mode in [Renewal::Lease, Renewal::Logged] {
+        let forced = SimOptions {
+            renewal: Some(mode),
+            ..opts.clone()
+        };
+        let s = sweep(&forced, 0, 4, threads(), 0, |_| {});
+        assert_eq!(s.mode(mode).seeds, 4, "{mode}");
+        assert_eq!(s.headline_mode(), mode);
+        assert!(s.failing.is_empty(), "{mode}: {:?}", s.failing);
+    }
+}
+
+/// The deaf-master probe: the steady master goes deaf (it sends, hears nothing); the
+/// others must get a new master, and never two at once. (Timings are measured by
+/// `tenure-sim --probe deaf`, not asserted.)
+#[test]
+fn deaf_master_is_replaced() {
+    for nodes in [3, 5] {
+        let opts = SimOptions {
+            probe: Probe::Deaf,
+            renewal: Some(Renewal::Lease),
+            ..options(nodes)
+        };
+        for seed in 0..20 {
+            let r = run_seed(&opts, seed, false);
+            assert!(
+                r.violations.is_empty(),
+                "{nodes} nodes, seed {seed}: {:?}\n  replay: {}",
+                r.violations,
+                opts.replay_command(seed)
+            );
+            assert!(r.stats.failover.is_some(), "seed {seed}: no new master");
+        }
+    }
+}
+
+/// The lossy stretch: 20 % loss on every link, no crash; never two masters, and a master
+/// again after it. (Role losses are counted by `tenure-sim --lossy`, not asserted.)
+#[test]
+fn lossy_stretch_keeps_one_master() {
+    let opts = SimOptions {
+        lossy: Duration::from_secs(60),
+        ..options(5)
+    };
+    for seed in 0..6 {
+        let r = run_seed(&opts, seed, false);
+        assert!(
+            r.violations.is_empty(),
+            "seed {seed}: {:?}\n  replay: {}",
+            r.violations,
+            opts.replay_command(seed)
+        );
+        assert_eq!(r.stats.lossy_micros, 60_000_000);
+        assert!(r.stats.failover.is_some());
+    }
+}
+
+/// Core bug found by the simulator (protocol 2): a node guarding master n1 (it refused
+/// n2's Prepare as guarded) prepares itself and counts its own promise and acceptance,
+/// which skip the guard check (`refuse_vote` runs only for other nodes' messages): with
+/// n2 it is a majority of 3 while n1 still holds its term. Replay: `tenure-sim --nodes 3
+/// --duration 6000ms --seed 237`.
+#[test]
+#[ignore = "core bug: a proposer's own vote skips its guards (R4)"]
+fn regression_seed_237_own_vote_respects_guards() {
+    let opts = options(3);
+    assert_clean(&opts, 237, ViolationKind::TwoMasters);
+}
+
+/// Core bug found by the simulator (logged mode): a master paused past the end of its
+/// term resumes, learns its renewal chosen (its Accept went out before the pause) and is
+/// master again with the same token, after a lapse in real time. Replay: `tenure-sim
+/// --nodes 5 --seed 1675`.
+#[test]
+#[ignore = "core bug: logged mode keeps the token across a lapse it did not process"]
+fn regression_seed_1675_logged_token_after_a_lapse() {
+    let opts = SimOptions {
+        nodes: 5,
+        ..SimOptions::default()
+    };
+    assert_clean(&opts, 1675, ViolationKind::FencingToken);
 }
 
 /// The world of a minimal reproduction: three nodes, a short faulty phase, no loss, and

@@ -430,10 +430,12 @@ impl World {
             loss_ppm: rng.range(0, u64::from(max_loss_ppm)) as u32,
             max_loss_ppm,
             dup_ppm: rng.range(0, u64::from(opts.dup_pct) * 10_000) as u32,
-            tail_ppm: if rng.chance(1, 2) {
-                rng.range(0, 20_000) as u32
-            } else {
-                0
+            // Half the runs reorder a little; one in eight delays a fifth of the
+            // messages by up to three round timeouts (late answers to retried rounds).
+            tail_ppm: match rng.below(8) {
+                0 => rng.range(50_000, 200_000) as u32,
+                1..=4 => rng.range(0, 20_000) as u32,
+                _ => 0,
             },
             tail_max: rng.range(round / 2, 3 * round),
             garbage_ppm: if rng.chance(1, 4) { 2_000 } else { 0 },
@@ -890,7 +892,17 @@ impl World {
             Input::Packet(frame) => {
                 let Frame { from, bytes, .. } = frame;
                 let sender = NodeId(*from as u16 + 1); // members are 1..=n, in slot order
+                let before = *node.stats();
                 let handled = node.handle_frame_from(local, sender, bytes);
+                let after = node.stats();
+                let refusals = [
+                    (
+                        "renew refused",
+                        after.renews_refused - before.renews_refused,
+                    ),
+                    ("silent", after.silent_refusals - before.silent_refusals),
+                    ("guarded", after.guard_refusals - before.guard_refusals),
+                ];
                 // Refused as bytes (as opposed to read as a packet, then dropped).
                 let refused = matches!(
                     handled,
@@ -906,7 +918,13 @@ impl World {
                         }
                         _ => tenure::auth::open(bytes, &node.config().auth)
                             .ok()
-                            .map(|p| format!("<- n{} {}", from + 1, fmt_msg(&p.message))),
+                            .map(|p| {
+                                let mut line = format!("<- n{} {}", from + 1, fmt_msg(&p.message));
+                                for (what, _) in refusals.iter().filter(|r| r.1 > 0) {
+                                    let _ = write!(line, " [{what}]");
+                                }
+                                line
+                            }),
                     };
                 }
                 self.hash.write_u8(3);

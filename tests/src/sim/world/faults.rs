@@ -35,6 +35,7 @@ impl World {
         let mut kinds: Vec<(u32, u8)> = vec![(8, 0)];
         if o.crashes {
             kinds.push((20, 1));
+            kinds.push((10, 8));
         }
         if o.partitions {
             kinds.push((20, 2));
@@ -94,6 +95,19 @@ impl World {
                             },
                         );
                     }
+                }
+            }
+            8 => {
+                // A quick restart of a follower while a master holds its term: what the
+                // restart silence (R6) is for.
+                let masters = self.masters();
+                let followers: Vec<usize> = (0..self.n())
+                    .filter(|&i| self.slots[i].node.is_some() && masters & (1 << i) == 0)
+                    .collect();
+                if !followers.is_empty() {
+                    let i = followers[self.rng.index(followers.len())];
+                    let down = self.rng.range(1_000, self.lease / 10);
+                    self.crash(i, "quick restart", Some(down));
                 }
             }
             5 => self.command(Input::Release),
