@@ -11,7 +11,8 @@ fn main() {
             "{path}: seed {seed}, pipelined {pipelined}, {} steps",
             steps.len()
         );
-        let mut cluster = Cluster::new(seed, pipelined);
+        let mut cluster =
+            Cluster::with_renewal(seed, pipelined, tenure_fuzz::cluster::renewal_of(&bytes));
         for (k, step) in steps.iter().enumerate() {
             println!("  {k:3} {step:?}");
             let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cluster.step(*step)));

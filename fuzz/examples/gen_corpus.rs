@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use tenure::auth::seal;
 use tenure::{
     encode, frame, Auth, Ballot, Duration, ElectionState, Header, Message, NodeId, Op, OpId,
-    Packet, Proposal, MAX_FRAME_SIZE, MAX_PACKET_SIZE, MAX_RECORD_SIZE, MAX_SEALED_SIZE,
+    Packet, Proposal, Renewal, MAX_FRAME_SIZE, MAX_PACKET_SIZE, MAX_RECORD_SIZE, MAX_SEALED_SIZE,
     PROTOCOL_VERSION,
 };
 use tenure_fuzz::cluster::{self, Step, Step::*};
@@ -44,6 +44,7 @@ fn packets() -> Vec<(&'static str, Packet)> {
         protocol: PROTOCOL_VERSION,
         cluster: 7,
         from: NodeId(2),
+        renewal: Renewal::Lease,
     };
     let ballot = Ballot {
         round: 3,
@@ -98,6 +99,7 @@ fn packets() -> Vec<(&'static str, Packet)> {
                     },
                     op: be_master,
                 }),
+                age: Duration::ZERO,
             }),
         ),
         (
@@ -106,6 +108,7 @@ fn packets() -> Vec<(&'static str, Packet)> {
                 instance: 0,
                 ballot,
                 accepted: None,
+                age: Duration::from_millis(250),
             }),
         ),
         (
@@ -114,6 +117,7 @@ fn packets() -> Vec<(&'static str, Packet)> {
                 instance: 42,
                 ballot,
                 op: be_master,
+                age: Duration::ZERO,
             }),
         ),
         (
@@ -122,6 +126,7 @@ fn packets() -> Vec<(&'static str, Packet)> {
                 instance: 42,
                 ballot,
                 op: release,
+                age: Duration::from_millis(40),
             }),
         ),
         (
@@ -181,7 +186,48 @@ fn packets() -> Vec<(&'static str, Packet)> {
                         seq: u32::MAX,
                     },
                 },
+                age: Duration::MAX,
             }),
+        ),
+        (
+            "renew",
+            m(Message::Renew {
+                ballot,
+                term: 41,
+                seq: 7,
+            }),
+        ),
+        (
+            "renewed",
+            m(Message::Renewed {
+                ballot,
+                term: 41,
+                seq: 7,
+            }),
+        ),
+        (
+            "renew-max",
+            m(Message::Renew {
+                ballot: Ballot {
+                    round: u64::MAX,
+                    node: NodeId(u16::MAX),
+                },
+                term: u64::MAX,
+                seq: u32::MAX,
+            }),
+        ),
+        (
+            "commit-logged",
+            Packet {
+                header: Header {
+                    renewal: Renewal::Logged,
+                    ..header
+                },
+                message: Message::Commit {
+                    instance: 42,
+                    ballot,
+                },
+            },
         ),
     ]
 }
@@ -520,7 +566,8 @@ fn main() {
     // A few pseudo-random scenarios.
     let mut x = 0x2545_F491_4F6C_DD1Du64;
     for k in 0..8 {
-        let mut bytes = vec![k as u8, (k % 2) as u8];
+        // Flags: bit 0 pipelined, bit 1 logged renewal.
+        let mut bytes = vec![k as u8, (k % 4) as u8];
         for _ in 0..120 {
             x ^= x << 13;
             x ^= x >> 7;
@@ -530,6 +577,34 @@ fn main() {
         let c = cluster::run(&bytes);
         println!("cluster random-{k}: {:?}", c.stats);
         write(&d, &mut n, &format!("random-{k}"), &bytes);
+    }
+
+    // The same election, renewals, crash and hand-over in logged mode.
+    for (name, pipelined, steps) in [
+        ("logged-elect", false, vec![Run(64); 3]),
+        (
+            "logged-renew",
+            true,
+            [
+                vec![Run(64); 3],
+                vec![Sleep(20), Run(64), Sleep(20), Run(64), Sleep(20), Run(64)],
+            ]
+            .concat(),
+        ),
+        (
+            "logged-crash",
+            false,
+            [
+                vec![Run(64); 3],
+                vec![Crash(0), Sleep(60), Run(64), Run(64), Restart(0), Run(64)],
+            ]
+            .concat(),
+        ),
+    ] {
+        let bytes = cluster::encode_with(3, pipelined, Renewal::Logged, &steps);
+        let c = cluster::run(&bytes);
+        println!("cluster {name}: {:?}", c.stats);
+        write(&d, &mut n, name, &bytes);
     }
 
     // hostile: the node campaigns (timer), a peer promises and accepts its own ballot and
@@ -544,18 +619,27 @@ fn main() {
         write(d, n, name, bytes);
     };
     let timer = [7u8];
-    let promise = [0u8, 0, 3, 0, 1, 0, 0]; // from n2, instance = node's, Promise(mine, none)
+    // from n2, instance = node's, Promise(mine, none, age zero)
+    let promise = [0u8, 0, 3, 0, 1, 0, 0, 0];
     let accepted = [0u8, 0, 3, 0, 3, 0]; // from n2, Accepted(mine)
     let commit = [0u8, 1, 3, 0, 5, 0]; // from n3, Commit(mine)
     let elect: Vec<u8> = [&timer[..], &promise, &accepted, &commit].concat();
     write(&d, &mut n, "empty", &[0]);
     write(&d, &mut n, "elect", &[&[0u8][..], &elect].concat());
+    // Lease mode (seed byte's top bit clear): the timer sends a Renew, n2 echoes it.
     let mut renew = vec![1u8];
     renew.extend(&elect);
     for _ in 0..4 {
-        renew.extend([7u8, 0, 0, 3, 0, 3, 0]); // timer (renewal Accept), Accepted
+        renew.extend([7u8, 0, 0, 3, 0, 9, 1]); // timer (Renew), Renewed (the echo)
     }
     write(&d, &mut n, "renew", &renew);
+    // Logged mode (top bit set): each renewal is an Accept of a fresh BeMaster.
+    let mut logged = vec![0x81u8];
+    logged.extend(&elect);
+    for _ in 0..4 {
+        logged.extend([7u8, 0, 0, 3, 0, 3, 0]); // timer (renewal Accept), Accepted
+    }
+    write(&d, &mut n, "renew-logged", &logged);
     write(
         &d,
         &mut n,

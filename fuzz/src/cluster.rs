@@ -17,7 +17,7 @@ use std::convert::Infallible;
 use arbitrary::{Arbitrary, Unstructured};
 use tenure::{
     Auth, Config, DropReason, Duration, Effects, ElectionState, Event, Executor, Header, Instant,
-    Member, Node, NodeId, Packet, Record, MAX_RECORD_SIZE,
+    Member, Node, NodeId, Packet, Record, Renewal, MAX_RECORD_SIZE,
 };
 
 /// Nodes in the cluster.
@@ -261,8 +261,13 @@ pub struct Coverage {
 }
 
 impl Cluster {
-    /// A fresh cluster; `seed` varies the nodes' jitter.
+    /// A fresh cluster in lease mode; `seed` varies the nodes' jitter.
     pub fn new(seed: u8, pipelined: bool) -> Self {
+        Self::with_renewal(seed, pipelined, Renewal::Lease)
+    }
+
+    /// A fresh cluster whose nodes renew the `renewal` way.
+    pub fn with_renewal(seed: u8, pipelined: bool, renewal: Renewal) -> Self {
         let members = [
             Member::candidate(1),
             Member::candidate(2),
@@ -273,6 +278,7 @@ impl Cluster {
                 let mut c = Config::new(7, NodeId(id), &members).expect("valid config");
                 c.seed = u64::from(seed).wrapping_mul(0x9E37_79B9) ^ u64::from(id);
                 c.auth = Auth::key(crate::KEY);
+                c.renewal = renewal;
                 c
             })
             .collect();
@@ -722,20 +728,44 @@ impl Cluster {
     }
 }
 
-/// Encodes a scenario for [`run`].
+/// Encodes a lease-mode scenario for [`run`].
 pub fn encode(seed: u8, pipelined: bool, steps: &[Step]) -> Vec<u8> {
-    let mut out = vec![seed, u8::from(pipelined)];
+    encode_with(seed, pipelined, Renewal::Lease, steps)
+}
+
+/// Encodes a scenario for [`run`]: the seed byte, a flags byte (bit 0 pipelined
+/// drivers, bit 1 [`Renewal::Logged`]), then the steps.
+pub fn encode_with(seed: u8, pipelined: bool, renewal: Renewal, steps: &[Step]) -> Vec<u8> {
+    let flags = u8::from(pipelined) | u8::from(renewal == Renewal::Logged) << 1;
+    let mut out = vec![seed, flags];
     for s in steps {
         s.encode(&mut out);
     }
     out
 }
 
-/// The scenario `data` encodes: (seed, pipelined, steps), as [`run`] reads it.
+/// The flags byte: (pipelined, renewal). Inputs written before protocol 2 had 0 or 1
+/// there, so they run in lease mode.
+fn flags(flags: u8) -> (bool, Renewal) {
+    let renewal = if flags & 2 != 0 {
+        Renewal::Logged
+    } else {
+        Renewal::Lease
+    };
+    (flags & 1 != 0, renewal)
+}
+
+/// The renewal mode `data` runs in (see [`encode_with`]).
+pub fn renewal_of(data: &[u8]) -> Renewal {
+    flags(data.get(1).copied().unwrap_or(0)).1
+}
+
+/// The scenario `data` encodes: (seed, pipelined, steps), as [`run`] reads it; the
+/// mode is [`renewal_of`].
 pub fn scenario(data: &[u8]) -> (u8, bool, Vec<Step>) {
     let mut u = Unstructured::new(data);
     let seed: u8 = u.arbitrary().unwrap_or(0);
-    let pipelined: bool = u.arbitrary().unwrap_or(false);
+    let (pipelined, _) = flags(u.arbitrary().unwrap_or(0));
     let mut steps = Vec::new();
     while !u.is_empty() && steps.len() < MAX_STEPS {
         match Step::arbitrary(&mut u) {
@@ -746,12 +776,12 @@ pub fn scenario(data: &[u8]) -> (u8, bool, Vec<Step>) {
     (seed, pipelined, steps)
 }
 
-/// Decodes a scenario from `data` and runs it: a seed byte, a pipelined flag, then steps.
+/// Decodes a scenario from `data` and runs it: a seed byte, a flags byte, then steps.
 pub fn run(data: &[u8]) -> Cluster {
     let mut u = Unstructured::new(data);
     let seed: u8 = u.arbitrary().unwrap_or(0);
-    let pipelined: bool = u.arbitrary().unwrap_or(false);
-    let mut cluster = Cluster::new(seed, pipelined);
+    let (pipelined, renewal) = flags(u.arbitrary().unwrap_or(0));
+    let mut cluster = Cluster::with_renewal(seed, pipelined, renewal);
     for _ in 0..MAX_STEPS {
         if u.is_empty() {
             break;
@@ -838,9 +868,25 @@ mod tests {
 
     #[test]
     fn a_plain_run_elects_one_master_and_keeps_it() {
+        // Lease mode: renewals go through Renew rounds, the register stays at the
+        // term's op.
         let c = run(&encode(0, false, &[Step::Run(64); 8]));
         assert!(c.stats.masters_seen > 100, "{:?}", c.stats);
+        assert!(c.stats.max_version < 5, "{:?}", c.stats);
+        // Logged mode: every renewal is a chosen op, the version climbs.
+        let c = run(&encode_with(0, false, Renewal::Logged, &[Step::Run(64); 8]));
+        assert!(c.stats.masters_seen > 100, "{:?}", c.stats);
         assert!(c.stats.max_version > 20, "{:?}", c.stats);
+    }
+
+    #[test]
+    fn the_flags_byte_chooses_the_mode() {
+        assert_eq!(renewal_of(&encode(0, true, &[])), Renewal::Lease);
+        let logged = encode_with(0, true, Renewal::Logged, &[]);
+        assert_eq!(renewal_of(&logged), Renewal::Logged);
+        assert!(scenario(&logged).1, "pipelined flag lost");
+        let c = run(&encode_with(2, false, Renewal::Logged, &[Step::Run(64)]));
+        assert!(c.configs.iter().all(|c| c.renewal == Renewal::Logged));
     }
 
     #[test]
@@ -851,7 +897,9 @@ mod tests {
             steps.push(Step::Run(64));
         }
         for pipelined in [false, true] {
-            run(&encode(1, pipelined, &steps));
+            for renewal in [Renewal::Lease, Renewal::Logged] {
+                run(&encode_with(1, pipelined, renewal, &steps));
+            }
         }
     }
 }

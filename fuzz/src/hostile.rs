@@ -14,7 +14,7 @@ use std::convert::Infallible;
 use arbitrary::{Arbitrary, Result, Unstructured};
 use tenure::{
     Ballot, Config, Duration, Effects, ElectionState, Event, Executor, Header, Instant, Member,
-    Message, Node, NodeId, Op, OpId, Packet, Proposal, Record, PROTOCOL_VERSION,
+    Message, Node, NodeId, Op, OpId, Packet, Proposal, Record, Renewal, PROTOCOL_VERSION,
 };
 
 /// Most steps per input.
@@ -41,6 +41,7 @@ fn instance_of(m: &Message) -> u64 {
         Message::CatchUp { next_instance } | Message::Snapshot { next_instance, .. } => {
             next_instance
         }
+        Message::Renew { term, .. } | Message::Renewed { term, .. } => term,
     }
 }
 
@@ -49,6 +50,8 @@ fn instance_of(m: &Message) -> u64 {
 struct Seen {
     ballot: Option<Ballot>,
     op: Option<Op>,
+    /// The last `Renew` the node sent: (ballot, term, seq), to echo in a `Renewed`.
+    renew: Option<(Ballot, u64, u32)>,
     state: ElectionState,
 }
 
@@ -79,6 +82,27 @@ fn num(u: &mut Unstructured, near: u64) -> Result<u64> {
     })
 }
 
+/// An `age` field: zero (a fresh op, and always in logged mode), near a lease, or
+/// anything.
+fn age(u: &mut Unstructured) -> Result<Duration> {
+    Ok(match u8::arbitrary(u)? % 6 {
+        0 | 1 => Duration::ZERO,
+        2 => Duration::from_millis(u64::from(u16::arbitrary(u)?)),
+        3 => Duration::from_secs(1),
+        4 => Duration::MAX,
+        _ => Duration::from_micros(u64::arbitrary(u)?),
+    })
+}
+
+/// A `seq` field of `Renew`/`Renewed`.
+fn seq(u: &mut Unstructured) -> Result<u32> {
+    Ok(match u8::arbitrary(u)? % 4 {
+        0 => 0,
+        1 => u32::MAX,
+        _ => u32::from(u8::arbitrary(u)?),
+    })
+}
+
 fn node_id(u: &mut Unstructured) -> Result<NodeId> {
     // 1..=3 are members (1 is the node under test); 0 and 4 are not.
     Ok(match u8::arbitrary(u)? % 8 {
@@ -101,6 +125,7 @@ fn lease(u: &mut Unstructured) -> Result<Duration> {
 }
 
 impl Harness {
+    /// A node in [`Renewal::Logged`] if the seed's top bit is set, else in lease mode.
     fn new(seed: u8) -> Self {
         let members = [
             Member::candidate(1),
@@ -109,6 +134,9 @@ impl Harness {
         ];
         let mut config = Config::new(CLUSTER, NodeId(1), &members).expect("valid config");
         config.seed = u64::from(seed);
+        if seed & 0x80 != 0 {
+            config.renewal = Renewal::Logged;
+        }
         let node = Node::first_boot(config.clone(), Instant::ZERO).expect("first boot");
         let mut h = Harness {
             config,
@@ -183,15 +211,23 @@ impl Harness {
             protocol: PROTOCOL_VERSION,
             cluster: CLUSTER,
             from,
+            renewal: self.config.renewal,
         };
         match u8::arbitrary(u)? % 16 {
             0 => header.protocol = u8::arbitrary(u)?,
             1 => header.cluster = u32::arbitrary(u)?,
             2 => header.from = node_id(u)?,
+            // 15, not 3: hand-written seeds use 3..=14 for "no change".
+            15 => {
+                header.renewal = match header.renewal {
+                    Renewal::Lease => Renewal::Logged,
+                    Renewal::Logged => Renewal::Lease,
+                }
+            }
             _ => {}
         }
         let instance = num(u, self.instance)?;
-        let message = match u8::arbitrary(u)? % 9 {
+        let message = match u8::arbitrary(u)? % 11 {
             0 => Message::Prepare {
                 instance,
                 ballot: self.ballot(u, from)?,
@@ -207,11 +243,13 @@ impl Harness {
                 } else {
                     None
                 },
+                age: age(u)?,
             },
             2 => Message::Accept {
                 instance,
                 ballot: self.ballot(u, from)?,
                 op: self.op(u)?,
+                age: age(u)?,
             },
             3 => Message::Accepted {
                 instance,
@@ -232,6 +270,20 @@ impl Harness {
             },
             7 => Message::CatchUp {
                 next_instance: instance,
+            },
+            8 => Message::Renew {
+                ballot: self.ballot(u, from)?,
+                term: num(u, self.seen.state.version.unwrap_or(0))?,
+                seq: seq(u)?,
+            },
+            9 => match (self.seen.renew, bool::arbitrary(u)?) {
+                // The echo a cooperative voter sends.
+                (Some((ballot, term, seq)), true) => Message::Renewed { ballot, term, seq },
+                _ => Message::Renewed {
+                    ballot: self.ballot(u, from)?,
+                    term: num(u, self.seen.state.version.unwrap_or(0))?,
+                    seq: seq(u)?,
+                },
             },
             _ => Message::Snapshot {
                 next_instance: instance,
@@ -408,6 +460,7 @@ impl Effects for Io<'_> {
                 self.seen.ballot = Some(ballot);
                 self.seen.op = Some(op);
             }
+            Message::Renew { ballot, term, seq } => self.seen.renew = Some((ballot, term, seq)),
             _ => {}
         }
         Ok(())
@@ -460,8 +513,15 @@ mod tests {
 
     #[test]
     fn the_seeds_make_the_node_master() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/corpus/hostile/seed-02-renew");
-        let (master, instance) = run(&std::fs::read(path).unwrap());
+        let seed = |name: &str| {
+            let path = format!("{}/corpus/hostile/{name}", env!("CARGO_MANIFEST_DIR"));
+            run(&std::fs::read(path).unwrap())
+        };
+        // Lease mode: four renewals answered, the register stays at the term's op.
+        let (master, instance) = seed("seed-02-renew");
+        assert!(master && instance == 1, "{master} {instance}");
+        // Logged mode: each renewal is one more chosen instance.
+        let (master, instance) = seed("seed-03-renew-logged");
         assert!(master && instance >= 5, "{master} {instance}");
     }
 }
