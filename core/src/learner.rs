@@ -25,6 +25,14 @@ impl<const N: usize> Node<N> {
         let effective = self.election.apply(instance, op, now, &self.config, age);
         if effective {
             self.end_guards_of(holder);
+            let me = Some(self.config.node_id);
+            if holder == me && self.election.state.master == me && op.node() == self.config.node_id
+            {
+                // Logged mode: one of our renewals was chosen.
+                if matches!(op, Op::BeMaster { .. }) {
+                    self.stats.renewals_completed += 1;
+                }
+            }
         }
         if let Some(r) = self.renewer.as_mut() {
             if instance > r.term {

@@ -716,11 +716,13 @@ impl<const N: usize> Node<N> {
     /// Validates a packet against the configuration; returns the sender's index.
     fn check(&self, packet: &Packet) -> Result<usize, DropReason> {
         let h = packet.header;
-        if h.protocol > PROTOCOL_VERSION {
-            return Err(DropReason::NewerProtocol);
-        }
-        if h.protocol < PROTOCOL_VERSION {
-            return Err(DropReason::OlderProtocol);
+        if h.protocol != PROTOCOL_VERSION {
+            return Err(match h.protocol {
+                // Only plausible versions count as another protocol (see wire::decode).
+                v if v > PROTOCOL_VERSION && v <= PROTOCOL_VERSION + 8 => DropReason::NewerProtocol,
+                1 => DropReason::OlderProtocol,
+                _ => DropReason::BadField,
+            });
         }
         if h.cluster != self.config.cluster_id {
             return Err(DropReason::WrongCluster);

@@ -167,7 +167,8 @@ pub struct Stats {
     /// Renewals begun: [`Renewal::Lease`](crate::Renewal::Lease) rounds, or
     /// [`Renewal::Logged`](crate::Renewal::Logged) `BeMaster` renewals proposed.
     pub renewals: u64,
-    /// Lease renewal rounds a majority answered.
+    /// Renewals that took effect: lease rounds a majority answered, or (logged mode)
+    /// this master's own `BeMaster` renewals chosen.
     pub renewals_completed: u64,
     /// Lease renewal rounds that timed out without a majority.
     pub renewals_failed: u64,

@@ -302,9 +302,12 @@ pub fn decode(bytes: &[u8]) -> Result<Packet, WireError> {
         return Err(WireError::TooLarge);
     }
     // The version comes first (postcard writes a u8 as one byte): nothing after it is
-    // read in another version's layout.
+    // read in another version's layout. Only plausible versions are reported as such
+    // (protocol 1, or a few future ones); any other first byte is just malformed.
     match bytes.first() {
-        Some(&v) if v != PROTOCOL_VERSION => return Err(WireError::Protocol(v)),
+        Some(&v) if v != PROTOCOL_VERSION && (1..=PROTOCOL_VERSION + 8).contains(&v) => {
+            return Err(WireError::Protocol(v))
+        }
         _ => {}
     }
     let (packet, rest) = postcard::take_from_bytes::<Packet>(bytes).map_err(map_err)?;
