@@ -485,7 +485,10 @@ impl Attack {
             Attack::SpoofedFrom => "source_mismatch",
             Attack::TaggedGarbage => "malformed",
             Attack::NewerProtocol => "newer_protocol",
-            Attack::OlderProtocol | Attack::ProtocolOne => "older_protocol",
+            // Version 0 was never a protocol: the header is a bad field, not another
+            // protocol (only plausible versions are reported as one).
+            Attack::OlderProtocol => "bad_field",
+            Attack::ProtocolOne => "older_protocol",
             Attack::WrongRenewal => "wrong_renewal",
         }
     }
