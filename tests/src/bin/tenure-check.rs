@@ -29,7 +29,12 @@ usage: tenure-check [options]
                        (once per node incarnation; default off)
   --start S            fresh | elected | both: start from the fresh cluster, from the
                        cluster right after its first election, or both (default both)
-  --fault F            none | drop-persist | ignore-version-check | understated-drift
+  --fault F            none | drop-persist | ignore-version-check | understated-drift |
+                       no-restart-silence | single-guard-slot | reuse-seq | double-age
+  --renewal R          lease | logged: the nodes' renewal mode (default lease, protocol 2)
+  --scenario F         lease model: the tailored start of planted fault F's test (its
+                       prelude, rates and settings; implies --model lease and --fault F
+                       unless --fault is given, so --fault none runs the control)
   --tick-ms T          lease model: real time may also move by T ms
   --duplicating        lease model: messages may be delivered more than once
   --no-duplicates      actor model: each message is delivered at most once
@@ -50,7 +55,9 @@ struct Args {
     reliable: bool,
     commands: Commands,
     start: (bool, bool),
-    fault: Fault,
+    fault: Option<Fault>,
+    renewal: tenure::Renewal,
+    scenario: Option<Fault>,
     tick_ms: Option<u64>,
     duplicating: bool,
     no_duplicates: bool,
@@ -72,7 +79,9 @@ fn parse() -> Result<Args, String> {
         reliable: false,
         commands: Commands::Off,
         start: (true, true),
-        fault: Fault::None,
+        fault: None,
+        renewal: tenure::Renewal::Lease,
+        scenario: None,
         tick_ms: None,
         duplicating: false,
         no_duplicates: false,
@@ -103,7 +112,22 @@ fn parse() -> Result<Args, String> {
                     other => return Err(format!("unknown start {other:?}")),
                 }
             }
-            "--fault" => a.fault = value()?.parse()?,
+            "--fault" => a.fault = Some(value()?.parse()?),
+            "--renewal" => {
+                a.renewal = match value()?.as_str() {
+                    "lease" => tenure::Renewal::Lease,
+                    "logged" => tenure::Renewal::Logged,
+                    other => return Err(format!("unknown renewal {other:?} (lease, logged)")),
+                }
+            }
+            "--scenario" => {
+                let f: Fault = value()?.parse()?;
+                if lease::scenario(f).is_none() {
+                    return Err(format!("no scenario for fault {f}"));
+                }
+                a.scenario = Some(f);
+                a.model = "lease".into();
+            }
             "--tick-ms" => a.tick_ms = Some(num(value()?)?),
             "--duplicating" => a.duplicating = true,
             "--no-duplicates" => a.no_duplicates = true,
@@ -134,7 +158,7 @@ fn parse() -> Result<Args, String> {
     Ok(a)
 }
 
-const PROPERTIES: [&str; 12] = [
+const PROPERTIES: [&str; 14] = [
     actor::AGREEMENT,
     actor::SAME_STATE,
     actor::ONE_OP_PER_VERSION,
@@ -145,6 +169,8 @@ const PROPERTIES: [&str; 12] = [
     actor::RELEASE_CHOSEN,
     actor::HANDOVER_DONE,
     lease::ONE_MASTER,
+    lease::ONE_OP_PER_INSTANCE,
+    lease::TOKENS_GROW,
     lease::MASTER_ELECTED,
     lease::MASTER_CHANGES,
 ];
@@ -196,7 +222,12 @@ fn main() -> ExitCode {
         max_states: (args.max_states > 0).then_some(args.max_states),
     };
     let mut reports = Vec::new();
+    let timing = |base: tenure_tests::check::Timing| tenure_tests::check::Timing {
+        renewal: args.renewal,
+        ..base
+    };
     if args.model != "lease" {
+        let defaults = actor::ActorOptions::default();
         let options = actor::ActorOptions {
             nodes: args.nodes,
             crashes: args.crashes.unwrap_or((args.nodes - 1) / 2),
@@ -205,8 +236,8 @@ fn main() -> ExitCode {
             commands: args.commands,
             from_fresh: args.start.0,
             from_elected: args.start.1,
-            fault: args.fault,
-            ..actor::ActorOptions::default()
+            fault: args.fault.unwrap_or_default(),
+            timing: timing(defaults.timing),
         };
         println!("actor model: {} depth<={}", options.describe(), args.depth);
         let report = actor::check(options, &limits(args.depth));
@@ -214,18 +245,32 @@ fn main() -> ExitCode {
         reports.push(report);
     }
     if args.model != "actor" {
-        let options = lease::LeaseOptions {
-            nodes: args.nodes,
-            crashes: args.crashes.unwrap_or(0),
-            duplicating: args.duplicating,
-            commands: args.commands,
-            tick: args.tick_ms.map(tenure::Duration::from_millis),
-            from_fresh: args.start.0,
-            from_elected: args.start.1,
-            fault: args.fault,
-            ..lease::LeaseOptions::default()
+        let (options, depth) = match args.scenario.and_then(lease::scenario) {
+            Some(sc) => {
+                let fault = args.fault.unwrap_or(sc.options.fault);
+                let options = lease::LeaseOptions {
+                    fault,
+                    ..sc.options
+                };
+                (options, args.lease_depth.unwrap_or(sc.depth))
+            }
+            None => {
+                let defaults = lease::LeaseOptions::default();
+                let options = lease::LeaseOptions {
+                    nodes: args.nodes,
+                    crashes: args.crashes.unwrap_or(0),
+                    duplicating: args.duplicating,
+                    commands: args.commands,
+                    tick: args.tick_ms.map(tenure::Duration::from_millis),
+                    from_fresh: args.start.0,
+                    from_elected: args.start.1,
+                    fault: args.fault.unwrap_or_default(),
+                    timing: timing(defaults.timing),
+                    ..defaults
+                };
+                (options, args.lease_depth.unwrap_or(args.depth))
+            }
         };
-        let depth = args.lease_depth.unwrap_or(args.depth);
         println!("lease model: {} depth<={}", options.describe(), depth);
         let report = lease::check(options, &limits(depth));
         print(&report, args.quiet);

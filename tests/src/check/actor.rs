@@ -149,8 +149,9 @@ impl ActorOptions {
     /// A one-line description.
     pub fn describe(&self) -> String {
         format!(
-            "nodes={} crashes<={} network={} commands={} start={} fault={}",
+            "nodes={} renewal={} crashes<={} network={} commands={} start={} fault={}",
             self.nodes,
+            self.timing.renewal,
             self.crashes,
             match (self.lossy, self.duplicating) {
                 (true, true) => "lossy+duplicating+unordered",
@@ -283,9 +284,8 @@ impl Peer {
             None => TNode::first_boot(self.config.clone(), clock),
         }
         .expect("the checker's configuration and records are valid");
-        if self.fault == Fault::IgnoreVersionCheck && self.index + 1 == self.n {
-            node.inject_ignore_version_check(true);
-        }
+        self.fault
+            .plant(&mut node, self.index, self.n, storage.is_some());
         let mut s = PeerState {
             key: NodeKey::default(),
             node,

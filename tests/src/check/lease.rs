@@ -1,6 +1,22 @@
 //! The lease model: a custom stateright [`Model`] with a logical real-time clock, checking
 //! that at most one node believes it is master at any real instant.
 //!
+//! It runs the unmodified core in either renewal mode ([`Timing::renewal`]); in protocol 2
+//! ([`Renewal::Lease`](tenure::Renewal::Lease), the default) the master's `Renew` rounds,
+//! the voters' guards and seq high-water marks, the open rounds and begin instants are
+//! the nodes' volatile state: a crash loses them all, and the node comes back through
+//! `Node::restore` from its last stored record, silent for a lease. Properties:
+//!
+//! - [`ONE_MASTER`]: never two nodes with `is_master` at the same real instant;
+//! - [`ONE_OP_PER_INSTANCE`]: every node that applied instance `i` applied the same op;
+//! - [`TOKENS_GROW`]: each period of mastership has a fencing token above every earlier
+//!   period's (tokens strictly increase from term to term in real time, and one token
+//!   never spans two periods).
+//!
+//! The planted faults of protocol 2 need more steps than a breadth-first search affords
+//! from an election, so each has a tailored start ([`scenario`]): a scripted, reachable
+//! [`Prelude`] that leads to where the fault matters.
+//!
 //! # Time
 //!
 //! The state holds the real time `now` (µs). Node `i` has a local clock running at a fixed
@@ -29,13 +45,15 @@
 //! after an election, also from the state right after the first election, reached from the
 //! fresh cluster by a prompt, loss-free run of this same model (so it is reachable).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::{self, Write as _};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use stateright::{Model, Path, Property};
-use tenure::{Config, Duration, Executor, Instant, NodeId, Packet, Record};
+use tenure::{
+    Config, Duration, ElectionState, Executor, Instant, Message, NodeId, Op, Packet, Record,
+};
 
 use super::driver::{self, Net};
 use super::{
@@ -45,6 +63,13 @@ use super::{
 
 /// Property: at most one node believes it is master at any real instant.
 pub const ONE_MASTER: &str = "at most one master at any real instant";
+/// Property: every node that applied instance `i` applied the same op there (seen as the
+/// election state right after it, and as the op of every `Chosen` sent for `i`).
+pub const ONE_OP_PER_INSTANCE: &str = "one term op per instance";
+/// Property: each period of mastership (a node believing it is master, from the first
+/// instant to the last) has a fencing token strictly higher than every earlier period's,
+/// so tokens grow from term to term in real time and one token never spans two periods.
+pub const TOKENS_GROW: &str = "fencing tokens grow from period to period";
 /// Example wanted: some node believes it is master.
 pub const MASTER_ELECTED: &str = "a master is elected";
 /// Example wanted: a node becomes master after another one was.
@@ -71,8 +96,49 @@ pub struct LeaseOptions {
     pub from_elected: bool,
     /// A planted bug, or none ([`Fault::UnderstatedDrift`] is the lease model's own).
     pub fault: Fault,
-    /// Node timing; the clocks drift by `drift_ppm`.
+    /// Node timing (and renewal mode); the clocks drift by `drift_ppm`.
     pub timing: Timing,
+    /// A scripted run applied to every start state before the search (its step count
+    /// then restarts at zero): to spend the depth bound where a scenario gets
+    /// interesting. Empty by default.
+    pub prelude: Vec<Prelude>,
+}
+
+/// One part of a scripted prelude (see [`LeaseOptions::prelude`]). Every step it takes
+/// is a step of the model, so the state it leads to is reachable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Prelude {
+    /// One step.
+    Do(LeaseAction),
+    /// Deliver the first message in flight from `.0` to `.1` (0-based).
+    Deliver(u8, u8),
+    /// Lose every message in flight from `.0` to `.1` (0-based): they are never
+    /// delivered.
+    Lose(u8, u8),
+    /// A prompt run: deliver the first deliverable message in flight, else fire the
+    /// lowest due node's timer, else jump to the next deadline if it is not after real
+    /// time `until_us`; stop when none applies. Messages on the `lose` links
+    /// (`(from, to)`, 0-based) are lost (never delivered: taken out of flight), those on
+    /// the `hold` links stay in flight undelivered. A step that would break a property
+    /// is not taken: the run stops before it (the search then finds it).
+    Run {
+        /// The last real instant (µs) the run may reach.
+        until_us: u64,
+        /// Links whose messages are lost.
+        lose: Vec<(u8, u8)>,
+        /// Links whose messages are held.
+        hold: Vec<(u8, u8)>,
+    },
+}
+
+impl Prelude {
+    /// Every link to and from node `i` of an `n`-node cluster.
+    pub fn links_of(i: u8, n: usize) -> Vec<(u8, u8)> {
+        (0..n as u8)
+            .filter(|&j| j != i)
+            .flat_map(|j| [(i, j), (j, i)])
+            .collect()
+    }
 }
 
 impl Default for LeaseOptions {
@@ -92,6 +158,7 @@ impl Default for LeaseOptions {
                 round_timeout: Duration::from_millis(15),
                 ..Timing::default()
             },
+            prelude: Vec::new(),
         }
     }
 }
@@ -100,8 +167,9 @@ impl LeaseOptions {
     /// A one-line description.
     pub fn describe(&self) -> String {
         format!(
-            "nodes={} lease={} drift={}ppm crashes<={} network={} commands={} tick={} start={} fault={}",
+            "nodes={} renewal={} lease={} drift={}ppm crashes<={} network={} commands={} tick={} start={}{} fault={}",
             self.nodes,
+            self.timing.renewal,
             self.timing.lease,
             self.timing.drift_ppm,
             self.crashes,
@@ -114,6 +182,11 @@ impl LeaseOptions {
             self.tick
                 .map_or_else(|| "none".to_string(), |t| t.to_string()),
             super::starts_label(self.from_fresh, self.from_elected),
+            if self.prelude.is_empty() {
+                String::new()
+            } else {
+                format!("+prelude({} parts)", self.prelude.len())
+            },
             self.fault
         )
     }
@@ -152,14 +225,19 @@ impl Running {
     }
 }
 
-/// The lease model's network: packets in flight from node `from`.
+/// The lease model's network: packets in flight from node `from`; the ops of the
+/// `Chosen` messages sent are noted for [`ONE_OP_PER_INSTANCE`].
 struct Outbox<'a> {
     from: u8,
     net: &'a mut BTreeSet<(u8, u8, Wire)>,
+    chosen: &'a mut Vec<(u64, Op)>,
 }
 
 impl Net for Outbox<'_> {
     fn send(&mut self, to: NodeId, packet: &Packet) {
+        if let Message::Chosen { instance, op } = packet.message {
+            self.chosen.push((instance, op));
+        }
         self.net
             .insert((self.from, index_of(to) as u8, Wire(*packet)));
     }
@@ -197,15 +275,18 @@ pub struct Slot {
 }
 
 /// The whole system at one real instant. `steps` (the length of the path that first
-/// reached it) and the `fresh_*` flags are left out of equality and hashing.
+/// reached it), the `fresh_*` flags and `notes` are left out of equality and hashing.
 #[derive(Clone)]
 pub struct LeaseState {
     /// Steps from the initial state.
     pub steps: usize,
-    /// Whether this state has two masters and the one before did not (properties are
-    /// judged on this, so a reported path ends where it went wrong). Left out of equality
-    /// and hashing.
-    pub fresh_violation: bool,
+    /// The properties this step broke (bits: [`ONE_MASTER`] 1, [`ONE_OP_PER_INSTANCE`]
+    /// 2, [`TOKENS_GROW`] 4). For [`ONE_MASTER`]: this state has two masters and the one
+    /// before did not. Properties are judged on this, so a reported path ends where it
+    /// went wrong.
+    pub fresh_violation: u8,
+    /// What this step broke, readable.
+    pub notes: Vec<String>,
     /// Whether [`MASTER_ELECTED`] and [`MASTER_CHANGES`] first hold here.
     pub fresh_examples: (bool, bool),
     /// Real time, µs.
@@ -218,6 +299,21 @@ pub struct LeaseState {
     pub first_master: Option<u8>,
     /// A different node was master later.
     pub changed: bool,
+    /// The register's history as observed: for each instance, the election state right
+    /// after the op applied there (from the nodes' states and the snapshots sent) or the
+    /// op (from the `Chosen` messages sent).
+    pub applied: BTreeMap<u64, Applied>,
+    /// The highest fencing token of any period of mastership so far.
+    pub max_token: Option<u64>,
+}
+
+/// What was observed of one instance of the register.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Applied {
+    /// The election state right after its op, if the op was effective.
+    pub state: Option<ElectionState>,
+    /// Its op, from a `Chosen` message.
+    pub op: Option<Op>,
 }
 
 impl LeaseState {
@@ -228,7 +324,19 @@ impl LeaseState {
             &self.net,
             self.first_master,
             self.changed,
+            &self.applied,
+            self.max_token,
         )
+    }
+}
+
+/// The [`LeaseState::fresh_violation`] bit of each property.
+fn bit(property: &str) -> u8 {
+    match property {
+        ONE_MASTER => 1,
+        ONE_OP_PER_INSTANCE => 2,
+        TOKENS_GROW => 4,
+        _ => 0,
     }
 }
 
@@ -287,6 +395,20 @@ impl LeaseModel {
             timing.guard = Duration::ZERO;
         }
         let configs = (0..n).map(|i| config(n, i, &timing)).collect();
+        assert!(
+            options.nodes <= CAP
+                && options.prelude.iter().all(|p| match p {
+                    Prelude::Do(_) => true,
+                    Prelude::Deliver(f, t) | Prelude::Lose(f, t) => {
+                        usize::from(*f) < n && usize::from(*t) < n
+                    }
+                    Prelude::Run { lose, hold, .. } => lose
+                        .iter()
+                        .chain(hold)
+                        .all(|&(f, t)| usize::from(f) < n && usize::from(t) < n),
+                }),
+            "prelude links name nodes of the cluster"
+        );
         LeaseModel {
             options,
             depth,
@@ -313,6 +435,19 @@ impl LeaseModel {
     fn real_at(&self, s: &LeaseState, i: usize, at: Instant) -> u64 {
         let r = u128::from(self.rate_ppm(s.slots[i].rate));
         (u128::from(at.as_micros()) * 1_000_000).div_ceil(r) as u64
+    }
+
+    /// The nodes that believe they are master at `s` (0-based), with their tokens.
+    pub fn masters_with_tokens(&self, s: &LeaseState) -> Vec<(usize, u64)> {
+        (0..s.slots.len())
+            .filter_map(|i| {
+                let r = s.slots[i].running.as_ref()?;
+                let local = self.local(s, i);
+                r.node
+                    .is_master(local)
+                    .then(|| (i, r.node.master(local).map_or(0, |m| m.token)))
+            })
+            .collect()
     }
 
     /// The nodes that believe they are master at `s` (0-based).
@@ -342,15 +477,17 @@ impl LeaseModel {
     ///
     /// This model checks no durability property (the actor model does), but a message the
     /// executor refuses is a bug in the core, not a behaviour to explore: it panics.
-    fn drain(&self, s: &mut LeaseState, i: usize, starting: bool) {
+    fn drain(&self, s: &mut LeaseState, i: usize, starting: bool) -> Vec<(u64, Op)> {
+        let mut chosen = Vec::new();
         let slot = &mut s.slots[i];
         let Some(running) = slot.running.as_mut().map(Arc::make_mut) else {
-            return;
+            return chosen;
         };
         let stores = starting || self.options.fault != Fault::DropPersist;
         let mut outbox = Outbox {
             from: i as u8,
             net: &mut s.net,
+            chosen: &mut chosen,
         };
         let seen = driver::drain(
             &mut running.exec,
@@ -366,12 +503,14 @@ impl LeaseModel {
             );
         }
         running.key = NodeKey::of(&running.node);
+        chosen
     }
 
     fn boot(&self, rates: &[Rate]) -> LeaseState {
         let mut s = LeaseState {
             steps: 0,
-            fresh_violation: false,
+            fresh_violation: 0,
+            notes: Vec::new(),
             fresh_examples: (false, false),
             now: 0,
             slots: rates
@@ -385,13 +524,13 @@ impl LeaseModel {
             net: BTreeSet::new(),
             first_master: None,
             changed: false,
+            applied: BTreeMap::new(),
+            max_token: None,
         };
         for i in 0..rates.len() {
             let mut node = TNode::first_boot(self.configs[i].clone(), Instant::ZERO)
                 .expect("valid configuration");
-            if self.options.fault == Fault::IgnoreVersionCheck && i + 1 == rates.len() {
-                node.inject_ignore_version_check(true);
-            }
+            self.options.fault.plant(&mut node, i, rates.len(), false);
             s.slots[i].running = Some(Arc::new(Running::new(node)));
             self.drain(&mut s, i, true);
         }
@@ -421,7 +560,10 @@ impl LeaseModel {
             } else {
                 LeaseAction::Advance
             };
-            s = self.next_state(&s, action)?;
+            s = self.next_state(&s, action.clone())?;
+            if let LeaseAction::Deliver(f, t, w) = action {
+                s.net.remove(&(f, t, w)); // once, also on a duplicating network
+            }
         }
         None
     }
@@ -515,6 +657,9 @@ impl LeaseModel {
             if !matches!(action, LeaseAction::Deliver(..)) || k + 1 == steps.len() {
                 out.push_str(&self.describe_state(s));
             }
+            for note in &s.notes {
+                let _ = writeln!(out, "  {note}");
+            }
         }
         if let Some((last, _)) = steps.last() {
             let masters = self.masters(last);
@@ -529,6 +674,166 @@ impl LeaseModel {
             }
         }
         out
+    }
+}
+
+impl LeaseModel {
+    /// Judges the step from `last` to `s` (which sent the `chosen` ops): sets the
+    /// `fresh_*` flags and the notes, and updates the observed history.
+    fn observe(&self, last: &LeaseState, s: &mut LeaseState, chosen: &[(u64, Op)]) {
+        let mut broken = 0u8;
+        let before = (
+            self.masters(last).len(),
+            last.first_master.is_some(),
+            last.changed,
+        );
+        let masters = self.masters_with_tokens(s);
+        for &(m, _) in &masters {
+            match s.first_master {
+                None => s.first_master = Some(m as u8),
+                Some(f) if usize::from(f) != m => s.changed = true,
+                Some(_) => {}
+            }
+        }
+        if masters.len() > 1 && before.0 <= 1 {
+            broken |= bit(ONE_MASTER);
+        }
+        s.fresh_examples = (
+            s.first_master.is_some() && !before.1,
+            s.changed && !before.2,
+        );
+        // Fencing tokens: a period begins where a node is master and was not (or was,
+        // with another token).
+        let was = self.masters_with_tokens(last);
+        for &(m, token) in &masters {
+            if was.contains(&(m, token)) {
+                continue; // the same period goes on
+            }
+            if let Some(high) = s.max_token.filter(|&high| token <= high) {
+                broken |= bit(TOKENS_GROW);
+                s.notes.push(format!(
+                    "VIOLATED {TOKENS_GROW}: n{} begins a period of mastership with token \
+                     {token}, and an earlier period had token {high}",
+                    m + 1
+                ));
+            }
+            s.max_token = Some(s.max_token.map_or(token, |high| high.max(token)));
+        }
+        // The register: one op per instance.
+        let mut seen: Vec<(u64, Applied, String)> = Vec::new();
+        for (i, slot) in s.slots.iter().enumerate() {
+            if let Some(r) = &slot.running {
+                let state = *r.node.election_state();
+                if let Some(v) = state.version {
+                    let applied = Applied {
+                        state: Some(state),
+                        op: None,
+                    };
+                    seen.push((v, applied, format!("n{} applied", i + 1)));
+                }
+            }
+        }
+        for &(from, _, w) in s.net.difference(&last.net) {
+            if let Message::Snapshot { state, .. } = w.0.message {
+                if let Some(v) = state.version {
+                    let applied = Applied {
+                        state: Some(state),
+                        op: None,
+                    };
+                    seen.push((v, applied, format!("n{}'s snapshot says", from + 1)));
+                }
+            }
+        }
+        for &(v, op) in chosen {
+            let applied = Applied {
+                state: None,
+                op: Some(op),
+            };
+            seen.push((v, applied, "a Chosen message says".to_string()));
+        }
+        for (v, new, who) in seen {
+            let entry = s.applied.entry(v).or_default();
+            let clash = |a: Option<String>, b: Option<String>| match (a, b) {
+                (Some(a), Some(b)) if a != b => Some((a, b)),
+                _ => None,
+            };
+            let state = clash(
+                entry.state.map(|x| describe_state(&x)),
+                new.state.map(|x| describe_state(&x)),
+            );
+            let op = clash(
+                entry.op.map(|x| super::describe_op(&x)),
+                new.op.map(|x| super::describe_op(&x)),
+            );
+            if let Some((old, now)) = state.or(op) {
+                broken |= bit(ONE_OP_PER_INSTANCE);
+                s.notes.push(format!(
+                    "VIOLATED {ONE_OP_PER_INSTANCE}: at instance {v} {who} {now}, \
+                     and earlier {old}"
+                ));
+                continue;
+            }
+            entry.state = entry.state.or(new.state);
+            entry.op = entry.op.or(new.op);
+        }
+        s.fresh_violation = broken;
+    }
+
+    /// Runs the prelude from `s`; `None` if a step of it is impossible.
+    fn run_prelude(&self, mut s: LeaseState) -> Option<LeaseState> {
+        for part in &self.options.prelude {
+            match part {
+                Prelude::Do(action) => s = self.next_state(&s, action.clone())?,
+                Prelude::Deliver(from, to) => {
+                    let &(f, t, w) = s.net.iter().find(|(f, t, _)| (f, t) == (from, to))?;
+                    s = self.next_state(&s, LeaseAction::Deliver(f, t, w))?;
+                    s.net.remove(&(f, t, w));
+                }
+                Prelude::Lose(from, to) => s.net.retain(|(f, t, _)| (f, t) != (from, to)),
+                Prelude::Run {
+                    until_us,
+                    lose,
+                    hold,
+                } => {
+                    // Nodes whose due timer changed nothing when fired (not fired again).
+                    let mut idle = BTreeSet::new();
+                    for _ in 0..100_000 {
+                        s.net.retain(|&(f, t, _)| !lose.contains(&(f, t)));
+                        let action = if let Some(&(f, t, w)) = s.net.iter().find(|(f, t, _)| {
+                            !hold.contains(&(*f, *t)) && s.slots[usize::from(*t)].running.is_some()
+                        }) {
+                            LeaseAction::Deliver(f, t, w)
+                        } else if let Some(i) =
+                            (0..s.slots.len()).find(|&i| self.due(&s, i) && !idle.contains(&i))
+                        {
+                            LeaseAction::Fire(i as u8)
+                        } else if self.next_deadline(&s).is_some_and(|t| t <= *until_us) {
+                            LeaseAction::Advance
+                        } else {
+                            break;
+                        };
+                        let mut next = self.next_state(&s, action.clone())?;
+                        if let LeaseAction::Deliver(f, t, w) = action {
+                            next.net.remove(&(f, t, w)); // once, also when duplicating
+                        }
+                        if next.fresh_violation != 0 {
+                            break;
+                        }
+                        match action {
+                            LeaseAction::Fire(i) if next == s => {
+                                idle.insert(usize::from(i));
+                            }
+                            _ => idle.clear(),
+                        }
+                        s = next;
+                    }
+                }
+            }
+        }
+        s.steps = 0;
+        s.notes.clear();
+        s.fresh_examples = (false, false);
+        Some(s)
     }
 }
 
@@ -558,14 +863,14 @@ impl Model for LeaseModel {
                 continue;
             }
             let fresh = self.boot(&rates);
+            let mut starts = Vec::new();
             if self.options.from_elected {
-                if let Some(elected) = self.elect(fresh.clone()) {
-                    states.push(elected);
-                }
+                starts.extend(self.elect(fresh.clone()));
             }
             if self.options.from_fresh {
-                states.push(fresh);
+                starts.push(fresh);
             }
+            states.extend(starts.into_iter().filter_map(|s| self.run_prelude(s)));
         }
         states
     }
@@ -613,6 +918,8 @@ impl Model for LeaseModel {
     fn next_state(&self, last: &LeaseState, action: LeaseAction) -> Option<LeaseState> {
         let mut s = last.clone();
         s.steps += 1;
+        s.notes.clear();
+        let mut chosen = Vec::new();
         let touched = match action {
             LeaseAction::Deliver(f, t, w) => {
                 if !self.options.duplicating {
@@ -659,11 +966,9 @@ impl Model for LeaseModel {
                 let record = s.slots[i].disk?;
                 let mut node =
                     TNode::restore(self.configs[i].clone(), record, now).expect("valid record");
-                if self.options.fault == Fault::IgnoreVersionCheck && i + 1 == s.slots.len() {
-                    node.inject_ignore_version_check(true);
-                }
+                self.options.fault.plant(&mut node, i, s.slots.len(), true);
                 s.slots[i].running = Some(Arc::new(Running::new(node)));
-                self.drain(&mut s, i, true);
+                chosen = self.drain(&mut s, i, true);
                 None
             }
             LeaseAction::Release(i) => {
@@ -685,25 +990,9 @@ impl Model for LeaseModel {
             }
         };
         if let Some(i) = touched {
-            self.drain(&mut s, i, false);
+            chosen = self.drain(&mut s, i, false);
         }
-        let before = (
-            self.masters(last).len(),
-            last.first_master.is_some(),
-            last.changed,
-        );
-        for m in self.masters(&s) {
-            match s.first_master {
-                None => s.first_master = Some(m as u8),
-                Some(f) if usize::from(f) != m => s.changed = true,
-                Some(_) => {}
-            }
-        }
-        s.fresh_violation = self.masters(&s).len() > 1 && before.0 <= 1;
-        s.fresh_examples = (
-            s.first_master.is_some() && !before.1,
-            s.changed && !before.2,
-        );
+        self.observe(last, &mut s, &chosen);
         Some(s)
     }
 
@@ -714,7 +1003,18 @@ impl Model for LeaseModel {
     fn properties(&self) -> Vec<Property<Self>> {
         vec![
             Property::<Self>::always(ONE_MASTER, |m, s| {
-                m.first.always(ONE_MASTER, s.fresh_violation)
+                m.first
+                    .always(ONE_MASTER, s.fresh_violation & bit(ONE_MASTER) != 0)
+            }),
+            Property::<Self>::always(ONE_OP_PER_INSTANCE, |m, s| {
+                m.first.always(
+                    ONE_OP_PER_INSTANCE,
+                    s.fresh_violation & bit(ONE_OP_PER_INSTANCE) != 0,
+                )
+            }),
+            Property::<Self>::always(TOKENS_GROW, |m, s| {
+                m.first
+                    .always(TOKENS_GROW, s.fresh_violation & bit(TOKENS_GROW) != 0)
             }),
             Property::<Self>::sometimes(MASTER_ELECTED, |m, s| {
                 m.first.sometimes(MASTER_ELECTED, s.fresh_examples.0)
@@ -730,6 +1030,109 @@ impl fmt::Debug for LeaseState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "real {}us, {} in flight", self.now, self.net.len())
     }
+}
+
+/// A tailored start for the search that must find a planted fault: the settings (the
+/// fault included), and the depth its test searches to.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    /// The settings, prelude and fault included.
+    pub options: LeaseOptions,
+    /// The depth bound that reaches the counterexample.
+    pub depth: usize,
+}
+
+/// The tailored start of planted fault `fault`'s test, if it has one.
+///
+/// Every scenario runs 3 nodes whose first election makes n2 master; n2's clock is slow
+/// and the others' fast (the worst case for a lease). No crash, no duplicate, no command
+/// during the search unless said. The preludes:
+///
+/// - [`Fault::NoRestartSilence`]: n2 renews with n1 only (n3 hears nothing and says
+///   nothing) until n3's view of n2 is about to expire; then n1 crashes and restarts. A
+///   restored n1 that votes at once forgets that it guards n2 and lets n3 win.
+pub fn scenario(fault: Fault) -> Option<Scenario> {
+    let base = LeaseOptions {
+        from_fresh: false,
+        only_rates: Some(vec![Rate::Fast, Rate::Slow, Rate::Fast]),
+        fault,
+        ..LeaseOptions::default()
+    };
+    let (prelude, depth) = match fault {
+        Fault::NoRestartSilence => (
+            vec![
+                Prelude::Run {
+                    until_us: 99_000,
+                    lose: Prelude::links_of(2, 3),
+                    hold: Vec::new(),
+                },
+                Prelude::Do(LeaseAction::Crash(0)),
+                Prelude::Do(LeaseAction::Recover(0)),
+            ],
+            9,
+        ),
+        Fault::ReuseSeq => (
+            vec![
+                Prelude::Run {
+                    until_us: 101_000,
+                    lose: Vec::new(),
+                    hold: Vec::new(),
+                },
+                Prelude::Run {
+                    until_us: 118_600,
+                    lose: vec![(1, 2), (2, 1)],
+                    hold: vec![(0, 1)],
+                },
+                Prelude::Deliver(0, 1),
+                Prelude::Run {
+                    until_us: 170_000,
+                    lose: Prelude::links_of(1, 3),
+                    hold: Vec::new(),
+                },
+            ],
+            12,
+        ),
+        Fault::DoubleAge => {
+            let n2 = Prelude::links_of(1, 3);
+            let mut alone = n2.clone();
+            alone.extend([(0, 2), (2, 0)]);
+            return Some(Scenario {
+                options: LeaseOptions {
+                    from_fresh: true,
+                    from_elected: false,
+                    prelude: vec![
+                        Prelude::Run {
+                            until_us: 9_400,
+                            lose: Vec::new(),
+                            hold: n2.clone(),
+                        },
+                        Prelude::Deliver(1, 0),
+                        Prelude::Deliver(0, 1),
+                        Prelude::Deliver(1, 0),
+                        Prelude::Lose(1, 2),
+                        Prelude::Lose(0, 1),
+                        Prelude::Run {
+                            until_us: 35_000,
+                            lose: alone,
+                            hold: Vec::new(),
+                        },
+                        Prelude::Run {
+                            until_us: 72_000,
+                            lose: Vec::new(),
+                            hold: n2,
+                        },
+                    ],
+                    ..base
+                },
+                depth: 8,
+            });
+        }
+        _ => return None,
+    };
+    Some(Scenario {
+        options: LeaseOptions { prelude, ..base },
+        depth,
+    })
 }
 
 /// Checks the lease model within `limits`.

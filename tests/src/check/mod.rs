@@ -27,9 +27,11 @@
 //!
 //! # Faults the checker must catch
 //!
-//! [`Fault`] plants a bug either in the driver ([`Fault::DropPersist`]: the saved record lags)
-//! or in the core through its test-only hook ([`Fault::IgnoreVersionCheck`], which exists
-//! only in the `tenure-fault` build of the core's source that this crate uses). The tests in
+//! [`Fault`] plants a bug either in the driver ([`Fault::DropPersist`]: the saved record lags),
+//! in the configuration ([`Fault::UnderstatedDrift`]) or in the core through its test-only
+//! hooks ([`Fault::IgnoreVersionCheck`] and protocol 2's [`Fault::NoRestartSilence`],
+//! [`Fault::SingleGuardSlot`], [`Fault::ReuseSeq`], [`Fault::DoubleAge`], which exist only in
+//! the `tenure-fault` build of the core's source that this crate uses). The tests in
 //! `tests/tests/check.rs` assert what each one yields.
 //!
 //! # One driver
@@ -48,7 +50,7 @@ use std::hash::{Hash, Hasher};
 use std::str::FromStr;
 
 use tenure::{
-    Ballot, Config, Duration, ElectionState, Member, Message, Node, NodeId, Op, Packet,
+    Ballot, Config, Duration, ElectionState, Member, Message, Node, NodeId, Op, Packet, Renewal,
     MAX_PACKET_SIZE,
 };
 
@@ -77,31 +79,79 @@ pub enum Fault {
     /// Lease model only: the nodes are configured with no drift bound and no guard
     /// (`drift_ppm = 0`, `guard = 0`) while their clocks really drift.
     UnderstatedDrift,
+    /// Every restored node votes at once: no restart silence (R6), planted with
+    /// [`tenure::fault::Fault::NoRestartSilence`] right after `Node::restore`.
+    NoRestartSilence,
+    /// Every node keeps one guard slot, overwritten by the latest holder (R4).
+    SingleGuardSlot,
+    /// Every node's retried renewal round reuses its seq and counts answers to the
+    /// earlier attempt for the retry's later begin (R3).
+    ReuseSeq,
+    /// Every node overstates a carried value's age twice (R8).
+    DoubleAge,
+}
+
+impl Fault {
+    /// Every fault, `None` first.
+    pub const ALL: [Fault; 8] = [
+        Fault::None,
+        Fault::DropPersist,
+        Fault::IgnoreVersionCheck,
+        Fault::UnderstatedDrift,
+        Fault::NoRestartSilence,
+        Fault::SingleGuardSlot,
+        Fault::ReuseSeq,
+        Fault::DoubleAge,
+    ];
+
+    /// The kebab-case name (`--fault` of `tenure-check`).
+    pub const fn label(self) -> &'static str {
+        match self {
+            Fault::None => "none",
+            Fault::DropPersist => "drop-persist",
+            Fault::IgnoreVersionCheck => "ignore-version-check",
+            Fault::UnderstatedDrift => "understated-drift",
+            Fault::NoRestartSilence => "no-restart-silence",
+            Fault::SingleGuardSlot => "single-guard-slot",
+            Fault::ReuseSeq => "reuse-seq",
+            Fault::DoubleAge => "double-age",
+        }
+    }
+
+    /// Switches this fault's core hook on in `node`, node `index` of `n`, right after it
+    /// started (`restored`: from its record). The driver's and the configuration's faults
+    /// have no hook; [`Fault::IgnoreVersionCheck`] goes to the last node only, the
+    /// protocol 2 faults to every node ([`Fault::NoRestartSilence`] only acts at a restore).
+    pub fn plant(self, node: &mut TNode, index: usize, n: usize, restored: bool) {
+        use tenure::fault::Fault as Core;
+        let core = match self {
+            Fault::IgnoreVersionCheck if index + 1 == n => Core::IgnoreVersionCheck,
+            Fault::NoRestartSilence if restored => Core::NoRestartSilence,
+            Fault::SingleGuardSlot => Core::SingleGuardSlot,
+            Fault::ReuseSeq => Core::ReuseSeq,
+            Fault::DoubleAge => Core::DoubleAge,
+            _ => return,
+        };
+        node.inject_fault(core, true);
+    }
 }
 
 impl FromStr for Fault {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "none" => Ok(Fault::None),
-            "drop-persist" => Ok(Fault::DropPersist),
-            "ignore-version-check" => Ok(Fault::IgnoreVersionCheck),
-            "understated-drift" => Ok(Fault::UnderstatedDrift),
-            _ => Err(format!(
-                "unknown fault {s:?} (none, drop-persist, ignore-version-check, understated-drift)"
-            )),
-        }
+        Fault::ALL
+            .into_iter()
+            .find(|f| f.label() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Fault::ALL.iter().map(|f| f.label()).collect();
+                format!("unknown fault {s:?} ({})", names.join(", "))
+            })
     }
 }
 
 impl fmt::Display for Fault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Fault::None => "none",
-            Fault::DropPersist => "drop-persist",
-            Fault::IgnoreVersionCheck => "ignore-version-check",
-            Fault::UnderstatedDrift => "understated-drift",
-        })
+        f.write_str(self.label())
     }
 }
 
@@ -179,6 +229,8 @@ pub struct Timing {
     pub priority_step: Duration,
     /// [`Config::handover_grace`].
     pub handover_grace: Duration,
+    /// [`Config::renewal`] (default [`Renewal::Lease`], protocol 2).
+    pub renewal: Renewal,
 }
 
 impl Default for Timing {
@@ -191,6 +243,7 @@ impl Default for Timing {
             max_backoff: Duration::from_millis(10),
             priority_step: Duration::from_millis(10),
             handover_grace: Duration::from_millis(20),
+            renewal: Renewal::Lease,
         }
     }
 }
@@ -208,6 +261,7 @@ pub fn config(n: usize, index: usize, timing: &Timing) -> Config<CAP> {
     c.max_backoff = timing.max_backoff;
     c.priority_step = timing.priority_step;
     c.handover_grace = timing.handover_grace;
+    c.renewal = timing.renewal;
     c.seed = 0x5eed + index as u64;
     c.validate()
         .expect("checker timing must be a valid configuration");
