@@ -7,8 +7,12 @@
 //! timeout 50 ms, backoff up to 50 ms, priority step 100 ms) with
 //! `lease = Params::guard()` (the same value as raft's election timeout) and a
 //! different seed per node and trial. Every member is a candidate of equal
-//! priority. Tenure renews on its own schedule (`Config::renew_interval`, a
-//! third of the master's term), so one round here is one renewal interval.
+//! priority. Tenure renews on its own schedule, so one round here is one
+//! renewal interval: in lease mode (protocol 2, the default) a `Renew` round
+//! every `Config::renew_every` (a sixth of the lease), nothing written; in
+//! logged mode (`TenureCluster<_, true>`, the seed's and PhxPaxos's way) a
+//! `BeMaster` chosen through Multi-Paxos every `Config::renew_interval` (a
+//! third of the master's term), written by every voter.
 //!
 //! Persisted records are kept in memory (like raft's `MemStorage`): the
 //! benchmark does not count the cost of making them durable.
@@ -22,14 +26,16 @@
 use crate::sim::{Nanos, Outbox, Params, Protocol};
 use std::convert::Infallible;
 use tenure::{
-    Auth, Config, Duration, Effects, Event, Executor, Instant, Member, Node, NodeId, Packet, Record,
+    Auth, Config, Duration, Effects, Event, Executor, Instant, Member, Node, NodeId, Packet,
+    Record, Renewal,
 };
 
 /// Member capacity of the benchmark's nodes.
 pub const CAP: usize = 5;
 
-/// A Tenure cluster; `SEALED` selects authenticated frames.
-pub struct TenureCluster<const SEALED: bool = false> {
+/// A Tenure cluster; `SEALED` selects authenticated frames, `LOGGED` the
+/// logged renewal ([`Renewal::Logged`]) instead of lease rounds.
+pub struct TenureCluster<const SEALED: bool = false, const LOGGED: bool = false> {
     nodes: Vec<Node<CAP>>,
     /// One executor per node (nodes are never restarted here).
     execs: Vec<Executor>,
@@ -69,7 +75,7 @@ fn instant(now: Nanos) -> Instant {
     Instant::from_micros(now / 1_000)
 }
 
-fn config(params: &Params, id: u16, seed: u64, sealed: bool) -> Config<CAP> {
+fn config(params: &Params, id: u16, seed: u64, sealed: bool, logged: bool) -> Config<CAP> {
     let members: [Member; CAP] = core::array::from_fn(|i| Member::candidate(i as u16 + 1));
     let mut cfg = Config::new(7, NodeId(id), &members[..params.nodes]).expect("tenure config");
     cfg.lease = Duration::from_micros(params.guard() / 1_000);
@@ -79,10 +85,13 @@ fn config(params: &Params, id: u16, seed: u64, sealed: bool) -> Config<CAP> {
     if sealed {
         cfg.auth = Auth::key([0x5a; 32]);
     }
+    if logged {
+        cfg.renewal = Renewal::Logged;
+    }
     cfg
 }
 
-impl<const SEALED: bool> TenureCluster<SEALED> {
+impl<const SEALED: bool, const LOGGED: bool> TenureCluster<SEALED, LOGGED> {
     /// Node `i` (0-based), for inspection.
     pub fn node(&self, i: usize) -> &Node<CAP> {
         &self.nodes[i]
@@ -101,8 +110,13 @@ impl<const SEALED: bool> TenureCluster<SEALED> {
     }
 }
 
-impl<const SEALED: bool> Protocol for TenureCluster<SEALED> {
-    const NAME: &'static str = if SEALED { "Tenure (sealed)" } else { "Tenure" };
+impl<const SEALED: bool, const LOGGED: bool> Protocol for TenureCluster<SEALED, LOGGED> {
+    const NAME: &'static str = match (SEALED, LOGGED) {
+        (false, false) => "Tenure",
+        (true, false) => "Tenure (sealed)",
+        (false, true) => "Tenure-logged",
+        (true, true) => "Tenure-logged (sealed)",
+    };
     const GUARD: &'static str = "lease";
 
     fn guard(params: &Params) -> Nanos {
@@ -110,14 +124,20 @@ impl<const SEALED: bool> Protocol for TenureCluster<SEALED> {
     }
 
     fn round_period(params: &Params) -> Nanos {
-        config(params, 1, 0, SEALED).renew_interval().as_micros() * 1_000
+        let config = config(params, 1, 0, SEALED, LOGGED);
+        let period = if LOGGED {
+            config.renew_interval()
+        } else {
+            config.renew_every()
+        };
+        period.as_micros() * 1_000
     }
 
     fn build(params: &Params, seed: u64) -> Self {
         TenureCluster {
             nodes: (1..=params.nodes as u16)
                 .map(|id| {
-                    Node::first_boot(config(params, id, seed, SEALED), Instant::ZERO)
+                    Node::first_boot(config(params, id, seed, SEALED, LOGGED), Instant::ZERO)
                         .expect("tenure node")
                 })
                 .collect(),
