@@ -15,7 +15,9 @@
 //!
 //! - one master at a time: the terms each node reported never overlap (stamped on the
 //!   host's monotonic clock, see [`Terms`]);
-//! - every live node names the same master (ids; versions move with every renewal);
+//! - every live node names the same master (ids);
+//! - each QEMU node's terms carry rising fencing tokens (`token=` of its
+//!   `became_master` lines: a later term of the register has a higher token);
 //! - each failover took at most two leases plus a few round timeouts (a master killed
 //!   while its renewal is in flight leaves a term the others must wait out: the known
 //!   two-lease tail).
@@ -235,6 +237,9 @@ struct QemuView {
     master: Option<u16>,
     masters_won: u32,
     incarnation: Option<u64>,
+    /// The fencing token of each term this node began, in order, kept across
+    /// restarts (`None`: a `became_master` line without `token=`).
+    tokens: Vec<Option<u64>>,
 }
 
 struct QemuNode {
@@ -334,7 +339,12 @@ impl Cluster {
             .open(self.dir.join(format!("node-{id}.log")))
             .ok();
         std::thread::spawn(move || qemu_reader(id, stdout, view, terms, log, t0));
-        *lock(&q.view) = QemuView::default();
+        let mut view = lock(&q.view);
+        *view = QemuView {
+            tokens: std::mem::take(&mut view.tokens),
+            ..QemuView::default()
+        };
+        drop(view);
         q.child = Some(child);
         q.started = Instant::now();
     }
@@ -346,7 +356,12 @@ impl Cluster {
         let at = Instant::now();
         let _ = c.wait();
         lock(&self.terms).close_open(q.id, at);
-        *lock(&q.view) = QemuView::default();
+        let mut view = lock(&q.view);
+        *view = QemuView {
+            tokens: std::mem::take(&mut view.tokens),
+            ..QemuView::default()
+        };
+        drop(view);
         at
     }
 
@@ -505,6 +520,8 @@ fn qemu_reader(
             "became_master" => {
                 v.master = Some(id);
                 v.masters_won += 1;
+                let token = field(event, "token").and_then(|t| t.parse().ok());
+                v.tokens.push(token);
                 started = Some(at);
                 lock(&terms).open(id, at, None);
             }
@@ -791,4 +808,20 @@ fn mixed_cluster_elects_one_master_and_fails_over() {
         );
     }
     assert!(killed_kinds.1 || kills < 2, "a QEMU master was killed");
+    for q in &c.qemu {
+        let v = lock(&q.view);
+        eprintln!("node {} fencing tokens of its terms: {:?}", q.id, v.tokens);
+        assert!(
+            v.tokens.iter().all(Option::is_some),
+            "node {}: a became_master line without token=: {:?}",
+            q.id,
+            v.tokens
+        );
+        assert!(
+            v.tokens.windows(2).all(|w| w[0] < w[1]),
+            "node {}: fencing tokens do not rise: {:?}",
+            q.id,
+            v.tokens
+        );
+    }
 }
