@@ -92,6 +92,14 @@ impl Guards {
     }
 }
 
+/// Renewal rounds open at once, at most. A round stays open for [`ROUND_LIFE`] round
+/// timeouts, and a retry begins every round timeout, so on a network slower than the
+/// round timeout a late answer still completes its own round.
+pub(crate) const MAX_OPEN_ROUNDS: usize = 4;
+
+/// How many round timeouts a round stays open.
+const ROUND_LIFE: u64 = 4;
+
 /// One renewal round in flight.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Round {
@@ -99,35 +107,32 @@ pub(crate) struct Round {
     /// Taken before the round's first send.
     pub(crate) begin: Instant,
     pub(crate) votes: Votes,
-    /// The round fails if no majority answered by then.
-    pub(crate) deadline: Instant,
 }
 
 /// The master's renewals of one term.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Renewer {
     /// The instance of the term op: the fencing token.
     pub(crate) term: u64,
     /// The prepared ballot the rounds run under (`None`: waiting for one, no rounds).
     pub(crate) ballot: Option<Ballot>,
     next_seq: u32,
-    pub(crate) open: Option<Round>,
-    /// Begin of the last round a majority answered (the term op's begin at first).
+    /// The rounds in flight, oldest first. Each answer counts only for the round whose
+    /// seq it echoes (R3).
+    open: Vec<Round, MAX_OPEN_ROUNDS>,
+    /// Begin of the last round a majority answered (or the last moment a majority
+    /// promised this node a ballot).
     last_completed: Instant,
-    /// When the next round begins.
+    /// When the next round begins (a sixth of a lease after the last completed one, or
+    /// one round timeout after the newest open one).
     next_at: Instant,
     /// Begin of the latest round (voters may guard this node until about a lease after
     /// it arrived).
     pub(crate) last_begin: Option<Instant>,
-    /// Rounds failed since the last completed one: each doubles the next round's
-    /// timeout, up to four times the setting (a network slower than the round timeout
-    /// still renews, as it still elects).
-    failures: u32,
     /// Planted fault: a retry reuses the seq and the answers of the failed attempt.
     #[cfg(tenure_fault_injection)]
     pub(crate) reuse_seq: bool,
-    /// No more rounds (a higher ballot refused us, our ballot is no longer prepared,
-    /// or the register moved past the term); the term runs out.
+    /// No more rounds (the register moved past the term); the term runs out.
     pub(crate) stopped: bool,
 }
 
@@ -144,18 +149,18 @@ pub(crate) enum RenewStep {
 }
 
 impl Renewer {
-    /// A term whose op began at `begin`, renewed under `ballot`: the first round begins
-    /// at once (R5: the guards appear within one round trip).
+    /// A term whose op began at `begin`: rounds begin once a ballot is set
+    /// ([`rebase`](Self::rebase)), the first at once (R5: the guards appear within one
+    /// round trip).
     pub(crate) fn new(term: u64, ballot: Option<Ballot>, begin: Instant, now: Instant) -> Self {
         Renewer {
             term,
             ballot,
             next_seq: 0,
-            open: None,
+            open: Vec::new(),
             last_completed: begin,
             next_at: now,
             last_begin: None,
-            failures: 0,
             #[cfg(tenure_fault_injection)]
             reuse_seq: false,
             stopped: false,
@@ -163,7 +168,7 @@ impl Renewer {
     }
 
     /// Goes on under a newly prepared `ballot` (`None`: none usable, no rounds until
-    /// one is). The open round (under the old one) is dropped. A ballot a majority just
+    /// one is). The open rounds (under the old one) are dropped. A ballot a majority just
     /// promised at `now` is also a sign this node hears a majority: the try window counts
     /// from then (a deaf node cannot complete a Prepare, so R11's bound still holds).
     pub(crate) fn rebase(&mut self, ballot: Option<Ballot>, now: Instant) {
@@ -172,80 +177,85 @@ impl Renewer {
             self.next_at = self.next_at.max(now);
         }
         self.ballot = ballot;
-        self.open = None;
+        self.open.clear();
     }
 
-    /// When [`poll`](Self::poll) next has something to do, or `None` once the try window
-    /// is over (the term then runs out).
-    pub(crate) fn wake_at(&self, now: Instant, try_window: Duration) -> Option<Instant> {
+    /// Drops the open rounds (a Reject with a higher ballot ended them).
+    pub(crate) fn drop_rounds(&mut self) {
+        self.open.clear();
+    }
+
+    fn life(round_timeout: Duration) -> Duration {
+        round_timeout.saturating_mul(ROUND_LIFE)
+    }
+
+    /// When [`poll`](Self::poll) next has something to do, or `None`.
+    pub(crate) fn wake_at(
+        &self,
+        now: Instant,
+        round_timeout: Duration,
+        try_window: Duration,
+    ) -> Option<Instant> {
         if self.stopped || self.ballot.is_none() {
             return None;
         }
-        match self.open {
-            Some(r) => Some(r.deadline),
-            None => {
-                // No round begins after the try window (R11); past it, nothing to wake for.
-                let last = self.last_completed + try_window;
-                (self.next_at <= last && now <= last).then_some(self.next_at)
-            }
+        // No round begins after the try window (R11).
+        let last = self.last_completed + try_window;
+        let next = (self.next_at <= last && now <= last).then_some(self.next_at);
+        let expiry = self
+            .open
+            .first()
+            .map(|r| r.begin + Self::life(round_timeout));
+        match (next, expiry) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 
-    /// Called on every input: fails an open round past its deadline, begins the next
-    /// one when due and still inside the try window (R11).
+    /// Called on every input: closes the rounds whose life is over (returns how many),
+    /// and begins the next round when due and still inside the try window (R11).
     pub(crate) fn poll(
         &mut self,
         now: Instant,
         round_timeout: Duration,
         try_window: Duration,
-    ) -> (bool, RenewStep) {
+    ) -> (u32, RenewStep) {
         if self.stopped || self.ballot.is_none() {
-            self.open = None;
-            return (false, RenewStep::Wait);
+            self.open.clear();
+            return (0, RenewStep::Wait);
         }
-        let mut failed = false;
-        if let Some(r) = self.open {
-            if now < r.deadline {
-                return (false, RenewStep::Wait);
-            }
-            failed = true;
-            self.open = None;
-            self.failures = self.failures.saturating_add(1);
-            #[cfg(tenure_fault_injection)]
-            if self.reuse_seq {
-                let round_timeout = self.round_timeout(round_timeout);
-                // Planted fault: the retry keeps the seq and the votes already counted.
-                if now <= self.last_completed + try_window {
-                    self.last_begin = Some(now);
-                    self.open = Some(Round {
-                        begin: now,
-                        deadline: now + round_timeout,
-                        ..r
-                    });
-                    return (true, RenewStep::Begin { seq: r.seq });
-                }
-                return (true, RenewStep::Wait);
-            }
-            self.next_at = now; // retry after one round timeout
-        }
+        let life = Self::life(round_timeout);
+        let before = self.open.len();
+        self.open.retain(|r| now < r.begin + life);
+        let failed = (before - self.open.len()) as u32;
         if now < self.next_at || now > self.last_completed + try_window {
             return (failed, RenewStep::Wait);
+        }
+        #[cfg(tenure_fault_injection)]
+        if self.reuse_seq {
+            if let Some(r) = self.open.last_mut() {
+                // Planted fault: the retry keeps the seq and the votes already counted,
+                // with the later begin.
+                r.begin = now;
+                self.last_begin = Some(now);
+                self.next_at = now + round_timeout;
+                return (failed, RenewStep::Begin { seq: r.seq });
+            }
+        }
+        if self.open.is_full() {
+            self.open.remove(0); // the oldest gives way
         }
         self.next_seq = self.next_seq.wrapping_add(1);
         let seq = self.next_seq;
         self.last_begin = Some(now);
-        self.open = Some(Round {
+        let _ = self.open.push(Round {
             seq,
             begin: now,
             votes: Votes::default(),
-            deadline: now + self.round_timeout(round_timeout),
         });
+        // Retry after one round timeout unless this round completes first.
+        self.next_at = now + round_timeout;
         (failed, RenewStep::Begin { seq })
-    }
-
-    /// The round timeout after `failures` failed rounds.
-    fn round_timeout(&self, setting: Duration) -> Duration {
-        setting.saturating_mul(1 << self.failures.min(2))
     }
 
     /// An answer from voter `from` (ourselves included) to `(ballot, term, seq)`.
@@ -258,21 +268,26 @@ impl Renewer {
         quorum: usize,
         renew_every: Duration,
     ) -> RenewStep {
-        let Some(round) = self.open.as_mut().filter(|_| !self.stopped) else {
+        if self.stopped || (Some(ballot), term) != (self.ballot, self.term) {
+            return RenewStep::Wait;
+        }
+        let Some(k) = self.open.iter().position(|r| r.seq == seq) else {
             return RenewStep::Wait;
         };
-        if (Some(ballot), term, seq) != (self.ballot, self.term, round.seq) {
+        self.open[k].votes.insert(from);
+        if self.open[k].votes.count() < quorum {
             return RenewStep::Wait;
         }
-        round.votes.insert(from);
-        if round.votes.count() < quorum {
-            return RenewStep::Wait;
+        let begin = self.open[k].begin;
+        // This round and every older one are done (older ones could only give an
+        // earlier begin); newer ones stay open and may complete later with a later one.
+        for _ in 0..=k {
+            self.open.remove(0);
         }
-        let begin = round.begin;
-        self.open = None;
-        self.failures = 0;
-        self.last_completed = self.last_completed.max(begin);
-        self.next_at = begin + renew_every;
+        if begin > self.last_completed {
+            self.last_completed = begin;
+            self.next_at = begin + renew_every;
+        }
         RenewStep::Completed { begin }
     }
 }

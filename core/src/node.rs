@@ -229,8 +229,10 @@ pub struct Node<const N: usize> {
     pub(crate) faults: crate::fault::Faults,
     queue: OutputQueue,
     timers: Timers,
-    /// The live master last reported in an event.
+    /// The live master last reported in an event, and its token.
     reported: Option<(NodeId, u64)>,
+    /// The end of the reported master's view as of the last report.
+    reported_end: Instant,
     pub(crate) last_catch_up: Option<(u64, Instant)>,
     now: Instant,
     pub(crate) stats: Stats,
@@ -316,6 +318,7 @@ impl<const N: usize> Node<N> {
             queue: OutputQueue::default(),
             timers: Timers::default(),
             reported: None,
+            reported_end: Instant::ZERO,
             last_catch_up: None,
             now,
             stats: Stats::default(),
@@ -559,10 +562,13 @@ impl<const N: usize> Node<N> {
         let master = self.election.live_master(self.now) == Some(self.config.node_id);
         let renewal = match self.config.renewal {
             Renewal::Logged => self.election.renew_at.filter(|_| idle && master),
-            Renewal::Lease => self
-                .renewer
-                .filter(|_| master)
-                .and_then(|r| r.wake_at(self.now, self.config.try_window())),
+            Renewal::Lease => self.renewer.as_ref().filter(|_| master).and_then(|r| {
+                r.wake_at(
+                    self.now,
+                    self.config.round_timeout,
+                    self.config.try_window(),
+                )
+            }),
         };
         let t = &mut self.timers;
         t.set(Timer::Round, deadline.filter(|d| !d.1).map(|d| d.0));
@@ -879,6 +885,7 @@ impl<const N: usize> Node<N> {
             round_timeout: self.config.round_timeout,
             max_backoff: self.config.max_backoff,
             keep_prepared_on_timeout: lease_mode,
+            ages: lease_mode,
             double_age: self.fault(crate::fault::Fault::DoubleAge),
         }
     }
@@ -908,6 +915,14 @@ impl<const N: usize> Node<N> {
             step = match step {
                 Step::Wait => return,
                 Step::Prepare(ballot) => {
+                    // R4/R6: our own vote passes the same checks as anyone's; a node that
+                    // guards another master (or keeps its restart silence) does not
+                    // count itself.
+                    if self.refuse_vote(now, lim.me, None) {
+                        let promised = self.acceptor.promised;
+                        self.proposer.refused(now, promised, &lim, &mut self.rng);
+                        return;
+                    }
                     // SAFETY-OF-PROTOCOL: our own promise is made, and persisted, before the
                     // Prepare leaves; after a crash the restored promise keeps us from
                     // reusing the ballot.
@@ -933,6 +948,12 @@ impl<const N: usize> Node<N> {
                         Some(next) => next,
                         None => return,
                     }
+                }
+                Step::Accept { ballot, op, .. } if self.refuse_vote(now, lim.me, Some(&op)) => {
+                    let _ = ballot;
+                    let promised = self.acceptor.promised;
+                    self.proposer.refused(now, promised, &lim, &mut self.rng);
+                    return;
                 }
                 Step::Accept { ballot, op, age } => match self.acceptor.accept(ballot, op) {
                     Vote::Granted { .. } => {
@@ -1100,8 +1121,8 @@ impl<const N: usize> Node<N> {
                 if let Some(r) = self.renewer.as_mut() {
                     if r.ballot == Some(ballot) && promised > ballot {
                         // R11: only a Reject with a higher ballot costs the prepared
-                        // ballot (seen above); the open round is over.
-                        r.open = None;
+                        // ballot (seen above); the open rounds are over.
+                        r.drop_rounds();
                         used = true;
                     }
                 }
@@ -1307,7 +1328,7 @@ impl<const N: usize> Node<N> {
         }
         let term = self.election.state.version.unwrap_or(0);
         let prepared = self.proposer.prepared_ballot(self.acceptor.promised);
-        let fresh = self.renewer.is_none_or(|r| r.term != term);
+        let fresh = self.renewer.as_ref().is_none_or(|r| r.term != term);
         if fresh {
             let Some(begin) = self.election.own_begin() else {
                 self.renewer = None;
@@ -1320,10 +1341,10 @@ impl<const N: usize> Node<N> {
             {
                 renewer.reuse_seq = self.fault(crate::fault::Fault::ReuseSeq);
             }
-            renewer.open = None;
             self.renewer = Some(renewer);
         }
-        let Some(mut r) = self.renewer else {
+        let (round_timeout, try_window) = (self.config.round_timeout, self.config.try_window());
+        let Some(r) = self.renewer.as_mut() else {
             return;
         };
         if r.stopped {
@@ -1333,23 +1354,19 @@ impl<const N: usize> Node<N> {
             // A new prepared ballot (after a prepare-only round): go on under it.
             r.rebase(prepared, now);
         }
-        if r.ballot.is_none() {
+        let Some(ballot) = r.ballot else {
             // No usable ballot (we won a duel and a rival's higher ballot was promised
             // since, or a Reject carried one): get one, then renew.
-            self.renewer = Some(r);
             let lim = self.limits();
             let step = self
                 .proposer
                 .prepare_only(now, self.instance, self.acceptor.promised, &lim);
             self.drive(now, step);
             return;
-        }
-        let (failed, step) = r.poll(now, self.config.round_timeout, self.config.try_window());
-        self.renewer = Some(r);
-        if failed {
-            self.stats.renewals_failed += 1;
-        }
-        if let (RenewStep::Begin { seq }, Some(ballot)) = (step, r.ballot) {
+        };
+        let (failed, step) = r.poll(now, round_timeout, try_window);
+        self.stats.renewals_failed += u64::from(failed);
+        if let RenewStep::Begin { seq } = step {
             self.stats.renewals += 1;
             let me = self.config.node_id;
             // The master's own vote goes through the same checks as everyone's.
@@ -1464,21 +1481,10 @@ impl<const N: usize> Node<N> {
         }
     }
 
-    /// Emits events for every change of the live master since the last report.
-    fn report_view(&mut self, now: Instant) {
+    /// Emits the end of the reported master's term (`current`: the master now, if any).
+    fn report_end(&mut self, current: Option<(NodeId, u64)>) {
         let me = self.config.node_id;
-        let previous = self.reported;
-        let current = self
-            .election
-            .live_master(now)
-            .map(|m| (m, self.token_of(m)));
-        self.reported = current;
-        match (previous, current) {
-            (Some(p), Some(c)) if p == c => return, // renewal
-            (None, None) => return,
-            _ => {}
-        }
-        if let Some((old, token)) = previous {
+        if let Some((old, token)) = self.reported.take() {
             let reason = match (current, self.election.state.master) {
                 _ if old == me && self.clock_ended => TermEnd::ClockRegression,
                 (Some(_), _) => TermEnd::Superseded,
@@ -1499,6 +1505,30 @@ impl<const N: usize> Node<N> {
                 }
             });
         }
+    }
+
+    /// Emits events for every change of the live master since the last report.
+    fn report_view(&mut self, now: Instant) {
+        let me = self.config.node_id;
+        if self.reported.is_some() && self.reported_end <= now {
+            // The view lapsed before this input (a pause, say), even if this input renewed
+            // it: report the end, so the next term gets its own report and token (one token
+            // never spans two separate periods).
+            self.report_end(None);
+        }
+        let previous = self.reported;
+        let current = self
+            .election
+            .live_master(now)
+            .map(|m| (m, self.token_of(m)));
+        self.reported_end = self.election.expires_at;
+        match (previous, current) {
+            (Some(p), Some(c)) if p == c => return, // renewal
+            (None, None) => return,
+            _ => {}
+        }
+        self.report_end(current);
+        self.reported = current;
         self.clock_ended = false;
         if let Some((new, token)) = current {
             if new == me {

@@ -53,6 +53,8 @@ pub(crate) struct Limits {
     /// Lease mode (R11): a phase that times out keeps the prepared ballot; only a
     /// `Reject` with a higher one drops it.
     pub(crate) keep_prepared_on_timeout: bool,
+    /// Lease mode: carried values go on with their age (R8); logged mode sends none.
+    pub(crate) ages: bool,
     /// Planted fault: forwarded ages are doubled.
     pub(crate) double_age: bool,
 }
@@ -436,6 +438,9 @@ impl Proposer {
 /// R8: the age a carried value goes on with: the age its Promise reported plus our own
 /// time since that Promise arrived (flight times are not counted: an undercount, safe).
 fn forwarded_age(found: Found, now: Instant, lim: &Limits) -> Duration {
+    if !lim.ages {
+        return Duration::ZERO;
+    }
     let age = found
         .age
         .saturating_add(now.saturating_duration_since(found.received));

@@ -25,9 +25,16 @@ impl World {
     /// lasts at most `master_lease` (< `lease`) from the begin of its op, so any master
     /// by then holds a term proposed with the faults stopped. (A term begun under faults,
     /// after long retries, can be nearly over when it is won, and its first renewal can
-    /// be delayed by timeouts the failures stretched: that lapse is not judged.)
+    /// be delayed by timeouts the failures stretched: that lapse is not judged.) In lease
+    /// mode, nodes restarted when the faults stopped keep silent for one lease on their
+    /// own clocks (R6, `docs/algorithm.md` §8.5): a master can lose its term inside that
+    /// silence without any fault, so stability is judged one more lease later.
     pub(super) fn calm_settled(&self) -> u64 {
-        self.settle_from + self.lease
+        let silence = match self.slots[0].config.renewal {
+            tenure::Renewal::Lease => self.lease + self.lease / 20,
+            tenure::Renewal::Logged => 0,
+        };
+        self.settle_from + self.lease + silence
     }
 
     /// R11's bound on replacing a deaf master: `lease + try_window + round_timeout`.
