@@ -18,7 +18,10 @@ ELF=target/thumbv7em-none-eabihf/release/tenure-embedded-example
 DEFMT_ELF=$DEFMT_TARGET_DIR/thumbv7em-none-eabihf/release/tenure-embedded-example
 
 # Budgets for a small Cortex-M4 part, 5-member build.
-FLASH_BUDGET=$((64 * 1024))
+# 66 KiB: protocol 2 added its lease layer (guards, renewal rounds, restart silence)
+# and two messages to the decoder, about 2.3 KB over the protocol-1 firmware after
+# the firmware shed 6 KB of formatting and copies (see README, "Footprint").
+FLASH_BUDGET=$((66 * 1024))
 RAM_BUDGET=$((16 * 1024))
 
 install() {

@@ -243,7 +243,9 @@ impl Renewer {
             }
         }
         if self.open.is_full() {
-            self.open.remove(0); // the oldest gives way
+            // The oldest gives way (seqs grow, so it has the lowest).
+            let oldest = self.open.iter().map(|r| r.seq).min().unwrap_or(0);
+            self.open.retain(|r| r.seq != oldest);
         }
         self.next_seq = self.next_seq.wrapping_add(1);
         let seq = self.next_seq;
@@ -271,19 +273,17 @@ impl Renewer {
         if self.stopped || (Some(ballot), term) != (self.ballot, self.term) {
             return RenewStep::Wait;
         }
-        let Some(k) = self.open.iter().position(|r| r.seq == seq) else {
+        let Some(round) = self.open.iter_mut().find(|r| r.seq == seq) else {
             return RenewStep::Wait;
         };
-        self.open[k].votes.insert(from);
-        if self.open[k].votes.count() < quorum {
+        round.votes.insert(from);
+        if round.votes.count() < quorum {
             return RenewStep::Wait;
         }
-        let begin = self.open[k].begin;
+        let begin = round.begin;
         // This round and every older one are done (older ones could only give an
         // earlier begin); newer ones stay open and may complete later with a later one.
-        for _ in 0..=k {
-            self.open.remove(0);
-        }
+        self.open.retain(|r| r.seq > seq);
         if begin > self.last_completed {
             self.last_completed = begin;
             self.next_at = begin + renew_every;

@@ -1508,6 +1508,7 @@ impl<const N: usize> Node<N> {
     }
 
     /// Emits events for every change of the live master since the last report.
+    #[inline(never)] // called from several places: one copy (flash on small parts)
     fn report_view(&mut self, now: Instant) {
         let me = self.config.node_id;
         if self.reported.is_some() && self.reported_end <= now {

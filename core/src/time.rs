@@ -151,18 +151,26 @@ impl Duration {
             micros: self.micros.saturating_mul(k),
         }
     }
-    /// `self * num / den` computed without intermediate overflow (`den` of zero gives zero).
+    /// `self * num / den`, rounded down, clamped to [`Duration::MAX`] (`den` of zero gives
+    /// zero). Exact whenever `(self mod den) * num` fits in 64 bits, which always holds
+    /// for `num` and `den` below 2^32 (every ratio the core uses).
     pub const fn mul_ratio(self, num: u64, den: u64) -> Duration {
         if den == 0 {
             return Duration::ZERO;
         }
-        let wide = (self.micros as u128) * (num as u128) / (den as u128);
+        // floor(micros * num / den) = q * num + floor(r * num / den), with u64 only
+        // (128-bit division costs hundreds of bytes of flash on a microcontroller).
+        let (q, r) = (self.micros / den, self.micros % den);
+        let whole = match q.checked_mul(num) {
+            Some(v) => v,
+            None => u64::MAX,
+        };
+        let part = match r.checked_mul(num) {
+            Some(v) => v / den,
+            None => u64::MAX,
+        };
         Duration {
-            micros: if wide > u64::MAX as u128 {
-                u64::MAX
-            } else {
-                wide as u64
-            },
+            micros: whole.saturating_add(part),
         }
     }
 }
@@ -229,5 +237,23 @@ mod tests {
         );
         assert_eq!(Duration::MAX.mul_ratio(3, 1), Duration::MAX);
         assert_eq!(Duration::from_secs(1).mul_ratio(1, 0), Duration::ZERO);
+        // Exact against 128-bit arithmetic for ratios below 2^32, saturating above u64.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..10_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let micros = x >> (x % 40);
+            let (num, den) = ((x >> 3) as u32 as u64, ((x >> 35) as u32 as u64).max(1));
+            let wide = u128::from(micros) * u128::from(num) / u128::from(den);
+            let want = u64::try_from(wide).unwrap_or(u64::MAX);
+            assert_eq!(
+                Duration::from_micros(micros)
+                    .mul_ratio(num, den)
+                    .as_micros(),
+                want,
+                "{micros} * {num} / {den}"
+            );
+        }
     }
 }
