@@ -35,6 +35,8 @@ usage: tenure-check [options]
   --scenario F         lease model: the tailored start of planted fault F's test (its
                        prelude, rates and settings; implies --model lease and --fault F
                        unless --fault is given, so --fault none runs the control)
+  --show-prelude       lease model: print each start's prelude (every step it takes, every
+                       message it loses) before the search
   --tick-ms T          lease model: real time may also move by T ms
   --duplicating        lease model: messages may be delivered more than once
   --no-duplicates      actor model: each message is delivered at most once
@@ -59,6 +61,7 @@ struct Args {
     renewal: tenure::Renewal,
     scenario: Option<Fault>,
     tick_ms: Option<u64>,
+    show_prelude: bool,
     duplicating: bool,
     no_duplicates: bool,
     threads: usize,
@@ -83,6 +86,7 @@ fn parse() -> Result<Args, String> {
         renewal: tenure::Renewal::Lease,
         scenario: None,
         tick_ms: None,
+        show_prelude: false,
         duplicating: false,
         no_duplicates: false,
         threads: 1,
@@ -128,6 +132,7 @@ fn parse() -> Result<Args, String> {
                 a.scenario = Some(f);
                 a.model = "lease".into();
             }
+            "--show-prelude" => a.show_prelude = true,
             "--tick-ms" => a.tick_ms = Some(num(value()?)?),
             "--duplicating" => a.duplicating = true,
             "--no-duplicates" => a.no_duplicates = true,
@@ -272,6 +277,12 @@ fn main() -> ExitCode {
             }
         };
         println!("lease model: {} depth<={}", options.describe(), depth);
+        if args.show_prelude {
+            let model = lease::LeaseModel::new(options.clone(), depth);
+            for (k, trace) in model.prelude_traces().iter().enumerate() {
+                println!("prelude of start {}:\n{trace}", k + 1);
+            }
+        }
         let report = lease::check(options, &limits(depth));
         print(&report, args.quiet);
         reports.push(report);

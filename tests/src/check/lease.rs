@@ -779,17 +779,106 @@ impl LeaseModel {
         s.fresh_violation = broken;
     }
 
-    /// Runs the prelude from `s`; `None` if a step of it is impossible.
-    fn run_prelude(&self, mut s: LeaseState) -> Option<LeaseState> {
-        for part in &self.options.prelude {
+    /// Every start state's prelude (see [`LeaseOptions::prelude`]) as a readable trace:
+    /// each step taken, each message lost, and the nodes after each part.
+    pub fn prelude_traces(&self) -> Vec<String> {
+        self.starts()
+            .into_iter()
+            .map(|s| {
+                let start = format!(
+                    "  start (real time {}us):\n{}",
+                    s.now,
+                    self.describe_state(&s)
+                );
+                let mut log = Some(start);
+                let possible = self.run_prelude(s, &mut log).is_some();
+                let mut out = log.unwrap_or_default();
+                if !possible {
+                    out.push_str("  (a step of the prelude is impossible)\n");
+                }
+                out
+            })
+            .collect()
+    }
+
+    /// The start states before their prelude.
+    fn starts(&self) -> Vec<LeaseState> {
+        let n = self.options.nodes;
+        let mut states = Vec::new();
+        for mask in 0..(1u32 << n) {
+            let rates: Vec<Rate> = (0..n)
+                .map(|i| {
+                    if mask & (1 << i) != 0 {
+                        Rate::Fast
+                    } else {
+                        Rate::Slow
+                    }
+                })
+                .collect();
+            if self
+                .options
+                .only_rates
+                .as_ref()
+                .is_some_and(|only| *only != rates)
+            {
+                continue;
+            }
+            let fresh = self.boot(&rates);
+            if self.options.from_elected {
+                states.extend(self.elect(fresh.clone()));
+            }
+            if self.options.from_fresh {
+                states.push(fresh);
+            }
+        }
+        states
+    }
+
+    /// Runs the prelude from `s`; `None` if a step of it is impossible. Each step taken
+    /// is written to `log` if it is `Some`.
+    fn run_prelude(&self, mut s: LeaseState, log: &mut Option<String>) -> Option<LeaseState> {
+        let step = |log: &mut Option<String>, next: &LeaseState, action: &LeaseAction| {
+            if let Some(out) = log.as_mut() {
+                let _ = writeln!(
+                    out,
+                    "  [real {}us] {}",
+                    next.now,
+                    self.describe_action(action)
+                );
+                if !matches!(action, LeaseAction::Deliver(..)) {
+                    out.push_str(&self.describe_state(next));
+                }
+            }
+        };
+        // The messages in `net` on links `gone` is true of, as lost.
+        type InFlight = BTreeSet<(u8, u8, Wire)>;
+        let lost = |log: &mut Option<String>, net: &InFlight, gone: &dyn Fn(u8, u8) -> bool| {
+            if let Some(out) = log.as_mut() {
+                for (f, t, w) in net.iter().filter(|(f, t, _)| gone(*f, *t)) {
+                    let _ = writeln!(out, "  LOST n{} -> n{}: {:?}", f + 1, t + 1, w);
+                }
+            }
+        };
+        for (k, part) in self.options.prelude.iter().enumerate() {
+            if let Some(out) = log.as_mut() {
+                let _ = writeln!(out, "  -- prelude part {}: {part:?}", k + 1);
+            }
             match part {
-                Prelude::Do(action) => s = self.next_state(&s, action.clone())?,
+                Prelude::Do(action) => {
+                    s = self.next_state(&s, action.clone())?;
+                    step(log, &s, action);
+                }
                 Prelude::Deliver(from, to) => {
                     let &(f, t, w) = s.net.iter().find(|(f, t, _)| (f, t) == (from, to))?;
-                    s = self.next_state(&s, LeaseAction::Deliver(f, t, w))?;
+                    let action = LeaseAction::Deliver(f, t, w);
+                    s = self.next_state(&s, action.clone())?;
                     s.net.remove(&(f, t, w));
+                    step(log, &s, &action);
                 }
-                Prelude::Lose(from, to) => s.net.retain(|(f, t, _)| (f, t) != (from, to)),
+                Prelude::Lose(from, to) => {
+                    lost(log, &s.net, &|f, t| (&f, &t) == (from, to));
+                    s.net.retain(|(f, t, _)| (f, t) != (from, to));
+                }
                 Prelude::Run {
                     until_us,
                     lose,
@@ -798,6 +887,7 @@ impl LeaseModel {
                     // Nodes whose due timer changed nothing when fired (not fired again).
                     let mut idle = BTreeSet::new();
                     for _ in 0..100_000 {
+                        lost(log, &s.net, &|f, t| lose.contains(&(f, t)));
                         s.net.retain(|&(f, t, _)| !lose.contains(&(f, t)));
                         let action = if let Some(&(f, t, w)) = s.net.iter().find(|(f, t, _)| {
                             !hold.contains(&(*f, *t)) && s.slots[usize::from(*t)].running.is_some()
@@ -817,8 +907,16 @@ impl LeaseModel {
                             next.net.remove(&(f, t, w)); // once, also when duplicating
                         }
                         if next.fresh_violation != 0 {
+                            if let Some(out) = log.as_mut() {
+                                let _ = writeln!(
+                                    out,
+                                    "  (stops before: {} would break a property)",
+                                    self.describe_action(&action)
+                                );
+                            }
                             break;
                         }
+                        step(log, &next, &action);
                         match action {
                             LeaseAction::Fire(i) if next == s => {
                                 idle.insert(usize::from(i));
@@ -842,37 +940,10 @@ impl Model for LeaseModel {
     type Action = LeaseAction;
 
     fn init_states(&self) -> Vec<LeaseState> {
-        let n = self.options.nodes;
-        let mut states = Vec::new();
-        for mask in 0..(1u32 << n) {
-            let rates: Vec<Rate> = (0..n)
-                .map(|i| {
-                    if mask & (1 << i) != 0 {
-                        Rate::Fast
-                    } else {
-                        Rate::Slow
-                    }
-                })
-                .collect();
-            if self
-                .options
-                .only_rates
-                .as_ref()
-                .is_some_and(|only| *only != rates)
-            {
-                continue;
-            }
-            let fresh = self.boot(&rates);
-            let mut starts = Vec::new();
-            if self.options.from_elected {
-                starts.extend(self.elect(fresh.clone()));
-            }
-            if self.options.from_fresh {
-                starts.push(fresh);
-            }
-            states.extend(starts.into_iter().filter_map(|s| self.run_prelude(s)));
-        }
-        states
+        self.starts()
+            .into_iter()
+            .filter_map(|s| self.run_prelude(s, &mut None))
+            .collect()
     }
 
     fn actions(&self, s: &LeaseState, actions: &mut Vec<LeaseAction>) {
@@ -1051,6 +1122,16 @@ pub struct Scenario {
 /// - [`Fault::NoRestartSilence`]: n2 renews with n1 only (n3 hears nothing and says
 ///   nothing) until n3's view of n2 is about to expire; then n1 crashes and restarts. A
 ///   restored n1 that votes at once forgets that it guards n2 and lets n3 win.
+/// - [`Fault::ReuseSeq`]: n2 renews with both until real 101 ms; then n3 is cut off and
+///   n1's answers are held: n2 begins a round (seq 7, n1 guards n2 from its arrival),
+///   and one round timeout later a retry. Only then is n1's answer to the first attempt
+///   delivered, and n2 is cut off from both. Correct, the retry is round 8 and the late
+///   answer completes round 7 with its own begin; with the fault the retry reuses round
+///   7 with the later begin, so the late answer extends n2's term a round timeout past
+///   n1's guard, and n3 wins with n1 in between.
+/// - [`Fault::DoubleAge`] (from the fresh cluster): n2's campaign op reaches n1 only, n1
+///   (which must finish it) carries it forward with twice its age, so views of n2 end at
+///   once and n1 is elected; n2 learns its own term, counted from its own begin, later.
 pub fn scenario(fault: Fault) -> Option<Scenario> {
     let base = LeaseOptions {
         from_fresh: false,
@@ -1079,7 +1160,7 @@ pub fn scenario(fault: Fault) -> Option<Scenario> {
                     hold: Vec::new(),
                 },
                 Prelude::Run {
-                    until_us: 118_600,
+                    until_us: 135_300,
                     lose: vec![(1, 2), (2, 1)],
                     hold: vec![(0, 1)],
                 },
