@@ -9,7 +9,9 @@
 //! A run has three phases:
 //! 1. **Faults** for [`SimOptions::duration`]: crashes (also between two outputs and
 //!    right after a send), restarts, partitions and heals, pauses, loss changes,
-//!    releases, hand-overs and campaigns, drawn by the seed.
+//!    releases, hand-overs and campaigns, drawn by the seed; one run in four also
+//!    delays many `Renewed` answers by one to three round timeouts (answers that arrive
+//!    after the master retried their round).
 //! 2. **Calm**: every partition heals, loss stops, pauses end, crashed nodes restart (a
 //!    minority may stay down). A master must appear within [`SimOptions`]-derived bound;
 //!    then it must stay master while healthy.
@@ -54,6 +56,9 @@ const MAX_SAME_INSTANT_TIMERS: u32 = 1_000;
 const AMNESIA_CRASH_PPM: u32 = 30_000;
 /// How soon a driver fires again a deadline that is already past (a timer tick).
 const TIMER_TICK: u64 = 1_000;
+/// One run in this many delays many `Renewed` answers by one to three round timeouts
+/// during the faulty phase.
+const LATE_ANSWERS_ONE_IN: u64 = 4;
 
 /// What one run measured.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -269,6 +274,11 @@ struct Params {
     /// Messages given an extra delay of up to `tail_max` (reordering).
     tail_ppm: u32,
     tail_max: u64,
+    /// `Renewed` answers (each copy) delayed by `late_min..=late_max` on top of the
+    /// link delay: late answers to rounds the master has retried since (R3).
+    late_ppm: u32,
+    late_min: u64,
+    late_max: u64,
     /// Damaged copies of packets (truncated: they never decode; with authentication,
     /// also bit-flipped: the tag must reject them).
     garbage_ppm: u32,
@@ -326,6 +336,8 @@ struct World {
     settle_from: u64,
     /// The lossy stretch has run.
     lossy_done: bool,
+    /// Random choices of the late answers ([`Params::late_ppm`]), apart from `rng`.
+    aux: SimRng,
     /// The master being watched in the lossy stretch.
     lossy_master: Option<usize>,
 }
@@ -438,6 +450,9 @@ impl World {
                 _ => 0,
             },
             tail_max: rng.range(round / 2, 3 * round),
+            late_ppm: 0,
+            late_min: round,
+            late_max: 3 * round,
             garbage_ppm: if rng.chance(1, 4) { 2_000 } else { 0 },
             mean_gap: rng.range(lease / 5, 2 * lease),
             crash_mid_ppm: if opts.crashes {
@@ -455,6 +470,12 @@ impl World {
             },
         };
         let mut params = params;
+        // Drawn from a stream of its own, so that the runs without late answers are the
+        // runs they were before late answers existed (their seeds replay as before).
+        let mut aux = SimRng::new(seed.wrapping_mul(0xA24B_AED4_963E_E407) ^ 0x1A7E);
+        if aux.chance(1, LATE_ANSWERS_ONE_IN) {
+            params.late_ppm = aux.range(300_000, 1_000_000) as u32;
+        }
         if opts.plant == Plant::RestartWithoutRecord {
             // Amnesia matters when a node forgets a vote it just gave: crash voters
             // right after their replies, in every run.
@@ -508,6 +529,7 @@ impl World {
             settle_from: chaos_end,
             lossy_done: false,
             lossy_master: None,
+            aux,
             opts,
         };
         // Calm phase: a master, a steady window, a failover, and the aftermath.
@@ -562,7 +584,8 @@ impl World {
         let p = &self.params;
         let line = format!(
             "seed {} | {} nodes, lease {}, drift bound {} ppm, clock error {} ppm, guard {}, \
-             loss {} ppm (max {}), dup {} ppm, tail {} ppm up to {}us, crash-mid {} ppm, \
+             loss {} ppm (max {}), dup {} ppm, tail {} ppm up to {}us, late Renewed {} ppm \
+             by {}..={}us, crash-mid {} ppm, \
              crash-after-send {} ppm, authenticated frames {}, plant {}, renewal {}, \
              core fault {}",
             self.seed,
@@ -576,6 +599,9 @@ impl World {
             p.dup_ppm,
             p.tail_ppm,
             p.tail_max,
+            p.late_ppm,
+            p.late_min,
+            p.late_max,
             p.crash_mid_ppm,
             p.crash_after_send_ppm,
             p.auth,
@@ -1020,7 +1046,9 @@ impl World {
         }
     }
 
-    fn transmit(&mut self, from: usize, to: usize, bytes: &[u8]) {
+    /// Hands one frame to the network; `answer` marks a `Renewed` (which may be late,
+    /// [`Params::late_ppm`]).
+    fn transmit(&mut self, from: usize, to: usize, bytes: &[u8], answer: bool) {
         let n = self.n();
         self.stats.datagrams += 1;
         if self.cut[from * n + to] || self.rng.chance_ppm(self.params.loss_ppm) {
@@ -1032,7 +1060,10 @@ impl World {
             1
         };
         for _ in 0..copies {
-            let delay = self.link_delay(from, to);
+            let mut delay = self.link_delay(from, to);
+            if answer && self.aux.chance_ppm(self.params.late_ppm) {
+                delay += self.aux.range(self.params.late_min, self.params.late_max);
+            }
             self.schedule(
                 self.now + delay,
                 Ev::Deliver {

@@ -57,6 +57,7 @@ impl World {
         self.params.loss_ppm = 0;
         self.params.dup_ppm = 0;
         self.params.tail_ppm = 0;
+        self.params.late_ppm = 0;
         self.params.garbage_ppm = 0;
         self.heal();
         self.note(|| "CALM: faults stop; heal, resume, restart".to_string());

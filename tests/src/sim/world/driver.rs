@@ -287,7 +287,8 @@ impl Effects for Driver<'_> {
             });
         }
         if let Some(j) = j {
-            self.world.transmit(self.i, j, frame);
+            let answer = matches!(packet.message, tenure::Message::Renewed { .. });
+            self.world.transmit(self.i, j, frame, answer);
         }
         Ok(())
     }
