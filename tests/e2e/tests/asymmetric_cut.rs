@@ -12,13 +12,13 @@
 //! never two masters.
 
 use std::net::{SocketAddr, UdpSocket};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use tenure::{Auth, Member, NodeId};
+use tenure_e2e::TempDir;
 use tenure_tokio::{Handle, NodeConfig};
 use tokio::time::Instant;
 
@@ -32,26 +32,6 @@ const RUNS: usize = 6;
 const NONE: usize = usize::MAX;
 /// The whole test must end within this; every loop is bounded by it too.
 const TEST_BOUND: Duration = Duration::from_secs(90);
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "tenure-test-asymmetric-{}-{}",
-            std::process::id(),
-            tenure_tokio::clock::host_monotonic_ns()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Node `j` believes member `i` lives at `sockets[j][i]`; what arrives there is forwarded
 /// to `i`'s own socket from `sockets[i][j]` (where `i` believes `j` lives), unless `i` is
@@ -194,7 +174,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 #[test]
 fn a_master_that_hears_nothing_is_replaced_within_lease_plus_try_window() {
     let started = std::time::Instant::now();
-    let dir = TempDir::new();
+    let dir = TempDir::new("asymmetric");
     let runtime = tenure_e2e::runtime();
     runtime.block_on(async {
         let own: Vec<UdpSocket> = (0..NODES)

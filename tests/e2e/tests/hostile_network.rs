@@ -18,7 +18,6 @@
 //! register version.
 
 use std::net::{SocketAddr, UdpSocket};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -32,6 +31,7 @@ use tenure::{
     Auth, DropReason, Member, NodeId, Packet, Renewal, MAX_PACKET_SIZE, MAX_SEALED_SIZE,
     PROTOCOL_VERSION,
 };
+use tenure_e2e::TempDir;
 use tenure_tokio::{Counters, Handle, NodeConfig};
 use tokio::time::Instant;
 
@@ -114,26 +114,6 @@ fn protocol_one(packet: &Packet) -> Vec<u8> {
     old.remove(at);
     old[0] = 1;
     with_tag(&KEY, &old)
-}
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "tenure-tests-hostile-{}-{}",
-            std::process::id(),
-            tenure_tokio::clock::host_monotonic_ns()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 // ----- the recording, forwarding proxy ------------------------------------------------
@@ -808,7 +788,7 @@ fn hostile_traffic_is_dropped_by_reason_and_never_makes_two_masters() {
     let seed = tenure_tokio::clock::host_monotonic_ns() | 1;
     println!("seed {seed}");
     let mut rng = Rng(seed);
-    let dir = TempDir::new();
+    let dir = TempDir::new("hostile");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
