@@ -18,7 +18,7 @@
 //! }
 //!
 //! impl Effects for Io<'_> {
-//!     type Error = std::convert::Infallible;
+//!     type Error = core::convert::Infallible;
 //!     fn persist(&mut self, record: &Record) -> Result<(), Self::Error> {
 //!         *self.disk = Some(*record); // write and fsync here
 //!         Ok(())

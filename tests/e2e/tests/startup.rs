@@ -1,107 +1,25 @@
 //! Start-up of one node on its own, the adapter alone: records on disk (checks
 //! `docs/algorithm.md` §4 "Restart": a damaged or foreign record stops start-up, an
 //! intact one starts a new incarnation with its history), the data directory's lock,
-//! configuration files, the admin endpoints. Tests of several nodes are in `tests/e2e`.
+//! configuration files, the admin endpoints. Tests of several nodes are beside it in `tests/e2e`.
 
 use std::io::{Read, Write};
 use std::time::Duration;
 
-use one_node::*;
+use tenure_e2e::{candidates, configs, one_at_a_time, runtime, start, TempDir, LEASE};
 use tenure_tokio::store::LoadError;
 use tenure_tokio::{NodeConfig, StartupError};
 
-/// Helpers for a one-node cluster on 127.0.0.1 (the multi-node ones are `tenure-e2e`'s).
-mod one_node {
-    use std::path::PathBuf;
-    use std::sync::{Mutex, MutexGuard};
-    use std::time::Duration;
-
-    use tenure::{Member, NodeId};
-    use tenure_tokio::{Handle, NodeConfig};
-
-    /// Short, so the tests stay fast.
-    pub const LEASE: Duration = Duration::from_millis(400);
-
-    /// Timing-sensitive tests run one at a time (the machine is small).
-    pub fn one_at_a_time() -> MutexGuard<'static, ()> {
-        static LOCK: Mutex<()> = Mutex::new(());
-        LOCK.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    pub fn runtime() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap()
-    }
-
-    /// A fresh directory under the system's temporary directory, removed on drop.
-    pub struct TempDir(pub PathBuf);
-
-    impl TempDir {
-        pub fn new(name: &str) -> Self {
-            let dir = std::env::temp_dir().join(format!(
-                "tenure-startup-{name}-{}-{}",
-                std::process::id(),
-                tenure_tokio::clock::host_monotonic_ns()
-            ));
-            let _ = std::fs::remove_dir_all(&dir);
-            TempDir(dir)
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-
-    /// The configuration of node 1, alone in its cluster, on a free loopback port.
-    pub fn config(dir: &TempDir) -> NodeConfig {
-        let addr = std::net::UdpSocket::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap();
-        let mut c = NodeConfig::new(
-            0x7e57,
-            NodeId(1),
-            &[(Member::candidate(1), addr)],
-            dir.0.join("node-1"),
-        )
-        .unwrap();
-        c.core.lease = tenure_tokio::clock::to_core(LEASE);
-        c.validate().unwrap();
-        c
-    }
-
-    /// Starts the node on its configured address (must run inside a runtime).
-    pub fn start(config: &NodeConfig) -> Handle {
-        let socket = std::net::UdpSocket::bind(config.listen).unwrap();
-        socket.set_nonblocking(true).unwrap();
-        let socket = tokio::net::UdpSocket::from_std(socket).unwrap();
-        tenure_tokio::start_on(config.clone(), socket).unwrap()
-    }
-
-    /// Waits until the node elected itself (a lease, plenty of rounds, slack).
-    pub async fn wait_master(h: &Handle) {
-        let bound = LEASE + Duration::from_secs(3);
-        let end = tokio::time::Instant::now() + bound;
-        while !h.is_master() {
-            assert!(
-                tokio::time::Instant::now() < end,
-                "no master within {bound:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-    }
+/// The configuration of node 1, alone in its cluster, on a free loopback port.
+fn config(dir: &TempDir) -> NodeConfig {
+    configs(dir, &candidates(1), LEASE).remove(0)
 }
 
 /// A one-node cluster that elects itself, stores some history, then stops.
 fn run_single_node(config: &NodeConfig) {
     runtime().block_on(async {
         let h = start(config);
-        wait_master(&h).await;
+        tenure_e2e::wait_master(&[&h], LEASE + Duration::from_secs(3)).await;
         tokio::time::sleep(LEASE / 2).await;
         h.shutdown().await.unwrap();
     });
@@ -229,7 +147,7 @@ fn admin_serves_status_and_metrics() {
     let config = config(&dir);
     runtime().block_on(async {
         let h = start(&config);
-        wait_master(&h).await;
+        tenure_e2e::wait_master(&[&h], LEASE + Duration::from_secs(3)).await;
         let addr = tenure_tokio::admin::bind("127.0.0.1:0".parse().unwrap(), h.clone())
             .await
             .unwrap();
