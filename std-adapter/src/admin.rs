@@ -29,17 +29,29 @@ const IO_TIMEOUT: Duration = Duration::from_secs(5);
 /// `tenure_token`; `version` is the register's version (instance of the last effective
 /// op; every renewal moves it in logged mode, so it is no fencing token); `renewal` is
 /// the renewal mode.
+///
+/// `term_begin_ns` and `term_end_ns` are this node's current term on the host's
+/// `CLOCK_BOOTTIME` (the clock leases are measured on, the same for every process and
+/// network namespace of the host), `null` unless this node is master: the instant it
+/// learned it was master, and the term's end, which moves on with every renewal.
+/// `boottime_ns` dates the view on that clock, `monotonic_ns` on `CLOCK_MONOTONIC`.
 pub fn status_json(handle: &Handle) -> String {
     // Read the view and both clocks together, so `monotonic_ns` dates the view.
     let view = handle.view();
-    let now = handle.clock().now();
+    let clock = handle.clock();
+    let now = clock.now();
     let monotonic_ns = host_monotonic_ns();
     let master = view.master_at(now);
-    let mut out = String::with_capacity(200);
+    let term = view.term.filter(|_| view.is_master_at(now));
+    let mut out = String::with_capacity(280);
     let null = || "null".to_string();
+    let ns = |at: Option<tenure::Instant>| {
+        at.and_then(|t| clock.boottime_ns(t))
+            .map_or_else(null, |v| v.to_string())
+    };
     let _ = write!(
         out,
-        "{{\"node\":{},\"is_master\":{},\"master\":{},\"token\":{},\"version\":{},\"renewal\":\"{}\",\"lease_ms\":{},\"monotonic_ns\":{},\"running\":{}}}",
+        "{{\"node\":{},\"is_master\":{},\"master\":{},\"token\":{},\"version\":{},\"renewal\":\"{}\",\"lease_ms\":{},\"monotonic_ns\":{},\"boottime_ns\":{},\"term_begin_ns\":{},\"term_end_ns\":{},\"running\":{}}}",
         handle.id(),
         view.is_master_at(now),
         master.map_or_else(null, |m| m.node.to_string()),
@@ -48,6 +60,9 @@ pub fn status_json(handle: &Handle) -> String {
         handle.renewal(),
         handle.lease().as_millis(),
         monotonic_ns,
+        ns(Some(now)),
+        ns(term.map(|t| t.since)),
+        ns(term.map(|t| t.end)),
         view.running,
     );
     out

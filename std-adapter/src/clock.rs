@@ -18,6 +18,14 @@ use tenure::Instant;
 pub trait Clock {
     /// The current instant.
     fn now(&self) -> Instant;
+
+    /// The host's `CLOCK_BOOTTIME` reading, in nanoseconds, of instant `at` of this clock,
+    /// when the clock is tied to it (for logs and `/status` that outside observers
+    /// compare across processes); `None` otherwise.
+    fn boottime_ns(&self, at: Instant) -> Option<u64> {
+        let _ = at;
+        None
+    }
 }
 
 /// The tokio binding: microseconds of the host's `CLOCK_BOOTTIME` elapsed since the node
@@ -83,6 +91,16 @@ impl Clock for TokioClock {
     fn now(&self) -> Instant {
         let ns = host_boottime_ns().saturating_sub(self.anchor_ns);
         Instant::from_micros(ns / 1000)
+    }
+
+    /// `at` on the host's `CLOCK_BOOTTIME`: the clock's zero plus `at`. A reading of
+    /// [`TokioClock::now`] at a host instant `h` converts to at most `h` (readings round
+    /// down to whole microseconds).
+    fn boottime_ns(&self, at: Instant) -> Option<u64> {
+        Some(
+            self.anchor_ns
+                .saturating_add(at.as_micros().saturating_mul(1000)),
+        )
     }
 }
 
@@ -196,6 +214,12 @@ mod tests {
         let after = host_boottime_ns();
         assert!((before - anchor) / 1000 <= now.as_micros());
         assert!(now.as_micros() <= (after - anchor) / 1000);
+        // Back on the host's clock: within the readings around it.
+        let host = clock.boottime_ns(now).unwrap();
+        assert!(
+            before - 1000 < host && host <= after,
+            "{before} {host} {after}"
+        );
         // BOOTTIME counts suspends, MONOTONIC does not: never behind it.
         let mono = host_monotonic_ns();
         assert!(host_boottime_ns() >= mono);

@@ -48,6 +48,14 @@ pub type CoreNode = tenure::Node<MAX_NODES>;
 /// The core configuration type this crate runs.
 pub type CoreConfig = tenure::Config<MAX_NODES>;
 
+/// The log target of this node's term spans, at debug level (`RUST_LOG=tenure::term=debug`):
+/// `term begins` and `term extended` (fields `node`, `token`, `begin_ns`, `end_ns`, on the
+/// host's `CLOCK_BOOTTIME`) are written before the view claiming that span is published,
+/// so a claim never reaches past the last logged `end_ns`, even in a process killed a
+/// moment later; `term over` (same fields and `at_ns`) is written once the view no longer
+/// claims the term, which ended no later than `min(end_ns, at_ns)`.
+pub const TERM_LOG: &str = "tenure::term";
+
 /// How often at most each kind of dropped traffic or failed send is logged.
 const LOG_INTERVAL: tenure::Duration = tenure::Duration::from_secs(10);
 
@@ -631,6 +639,24 @@ impl<S: RecordStore, T: Transport, C: Clock> Driver<S, T, C> {
         if view.master != previous.master {
             self.io.metrics.master_changed();
         }
+        // The term's span on the host's clock, logged before the view that claims it is
+        // visible (a claim never reaches past the last logged end), and its early end
+        // after (the claim stopped no later than that reading).
+        if let Some(t) = term.filter(|t| previous.term.map(|p| p.end) != Some(t.end)) {
+            let begun = previous.term.map(|p| (p.token, p.since)) != Some((t.token, t.since));
+            tracing::debug!(
+                target: TERM_LOG,
+                node = %me,
+                token = t.token,
+                begin_ns = self.clock.boottime_ns(t.since),
+                end_ns = self.clock.boottime_ns(t.end),
+                "{}",
+                if begun { "term begins" } else { "term extended" }
+            );
+        }
+        let over = previous
+            .term
+            .filter(|p| term.map(|t| (t.token, t.since)) != Some((p.token, p.since)));
         self.view.send_if_modified(|v| {
             let changed = (v.master, v.token, v.version, v.term, v.running)
                 != (
@@ -643,6 +669,17 @@ impl<S: RecordStore, T: Transport, C: Clock> Driver<S, T, C> {
             *v = view;
             changed
         });
+        if let Some(p) = over {
+            tracing::debug!(
+                target: TERM_LOG,
+                node = %me,
+                token = p.token,
+                begin_ns = self.clock.boottime_ns(p.since),
+                end_ns = self.clock.boottime_ns(p.end),
+                at_ns = self.clock.boottime_ns(self.clock.now()),
+                "term over"
+            );
+        }
     }
 
     /// Logs one drop (counted already), at most once per [`LOG_INTERVAL`] per slot.

@@ -151,6 +151,7 @@ fn admin_serves_status_and_metrics() {
         let addr = tenure_tokio::admin::bind("127.0.0.1:0".parse().unwrap(), h.clone())
             .await
             .unwrap();
+        let boot_before = tenure_tokio::clock::host_boottime_ns();
         let (head, body, before, after) = tokio::task::spawn_blocking(move || {
             let before = tenure_tokio::clock::host_monotonic_ns();
             let (head, body) = http_get(addr, "/status");
@@ -158,6 +159,7 @@ fn admin_serves_status_and_metrics() {
         })
         .await
         .unwrap();
+        let boot_after = tenure_tokio::clock::host_boottime_ns();
         assert!(head.starts_with("HTTP/1.1 200"), "{head}");
         assert!(head.contains("application/json"), "{head}");
         for field in [
@@ -180,6 +182,26 @@ fn admin_serves_status_and_metrics() {
             .parse()
             .unwrap();
         assert!(before <= ns && ns <= after, "{before} <= {ns} <= {after}");
+        // The term's span on CLOCK_BOOTTIME: the view's term, converted.
+        let field = |name: &str| -> u64 {
+            body.split(&format!("\"{name}\":"))
+                .nth(1)
+                .and_then(|v| v.split(|c: char| !c.is_ascii_digit()).next())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("{name} missing or null in {body}"))
+        };
+        let (now, begin, end) = (
+            field("boottime_ns"),
+            field("term_begin_ns"),
+            field("term_end_ns"),
+        );
+        assert!(boot_before - 1000 < now && now <= boot_after, "{body}");
+        assert!(begin <= now && now < end, "{body}");
+        let term = h.view().term.unwrap();
+        let clock = h.clock();
+        use tenure_tokio::clock::Clock as _;
+        assert_eq!(Some(begin), clock.boottime_ns(term.since), "{body}");
+        assert!(Some(end) <= clock.boottime_ns(term.end), "{body}");
 
         let (head, body) = tokio::task::spawn_blocking(move || http_get(addr, "/metrics"))
             .await
@@ -193,5 +215,10 @@ fn admin_serves_status_and_metrics() {
             .unwrap();
         assert!(head.starts_with("HTTP/1.1 404"), "{head}");
         h.shutdown().await.unwrap();
+        let body = tenure_tokio::admin::status_json(&h);
+        assert!(
+            body.contains("\"term_begin_ns\":null,\"term_end_ns\":null"),
+            "{body}"
+        );
     });
 }

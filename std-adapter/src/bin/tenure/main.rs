@@ -64,12 +64,16 @@ enum Command {
     },
     /// Write ready configuration files for a local cluster.
     InitConfig {
-        /// Nodes in the cluster.
-        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=32))]
-        nodes: u16,
-        /// UDP port of node 1; node i listens on base-port + i - 1.
-        #[arg(long, default_value_t = 7000)]
+        /// Nodes in the cluster (default 3, or as many as --addresses).
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..=32))]
+        nodes: Option<u16>,
+        /// UDP port of node 1 on 127.0.0.1; node i listens on base-port + i - 1.
+        #[arg(long, default_value_t = 7000, conflicts_with = "addresses")]
         base_port: u16,
+        /// The nodes' UDP addresses instead, one ip:port per node in id order, comma
+        /// separated (for example 192.0.2.1:7000,192.0.2.2:7000,192.0.2.3:7000).
+        #[arg(long, value_delimiter = ',', num_args = 1..)]
+        addresses: Vec<SocketAddr>,
         /// Directory to write node1.toml, node2.toml, ... into (created if missing).
         #[arg(long)]
         out: PathBuf,
@@ -143,11 +147,13 @@ fn main() -> ExitCode {
         Command::InitConfig {
             nodes,
             base_port,
+            addresses,
             out,
             cluster_id,
             lease,
             force,
-        } => init_config(nodes, base_port, &out, cluster_id, lease, force),
+        } => member_addresses(nodes, base_port, addresses)
+            .and_then(|addrs| init_config(&addrs, &out, cluster_id, lease, force)),
         Command::Version => {
             println!("tenure {VERSION}");
             Ok(ExitCode::SUCCESS)
@@ -213,48 +219,105 @@ async fn stop_signal() {
     }
 }
 
-/// The text of one node's configuration file.
+/// The members' addresses, in id order: `addresses` when given (exactly `nodes` of
+/// them if that is given too, no address twice), else `nodes` (default 3) consecutive
+/// ports of 127.0.0.1 from `base_port`.
+fn member_addresses(
+    nodes: Option<u16>,
+    base_port: u16,
+    addresses: Vec<SocketAddr>,
+) -> Result<Vec<SocketAddr>, String> {
+    if addresses.is_empty() {
+        let nodes = nodes.unwrap_or(3);
+        return (0..nodes)
+            .map(|i| {
+                base_port
+                    .checked_add(i)
+                    .map(|port| SocketAddr::from(([127, 0, 0, 1], port)))
+                    .ok_or_else(|| {
+                        format!("--base-port {base_port} + {nodes} nodes passes port 65535")
+                    })
+            })
+            .collect();
+    }
+    if let Some(n) = nodes {
+        if usize::from(n) != addresses.len() {
+            return Err(format!(
+                "--nodes {n} but --addresses gives {} (one ip:port per node, in id order)",
+                addresses.len()
+            ));
+        }
+    }
+    if addresses.len() > 32 {
+        return Err(format!(
+            "--addresses gives {} nodes; at most 32",
+            addresses.len()
+        ));
+    }
+    for (i, a) in addresses.iter().enumerate() {
+        if a.port() == 0 {
+            return Err(format!("--addresses: node {} at {a} has port 0", i + 1));
+        }
+        if a.ip().is_unspecified() {
+            return Err(format!(
+                "--addresses: node {} at {a}: the other nodes cannot send to an unspecified address",
+                i + 1
+            ));
+        }
+        if let Some(j) = addresses[..i].iter().position(|b| b == a) {
+            return Err(format!(
+                "--addresses: nodes {} and {} both at {a}",
+                j + 1,
+                i + 1
+            ));
+        }
+    }
+    Ok(addresses)
+}
+
+/// The text of the configuration file of node `id` (1-based) among members `addrs`.
 fn config_text(
     key: &str,
     id: u16,
-    nodes: u16,
-    base_port: u16,
+    addrs: &[SocketAddr],
     cluster_id: u32,
     lease: Duration,
-) -> Result<String, String> {
-    let port = |i: u16| {
-        base_port
-            .checked_add(i - 1)
-            .ok_or_else(|| format!("--base-port {base_port} + {nodes} nodes passes port 65535"))
-    };
+) -> String {
+    let nodes = addrs.len();
+    let listen = addrs[usize::from(id) - 1];
     let mut text = format!(
         "# Tenure node {id} of {nodes} (written by `tenure init-config`).\n\
-         # Run: tenure node --config node{id}.toml --admin 127.0.0.1:{admin}\n\
+         # Run: tenure node --config node{id}.toml --admin {admin}\n\
          cluster_id = {cluster_id}\n\
          node_id = {id}\n\
-         listen = \"127.0.0.1:{listen}\"\n\
+         listen = \"{listen}\"\n\
          data_dir = \"data-{id}\"    # relative to this file; created if missing\n\
          lease = \"{lease}\"\n\
          renewal = \"lease\"       # lease | logged: the same on every node\n\
          drift = 0.01           # clocks' rate error bound: 1 %\n\
          key = \"{key}\"  # the same on every node; keep it secret\n",
-        admin = u32::from(port(id)?) + 1000,
-        listen = port(id)?,
+        admin = admin_hint(listen),
         lease = format_duration(lease),
         key = key,
     );
-    for i in 1..=nodes {
+    for (i, addr) in (1..).zip(addrs) {
         text.push_str(&format!(
-            "\n[[members]]\nid = {i}\naddr = \"127.0.0.1:{}\"\nrole = \"candidate\"\n",
-            port(i)?
+            "\n[[members]]\nid = {i}\naddr = \"{addr}\"\nrole = \"candidate\"\n"
         ));
     }
-    Ok(text)
+    text
+}
+
+/// A suggested admin address for a node listening on `listen`: loopback, port + 1000.
+fn admin_hint(listen: SocketAddr) -> String {
+    match u16::try_from(u32::from(listen.port()) + 1000) {
+        Ok(port) => format!("127.0.0.1:{port}"),
+        Err(_) => "127.0.0.1:9000".to_string(),
+    }
 }
 
 fn init_config(
-    nodes: u16,
-    base_port: u16,
+    addrs: &[SocketAddr],
     out: &Path,
     cluster_id: u32,
     lease: Duration,
@@ -263,7 +326,7 @@ fn init_config(
     std::fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
     // One fresh cluster key shared by every node's file.
     let key = tenure_tokio::config::key_hex(&tenure_tokio::config::random_key());
-    for id in 1..=nodes {
+    for id in (1..).take(addrs.len()) {
         let path = out.join(format!("node{id}.toml"));
         if path.exists() && !force {
             return Err(format!(
@@ -271,16 +334,18 @@ fn init_config(
                 path.display()
             ));
         }
-        let text = config_text(&key, id, nodes, base_port, cluster_id, lease)?;
+        let text = config_text(&key, id, addrs, cluster_id, lease);
         // Check what we write with the same parser the node uses.
         NodeConfig::from_toml(&text, out).map_err(|e| format!("{}: {e}", path.display()))?;
         std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         println!("wrote {}", path.display());
     }
-    println!(
-        "start each node in its own terminal, for example:\n  tenure node --config {} --admin 127.0.0.1:{}",
-        out.join("node1.toml").display(),
-        u32::from(base_port) + 1000
-    );
+    if let Some(&first) = addrs.first() {
+        println!(
+            "start each node in its own terminal, for example:\n  tenure node --config {} --admin {}",
+            out.join("node1.toml").display(),
+            admin_hint(first)
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
