@@ -4,6 +4,9 @@
 //!
 //! Each test file starts with the section of `docs/algorithm.md` it checks.
 
+#[cfg(target_os = "linux")]
+pub mod netns;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
