@@ -1,158 +1,655 @@
-//! A tiny HTTP/1.1 responder for `/status` (JSON) and `/metrics` (Prometheus text).
+//! The admin port: `GET /status` (JSON), `GET /metrics` (Prometheus text),
+//! `GET /healthz` (JSON; 200 or 503), and the commands `POST /release` and
+//! `POST /hand-over?to=ID`.
 //!
-//! Hand-rolled on tokio to keep dependencies small: it reads one request head, answers,
-//! and closes the connection. Meant for a loopback or management address only.
+//! Served with hyper's HTTP/1.1 server, one request per connection; every JSON body is
+//! built with `serde_json`. Untrusted input is bounded: a request head must arrive
+//! within [`HEAD_TIMEOUT`] and fit in [`MAX_HEAD`] bytes and [`MAX_HEADERS`] headers,
+//! a whole exchange within [`EXCHANGE_TIMEOUT`] (plus one lease for a command), and at
+//! most [`MAX_CONNECTIONS`] connections are served at once (more are answered 503 and
+//! closed). Every request or connection turned away is counted once, by reason
+//! ([`AdminReject`]), in `tenure_admin_bad_requests_total`.
+//!
+//! # Who may `POST`
+//!
+//! - With an admin token ([`AdminToken`], from a file: `tenure node --admin-token-file`),
+//!   every `POST` must carry `Authorization: Bearer <token>`, whatever the address.
+//! - Without one, `POST` is open only when the admin address is a loopback address
+//!   (127.0.0.0/8 or ::1): then only processes of this host can reach it. On any other
+//!   address (0.0.0.0 included) every `POST` is refused with 401 and the `GET`s are
+//!   served as usual.
+//! - A `POST` that carries an `Origin` header comes from a web page in a browser and is
+//!   refused (403), so a page cannot drive a node through a loopback admin port.
+//!
+//! Every `GET` is open to whoever reaches the port: bind it to a loopback or management
+//! address.
 
-use std::fmt::Write as _;
+use std::convert::Infallible;
+use std::fmt;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use serde::{Deserialize, Serialize};
+use tenure::{CommandError, NodeId};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
 
 use crate::clock::{host_monotonic_ns, Clock};
-use crate::node::Handle;
+use crate::metrics::{AdminCounters, AdminReject};
+use crate::node::{Handle, HandleError};
 
-/// The most concurrent connections served; more wait in the listen backlog.
-const MAX_CONNECTIONS: usize = 16;
-/// The largest request head read.
-const MAX_HEAD: usize = 8 * 1024;
-/// How long a client may take to send its request and read the answer.
-const IO_TIMEOUT: Duration = Duration::from_secs(5);
+/// The most connections served at once; one more is answered 503 and closed.
+pub const MAX_CONNECTIONS: usize = 16;
+/// The largest request head read (request line and headers), in bytes: a larger one is
+/// answered 431.
+pub const MAX_HEAD: usize = 8 * 1024;
+/// The most headers a request may have: more are answered 431.
+pub const MAX_HEADERS: usize = 32;
+/// How long a client may take to send its request head; then the connection is closed.
+pub const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a whole exchange may take (a command waits up to one lease more); then the
+/// connection is closed.
+pub const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The shortest admin token accepted.
+pub const MIN_TOKEN_LEN: usize = 16;
+/// The longest admin token accepted.
+pub const MAX_TOKEN_LEN: usize = 1024;
 
-/// The `/status` document: the node's view at one instant of the host's monotonic clock.
+/// The `/status` document: the node's view at one instant of the host's monotonic
+/// clock.
 ///
-/// `token` is the fencing token of the master's term (`null` without a live master), the
-/// number [`Handle::run_while_master`] hands its work and `/metrics` shows as
+/// `token` is the fencing token of the master's term (`null` without a live master),
+/// the number [`Handle::run_while_master`] hands its work and `/metrics` shows as
 /// `tenure_token`; `version` is the register's version (instance of the last effective
 /// op; every renewal moves it in logged mode, so it is no fencing token); `renewal` is
-/// the renewal mode.
+/// the renewal mode; `monotonic_ns` is the host's monotonic clock when the view was
+/// read ([`host_monotonic_ns`]), so that views of several nodes can be compared.
 ///
 /// `term_begin_ns` and `term_end_ns` are this node's current term on the host's
 /// `CLOCK_BOOTTIME` (the clock leases are measured on, the same for every process and
 /// network namespace of the host), `null` unless this node is master: the instant it
 /// learned it was master, and the term's end, which moves on with every renewal.
 /// `boottime_ns` dates the view on that clock, `monotonic_ns` on `CLOCK_MONOTONIC`.
-pub fn status_json(handle: &Handle) -> String {
-    // Read the view and both clocks together, so `monotonic_ns` dates the view.
-    let view = handle.view();
-    let clock = handle.clock();
-    let now = clock.now();
-    let monotonic_ns = host_monotonic_ns();
-    let master = view.master_at(now);
-    let term = view.term.filter(|_| view.is_master_at(now));
-    let mut out = String::with_capacity(280);
-    let null = || "null".to_string();
-    let ns = |at: Option<tenure::Instant>| {
-        at.and_then(|t| clock.boottime_ns(t))
-            .map_or_else(null, |v| v.to_string())
-    };
-    let _ = write!(
-        out,
-        "{{\"node\":{},\"is_master\":{},\"master\":{},\"token\":{},\"version\":{},\"renewal\":\"{}\",\"lease_ms\":{},\"monotonic_ns\":{},\"boottime_ns\":{},\"term_begin_ns\":{},\"term_end_ns\":{},\"running\":{}}}",
-        handle.id(),
-        view.is_master_at(now),
-        master.map_or_else(null, |m| m.node.to_string()),
-        master.map_or_else(null, |m| m.token.to_string()),
-        view.version.map_or_else(null, |v| v.to_string()),
-        handle.renewal(),
-        handle.lease().as_millis(),
-        monotonic_ns,
-        ns(Some(now)),
-        ns(term.map(|t| t.since)),
-        ns(term.map(|t| t.end)),
-        view.running,
-    );
-    out
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    /// This node's id.
+    pub node: u16,
+    /// Whether this node is master now.
+    pub is_master: bool,
+    /// The master in this node's view.
+    pub master: Option<u16>,
+    /// The fencing token of that master's term.
+    pub token: Option<u64>,
+    /// The register's version.
+    pub version: Option<u64>,
+    /// The renewal mode: `lease` or `logged`.
+    pub renewal: String,
+    /// The configured lease, in milliseconds.
+    pub lease_ms: u64,
+    /// The host's monotonic clock when the view was read, in nanoseconds.
+    pub monotonic_ns: u64,
+    /// The host's `CLOCK_BOOTTIME` when the view was read, in nanoseconds.
+    pub boottime_ns: Option<u64>,
+    /// The beginning of this node's current term on `CLOCK_BOOTTIME` (`null` unless
+    /// master).
+    pub term_begin_ns: Option<u64>,
+    /// The end of this node's current term on `CLOCK_BOOTTIME` (`null` unless master).
+    pub term_end_ns: Option<u64>,
+    /// False once the node stopped.
+    pub running: bool,
 }
 
-/// Serves `/status` and `/metrics` for `handle` on `listener` until the task is dropped.
-pub async fn serve(listener: TcpListener, handle: Handle) {
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    loop {
-        let Ok(permit) = Arc::clone(&slots).acquire_owned().await else {
-            return;
-        };
-        let (stream, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                tracing::debug!(error = %e, "admin accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let handle = handle.clone();
-        tokio::spawn(async move {
-            let _permit = permit;
-            if tokio::time::timeout(IO_TIMEOUT, answer(stream, &handle))
-                .await
-                .is_err()
-            {
-                tracing::debug!(%peer, "admin client too slow; closed");
-            }
-        });
+impl Status {
+    /// The status of `handle`'s node now.
+    pub fn of(handle: &Handle) -> Self {
+        // Read the view and both clocks together, so `monotonic_ns` dates the view.
+        let view = handle.view();
+        let clock = handle.clock();
+        let now = clock.now();
+        let monotonic_ns = host_monotonic_ns();
+        let master = view.master_at(now);
+        let term = view.term.filter(|_| view.is_master_at(now));
+        Status {
+            node: handle.id().0,
+            is_master: view.is_master_at(now),
+            master: master.map(|m| m.node.0),
+            token: master.map(|m| m.token),
+            version: view.version,
+            renewal: handle.renewal().to_string(),
+            lease_ms: u64::try_from(handle.lease().as_millis()).unwrap_or(u64::MAX),
+            monotonic_ns,
+            boottime_ns: clock.boottime_ns(now),
+            term_begin_ns: term.and_then(|t| clock.boottime_ns(t.since)),
+            term_end_ns: term.and_then(|t| clock.boottime_ns(t.end)),
+            running: view.running,
+        }
     }
 }
 
-/// Binds `addr` and serves on it (see [`serve`]); returns the bound address.
+/// The `/status` document of `handle`'s node now, as JSON text (see [`Status`]).
+pub fn status_json(handle: &Handle) -> String {
+    to_json(&Status::of(handle))
+}
+
+fn to_json<T: Serialize>(value: &T) -> String {
+    // Plain structs of numbers, strings and options: serialising them cannot fail.
+    serde_json::to_string(value).unwrap_or_else(|_| String::from("{}"))
+}
+
+/// What `POST /release` and `POST /hand-over` answer when the node carried the command
+/// out.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandDone {
+    /// The node that gave up the role.
+    pub node: u16,
+    /// `release` or `hand-over`.
+    pub command: String,
+    /// The successor named, for a hand-over.
+    pub successor: Option<u16>,
+    /// The fencing token of the term given up.
+    pub token: Option<u64>,
+    /// What happened, in words.
+    pub message: String,
+}
+
+/// The body of every refusal (4xx, 5xx) the admin port answers itself.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// What was wrong, in words.
+    pub error: String,
+}
+
+/// The secret a `POST` must carry as `Authorization: Bearer <token>`. It is visible
+/// ASCII, [`MIN_TOKEN_LEN`] to [`MAX_TOKEN_LEN`] bytes; its file may end with a newline.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminToken(String);
+
+impl fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AdminToken(<redacted>)")
+    }
+}
+
+impl AdminToken {
+    /// The token in `text` (surrounding whitespace removed), or why it cannot be one.
+    pub fn new(text: &str) -> Result<Self, String> {
+        let token = text.trim();
+        if token.len() < MIN_TOKEN_LEN || token.len() > MAX_TOKEN_LEN {
+            return Err(format!(
+                "an admin token has {MIN_TOKEN_LEN} to {MAX_TOKEN_LEN} characters, not {}",
+                token.len()
+            ));
+        }
+        if !token.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(
+                "an admin token is visible ASCII only (no spaces or control characters)".into(),
+            );
+        }
+        Ok(AdminToken(token.to_string()))
+    }
+
+    /// Reads the token from `path` (the whole file; a trailing newline is fine). The
+    /// error names the file.
+    pub fn from_file(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read the admin token file {}: {e}", path.display()))?;
+        AdminToken::new(&text).map_err(|e| format!("admin token file {}: {e}", path.display()))
+    }
+
+    /// A fresh random token (hex), for a new token file.
+    pub fn random() -> Self {
+        AdminToken(crate::config::key_hex(&crate::config::random_key()))
+    }
+
+    /// The token's text: what the file holds.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The value of the `Authorization` header that carries it.
+    pub fn bearer(&self) -> String {
+        format!("Bearer {}", self.0)
+    }
+
+    /// Whether `presented` is this token, in time that depends on this token's length
+    /// only.
+    fn matches(&self, presented: &[u8]) -> bool {
+        let expected = self.0.as_bytes();
+        let mut diff = u8::from(presented.len() != expected.len());
+        for (i, e) in expected.iter().enumerate() {
+            diff |= e ^ presented.get(i).copied().unwrap_or(!e);
+        }
+        std::hint::black_box(diff) == 0
+    }
+}
+
+/// Who may `POST` on one admin port (see the [module docs](self)).
+#[derive(Clone, Debug)]
+enum PostPolicy {
+    Token(AdminToken),
+    Loopback,
+    Closed,
+}
+
+/// An admin port bound, not serving yet: bind it before the node starts (so a taken
+/// port stops start-up before the node joins), then [`serve`](Admin::serve) the node.
+#[derive(Debug)]
+pub struct Admin {
+    listener: TcpListener,
+    local: SocketAddr,
+    policy: PostPolicy,
+    counters: Arc<AdminCounters>,
+}
+
+/// What a connection needs.
+struct Context {
+    handle: Handle,
+    policy: PostPolicy,
+    local: SocketAddr,
+    counters: Arc<AdminCounters>,
+}
+
+impl Admin {
+    /// Binds `addr`. With `token`, every `POST` must carry it; without, `POST` is open
+    /// on a loopback address and refused on any other.
+    pub async fn bind(addr: SocketAddr, token: Option<AdminToken>) -> std::io::Result<Admin> {
+        let listener = TcpListener::bind(addr).await?;
+        let local = listener.local_addr()?;
+        let policy = match token {
+            Some(token) => PostPolicy::Token(token),
+            None if local.ip().to_canonical().is_loopback() => PostPolicy::Loopback,
+            None => PostPolicy::Closed,
+        };
+        Ok(Admin {
+            listener,
+            local,
+            policy,
+            counters: Arc::default(),
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// Who may `POST`, in words (for the start-up log).
+    pub fn post_policy(&self) -> &'static str {
+        match self.policy {
+            PostPolicy::Token(_) => "POST needs the admin token",
+            PostPolicy::Loopback => "POST open to this host (loopback address, no token file)",
+            PostPolicy::Closed => {
+                "POST refused: the address is not loopback and there is no admin token file"
+            }
+        }
+    }
+
+    /// The port's counters (also rendered in its `/metrics`).
+    pub fn counters(&self) -> Arc<AdminCounters> {
+        Arc::clone(&self.counters)
+    }
+
+    /// Serves `handle`'s node on a task of the current runtime, until it is aborted.
+    pub fn serve(self, handle: Handle) -> JoinHandle<()> {
+        tokio::spawn(self.run(handle))
+    }
+
+    /// Serves `handle`'s node (never returns).
+    pub async fn run(self, handle: Handle) {
+        let context = Arc::new(Context {
+            handle,
+            policy: self.policy,
+            local: self.local,
+            counters: self.counters,
+        });
+        let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+        loop {
+            let (stream, peer) = match self.listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    tracing::debug!(error = %e, "admin accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
+                context.counters.reject(AdminReject::Busy);
+                tracing::debug!(%peer, "admin: every connection slot taken; closed");
+                // A fixed answer, written only if the socket takes it at once.
+                let _ = stream.try_write(BUSY);
+                continue;
+            };
+            let context = Arc::clone(&context);
+            tokio::spawn(async move {
+                let _permit = permit;
+                connection(stream, peer, context).await;
+            });
+        }
+    }
+}
+
+/// The answer to a connection over [`MAX_CONNECTIONS`].
+const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
+content-length: 37\r\nconnection: close\r\n\r\n{\"error\":\"too many admin connections\"}";
+
+/// Binds `addr` without a token and serves `handle` on it (see [`Admin`]); returns the
+/// bound address.
 pub async fn bind(addr: SocketAddr, handle: Handle) -> std::io::Result<SocketAddr> {
-    let listener = TcpListener::bind(addr).await?;
-    let local = listener.local_addr()?;
-    tokio::spawn(serve(listener, handle));
+    let admin = Admin::bind(addr, None).await?;
+    let local = admin.local_addr();
+    admin.serve(handle);
     Ok(local)
 }
 
-async fn answer(mut stream: TcpStream, handle: &Handle) {
-    let mut head = Vec::with_capacity(512);
-    let mut chunk = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        match stream.read(&mut chunk).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => head.extend_from_slice(&chunk[..n]),
+async fn connection(stream: TcpStream, peer: SocketAddr, context: Arc<Context>) {
+    let exchange = EXCHANGE_TIMEOUT + context.handle.lease();
+    let counters = Arc::clone(&context.counters);
+    let service = hyper::service::service_fn(move |request| {
+        let context = Arc::clone(&context);
+        async move { Ok::<_, Infallible>(route(request, &context).await) }
+    });
+    let served = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEAD_TIMEOUT)
+        .keep_alive(false)
+        .max_header_size(MAX_HEAD)
+        .max_buf_size(2 * MAX_HEAD)
+        .max_headers(MAX_HEADERS)
+        .serve_connection(TokioIo::new(stream), service);
+    let reason = match tokio::time::timeout(exchange, served).await {
+        Ok(Ok(())) => return,
+        Err(_) => AdminReject::Slow,
+        Ok(Err(e)) if e.is_timeout() => AdminReject::Slow,
+        Ok(Err(e)) if e.is_parse_too_large() => AdminReject::HeadTooLarge,
+        Ok(Err(e)) if e.is_parse() => AdminReject::Malformed,
+        Ok(Err(e)) => {
+            tracing::debug!(%peer, error = %e, "admin connection failed");
+            AdminReject::Incomplete
         }
-        if head.len() > MAX_HEAD {
-            let _ = respond(&mut stream, 431, "text/plain", "request head too large\n").await;
-            return;
-        }
-    }
-    let line = head.split(|b| *b == b'\r').next().unwrap_or_default();
-    let line = String::from_utf8_lossy(line);
-    let mut parts = line.split(' ');
-    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let path = target.split('?').next().unwrap_or("");
-    let _ = match (method, path) {
-        ("GET", "/status") => {
-            let body = status_json(handle) + "\n";
-            respond(&mut stream, 200, "application/json", &body).await
-        }
-        ("GET", "/metrics") => {
-            let body = handle.metrics();
-            respond(&mut stream, 200, "text/plain; version=0.0.4", &body).await
-        }
-        ("GET", _) => respond(&mut stream, 404, "text/plain", "try /status or /metrics\n").await,
-        _ => respond(&mut stream, 405, "text/plain", "only GET\n").await,
     };
+    counters.reject(reason);
+    tracing::debug!(%peer, reason = reason.label(), "admin request turned away (counted)");
 }
 
-async fn respond(
-    stream: &mut TcpStream,
-    code: u16,
-    content_type: &str,
-    body: &str,
-) -> std::io::Result<()> {
-    let reason = match code {
-        200 => "OK",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        _ => "Request Header Fields Too Large",
+type Answer = Response<Full<Bytes>>;
+
+fn answer(code: StatusCode, content_type: &'static str, body: String) -> Answer {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = code;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn json<T: Serialize>(code: StatusCode, value: &T) -> Answer {
+    answer(code, "application/json", to_json(value) + "\n")
+}
+
+/// A refusal, counted under `reason` when it is the client's fault.
+fn refuse(
+    context: &Context,
+    code: StatusCode,
+    reason: Option<AdminReject>,
+    message: String,
+) -> Answer {
+    if let Some(reason) = reason {
+        context.counters.reject(reason);
+    }
+    json(code, &ErrorBody { error: message })
+}
+
+async fn route(request: Request<Incoming>, context: &Context) -> Answer {
+    context.counters.request();
+    let handle = &context.handle;
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let wrong_method = |allow: &'static str| {
+        let mut a = refuse(
+            context,
+            StatusCode::METHOD_NOT_ALLOWED,
+            Some(AdminReject::MethodNotAllowed),
+            format!("{path} takes {allow} only"),
+        );
+        a.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static(allow));
+        a
     };
-    let head = format!(
-        "HTTP/1.1 {code} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\nCache-Control: no-store\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).await?;
-    stream.write_all(body.as_bytes()).await?;
-    stream.shutdown().await
+    match path.as_str() {
+        "/status" | "/metrics" | "/healthz" if method != Method::GET => wrong_method("GET"),
+        "/status" => json(StatusCode::OK, &Status::of(handle)),
+        "/metrics" => {
+            let mut text = handle.metrics();
+            context.counters.render(&handle.health(), &mut text);
+            answer(StatusCode::OK, "text/plain; version=0.0.4", text)
+        }
+        "/healthz" => {
+            let health = handle.health();
+            let code = if health.healthy {
+                StatusCode::OK
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
+            json(code, &health)
+        }
+        "/release" | "/hand-over" if method != Method::POST => wrong_method("POST"),
+        "/release" | "/hand-over" => command(&request, &path, context).await,
+        _ => refuse(
+            context,
+            StatusCode::NOT_FOUND,
+            Some(AdminReject::NotFound),
+            format!(
+                "no {path} here: GET /status, /metrics, /healthz; POST /release, /hand-over?to=ID"
+            ),
+        ),
+    }
+}
+
+/// Checks who sent a `POST`; `Err` is the answer refusing it.
+fn authorize(request: &Request<Incoming>, context: &Context) -> Result<(), Answer> {
+    if request.headers().contains_key(header::ORIGIN) {
+        return Err(refuse(
+            context,
+            StatusCode::FORBIDDEN,
+            Some(AdminReject::Browser),
+            "a POST from a web page (it has an Origin header) is refused".into(),
+        ));
+    }
+    let unauthorized = |message: String| {
+        let mut a = refuse(
+            context,
+            StatusCode::UNAUTHORIZED,
+            Some(AdminReject::Unauthorized),
+            message,
+        );
+        a.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"tenure admin\""),
+        );
+        a
+    };
+    match &context.policy {
+        PostPolicy::Loopback => Ok(()),
+        PostPolicy::Closed => Err(unauthorized(format!(
+            "POST is refused on this admin address ({}): it is not a loopback address and \
+             the node was started without --admin-token-file",
+            context.local
+        ))),
+        PostPolicy::Token(token) => {
+            let presented = request
+                .headers()
+                .get(header::AUTHORIZATION)
+                .map(HeaderValue::as_bytes)
+                .and_then(|v| {
+                    let (scheme, rest) = v.split_at_checked(7)?;
+                    scheme.eq_ignore_ascii_case(b"bearer ").then_some(rest)
+                });
+            match presented {
+                None => Err(unauthorized(
+                    "this POST needs the admin token: send `Authorization: Bearer <token>` \
+                     (the tenure command: --admin-token-file PATH)"
+                        .into(),
+                )),
+                Some(p) if token.matches(p) => Ok(()),
+                Some(_) => Err(unauthorized("wrong admin token".into())),
+            }
+        }
+    }
+}
+
+/// The successor of `POST /hand-over`: the query must be exactly `to=ID`.
+fn successor(query: Option<&str>) -> Result<NodeId, String> {
+    let query = query.unwrap_or("");
+    let value = query
+        .strip_prefix("to=")
+        .ok_or_else(|| format!("hand-over needs ?to=ID (got `{query}`)"))?;
+    value
+        .parse::<u16>()
+        .ok()
+        .filter(|id| *id > 0)
+        .map(NodeId)
+        .ok_or_else(|| format!("`{value}` is not a node id (1 to 65535)"))
+}
+
+async fn command(request: &Request<Incoming>, path: &str, context: &Context) -> Answer {
+    if let Err(refusal) = authorize(request, context) {
+        return refusal;
+    }
+    let handle = &context.handle;
+    let query = request.uri().query();
+    let to = if path == "/hand-over" {
+        match successor(query) {
+            Ok(to) => Some(to),
+            Err(message) => {
+                return refuse(
+                    context,
+                    StatusCode::BAD_REQUEST,
+                    Some(AdminReject::BadQuery),
+                    message,
+                )
+            }
+        }
+    } else {
+        if query.is_some_and(|q| !q.is_empty()) {
+            return refuse(
+                context,
+                StatusCode::BAD_REQUEST,
+                Some(AdminReject::BadQuery),
+                "release takes no query".into(),
+            );
+        }
+        None
+    };
+    let me = handle.id();
+    let token = handle.master().filter(|m| m.node == me).map(|m| m.token);
+    let result = match to {
+        None => handle.release().await,
+        Some(to) => handle.hand_over(to).await,
+    };
+    match result {
+        Ok(()) => {
+            context.counters.command();
+            let message = match to {
+                None => format!("node {me} released the role"),
+                Some(to) => format!("node {me} handed the role over to node {to}"),
+            };
+            tracing::info!(node = %me, successor = ?to.map(|n| n.0), "admin: {message}");
+            json(
+                StatusCode::OK,
+                &CommandDone {
+                    node: me.0,
+                    command: path.trim_start_matches('/').to_string(),
+                    successor: to.map(|n| n.0),
+                    token,
+                    message,
+                },
+            )
+        }
+        Err(HandleError::Refused(CommandError::NotMaster)) => {
+            let master = handle.master().map_or_else(
+                || "no master is in its view".to_string(),
+                |m| format!("the master in its view is node {}", m.node),
+            );
+            refuse(
+                context,
+                StatusCode::CONFLICT,
+                Some(AdminReject::Refused),
+                format!("node {me} is not master ({master})"),
+            )
+        }
+        Err(HandleError::Refused(e @ CommandError::InvalidSuccessor(_))) => refuse(
+            context,
+            StatusCode::BAD_REQUEST,
+            Some(AdminReject::Refused),
+            format!("node {me} refused: {e}"),
+        ),
+        Err(HandleError::Refused(CommandError::Backlog)) => refuse(
+            context,
+            StatusCode::SERVICE_UNAVAILABLE,
+            None,
+            format!("node {me} is busy; try again"),
+        ),
+        Err(HandleError::Refused(e)) => refuse(
+            context,
+            StatusCode::CONFLICT,
+            Some(AdminReject::Refused),
+            format!("node {me} refused: {e}"),
+        ),
+        Err(HandleError::Stopped) => refuse(
+            context,
+            StatusCode::SERVICE_UNAVAILABLE,
+            None,
+            format!("node {me} is not running"),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_checked_and_compared_whole() {
+        assert!(AdminToken::new("short").is_err());
+        assert!(AdminToken::new("sixteen chars ok").is_err(), "a space");
+        assert!(AdminToken::new(&"x".repeat(MAX_TOKEN_LEN + 1)).is_err());
+        let t = AdminToken::new("  0123456789abcdef\n").unwrap();
+        assert_eq!(t.expose(), "0123456789abcdef");
+        assert!(t.matches(b"0123456789abcdef"));
+        for wrong in [
+            &b"0123456789abcdeF"[..],
+            b"0123456789abcde",
+            b"0123456789abcdef0",
+            b"",
+        ] {
+            assert!(!t.matches(wrong), "{wrong:?}");
+        }
+        assert!(!format!("{t:?}").contains("0123"));
+        assert_eq!(AdminToken::random().expose().len(), 64);
+    }
+
+    #[test]
+    fn hand_over_takes_exactly_one_node_id() {
+        assert_eq!(successor(Some("to=3")), Ok(NodeId(3)));
+        for bad in [
+            None,
+            Some(""),
+            Some("to="),
+            Some("to=0"),
+            Some("to=x"),
+            Some("to=3&x=1"),
+            Some("from=3"),
+            Some("to=70000"),
+        ] {
+            assert!(successor(bad).is_err(), "{bad:?}");
+        }
+    }
 }

@@ -508,6 +508,17 @@ impl<S: RecordStore, T: Transport, C: Clock> Driver<S, T, C> {
         bytes: &[u8],
     ) -> Result<(), DriverError> {
         let len = bytes.len();
+        if handled.is_ok() || handled.is_err_and(DropReason::is_benign) {
+            // Heard from: the frame passed its checks (a late or repeated one too).
+            let sender = from.or_else(|| {
+                tenure::auth::open(bytes, &self.node.config().auth)
+                    .ok()
+                    .map(|p| p.header.from)
+            });
+            if let Some(index) = sender.and_then(|n| self.node.config().index_of(n)) {
+                self.io.metrics.heard(index, now);
+            }
+        }
         match handled {
             Ok(()) => {}
             Err(reason) if reason.is_benign() => {

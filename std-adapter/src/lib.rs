@@ -77,7 +77,7 @@ pub mod transport;
 pub use clock::{Clock, TokioClock};
 pub use config::{ConfigFileError, NodeConfig};
 pub use driver::{CommandFailure, Driver, DriverError, StartupError, Term, View, MAX_NODES};
-pub use metrics::Counters;
+pub use metrics::{Counters, Health};
 pub use node::{start, start_on, Handle, HandleError, NodeError, NotMaster};
 pub use store::{FileStore, RecordStore};
 /// The master as a node sees it: what [`Handle::master`] returns.

@@ -93,6 +93,9 @@ pub struct Metrics {
     master_changes: AtomicU64,
     term_extensions: AtomicU64,
     persist: Mutex<Histogram>,
+    /// When each member (by its index in the configuration) was last heard from: the
+    /// node's clock in microseconds, plus one (0: never).
+    heard: [AtomicU64; tenure::MAX_MEMBERS],
 }
 
 #[derive(Debug, Default)]
@@ -142,6 +145,21 @@ impl Metrics {
         }
         h.count += 1;
         h.sum += secs;
+    }
+
+    /// Notes that the member at `index` of the configuration was heard from at `at`
+    /// (a frame of it the core took, or dropped only as late or repeated).
+    pub(crate) fn heard(&self, index: usize, at: tenure::Instant) {
+        if let Some(slot) = self.heard.get(index) {
+            slot.fetch_max(at.as_micros().saturating_add(1), Ordering::Relaxed);
+        }
+    }
+
+    /// When the member at `index` of the configuration was last heard from, on the
+    /// node's clock (`None`: never, since this node started).
+    pub fn last_heard(&self, index: usize) -> Option<tenure::Instant> {
+        let micros = self.heard.get(index)?.load(Ordering::Relaxed);
+        (micros > 0).then(|| tenure::Instant::from_micros(micros - 1))
     }
 
     /// A snapshot of every counter.
@@ -395,6 +413,185 @@ pub struct Gauges {
     pub token: Option<u64>,
     /// The register's version ([`tenure::Node::version`]).
     pub version: Option<u64>,
+}
+
+/// Whether a node is running and has a quorum in view: what `GET /healthz` answers
+/// ([`crate::Handle::health`]).
+///
+/// A quorum is in view when this node sees a live master (whose lease a majority
+/// granted or renewed, and which it heard from within the lease), or when it heard from
+/// a majority of the voters, itself included if it votes, within one lease. A
+/// follower hears mostly from the master, so the first half is what a healthy follower
+/// usually shows; the second is what a cluster without a master can show.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Health {
+    /// `running` and `quorum_in_view`: the answer of `/healthz` (200 if true, else 503).
+    pub healthy: bool,
+    /// The node's task runs (false once it stopped, failed or crashed).
+    pub running: bool,
+    /// A live master is in view, or a majority of the voters was heard from within a
+    /// lease.
+    pub quorum_in_view: bool,
+    /// The live master in this node's view.
+    pub master: Option<u16>,
+    /// Voters heard from within one lease, this node included if it votes.
+    pub voters_heard: usize,
+    /// Voters in the configuration.
+    pub voters: usize,
+    /// Votes that make a majority.
+    pub quorum: usize,
+}
+
+/// Why the admin port turned a request or a connection away: each is counted once in
+/// `tenure_admin_bad_requests_total{reason}`. Every 4xx answer has one; so has every
+/// connection closed without an answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AdminReject {
+    /// Not HTTP/1.x, or a malformed request line or header (400, sent by the HTTP stack).
+    Malformed,
+    /// A request head over the size or header-count limit (431).
+    HeadTooLarge,
+    /// The head did not arrive within the read timeout, or the exchange took too long
+    /// (closed without an answer).
+    Slow,
+    /// The client closed the connection in the middle of its request.
+    Incomplete,
+    /// Every connection slot was taken (503, closed).
+    Busy,
+    /// No such path (404).
+    NotFound,
+    /// A method the path does not take (405).
+    MethodNotAllowed,
+    /// A bad query string (400).
+    BadQuery,
+    /// A `POST` without the admin token, with a wrong one, or one the node refuses
+    /// without a token file (401).
+    Unauthorized,
+    /// A `POST` from a web page (it carries an `Origin` header): refused so a page in a
+    /// browser on this host cannot drive the node (403).
+    Browser,
+    /// A command the node refused: not master, not a valid successor (409 or 400).
+    Refused,
+}
+
+impl AdminReject {
+    /// Every reason, in the order `/metrics` lists them.
+    pub const ALL: [AdminReject; 11] = [
+        AdminReject::Malformed,
+        AdminReject::HeadTooLarge,
+        AdminReject::Slow,
+        AdminReject::Incomplete,
+        AdminReject::Busy,
+        AdminReject::NotFound,
+        AdminReject::MethodNotAllowed,
+        AdminReject::BadQuery,
+        AdminReject::Unauthorized,
+        AdminReject::Browser,
+        AdminReject::Refused,
+    ];
+
+    /// The `reason` label.
+    pub const fn label(self) -> &'static str {
+        match self {
+            AdminReject::Malformed => "malformed",
+            AdminReject::HeadTooLarge => "head_too_large",
+            AdminReject::Slow => "slow",
+            AdminReject::Incomplete => "incomplete",
+            AdminReject::Busy => "busy",
+            AdminReject::NotFound => "not_found",
+            AdminReject::MethodNotAllowed => "method_not_allowed",
+            AdminReject::BadQuery => "bad_query",
+            AdminReject::Unauthorized => "unauthorized",
+            AdminReject::Browser => "browser",
+            AdminReject::Refused => "refused",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// The admin port's own counters (shared by its connections).
+#[derive(Debug, Default)]
+pub struct AdminCounters {
+    requests: AtomicU64,
+    commands: AtomicU64,
+    rejected: [AtomicU64; AdminReject::ALL.len()],
+}
+
+impl AdminCounters {
+    /// Counts a request that reached a handler (whatever its answer).
+    pub fn request(&self) {
+        bump(&self.requests);
+    }
+    /// Counts a command (`POST`) the node carried out.
+    pub fn command(&self) {
+        bump(&self.commands);
+    }
+    /// Counts a request or connection turned away.
+    pub fn reject(&self, reason: AdminReject) {
+        bump(&self.rejected[reason.index()]);
+    }
+    /// Requests that reached a handler.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+    /// Commands carried out.
+    pub fn commands(&self) -> u64 {
+        self.commands.load(Ordering::Relaxed)
+    }
+    /// Requests or connections turned away for `reason`.
+    pub fn rejected(&self, reason: AdminReject) -> u64 {
+        self.rejected[reason.index()].load(Ordering::Relaxed)
+    }
+
+    /// Appends the admin port's families and the health gauges to a `/metrics` text.
+    pub fn render(&self, health: &Health, out: &mut String) {
+        let mut family = |name: &str, kind: &str, help: &str, samples: &[(String, u64)]| {
+            let _ = writeln!(out, "# HELP tenure_{name} {help}");
+            let _ = writeln!(out, "# TYPE tenure_{name} {kind}");
+            for (labels, value) in samples {
+                let _ = writeln!(out, "tenure_{name}{labels} {value}");
+            }
+        };
+        let one = |v: u64| [(String::new(), v)];
+        family(
+            "healthy",
+            "gauge",
+            "1 while the node runs and has a quorum in view (what /healthz answers).",
+            &one(u64::from(health.healthy)),
+        );
+        family(
+            "voters_heard",
+            "gauge",
+            "Voters heard from within one lease, this node included if it votes.",
+            &one(health.voters_heard as u64),
+        );
+        family(
+            "admin_requests_total",
+            "counter",
+            "Admin requests that reached a handler.",
+            &one(self.requests()),
+        );
+        family(
+            "admin_commands_total",
+            "counter",
+            "Admin commands (POST /release, POST /hand-over) the node carried out.",
+            &one(self.commands()),
+        );
+        let samples: Vec<(String, u64)> = AdminReject::ALL
+            .iter()
+            .map(|r| (format!("{{reason=\"{}\"}}", r.label()), self.rejected(*r)))
+            .collect();
+        family(
+            "admin_bad_requests_total",
+            "counter",
+            "Admin requests or connections turned away (every 4xx, and every connection \
+             closed without an answer), by reason.",
+            &samples,
+        );
+    }
 }
 
 #[cfg(test)]

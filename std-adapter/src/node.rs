@@ -15,7 +15,7 @@ use crate::clock::{Clock, TokioClock};
 use crate::config::NodeConfig;
 use crate::driver::{CommandFailure, Driver, DriverError, StartupError, View};
 use crate::gateway::{GatewayTransport, Inbound, Links};
-use crate::metrics::{Counters, Gauges, Metrics};
+use crate::metrics::{Counters, Gauges, Health, Metrics};
 use crate::store::{FileStore, RecordStore};
 use crate::transport::{AddressBook, UdpTransport};
 
@@ -117,6 +117,11 @@ struct Shared {
     local: SocketAddr,
     clock: TokioClock,
     metrics: Arc<Metrics>,
+    /// The configuration index of every other voting member, whether this node votes,
+    /// and the votes of a majority.
+    other_voters: Vec<usize>,
+    votes: bool,
+    quorum: usize,
     commands: mpsc::Sender<Command>,
     events: broadcast::Sender<Event>,
     task: Mutex<Option<JoinHandle<Result<(), NodeError>>>>,
@@ -184,6 +189,12 @@ pub fn start_on(
     }
     let lease = config.core.lease;
     let renewal = config.core.renewal;
+    let other_voters = (config.core.members.iter().enumerate())
+        .filter(|(_, m)| m.role.votes() && m.id != id)
+        .map(|(i, _)| i)
+        .collect();
+    let votes = config.core.role().votes();
+    let quorum = config.core.quorum();
     let store = TokioStore(FileStore::open(&config.data_dir)?);
     // The others recognise this node's datagrams by its member address.
     let own = config.peers.address_of(config.core.node_id);
@@ -237,6 +248,9 @@ pub fn start_on(
             local,
             clock,
             metrics,
+            other_voters,
+            votes,
+            quorum,
             commands,
             events,
             task: Mutex::new(Some(task)),
@@ -492,6 +506,34 @@ impl Handle {
             token: view.master_at(now).map(|m| m.token),
             version: view.version,
         })
+    }
+
+    /// Whether the node runs and has a quorum in view (see [`Health`]), now.
+    pub fn health(&self) -> Health {
+        let now = self.shared.clock.now();
+        let crashed = self.view.has_changed().is_err();
+        let running = self.view.borrow().running && !crashed;
+        let master = self.master().map(|m| m.node.0);
+        let metrics = &self.shared.metrics;
+        let window = self.shared.lease;
+        let voters_heard = (self.shared.other_voters.iter())
+            .filter(|i| {
+                metrics
+                    .last_heard(**i)
+                    .is_some_and(|t| now.saturating_duration_since(t) <= window)
+            })
+            .count()
+            + usize::from(self.shared.votes);
+        let quorum_in_view = running && (master.is_some() || voters_heard >= self.shared.quorum);
+        Health {
+            healthy: running && quorum_in_view,
+            running,
+            quorum_in_view,
+            master,
+            voters_heard,
+            voters: self.shared.other_voters.len() + usize::from(self.shared.votes),
+            quorum: self.shared.quorum,
+        }
     }
 
     async fn command<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, HandleError> {

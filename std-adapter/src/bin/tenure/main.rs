@@ -1,4 +1,5 @@
-//! The `tenure` command: run one node, run a local demo cluster, or write configs.
+//! The `tenure` command: run one node, run a local demo cluster, write configs, or talk
+//! to a node's admin port.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -9,6 +10,7 @@ use clap::{Parser, Subcommand};
 use tenure_tokio::clock::{format_duration, parse_duration};
 use tenure_tokio::NodeConfig;
 
+mod admin_cli;
 mod demo;
 
 /// What `tenure --version` and `tenure version` print: the version, and whether the core
@@ -35,9 +37,43 @@ enum Command {
         /// The node's TOML configuration.
         #[arg(long)]
         config: PathBuf,
-        /// Serve /status (JSON) and /metrics (Prometheus) on this address.
+        /// Serve the admin port on this address: GET /status, /metrics, /healthz; POST
+        /// /release, /hand-over?to=ID. It is bound before the node starts.
         #[arg(long)]
         admin: Option<SocketAddr>,
+        /// A file holding the admin token every POST must then carry (`Authorization:
+        /// Bearer <token>`). Without it, POST is open on a loopback admin address and
+        /// refused on any other.
+        #[arg(long, requires = "admin")]
+        admin_token_file: Option<PathBuf>,
+    },
+    /// Show a running node's view and health, from its admin port.
+    Status {
+        #[command(flatten)]
+        target: admin_cli::Target,
+        /// Print /status as it came (JSON).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make a running node give up the role (it must be master), through its admin port.
+    Release {
+        #[command(flatten)]
+        target: admin_cli::Target,
+    },
+    /// Make a running master hand the role over to another candidate, through its admin
+    /// port.
+    HandOver {
+        #[command(flatten)]
+        target: admin_cli::Target,
+        /// The successor's node id.
+        #[arg(long)]
+        to: u16,
+    },
+    /// Write a fresh random admin token into a new file (readable by its owner only).
+    AdminToken {
+        /// The file to create.
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Run a local cluster on loopback UDP, kill its master again and again, and measure
     /// the failovers.
@@ -119,10 +155,18 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Node { config, admin } => {
+        Command::Node {
+            config,
+            admin,
+            admin_token_file,
+        } => {
             init_logs("info");
-            run_node(&config, admin)
+            run_node(&config, admin, admin_token_file.as_deref())
         }
+        Command::Status { target, json } => admin_cli::status(&target, json),
+        Command::Release { target } => admin_cli::give_up(&target, None),
+        Command::HandOver { target, to } => admin_cli::give_up(&target, Some(to)),
+        Command::AdminToken { out } => write_admin_token(&out),
         Command::Demo {
             nodes,
             lease,
@@ -168,18 +212,38 @@ fn main() -> ExitCode {
     }
 }
 
-fn run_node(path: &Path, admin: Option<SocketAddr>) -> Result<ExitCode, String> {
+fn run_node(
+    path: &Path,
+    admin: Option<SocketAddr>,
+    token_file: Option<&Path>,
+) -> Result<ExitCode, String> {
     let config = NodeConfig::load(path).map_err(|e| e.to_string())?;
+    let token = token_file
+        .map(tenure_tokio::admin::AdminToken::from_file)
+        .transpose()?;
     let rt = runtime().map_err(|e| e.to_string())?;
     rt.block_on(async move {
+        // The admin port first: a taken port stops start-up before the node joins.
+        let admin = match admin {
+            Some(addr) => Some(
+                tenure_tokio::admin::Admin::bind(addr, token)
+                    .await
+                    .map_err(|e| {
+                        format!("cannot serve admin on {addr}: {e}; the node did not start")
+                    })?,
+            ),
+            None => None,
+        };
         let handle = tenure_tokio::start(config)
             .await
             .map_err(|e| e.to_string())?;
-        if let Some(addr) = admin {
-            let bound = tenure_tokio::admin::bind(addr, handle.clone())
-                .await
-                .map_err(|e| format!("cannot serve admin on {addr}: {e}"))?;
-            tracing::info!(%bound, "admin: GET /status, GET /metrics");
+        if let Some(admin) = admin {
+            tracing::info!(
+                bound = %admin.local_addr(),
+                post = admin.post_policy(),
+                "admin: GET /status, /metrics, /healthz; POST /release, /hand-over?to=ID"
+            );
+            admin.serve(handle.clone());
         }
         tokio::select! {
             ended = handle.join() => {
@@ -194,6 +258,28 @@ fn run_node(path: &Path, admin: Option<SocketAddr>) -> Result<ExitCode, String> 
             .map(|()| ExitCode::SUCCESS)
             .map_err(|e| e.to_string())
     })
+}
+
+/// `tenure admin-token`: a new file, created readable by its owner only, never
+/// overwritten.
+fn write_admin_token(out: &Path) -> Result<ExitCode, String> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(out)
+        .map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    let token = tenure_tokio::admin::AdminToken::random();
+    writeln!(file, "{}", token.expose())
+        .and_then(|()| file.sync_all())
+        .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    println!(
+        "wrote {}: pass it to `tenure node --admin-token-file` and to the admin commands",
+        out.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn stop_signal() {

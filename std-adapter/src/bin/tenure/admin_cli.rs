@@ -1,0 +1,255 @@
+//! `tenure status`, `tenure release`, `tenure hand-over`: clients of a node's admin port
+//! (see `tenure_tokio::admin`), over HTTP/1.1 with hyper.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+use http_body_util::{BodyExt, Empty, Limited};
+use hyper::body::Bytes;
+use hyper::{header, Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use tenure_tokio::admin::{AdminToken, CommandDone, ErrorBody, Status};
+use tenure_tokio::clock::parse_duration;
+use tenure_tokio::Health;
+
+/// The largest answer read.
+const MAX_ANSWER: usize = 1 << 20;
+
+/// Where a node's admin port is, and how to talk to it.
+#[derive(Args, Debug)]
+pub struct Target {
+    /// The node's admin address (as given to `tenure node --admin`), for example
+    /// 127.0.0.1:8001 or localhost:8001.
+    #[arg(long)]
+    admin: String,
+    /// A file holding the node's admin token (needed for release and hand-over when the
+    /// node was started with --admin-token-file).
+    #[arg(long)]
+    admin_token_file: Option<PathBuf>,
+    /// Give up after this long (a release waits until the cluster chose it, one lease at
+    /// most).
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    timeout: Duration,
+}
+
+/// One answer: its status and body.
+struct Answer {
+    code: StatusCode,
+    body: Bytes,
+}
+
+impl Answer {
+    /// The error the admin port gave, in words (its JSON `error`, or the raw body).
+    fn error(&self) -> String {
+        serde_json::from_slice::<ErrorBody>(&self.body).map_or_else(
+            |_| String::from_utf8_lossy(&self.body).trim().to_string(),
+            |e| e.error,
+        )
+    }
+}
+
+impl Target {
+    fn token(&self) -> Result<Option<AdminToken>, String> {
+        self.admin_token_file
+            .as_deref()
+            .map(AdminToken::from_file)
+            .transpose()
+    }
+
+    /// Sends one request, bounded by `--timeout`.
+    fn request(&self, method: Method, path: &str) -> Result<Answer, String> {
+        let token = self.token()?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        let exchange = self.exchange(method, path, token);
+        rt.block_on(async {
+            tokio::time::timeout(self.timeout, exchange)
+                .await
+                .map_err(|_| {
+                    format!(
+                        "no answer from the admin port {} within {:?}",
+                        self.admin, self.timeout
+                    )
+                })?
+        })
+    }
+
+    async fn exchange(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<AdminToken>,
+    ) -> Result<Answer, String> {
+        let unreachable =
+            |e: &dyn std::fmt::Display| format!("cannot reach the admin port {}: {e}", self.admin);
+        let stream = tokio::net::TcpStream::connect(self.admin.as_str())
+            .await
+            .map_err(|e| unreachable(&e))?;
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| unreachable(&e))?;
+        let connection = tokio::spawn(connection);
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::HOST, self.admin.as_str());
+        if let Some(token) = &token {
+            request = request.header(header::AUTHORIZATION, token.bearer());
+        }
+        let request = request
+            .body(Empty::<Bytes>::new())
+            .map_err(|e| format!("bad request for {}: {e}", self.admin))?;
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| unreachable(&e))?;
+        let code = response.status();
+        let body = Limited::new(response.into_body(), MAX_ANSWER)
+            .collect()
+            .await
+            .map_err(|e| format!("bad answer from the admin port {}: {e}", self.admin))?
+            .to_bytes();
+        connection.abort();
+        Ok(Answer { code, body })
+    }
+}
+
+/// `tenure status`: the node's view and health, in words (or the raw `/status`).
+pub fn status(target: &Target, json: bool) -> Result<ExitCode, String> {
+    let answer = target.request(Method::GET, "/status")?;
+    if answer.code != StatusCode::OK {
+        return Err(format!(
+            "{}: {} (HTTP {})",
+            target.admin,
+            answer.error(),
+            answer.code.as_u16()
+        ));
+    }
+    if json {
+        print!("{}", String::from_utf8_lossy(&answer.body));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let status: Status = serde_json::from_slice(&answer.body).map_err(|e| {
+        format!(
+            "{}: /status is not what this tenure reads: {e}",
+            target.admin
+        )
+    })?;
+    let health = target.request(Method::GET, "/healthz")?;
+    let health: Option<Health> = serde_json::from_slice(&health.body).ok();
+    print!("{}", describe(&status, health.as_ref()));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The readable summary `tenure status` prints.
+fn describe(s: &Status, health: Option<&Health>) -> String {
+    let token = |t: Option<u64>| t.map_or_else(|| "none".to_string(), |t| t.to_string());
+    let role = if s.is_master {
+        format!("master (fencing token {})", token(s.token))
+    } else {
+        "not master".to_string()
+    };
+    let master = match s.master {
+        Some(m) => format!("node {m} (fencing token {})", token(s.token)),
+        None => "none".to_string(),
+    };
+    let health = match health {
+        None => "unknown (no /healthz answer)".to_string(),
+        Some(h) => format!(
+            "{} ({} of {} voters heard within a lease, a majority is {}; {})",
+            if h.healthy { "healthy" } else { "UNHEALTHY" },
+            h.voters_heard,
+            h.voters,
+            h.quorum,
+            if h.quorum_in_view {
+                "quorum in view"
+            } else {
+                "no quorum in view"
+            }
+        ),
+    };
+    format!(
+        "node {node}: {role}, {running}\n\
+         master in its view: {master}\n\
+         register version: {version}\n\
+         renewal: {renewal}, lease {lease} ms\n\
+         health: {health}\n",
+        node = s.node,
+        running = if s.running { "running" } else { "stopped" },
+        version = token(s.version),
+        renewal = s.renewal,
+        lease = s.lease_ms,
+    )
+}
+
+/// `tenure release` (`to: None`) and `tenure hand-over --to ID`.
+pub fn give_up(target: &Target, to: Option<u16>) -> Result<ExitCode, String> {
+    let path = match to {
+        None => "/release".to_string(),
+        Some(to) => format!("/hand-over?to={to}"),
+    };
+    let answer = target.request(Method::POST, &path)?;
+    if answer.code != StatusCode::OK {
+        let hint = if answer.code == StatusCode::UNAUTHORIZED && target.admin_token_file.is_none() {
+            " (give the node's token with --admin-token-file)"
+        } else {
+            ""
+        };
+        return Err(format!(
+            "{}: {}{hint} (HTTP {})",
+            target.admin,
+            answer.error(),
+            answer.code.as_u16()
+        ));
+    }
+    let done: CommandDone = serde_json::from_slice(&answer.body)
+        .map_err(|e| format!("{}: unexpected answer: {e}", target.admin))?;
+    match done.token {
+        Some(t) => println!("{} (its term had fencing token {t})", done.message),
+        None => println!("{}", done.message),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_names_role_master_and_health() {
+        let status = Status {
+            node: 2,
+            is_master: false,
+            master: Some(1),
+            token: Some(7),
+            version: Some(7),
+            renewal: "lease".into(),
+            lease_ms: 1000,
+            monotonic_ns: 5,
+            running: true,
+        };
+        let health = Health {
+            healthy: true,
+            running: true,
+            quorum_in_view: true,
+            master: Some(1),
+            voters_heard: 2,
+            voters: 3,
+            quorum: 2,
+        };
+        let text = describe(&status, Some(&health));
+        assert!(text.starts_with("node 2: not master, running\n"), "{text}");
+        assert!(
+            text.contains("master in its view: node 1 (fencing token 7)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("health: healthy (2 of 3 voters heard"),
+            "{text}"
+        );
+    }
+}
