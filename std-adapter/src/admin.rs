@@ -453,10 +453,10 @@ async fn route(request: Request<Incoming>, context: &Context) -> Answer {
     }
 }
 
-/// Checks who sent a `POST`; `Err` is the answer refusing it.
-fn authorize(request: &Request<Incoming>, context: &Context) -> Result<(), Answer> {
+/// Checks who sent a `POST`; `Some` is the answer refusing it.
+fn refusal(request: &Request<Incoming>, context: &Context) -> Option<Answer> {
     if request.headers().contains_key(header::ORIGIN) {
-        return Err(refuse(
+        return Some(refuse(
             context,
             StatusCode::FORBIDDEN,
             Some(AdminReject::Browser),
@@ -477,8 +477,8 @@ fn authorize(request: &Request<Incoming>, context: &Context) -> Result<(), Answe
         a
     };
     match &context.policy {
-        PostPolicy::Loopback => Ok(()),
-        PostPolicy::Closed => Err(unauthorized(format!(
+        PostPolicy::Loopback => None,
+        PostPolicy::Closed => Some(unauthorized(format!(
             "POST is refused on this admin address ({}): it is not a loopback address and \
              the node was started without --admin-token-file",
             context.local
@@ -493,13 +493,13 @@ fn authorize(request: &Request<Incoming>, context: &Context) -> Result<(), Answe
                     scheme.eq_ignore_ascii_case(b"bearer ").then_some(rest)
                 });
             match presented {
-                None => Err(unauthorized(
+                None => Some(unauthorized(
                     "this POST needs the admin token: send `Authorization: Bearer <token>` \
                      (the tenure command: --admin-token-file PATH)"
                         .into(),
                 )),
-                Some(p) if token.matches(p) => Ok(()),
-                Some(_) => Err(unauthorized("wrong admin token".into())),
+                Some(p) if token.matches(p) => None,
+                Some(_) => Some(unauthorized("wrong admin token".into())),
             }
         }
     }
@@ -520,7 +520,7 @@ fn successor(query: Option<&str>) -> Result<NodeId, String> {
 }
 
 async fn command(request: &Request<Incoming>, path: &str, context: &Context) -> Answer {
-    if let Err(refusal) = authorize(request, context) {
+    if let Some(refusal) = refusal(request, context) {
         return refusal;
     }
     let handle = &context.handle;

@@ -49,7 +49,8 @@
 //!   by a gateway node that owns their links.
 //! - [`config`]: the TOML configuration file; every bad value names its field.
 //! - [`metrics`]: counters, rendered in the Prometheus text format; [`admin`] serves
-//!   them and a JSON `/status`.
+//!   them, a JSON `/status` and `/healthz`, and the commands `POST /release` and
+//!   `POST /hand-over` (hyper; a token from a file unless the address is loopback).
 //! - [`clock`]: leases are measured on `CLOCK_BOOTTIME`, which counts a suspend of the
 //!   host (`CLOCK_MONOTONIC` does not).
 //!
