@@ -289,6 +289,7 @@ fn release_and_hand_over_move_the_role_and_need_the_token() {
             if code == 200 {
                 assert!(health.healthy && health.quorum_in_view, "{body}");
                 assert_eq!((health.voters, health.quorum), (3, 2), "{body}");
+                assert!(health.voters_heard >= 2, "{body}");
                 break;
             }
             assert!(Instant::now() < end, "never healthy: {body}");
@@ -407,6 +408,25 @@ fn release_and_hand_over_move_the_role_and_need_the_token() {
     assert_eq!(wait_master(&refs, Some(second)), target);
     assert_eq!(bad_requests(nodes[first].admin, "refused"), 1);
     assert_eq!(bad_requests(nodes[second].admin, "refused"), 1);
+
+    // The two others stop: the last one loses its quorum, and /healthz says so.
+    let mut nodes = nodes;
+    let last = nodes.remove(target);
+    drop(nodes);
+    let end = Instant::now() + BOUND;
+    loop {
+        let (code, body) = get(last.admin, "/healthz").unwrap();
+        let health: Health = serde_json::from_str(&body).unwrap();
+        if code == 503 {
+            assert!(!health.healthy && !health.quorum_in_view, "{body}");
+            assert!(health.running && health.voters_heard < 2, "{body}");
+            break;
+        }
+        assert!(Instant::now() < end, "still healthy alone: {body}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (_, metrics) = get(last.admin, "/metrics").unwrap();
+    assert!(metrics.contains("\ntenure_healthy 0\n"), "{metrics}");
 }
 
 #[test]
