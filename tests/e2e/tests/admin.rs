@@ -7,7 +7,8 @@
 //!   that node, refusals (not master, not a candidate) exit non-zero with the reason;
 //! - with an admin token file, a `POST` without the token, or with a wrong one, is refused
 //!   with 401; without a token file, a `POST` is refused with 401 on a non-loopback
-//!   address (inside a network namespace the test creates) and open on loopback;
+//!   address (192.0.2.1, inside a network namespace of `tenure_e2e::netns`) and open on
+//!   loopback;
 //! - `GET /healthz` says whether the node runs and has a quorum in view;
 //! - garbage, oversized heads, slow and idle clients, too many connections get 4xx/503 or
 //!   are closed, each counted once by reason in `/metrics`, while the port keeps serving;
@@ -63,6 +64,24 @@ fn tenure() -> &'static Path {
         assert!(bin.is_file(), "no tenure binary at {}", bin.display());
         bin
     })
+}
+
+/// `--first-boot`, if this `tenure node` has it (a data directory without a record then
+/// needs it; with a record it changes nothing), else nothing.
+fn first_boot() -> &'static [&'static str] {
+    static FLAG: OnceLock<bool> = OnceLock::new();
+    let has = *FLAG.get_or_init(|| {
+        let help = Command::new(tenure())
+            .args(["node", "--help"])
+            .output()
+            .expect("tenure node --help");
+        String::from_utf8_lossy(&help.stdout).contains("--first-boot")
+    });
+    if has {
+        &["--first-boot"]
+    } else {
+        &[]
+    }
 }
 
 /// `count` consecutive free loopback UDP ports (held while checked, then released).
@@ -141,6 +160,7 @@ impl Node {
             .arg(config)
             .arg("--admin")
             .arg(admin.to_string())
+            .args(first_boot())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap());
@@ -613,7 +633,10 @@ fn a_taken_admin_port_stops_the_node_before_it_joins() {
         "{log}"
     );
     assert!(log.contains("the node did not start"), "{log}");
-    assert!(!data.exists(), "the node opened its data directory: {log}");
+    assert!(
+        !data.join("record").exists(),
+        "the node stored a record: {log}"
+    );
     let mut buf = [0u8; 2048];
     assert!(
         peer.recv_from(&mut buf).is_err(),
@@ -632,62 +655,21 @@ fn a_taken_admin_port_stops_the_node_before_it_joins() {
     assert!(data.join("record").exists(), "{}", node.log());
 }
 
-/// A network namespace with 192.0.2.1 on its loopback interface (a documentation
-/// address, not a loopback address), deleted on drop.
-struct Namespace(String);
-
-impl Namespace {
-    fn create() -> Option<Namespace> {
-        let name = format!("tenure-admin-{}", std::process::id());
-        let ok = |args: &[&str]| {
-            Command::new("ip")
-                .args(args)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success())
-        };
-        if !ok(&["netns", "add", &name]) {
-            return None;
-        }
-        let ns = Namespace(name);
-        let ready = ok(&["-n", &ns.0, "link", "set", "lo", "up"])
-            && ok(&["-n", &ns.0, "addr", "add", "192.0.2.1/32", "dev", "lo"]);
-        ready.then_some(ns)
-    }
-
-    fn exec(&self) -> [&str; 4] {
-        ["ip", "netns", "exec", &self.0]
-    }
-}
-
-impl Drop for Namespace {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "delete", &self.0])
-            .status();
-    }
-}
-
 #[test]
 fn a_non_loopback_admin_address_needs_a_token_file_for_post() {
     let _one = one_at_a_time();
-    let Some(ns) = Namespace::create() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI is set: this test needs `ip netns` (iproute2, root)"
-        );
-        let _ = writeln!(
-            std::io::stderr(),
-            "a_non_loopback_admin_address_needs_a_token_file_for_post: SKIPPED (needs ip netns and root)"
-        );
+    if !tenure_e2e::netns::skip_or_fail("a_non_loopback_admin_address_needs_a_token_file_for_post")
+    {
         return;
-    };
-    let exec = ns.exec();
+    }
+    // One namespace; its address 192.0.2.1 is on a veth, not a loopback address.
+    let lab = tenure_e2e::netns::Lab::new(1);
+    let ns = lab.node_ns(1);
+    let exec = ["ip", "netns", "exec", ns.as_str()];
     let dir = TempDir::new("admin-netns");
     // Inside the namespace every port is free.
     let configs = write_configs(&dir.0, 1, 7001, "127.0.0.1");
-    let admin: SocketAddr = "192.0.2.1:8001".parse().unwrap();
+    let admin = SocketAddr::from((lab.addr(1), 8001));
     let token = dir.0.join("admin.token");
     std::fs::write(&token, TOKEN).unwrap();
     let at = admin.to_string();
