@@ -197,10 +197,22 @@ impl AdminToken {
     }
 
     /// Reads the token from `path` (the whole file; a trailing newline is fine). The
-    /// error names the file.
+    /// error names the file. A file that others than its owner may read is logged as a
+    /// warning.
     pub fn from_file(path: &Path) -> Result<Self, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read the admin token file {}: {e}", path.display()))?;
+        #[cfg(unix)]
+        if let Ok(meta) = std::fs::metadata(path) {
+            let mode = std::os::unix::fs::PermissionsExt::mode(&meta.permissions());
+            if mode & 0o077 != 0 {
+                tracing::warn!(
+                    file = %path.display(),
+                    mode = format_args!("{:o}", mode & 0o777),
+                    "the admin token file is readable by others than its owner (chmod 600 it)"
+                );
+            }
+        }
         AdminToken::new(&text).map_err(|e| format!("admin token file {}: {e}", path.display()))
     }
 

@@ -638,6 +638,63 @@ mod tests {
     }
 
     #[test]
+    fn last_contact_is_kept_per_member_and_only_moves_on() {
+        let m = Metrics::default();
+        assert_eq!(m.last_heard(2), None);
+        m.heard(2, tenure::Instant::from_micros(0));
+        assert_eq!(m.last_heard(2), Some(tenure::Instant::from_micros(0)));
+        m.heard(2, tenure::Instant::from_micros(900));
+        m.heard(2, tenure::Instant::from_micros(500));
+        assert_eq!(m.last_heard(2), Some(tenure::Instant::from_micros(900)));
+        assert_eq!(m.last_heard(1), None);
+        m.heard(tenure::MAX_MEMBERS, tenure::Instant::from_micros(1)); // ignored
+        assert_eq!(m.last_heard(tenure::MAX_MEMBERS), None);
+    }
+
+    #[test]
+    fn admin_counters_render_every_reason_once() {
+        let c = AdminCounters::default();
+        c.request();
+        c.command();
+        c.reject(AdminReject::Slow);
+        c.reject(AdminReject::Slow);
+        c.reject(AdminReject::Refused);
+        let health = Health {
+            healthy: false,
+            running: true,
+            quorum_in_view: false,
+            master: None,
+            voters_heard: 1,
+            voters: 3,
+            quorum: 2,
+        };
+        let mut text = String::new();
+        c.render(&health, &mut text);
+        for line in [
+            "tenure_healthy 0",
+            "tenure_voters_heard 1",
+            "tenure_admin_requests_total 1",
+            "tenure_admin_commands_total 1",
+            "tenure_admin_bad_requests_total{reason=\"slow\"} 2",
+            "tenure_admin_bad_requests_total{reason=\"refused\"} 1",
+            "tenure_admin_bad_requests_total{reason=\"busy\"} 0",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing `{line}` in\n{text}"
+            );
+        }
+        let reasons = text
+            .lines()
+            .filter(|l| l.starts_with("tenure_admin_bad_requests_total{"))
+            .count();
+        assert_eq!(reasons, AdminReject::ALL.len());
+        for (i, r) in AdminReject::ALL.iter().enumerate() {
+            assert_eq!(r.index(), i, "{r:?}");
+        }
+    }
+
+    #[test]
     fn every_drop_reason_is_rendered_once_with_its_own_count() {
         let m = Metrics::default();
         m.unknown_source();

@@ -728,3 +728,33 @@ fn a_non_loopback_admin_address_needs_a_token_file_for_post() {
     assert!(out.status.success(), "{stderr}");
     assert!(stdout.contains("node 1 released the role"), "{stdout}");
 }
+
+#[test]
+fn healthz_of_an_embedded_node_says_when_its_task_is_gone() {
+    let _one = one_at_a_time();
+    let dir = TempDir::new("admin-embedded");
+    let config = tenure_e2e::configs(&dir, &tenure_e2e::candidates(1), LEASE).remove(0);
+    tenure_e2e::runtime().block_on(async {
+        let admin = tenure_tokio::admin::Admin::bind("127.0.0.1:0".parse().unwrap(), None)
+            .await
+            .unwrap();
+        let addr = admin.local_addr();
+        let h = tenure_e2e::start(&config);
+        admin.serve(h.clone());
+        tenure_e2e::wait_master(&[&h], liveness_bound(LEASE)).await;
+        let healthz = move || tokio::task::spawn_blocking(move || get(addr, "/healthz").unwrap());
+        let (code, body) = healthz().await.unwrap();
+        assert_eq!(code, 200, "{body}");
+        let health: Health = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            (health.voters_heard, health.voters, health.quorum),
+            (1, 1, 1)
+        );
+        assert_eq!(health.master, Some(1));
+        h.abort().await;
+        let (code, body) = healthz().await.unwrap();
+        assert_eq!(code, 503, "{body}");
+        let health: Health = serde_json::from_str(&body).unwrap();
+        assert!(!health.running && !health.healthy, "{body}");
+    });
+}
