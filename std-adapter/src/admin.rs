@@ -350,7 +350,7 @@ impl Admin {
 
 /// The answer to a connection over [`MAX_CONNECTIONS`].
 const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
-content-length: 37\r\nconnection: close\r\n\r\n{\"error\":\"too many admin connections\"}";
+content-length: 38\r\nconnection: close\r\n\r\n{\"error\":\"too many admin connections\"}";
 
 /// Binds `addr` without a token and serves `handle` on it (see [`Admin`]); returns the
 /// bound address.
@@ -646,6 +646,19 @@ mod tests {
         }
         assert!(!format!("{t:?}").contains("0123"));
         assert_eq!(AdminToken::random().expose().len(), 64);
+    }
+
+    #[test]
+    fn the_busy_answer_is_well_formed() {
+        let text = std::str::from_utf8(BUSY).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        let length = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length: "))
+            .unwrap();
+        assert_eq!(length.parse::<usize>().unwrap(), body.len());
+        let body: ErrorBody = serde_json::from_str(body).unwrap();
+        assert_eq!(body.error, "too many admin connections");
     }
 
     #[test]
