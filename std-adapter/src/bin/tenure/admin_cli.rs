@@ -149,7 +149,16 @@ pub fn status(target: &Target, json: bool) -> Result<ExitCode, String> {
 fn describe(s: &Status, health: Option<&Health>) -> String {
     let token = |t: Option<u64>| t.map_or_else(|| "none".to_string(), |t| t.to_string());
     let role = if s.is_master {
-        format!("master (fencing token {})", token(s.token))
+        let left = s
+            .term_end_ns
+            .zip(s.boottime_ns)
+            .map_or_else(String::new, |(end, now)| {
+                format!(
+                    ", term ends in {} ms unless renewed",
+                    end.saturating_sub(now) / 1_000_000
+                )
+            });
+        format!("master (fencing token {}{left})", token(s.token))
     } else {
         "not master".to_string()
     };
@@ -230,6 +239,9 @@ mod tests {
             renewal: "lease".into(),
             lease_ms: 1000,
             monotonic_ns: 5,
+            boottime_ns: Some(7),
+            term_begin_ns: None,
+            term_end_ns: None,
             running: true,
         };
         let health = Health {
@@ -251,5 +263,21 @@ mod tests {
             text.contains("health: healthy (2 of 3 voters heard"),
             "{text}"
         );
+        let master = Status {
+            node: 1,
+            is_master: true,
+            boottime_ns: Some(1_000_000_000),
+            term_begin_ns: Some(900_000_000),
+            term_end_ns: Some(1_812_000_000),
+            ..status
+        };
+        let text = describe(&master, None);
+        assert!(
+            text.starts_with(
+                "node 1: master (fencing token 7, term ends in 812 ms unless renewed), running\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("health: unknown"), "{text}");
     }
 }
