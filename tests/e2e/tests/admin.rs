@@ -264,12 +264,11 @@ fn cli(prefix: &[&str], args: &[&str]) -> Output {
         }
         None => Command::new(tenure()),
     };
-    command
-        .args(args)
-        .args(["--timeout", "20s"])
-        .stdin(Stdio::null())
-        .output()
-        .expect("run tenure")
+    command.args(args);
+    if ["status", "release", "hand-over"].contains(&args[0]) {
+        command.args(["--timeout", "20s"]);
+    }
+    command.stdin(Stdio::null()).output().expect("run tenure")
 }
 
 fn text(out: &Output) -> (String, String) {
@@ -286,7 +285,20 @@ fn release_and_hand_over_move_the_role_and_need_the_token() {
     let base = free_udp_range(3);
     let configs = write_configs(&dir.0, 3, base, "127.0.0.1");
     let token = dir.0.join("admin.token");
-    std::fs::write(&token, format!("{TOKEN}\n")).unwrap();
+    // `tenure admin-token` writes a fresh token, readable by its owner only, and never
+    // overwrites a file.
+    let out = cli(&[], &["admin-token", "--out", token.to_str().unwrap()]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let secret = std::fs::read_to_string(&token).unwrap();
+    let secret = secret.trim_end();
+    assert_eq!(secret.len(), 64, "{secret}");
+    assert!(secret.bytes().all(|b| b.is_ascii_hexdigit()), "{secret}");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&token).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+    let again = cli(&[], &["admin-token", "--out", token.to_str().unwrap()]);
+    assert!(!again.status.success());
+    assert_eq!(std::fs::read_to_string(&token).unwrap().trim_end(), secret);
     let nodes: Vec<Node> = configs
         .iter()
         .map(|c| {
@@ -336,9 +348,13 @@ fn release_and_hand_over_move_the_role_and_need_the_token() {
     assert!(!out.status.success());
     assert!(stderr.contains("needs the admin token"), "{stderr}");
     assert!(stderr.contains("HTTP 401"), "{stderr}");
+    // The right length, one character off.
+    let mut off = secret[..63].to_string();
+    off.push(if secret.ends_with('0') { '1' } else { '0' });
     let wrong = raw(
         nodes[first].admin,
-        b"POST /release HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer 0123456789abcdef0123456789abcdeX\r\n\r\n",
+        format!("POST /release HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {off}\r\n\r\n")
+            .as_bytes(),
     );
     assert!(wrong.starts_with("HTTP/1.1 401"), "{wrong}");
     assert!(wrong.contains("wrong admin token"), "{wrong}");
