@@ -1,15 +1,16 @@
-//! The admin port of real `tenure node` processes, and the `tenure` commands that use
-//! it (`status`, `release`, `hand-over`). The commands steer the protocol only through
-//! the calls `docs/algorithm.md` §3 "Release and hand-over" describes; these tests check
-//! the port around them:
+//! Checks `docs/algorithm.md` §3 "Release and hand-over" end to end, through the admin
+//! port of real `tenure node` processes and the `tenure` commands that use it (`status`,
+//! `release`, `hand-over`), and the admin port itself:
 //!
-//! - `POST /release` moves the role to another node, `POST /hand-over?to=ID` gives it to
-//!   that node, refusals (not master, not a candidate) exit non-zero with the reason;
+//! - `POST /release` moves the role to another node (the releasing node stays away for a
+//!   lease), `POST /hand-over?to=ID` gives it to that node; refusals (not master, not a
+//!   candidate) exit non-zero with the reason;
 //! - with an admin token file, a `POST` without the token, or with a wrong one, is refused
 //!   with 401; without a token file, a `POST` is refused with 401 on a non-loopback
 //!   address (192.0.2.1, inside a network namespace of `tenure_e2e::netns`) and open on
 //!   loopback;
-//! - `GET /healthz` says whether the node runs and has a quorum in view;
+//! - `GET /healthz` says whether the node runs and has a quorum in view (503 once the
+//!   others are gone, or the node's task is);
 //! - garbage, oversized heads, slow and idle clients, too many connections get 4xx/503 or
 //!   are closed, each counted once by reason in `/metrics`, while the port keeps serving;
 //! - a taken admin port stops the node before it joins: it stores nothing and sends no
