@@ -16,7 +16,12 @@ pub const BAUD: u32 = 115_200;
 /// UART0: human-readable text logs.
 pub const UART0_BASE: usize = 0x4000_4000;
 /// UART1: the frame link to the other nodes.
+#[cfg(not(feature = "eth"))]
 pub const UART1_BASE: usize = 0x4000_5000;
+
+/// The LAN9118 Ethernet controller's register block (`hw/arm/mps2.c`).
+#[cfg(feature = "eth")]
+pub const LAN9118_BASE: usize = 0x4020_0000;
 
 /// External interrupt numbers (NVIC lines) of the UARTs we use: on the AN385
 /// and AN386 UART n raises RX on line 2n and TX on line 2n+1.
@@ -26,7 +31,12 @@ pub enum Irq {
     /// UART0 receive (console commands).
     Uart0Rx = 0,
     /// UART1 receive (frames).
+    #[cfg(not(feature = "eth"))]
     Uart1Rx = 2,
+    /// The LAN9118 Ethernet controller (`hw/arm/mps2.c`: line 13 on the
+    /// AN385/AN386 images).
+    #[cfg(feature = "eth")]
+    Ethernet = 13,
 }
 
 // SAFETY: the discriminants are valid external interrupt numbers of this board.
@@ -158,9 +168,17 @@ static __INTERRUPTS: [unsafe extern "C" fn(); IRQ_COUNT] = [DefaultHandler; IRQ_
 /// Every external interrupt lands here; `irqn` is its number.
 #[cortex_m_rt::exception]
 unsafe fn DefaultHandler(irqn: i16) {
+    #[cfg(not(feature = "eth"))]
     if irqn == Irq::Uart1Rx as i16 {
         crate::link::on_rx_interrupt();
-    } else if irqn == Irq::Uart0Rx as i16 {
+        return;
+    }
+    #[cfg(feature = "eth")]
+    if irqn == Irq::Ethernet as i16 {
+        crate::lan9118::on_interrupt(LAN9118_BASE);
+        return;
+    }
+    if irqn == Irq::Uart0Rx as i16 {
         crate::console::on_rx_interrupt();
     }
 }

@@ -14,6 +14,10 @@
 //! renewal; every member must use the same), `flash=PATH`
 //! (optional host file for the emulated flash, default
 //! `tenure-node-<id>.flash` in QEMU's working directory).
+//! With the `eth` feature also `ip=A.B.C.D/PREFIX` (required: this node's
+//! static IPv4 address) and `peers=ID@A.B.C.D:PORT,...` (required: every
+//! member's UDP address, this node's included, as in the `[[members]]` of a
+//! `tenure node` configuration); see [`crate::net`].
 //! Unknown keys are rejected so a typo does not go unnoticed.
 
 use heapless::{String, Vec};
@@ -40,6 +44,9 @@ pub struct Settings {
     pub renewal: tenure::Renewal,
     /// Host path of the flash file, NUL-terminated for semihosting.
     pub flash_path: String<MAX_PATH>,
+    /// The Ethernet link's addresses (`ip=`, `peers=`).
+    #[cfg(feature = "eth")]
+    pub net: crate::net::NetSettings,
 }
 
 /// Timing overrides from the command line; `None` keeps the core default.
@@ -75,6 +82,14 @@ pub enum CmdlineError {
     BadRenewal,
     /// A `key=value` pair with an unknown key, or a word without `=`.
     UnknownKey,
+    /// `ip=` or a `peers=` entry does not parse, or this node's entry is
+    /// not on `ip=`.
+    #[cfg(feature = "eth")]
+    BadAddress,
+    /// No `ip=`, or a member without a `peers=` address (or an address for
+    /// a non-member).
+    #[cfg(feature = "eth")]
+    MissingAddress,
 }
 
 #[cfg(not(feature = "defmt"))]
@@ -91,6 +106,10 @@ impl CmdlineError {
             Self::PathTooLong => "flash path too long",
             Self::BadRenewal => "renewal must be lease or logged",
             Self::UnknownKey => "unknown key or a word without =",
+            #[cfg(feature = "eth")]
+            Self::BadAddress => "bad ip=A.B.C.D/N or peers=ID@A.B.C.D:PORT,...",
+            #[cfg(feature = "eth")]
+            Self::MissingAddress => "ip= and a peers= address for every member needed",
         }
     }
 }
@@ -180,6 +199,8 @@ pub fn parse(line: &str) -> Result<Settings, CmdlineError> {
     let mut timing = Timing::default();
     let mut members: Option<Vec<u16, MAX_MEMBERS>> = None;
     let mut flash: Option<&str> = None;
+    #[cfg(feature = "eth")]
+    let mut net = crate::net::NetSettings::default();
     for word in words {
         let (name, value) = word.split_once('=').ok_or(CmdlineError::UnknownKey)?;
         match name {
@@ -208,6 +229,8 @@ pub fn parse(line: &str) -> Result<Settings, CmdlineError> {
                     _ => return Err(CmdlineError::BadRenewal),
                 }
             }
+            #[cfg(feature = "eth")]
+            _ if net.parse_key(name, value).transpose()?.is_some() => {}
             _ => return Err(CmdlineError::UnknownKey),
         }
     }
@@ -216,6 +239,8 @@ pub fn parse(line: &str) -> Result<Settings, CmdlineError> {
     if !members.contains(&id) {
         return Err(CmdlineError::IdNotMember);
     }
+    #[cfg(feature = "eth")]
+    net.check(id, &members)?;
     let mut flash_path = String::new();
     let written = match flash {
         Some(path) => flash_path.push_str(path).is_ok(),
@@ -240,5 +265,7 @@ pub fn parse(line: &str) -> Result<Settings, CmdlineError> {
         key,
         renewal,
         flash_path,
+        #[cfg(feature = "eth")]
+        net,
     })
 }

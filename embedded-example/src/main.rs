@@ -14,8 +14,13 @@ mod board;
 mod cmdline;
 mod console;
 mod flash;
+#[cfg(feature = "eth")]
+mod lan9118;
+#[cfg(not(feature = "eth"))]
 mod link;
 mod mem;
+#[cfg(feature = "eth")]
+mod net;
 mod runner;
 mod semihosting;
 mod store;
@@ -60,7 +65,8 @@ fn main() -> ! {
     CmsdkUart::at(UART0_BASE).enable();
     time_driver::init(peripherals.SYST);
 
-    let mut line = [0u8; 256];
+    // The Ethernet build's command line also lists every member's address.
+    let mut line = [0u8; if cfg!(feature = "eth") { 512 } else { 256 }];
     let settings = match semihosting::command_line(&mut line).map(cmdline::parse) {
         Some(Ok(settings)) => settings,
         Some(Err(e)) => {
@@ -78,12 +84,19 @@ fn main() -> ! {
         MemberList(&settings.members)
     );
 
+    #[cfg(not(feature = "eth"))]
     link::init();
     console::init();
     wfi::run(|spawner| start(spawner, settings))
 }
 
 fn start(spawner: Spawner, settings: Settings) {
+    #[cfg(feature = "eth")]
+    net::start(
+        spawner,
+        &settings,
+        u64::from(semihosting::host_time()) << 16 | u64::from(settings.id),
+    );
     spawner.spawn(node_task(settings).expect("node task spawned once"));
 }
 

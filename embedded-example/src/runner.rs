@@ -14,7 +14,10 @@ use tenure::{
 
 use crate::cmdline::{Settings, BROADCAST, MAX_MEMBERS};
 use crate::console::{Command, CommandReader};
+#[cfg(not(feature = "eth"))]
 use crate::link::{self, Receiver, Sender};
+#[cfg(feature = "eth")]
+use crate::net::{self as link, Receiver, Sender};
 use crate::semihosting;
 use crate::store::{FlashStore, Key, MAX_VALUE};
 
@@ -372,6 +375,8 @@ where
             s.round_timeouts,
             now().as_micros()
         );
+        #[cfg(feature = "eth")]
+        link::report_stats(now().as_micros());
     }
 
     /// Executes the node's outputs in order. Halts if the record could not
