@@ -22,8 +22,9 @@
 //! [`STATS`]: frames with the MAC's error flag, frames that failed the
 //! destination address filter (the MAC runs in receive-all mode, so filter
 //! failures reach the driver flagged instead of vanishing uncounted), frames
-//! shorter than the smallest ARP or IPv4/UDP frame, frames too long for the
-//! buffer, frames of another EtherType, broadcasts that are not ARP, and ARP
+//! shorter than the smallest ARP or IPv4/UDP frame or than their IPv4 header
+//! says, frames too long for the buffer, frames of another EtherType or IP
+//! protocol than ARP and UDP over IPv4, broadcasts that are not ARP, and ARP
 //! broadcasts beyond a rate limit (a broadcast storm costs a bounded amount
 //! of work). Nothing on the wire can make it panic: every length is checked
 //! before it indexes a buffer.
@@ -178,6 +179,8 @@ const CRC_LEN: usize = 4;
 const ETH_HEADER: usize = 14;
 const ETHERTYPE_IPV4: u16 = 0x0800;
 const ETHERTYPE_ARP: u16 = 0x0806;
+/// The IPv4 protocol number of UDP.
+const IP_PROTO_UDP: u8 = 17;
 /// The shortest frame the node has a use for: an ARP packet (28 bytes) or an
 /// IPv4 header (20) and a UDP header (8) after the Ethernet header.
 pub const MIN_FRAME: usize = ETH_HEADER + 28;
@@ -210,12 +213,13 @@ pub struct Stats {
     pub rx_errors: AtomicU32,
     /// Frames that failed the destination MAC address filter.
     pub wrong_mac: AtomicU32,
-    /// Frames shorter than [`MIN_FRAME`].
+    /// Frames shorter than [`MIN_FRAME`], and IPv4 packets cut off before
+    /// the length their header gives.
     pub short: AtomicU32,
     /// Frames longer than [`MAX_FRAME`].
     pub too_long: AtomicU32,
-    /// Frames of an EtherType other than IPv4 and ARP, and broadcasts that
-    /// are not ARP.
+    /// Frames of an EtherType other than IPv4 and ARP, broadcasts that are
+    /// not ARP, and IPv4 packets that are not UDP (or not IPv4 at all).
     pub bad_type: AtomicU32,
     /// Broadcasts over the rate limit.
     pub storm: AtomicU32,
@@ -384,7 +388,23 @@ impl Rx {
         let broadcast = self.buf[..6] == [0xFF; 6];
         match ethertype {
             ETHERTYPE_ARP => {}
-            ETHERTYPE_IPV4 if !broadcast => {}
+            ETHERTYPE_IPV4 if !broadcast => {
+                // The MAC (or the emulator) pads short frames to 60 bytes, so
+                // a cut-off packet is found by its header: the IPv4 total
+                // length must fit in the frame. Only UDP is spoken here.
+                let version_ihl = self.buf[ETH_HEADER];
+                let total = usize::from(u16::from_be_bytes([
+                    self.buf[ETH_HEADER + 2],
+                    self.buf[ETH_HEADER + 3],
+                ]));
+                let protocol = self.buf[ETH_HEADER + 9];
+                if version_ihl >> 4 != 4 || version_ihl & 0xF < 5 || protocol != IP_PROTO_UDP {
+                    return drop(&STATS.bad_type);
+                }
+                if ETH_HEADER + total > frame || total < 20 + 8 {
+                    return drop(&STATS.short);
+                }
+            }
             _ => return drop(&STATS.bad_type),
         }
         if broadcast {
