@@ -53,6 +53,8 @@ const CTRL: usize = 0x08;
 const INTSTATUS: usize = 0x0c;
 const BAUDDIV: usize = 0x10;
 
+// With defmt and Ethernet, nothing writes to a UART.
+#[cfg_attr(all(feature = "defmt", feature = "eth"), allow(dead_code))]
 const STATE_TX_FULL: u32 = 1 << 0;
 const STATE_RX_FULL: u32 = 1 << 1;
 const CTRL_TX_EN: u32 = 1 << 0;
@@ -91,12 +93,14 @@ impl CmsdkUart {
     }
 
     /// Sends one byte, waiting while the transmit buffer is full.
+    #[cfg_attr(all(feature = "defmt", feature = "eth"), allow(dead_code))]
     pub fn write_byte(self, byte: u8) {
         while self.read(STATE) & STATE_TX_FULL != 0 {}
         self.write(DATA, u32::from(byte));
     }
 
     /// Sends all of `bytes`.
+    #[cfg_attr(all(feature = "defmt", feature = "eth"), allow(dead_code))]
     pub fn write_all(self, bytes: &[u8]) {
         for &b in bytes {
             self.write_byte(b);
