@@ -4,10 +4,11 @@
 //! processes speak the same sealed UDP datagrams to each other.
 //!
 //! The test builds the segment itself, inside network namespaces it creates and removes
-//! (names carry the test's process id): a bridge in a namespace of its own; each QEMU node
-//! on a tap device on that bridge (`-nic tap,model=lan9118`); each tokio node in its own
-//! namespace, joined to the bridge by a veth pair. Addresses are 192.0.2.0/24
-//! (documentation range) inside those namespaces only.
+//! ([`tenure_e2e::netns::Lab`]; names carry the test's process id): a bridge in a
+//! namespace of its own; each tokio node in its own namespace, joined to the bridge by a
+//! veth pair; each QEMU node, run in the bridge's namespace, on a tap device on that
+//! bridge (`-nic tap,model=lan9118`). Addresses are 192.0.2.0/24 (documentation range)
+//! inside those namespaces only.
 //!
 //! It then kills the master with SIGKILL again and again (`MIXED_ETH_KILLS`, default 30),
 //! QEMU and tokio alike (a QEMU master is steered to a tokio node with a hand-over every
@@ -25,7 +26,8 @@
 //! datagrams from a member's address. Every QEMU node must count them (its `EVENT net`
 //! and `EVENT stats` counters), keep running, and the cluster must keep its master.
 //!
-//! Needs root, `ip` (iproute2), `qemu-system-arm`, `python3` (the packet socket) and the
+//! Needs root, `ip` (iproute2), `nft` (the lab's), `qemu-system-arm`, `python3` (the
+//! packet socket) and the
 //! `thumbv7em-none-eabihf` target. Without them it prints what is missing and passes,
 //! unless `CI` is set. `MIXED_ETH_KEEP=1` keeps the logs.
 
@@ -35,6 +37,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+
+use tenure_e2e::netns::{self, Lab};
 
 const CLUSTER: u32 = 4343;
 const LEASE: Duration = Duration::from_millis(500);
@@ -47,6 +51,8 @@ const QEMU: [u16; 3] = [3, 4, 5];
 /// counts as two masters: the lateness of the line that reports a term's end.
 const STAMP_TOLERANCE: Duration = Duration::from_millis(50);
 
+/// Node `id`'s address: the [`Lab`]'s `192.0.2.<id>` for tokio nodes (ids 1 and 2 are
+/// its nodes 1 and 2), above them for QEMU nodes.
 fn ip_of(id: u16) -> String {
     if TOKIO.contains(&id) {
         format!("192.0.2.{id}")
@@ -84,26 +90,9 @@ fn runs(cmd: &str, args: &[&str]) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(1).map(|u| u == "0"))
-        })
-        .unwrap_or(false)
-}
-
 /// Whether everything is here; prints what is missing if not (and fails under `CI`).
 fn prerequisites() -> bool {
-    let mut missing = Vec::new();
-    if !is_root() {
-        missing.push("root (network namespaces, bridge, taps)".to_string());
-    }
-    if !runs("ip", &["-V"]) {
-        missing.push("ip: apt-get install -y iproute2".into());
-    }
+    let mut missing: Vec<String> = netns::unavailable().into_iter().collect();
     if !runs("qemu-system-arm", &["--version"]) {
         missing.push("qemu-system-arm: apt-get install -y qemu-system-arm".into());
     }
@@ -188,89 +177,43 @@ fn build_tenure() -> PathBuf {
     bin
 }
 
-/// Runs `ip ARGS...`, panicking with its error output if it fails.
-fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().expect("run ip");
-    assert!(
-        out.status.success(),
-        "ip {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
+/// Turns IPv6 off in namespace `ns`: its multicast chatter would mix with the bad input.
+fn no_ipv6(lab: &Lab, ns: &str) {
+    for setting in [
+        "net.ipv6.conf.all.disable_ipv6=1",
+        "net.ipv6.conf.default.disable_ipv6=1",
+    ] {
+        let _ = lab
+            .command(ns, "sysctl")
+            .args(["-q", "-w", setting])
+            .status();
+    }
 }
 
-/// The segment: a bridge in a namespace of its own, a tap per QEMU node on it, a
-/// namespace per tokio node joined by a veth pair. Removed on drop (also on a failed
-/// assertion): deleting a namespace removes every device in it.
+/// The segment (a [`Lab`]: a namespace per tokio node, joined by veths to a bridge in a
+/// namespace of its own) and a tap on the bridge per QEMU node.
 struct Segment {
-    bridge_ns: String,
-    node_ns: HashMap<u16, String>,
+    lab: Lab,
     taps: HashMap<u16, String>,
 }
 
 impl Segment {
     fn create() -> Segment {
-        let pid = std::process::id();
-        let mut seg = Segment {
-            bridge_ns: format!("te{pid}br"),
-            node_ns: HashMap::new(),
-            taps: HashMap::new(),
-        };
-        ip(&["netns", "add", &seg.bridge_ns]);
-        let br = seg.bridge_ns.clone();
-        ip(&["-n", &br, "link", "set", "lo", "up"]);
-        ip(&["-n", &br, "link", "add", "br0", "type", "bridge"]);
-        // No IPv6 on the segment: its multicast chatter would mix with the bad input.
-        sysctl(&br, "net.ipv6.conf.all.disable_ipv6=1");
-        sysctl(&br, "net.ipv6.conf.default.disable_ipv6=1");
-        ip(&["-n", &br, "link", "set", "br0", "up"]);
-        for id in QEMU {
-            let tap = format!("te{pid}q{id}");
-            ip(&["-n", &br, "tuntap", "add", "dev", &tap, "mode", "tap"]);
-            ip(&["-n", &br, "link", "set", &tap, "master", "br0"]);
-            ip(&["-n", &br, "link", "set", &tap, "up"]);
-            seg.taps.insert(id, tap);
+        let lab = Lab::new(TOKIO.len());
+        no_ipv6(&lab, &lab.bridge_ns());
+        for i in 1..=TOKIO.len() {
+            no_ipv6(&lab, &lab.node_ns(i));
         }
-        for id in TOKIO {
-            let ns = format!("te{pid}n{id}");
-            ip(&["netns", "add", &ns]);
-            seg.node_ns.insert(id, ns.clone());
-            sysctl(&ns, "net.ipv6.conf.all.disable_ipv6=1");
-            sysctl(&ns, "net.ipv6.conf.default.disable_ipv6=1");
-            let (inner, outer) = (format!("te{pid}v{id}"), format!("te{pid}b{id}"));
-            ip(&[
-                "-n", &ns, "link", "add", &inner, "type", "veth", "peer", "name", &outer, "netns",
-                &br,
-            ]);
-            ip(&["-n", &br, "link", "set", &outer, "master", "br0"]);
-            ip(&["-n", &br, "link", "set", &outer, "up"]);
-            ip(&["-n", &ns, "link", "set", "lo", "up"]);
-            ip(&[
-                "-n",
-                &ns,
-                "addr",
-                "add",
-                &format!("{}/24", ip_of(id)),
-                "dev",
-                &inner,
-            ]);
-            ip(&["-n", &ns, "link", "set", &inner, "up"]);
-        }
-        seg
+        let taps = QEMU
+            .iter()
+            .map(|&id| (id, lab.add_tap(usize::from(id))))
+            .collect();
+        Segment { lab, taps }
     }
-}
 
-fn sysctl(ns: &str, setting: &str) {
-    let _ = Command::new("ip")
-        .args(["netns", "exec", ns, "sysctl", "-q", "-w", setting])
-        .status();
-}
-
-impl Drop for Segment {
-    fn drop(&mut self) {
-        for ns in self.node_ns.values().chain([&self.bridge_ns]) {
-            let _ = Command::new("ip").args(["netns", "del", ns]).status();
-        }
+    /// The namespace of tokio node `id`.
+    fn node_ns(&self, id: u16) -> String {
+        self.lab.node_ns(usize::from(id))
     }
 }
 
@@ -469,7 +412,7 @@ impl Cluster {
     /// Starts (or restarts) node `id` and a thread that reads its lines.
     fn start(&mut self, id: u16) {
         let log = self.dir.join(format!("node{id}.log"));
-        let mut cmd = Command::new("ip");
+        let mut cmd;
         if Self::is_qemu(id) {
             let append = format!(
                 "id={id} members=1,2,3,4,5 cluster={CLUSTER} key={} lease_ms={} round_ms={} \
@@ -486,8 +429,11 @@ impl Cluster {
                 self.seg.taps[&id],
                 mac_of(id)
             );
-            cmd.args(["netns", "exec", &self.seg.bridge_ns, "qemu-system-arm"])
-                .args(["-machine", "mps2-an386", "-cpu", "cortex-m4"])
+            cmd = self
+                .seg
+                .lab
+                .command(&self.seg.lab.bridge_ns(), "qemu-system-arm");
+            cmd.args(["-machine", "mps2-an386", "-cpu", "cortex-m4"])
                 .args(["-nographic", "-monitor", "none"])
                 .args(["-semihosting-config", "enable=on,target=native"])
                 .args(["-serial", "stdio", "-nic", &nic])
@@ -495,9 +441,8 @@ impl Cluster {
                 .args(["-kernel", "firmware.elf", "-append", &append]);
         } else {
             let config = self.write_tokio_config(id);
-            cmd.args(["netns", "exec", &self.seg.node_ns[&id]])
-                .arg(&self.tenure)
-                .arg("node")
+            cmd = self.seg.lab.command(&self.seg.node_ns(id), &self.tenure);
+            cmd.arg("node")
                 .arg("--config")
                 .arg(config)
                 .env("RUST_LOG", "info");
@@ -654,7 +599,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 /// The bad-input sender: a packet socket on the bridge (inside the bridge namespace).
-/// argv: the QEMU nodes as `MAC,IP,PORT` triples. Frames per QEMU node (paced, so the
+/// argv: the bridge, then the QEMU nodes as `MAC,IP,PORT` triples. Frames per QEMU node (paced, so the
 /// emulated NIC's FIFO never overflows): 100 short frames (an IPv4/UDP packet cut off
 /// after 26 of its 200 bytes; QEMU pads it to 60 bytes), 100 UDP datagrams from an
 /// address that is no member's, 100 forged datagrams from member 1's address; to all:
@@ -663,7 +608,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 const INJECT: &str = r#"
 import socket, struct, sys, time
 s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
-s.bind(("br0", 0))
+s.bind((sys.argv[1], 0))
 SRC = bytes.fromhex("020000000099")
 def mac(m): return bytes.fromhex(m.replace(":", ""))
 def csum(b):
@@ -678,7 +623,7 @@ def udp(dst_mac, src_ip, dst_ip, sport, dport, payload):
     h = h[:10] + struct.pack("!H", csum(h)) + h[12:]
     return dst_mac + SRC + b"\x08\x00" + h + u
 sent = {"short": 0, "not_member": 0, "forged": 0, "wrong_mac": 0, "storm": 0, "bcast_ip": 0}
-for node in sys.argv[1:]:
+for node in sys.argv[2:]:
     m, ipaddr, port = node.split(",")
     for i in range(100):
         cut = udp(mac(m), "192.0.2.98", ipaddr, 7098, int(port), bytes(172))[:14 + 26]
@@ -805,8 +750,11 @@ fn mixed_ethernet_cluster_without_gateway() {
         .iter()
         .map(|&id| format!("{},{},{}", mac_of(id), ip_of(id), port_of(id)))
         .collect();
-    let out = Command::new("ip")
-        .args(["netns", "exec", &c.seg.bridge_ns, "python3", "-c", INJECT])
+    let out = c
+        .seg
+        .lab
+        .command(&c.seg.lab.bridge_ns(), "python3")
+        .args(["-c", INJECT, &c.seg.lab.bridge()])
         .args(&args)
         .output()
         .expect("run the packet sender");
