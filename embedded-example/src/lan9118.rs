@@ -559,11 +559,15 @@ pub struct TxToken<'a> {
 
 impl embassy_net_driver::TxToken for TxToken<'_> {
     fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
-        // The stack never asks for more than the MTU; if it did, the frame
-        // is built in a scratch slice and dropped (counted) by `push_frame`.
-        let len = len.min(MAX_FRAME);
-        let r = f(&mut self.tx.buf[..len]);
-        self.tx.push_frame(self.regs, len);
+        // The stack never asks for more than the MTU (`capabilities`); if it
+        // did, the frame would be built short and is not sent (counted).
+        let fits = len <= MAX_FRAME;
+        let r = f(&mut self.tx.buf[..len.min(MAX_FRAME)]);
+        if fits {
+            self.tx.push_frame(self.regs, len);
+        } else {
+            count(&STATS.tx_dropped);
+        }
         r
     }
 }
