@@ -9,14 +9,15 @@
 //!
 //! Register facts are from the *SMSC LAN9118 High Performance Single-Chip
 //! 10/100 Non-PCI Ethernet Controller* datasheet, revision 1.5 (07-11-08):
-//! chapter 5 "Register Description" (Table 5.1 "Direct Address Register Map"
+//! chapter 5 "Register Description" (its direct address register map
 //! for offsets and reset values, §5.3 "System Control and Status Registers"
 //! for their bits, §5.4 "MAC Control and Status Registers" for the indirect
 //! MAC registers, §5.5 "PHY Registers" for the PHY's basic status), §3.12
 //! "TX Data Path Operation" (§3.12.2 "TX Command Format", TX command 'A' and
 //! 'B') and §3.13 "RX Data Path Operation" (§3.13.3 "RX Status Format"). Each
-//! constant below names its register and bits. Where the emulation differs
-//! from silicon (QEMU's `hw/net/lan9118.c`), the comment says so.
+//! constant below names its register (as the datasheet names it, under the
+//! section given) and bits. Where the emulation differs from silicon (QEMU's
+//! `hw/net/lan9118.c`), the comment says so.
 //!
 //! What the driver drops before the IP stack sees it, each counted in
 //! [`STATS`]: frames with the MAC's error flag, frames that failed the
@@ -39,7 +40,7 @@ use embassy_sync::waitqueue::AtomicWaker;
 
 use crate::board::Irq;
 
-// --- Direct address registers (Table 5.1, "Direct Address Register Map") ---
+// --- Direct address registers (chapter 5, direct address register map) ---
 
 /// RX Data FIFO port (0x00-0x1C, any address in the range reads the FIFO).
 const RX_DATA_FIFO: usize = 0x00;
@@ -47,34 +48,34 @@ const RX_DATA_FIFO: usize = 0x00;
 const TX_DATA_FIFO: usize = 0x20;
 /// RX Status FIFO port: reading pops one status word.
 const RX_STATUS_FIFO: usize = 0x40;
-/// Chip ID and revision (§5.3.1 ID_REV): bits 31:16 are the chip id, 0x0118.
+/// Chip ID and revision (ID_REV, §5.3): bits 31:16 are the chip id, 0x0118.
 const ID_REV: usize = 0x50;
-/// Interrupt configuration (§5.3.2 IRQ_CFG).
+/// Interrupt configuration (IRQ_CFG, §5.3).
 const IRQ_CFG: usize = 0x54;
-/// Interrupt status (§5.3.3 INT_STS): write 1 to clear a bit.
+/// Interrupt status (INT_STS, §5.3): write 1 to clear a bit.
 const INT_STS: usize = 0x58;
-/// Interrupt enable (§5.3.4 INT_EN).
+/// Interrupt enable (INT_EN, §5.3).
 const INT_EN: usize = 0x5C;
-/// Byte order test (§5.3.5 BYTE_TEST): always reads 0x8765_4321.
+/// Byte order test (BYTE_TEST, §5.3): always reads 0x8765_4321.
 const BYTE_TEST: usize = 0x64;
-/// Receive configuration (§5.3.7 RX_CFG).
+/// Receive configuration (RX_CFG, §5.3).
 const RX_CFG: usize = 0x6C;
-/// Transmit configuration (§5.3.8 TX_CFG).
+/// Transmit configuration (TX_CFG, §5.3).
 const TX_CFG: usize = 0x70;
-/// Hardware configuration (§5.3.9 HW_CFG).
+/// Hardware configuration (HW_CFG, §5.3).
 const HW_CFG: usize = 0x74;
-/// RX FIFO information (§5.3.11 RX_FIFO_INF).
+/// RX FIFO information (RX_FIFO_INF, §5.3).
 const RX_FIFO_INF: usize = 0x7C;
-/// TX FIFO information (§5.3.12 TX_FIFO_INF).
+/// TX FIFO information (TX_FIFO_INF, §5.3).
 const TX_FIFO_INF: usize = 0x80;
-/// Power management control (§5.3.13 PMT_CTRL).
+/// Power management control (PMT_CTRL, §5.3).
 const PMT_CTRL: usize = 0x84;
-/// Receiver dropped frames counter (§5.3.19 RX_DROP): frames lost for lack
+/// Receiver dropped frames counter (RX_DROP, §5.3): frames lost for lack
 /// of FIFO room; cleared on read. (QEMU always reads 0.)
 const RX_DROP: usize = 0xA0;
-/// MAC CSR synchronizer command (§5.3.20 MAC_CSR_CMD).
+/// MAC CSR synchronizer command (MAC_CSR_CMD, §5.3).
 const MAC_CSR_CMD: usize = 0xA4;
-/// MAC CSR synchronizer data (§5.3.21 MAC_CSR_DATA).
+/// MAC CSR synchronizer data (MAC_CSR_DATA, §5.3).
 const MAC_CSR_DATA: usize = 0xA8;
 
 /// BYTE_TEST's fixed value.
@@ -121,16 +122,16 @@ const MAC_CSR_READ: u32 = 1 << 30;
 
 // --- MAC registers (§5.4, index in MAC_CSR_CMD bits 7:0) ---
 
-/// MAC control register (§5.4.1 MAC_CR).
+/// MAC control register (MAC_CR, §5.4).
 const MAC_CR: u32 = 1;
-/// MAC address high: bytes 4 and 5 in bits 15:0 (§5.4.2 ADDRH).
+/// MAC address high: bytes 4 and 5 in bits 15:0 (ADDRH, §5.4).
 const MAC_ADDRH: u32 = 2;
-/// MAC address low: bytes 0..=3 in bits 31:0 (§5.4.3 ADDRL).
+/// MAC address low: bytes 0..=3 in bits 31:0 (ADDRL, §5.4).
 const MAC_ADDRL: u32 = 3;
-/// MII access (§5.4.6 MII_ACC): PHY address 15:11, register 10:6, bit 1
+/// MII access (MII_ACC, §5.4): PHY address 15:11, register 10:6, bit 1
 /// MIIWnR, bit 0 MIIBZY.
 const MAC_MII_ACC: u32 = 6;
-/// MII data (§5.4.7 MII_DATA).
+/// MII data (MII_DATA, §5.4).
 const MAC_MII_DATA: u32 = 7;
 
 /// MAC_CR bit 31 RXALL: receive all frames, filter failures flagged in the
@@ -145,7 +146,7 @@ const MAC_CR_RXEN: u32 = 1 << 2;
 
 /// The internal PHY's MII address (§5.5: the internal PHY is at address 1).
 const PHY_ADDR: u32 = 1;
-/// PHY basic status register (§5.5.2).
+/// PHY basic status register (§5.5).
 const PHY_BSR: u32 = 1;
 /// PHY basic status bit 2: link up.
 const PHY_BSR_LINK: u32 = 1 << 2;
