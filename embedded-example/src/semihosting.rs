@@ -111,7 +111,18 @@ impl Drop for HostFile {
 }
 
 /// Ends the QEMU run with `code` as its exit status (0 success).
+///
+/// SYS_EXIT_EXTENDED (0x20), reason ADP_Stopped_ApplicationExit with `code`
+/// as the subcode: QEMU exits with `code`. (Plain SYS_EXIT on 32-bit Arm
+/// carries no code: QEMU would exit with 1 for every failure.)
 pub fn exit(code: i32) -> ! {
+    const SYS_EXIT_EXTENDED: usize = 0x20;
+    const ADP_STOPPED_APPLICATION_EXIT: usize = 0x20026;
+    let block = [ADP_STOPPED_APPLICATION_EXIT, code as usize];
+    // SAFETY: the call reads the two-word block, which outlives it; it does
+    // not return under QEMU.
+    unsafe { syscall1(SYS_EXIT_EXTENDED, block.as_ptr() as usize) };
+    // A host without the extended call: exit without the code.
     cortex_m_semihosting::debug::exit(if code == 0 {
         cortex_m_semihosting::debug::EXIT_SUCCESS
     } else {

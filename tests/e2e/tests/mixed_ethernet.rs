@@ -345,6 +345,17 @@ struct Proc {
     id: u16,
     child: Option<Child>,
     stdin: Option<ChildStdin>,
+    /// When the running child was started.
+    since: Instant,
+}
+
+/// CPU time used so far by process `pid` (user + system), from `/proc`.
+fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // USER_HZ is 100 on Linux.
+    Some(Duration::from_millis(ticks * 10))
 }
 
 /// The running cluster; kills every child when dropped (also on a failed assertion),
@@ -479,6 +490,7 @@ impl Cluster {
         }
         let p = self.procs.iter_mut().find(|p| p.id == id).expect("node");
         p.child = Some(child);
+        p.since = Instant::now();
         p.stdin = stdin;
     }
 
@@ -593,6 +605,44 @@ impl Cluster {
     }
 }
 
+/// A QEMU node whose network keys are wrong stops at once with exit code 2 (a clear
+/// error, nothing sent): its own `peers=` entry not on `ip=`, and a member without an
+/// address.
+fn bad_command_line_stops(c: &Cluster) {
+    for (what, append) in [
+        (
+            "own address not on ip=",
+            format!("id=3 members=1,2,3,4,5 ip=192.0.2.99/24 peers={}", peers()),
+        ),
+        (
+            "member without an address",
+            "id=3 members=1,2,3 ip=192.0.2.13/24 peers=3@192.0.2.13:7003".to_string(),
+        ),
+    ] {
+        let status = c
+            .seg
+            .lab
+            .command(&c.seg.lab.bridge_ns(), "timeout")
+            .args(["-s", "KILL", "20", "qemu-system-arm"])
+            .args(["-machine", "mps2-an386", "-cpu", "cortex-m4"])
+            .args(["-nographic", "-monitor", "none"])
+            .args(["-semihosting-config", "enable=on,target=native"])
+            .args(["-serial", "stdio", "-nic", "none"])
+            .args(["-kernel", "firmware.elf", "-append", &append])
+            .current_dir(&c.dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("run qemu");
+        assert_eq!(
+            status.code(),
+            Some(2),
+            "{what}: the firmware must stop with exit code 2"
+        );
+    }
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
     sorted[rank.clamp(1, sorted.len()) - 1]
@@ -672,11 +722,13 @@ fn mixed_ethernet_cluster_without_gateway() {
                 id,
                 child: None,
                 stdin: None,
+                since: Instant::now(),
             })
             .collect(),
         obs: Arc::default(),
         seg,
     };
+    bad_command_line_stops(&c);
     for id in TOKIO.iter().chain(&QEMU) {
         c.start(*id);
     }
@@ -834,6 +886,17 @@ fn mixed_ethernet_cluster_without_gateway() {
         );
     }
     drop(o);
+    for p in c.procs.iter().filter(|p| Cluster::is_qemu(p.id)) {
+        let cpu = p.child.as_ref().and_then(|ch| cpu_time(ch.id()));
+        if let Some(cpu) = cpu {
+            let share = cpu.as_secs_f64() / p.since.elapsed().as_secs_f64().max(1e-3);
+            eprintln!(
+                "node {}: {:.1} % of a host core since its last start",
+                p.id,
+                100.0 * share
+            );
+        }
+    }
     failovers.sort();
     eprintln!(
         "mixed_ethernet: kills={} (tokio {}, qemu {}) failover_p50_ms={} failover_p99_ms={} \
