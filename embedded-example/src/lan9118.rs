@@ -95,8 +95,9 @@ const IRQ_CFG_IRQ_TYPE: u32 = 1 << 0;
 /// INT_STS/INT_EN bit 3 RSFL: RX status FIFO level above FIFO_INT's RX
 /// status level (0 after reset, so: at least one frame waiting).
 const INT_RSFL: u32 = 1 << 3;
-/// INT_STS/INT_EN bit 6 RXDF: RX dropped frame (the RX_DROP counter moved
-/// past its half-way mark).
+/// INT_STS/INT_EN bit 6 RXDF: a received frame was dropped (RX_DROP
+/// counted it); the interrupt wakes the task, which adds RX_DROP to
+/// [`STATS`].
 const INT_RXDF: u32 = 1 << 6;
 
 /// HW_CFG bit 0 SRST: soft reset; reads 1 until the reset has completed.
