@@ -19,17 +19,19 @@
 //!   monotonic clock as their lines arrive, never overlap (beyond the lateness of a line);
 //! - agreement: after each failover every live node names the same master;
 //! - each failover took at most two leases plus a few round timeouts;
+//! - restarts come back from their records (QEMU incarnations rise; a tokio node starts
+//!   without a record only once);
 //!
-//! and prints failover p50/p99/max. Last, it puts bad input on the wire from a packet
-//! socket on the bridge: frames shorter than any IPv4/ARP frame, frames for a MAC no node
-//! has, a broadcast storm, UDP datagrams from an address that is no member's and forged
+//! and prints failover p50/p99/max. Before the cluster starts, a QEMU node with bad
+//! network keys must stop with exit code 2. Last, it puts bad input on the wire from a
+//! packet socket on the bridge: IPv4 packets cut short, frames for a MAC no node has, a
+//! broadcast storm, UDP datagrams from an address that is no member's and forged
 //! datagrams from a member's address. Every QEMU node must count them (its `EVENT net`
-//! and `EVENT stats` counters), keep running, and the cluster must keep its master.
+//! and `EVENT stats` counters), keep running, and the master must keep its role.
 //!
 //! Needs root, `ip` (iproute2), `nft` (the lab's), `qemu-system-arm`, `python3` (the
-//! packet socket) and the
-//! `thumbv7em-none-eabihf` target. Without them it prints what is missing and passes,
-//! unless `CI` is set. `MIXED_ETH_KEEP=1` keeps the logs.
+//! packet socket) and the `thumbv7em-none-eabihf` target. Without them it prints what is
+//! missing and passes, unless `CI` is set. `MIXED_ETH_KEEP=1` keeps the logs.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
