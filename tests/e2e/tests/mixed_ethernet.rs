@@ -11,8 +11,9 @@
 //! inside those namespaces only.
 //!
 //! It then kills the master with SIGKILL again and again (`MIXED_ETH_KILLS`, default 30),
-//! QEMU and tokio alike (a QEMU master is steered to a tokio node with a hand-over every
-//! other kill), restarts each killed node from its record (same flash file, same data
+//! QEMU and tokio in turn (the role is first handed over to a node of the kind whose turn
+//! it is: from a QEMU master's console, or through a tokio master's admin port on the
+//! loopback of its namespace), restarts each killed node from its record (same flash file, same data
 //! directory) and checks:
 //!
 //! - one master at a time: the terms reported by the nodes, stamped on the host's
@@ -65,6 +66,11 @@ fn ip_of(id: u16) -> String {
 
 fn port_of(id: u16) -> u16 {
     7000 + id
+}
+
+/// Tokio node `id`'s admin port: loopback inside its own namespace.
+fn admin_of(id: u16) -> String {
+    format!("127.0.0.1:{}", 8000 + id)
 }
 
 fn mac_of(id: u16) -> String {
@@ -127,6 +133,15 @@ fn prerequisites() -> bool {
         "mixed_ethernet: SKIPPED (set CI=1 to make this a failure)"
     );
     false
+}
+
+/// Whether this `tenure node` takes `--first-boot` (then a data directory without a
+/// record needs it).
+fn has_first_boot_flag(tenure: &Path) -> bool {
+    Command::new(tenure)
+        .args(["node", "--help"])
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("--first-boot"))
 }
 
 fn cargo() -> Command {
@@ -468,7 +483,14 @@ impl Cluster {
             cmd.arg("node")
                 .arg("--config")
                 .arg(config)
+                .arg("--admin")
+                .arg(admin_of(id))
                 .env("RUST_LOG", "info");
+            // The first start only: a restart must come back from the record on disk.
+            let first = lock(&self.obs).starts.get(&id).copied().unwrap_or(0) == 0;
+            if first && has_first_boot_flag(&self.tenure) {
+                cmd.arg("--first-boot");
+            }
         }
         let mut child = cmd
             .current_dir(&self.dir)
@@ -537,6 +559,25 @@ impl Cluster {
             }
         }
         None
+    }
+
+    /// Asks master `from` to hand its role to `to`: a QEMU node through its console, a
+    /// tokio node through its admin port (loopback inside its namespace). Best effort:
+    /// the caller checks whether the role moved.
+    fn hand_over(&mut self, from: u16, to: u16) {
+        if Self::is_qemu(from) {
+            self.console(from, &format!("handover {to}"));
+            return;
+        }
+        let _ = self
+            .seg
+            .lab
+            .command(&self.seg.node_ns(from), &self.tenure)
+            .args(["hand-over", "--admin", &admin_of(from)])
+            .args(["--to", &to.to_string(), "--timeout", "2s"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
     }
 
     fn console(&mut self, id: u16, line: &str) {
@@ -762,10 +803,17 @@ fn mixed_ethernet_cluster_without_gateway() {
         let mut m = c
             .wait_agreement(Duration::from_secs(10))
             .unwrap_or_else(|| panic!("kill {k}: no agreed master within 10 s"));
-        // Every other kill, move a QEMU master's role to a tokio node first.
-        if k % 2 == 1 && Cluster::is_qemu(m) {
-            let to = TOKIO[k / 2 % 2];
-            c.console(m, &format!("handover {to}"));
+        // Alternate the kinds: move the role to a node of the kind whose turn it is first
+        // (a QEMU master hands over from its console, a tokio master through its admin
+        // port), then kill it.
+        let want_qemu = k % 2 == 0;
+        if Cluster::is_qemu(m) != want_qemu {
+            let to = if want_qemu {
+                QEMU[k / 2 % QEMU.len()]
+            } else {
+                TOKIO[k / 2 % TOKIO.len()]
+            };
+            c.hand_over(m, to);
             let until = Instant::now() + Duration::from_secs(3);
             while Instant::now() < until {
                 if let Some(now) = c.wait_agreement(Duration::from_millis(200)) {
