@@ -155,6 +155,13 @@ pub enum StartupError {
         /// The error.
         source: io::Error,
     },
+    /// This node's own address is a host name that could not be looked up.
+    Resolve {
+        /// The `host:port`.
+        host: String,
+        /// The error.
+        source: io::Error,
+    },
 }
 
 impl fmt::Display for StartupError {
@@ -165,6 +172,10 @@ impl fmt::Display for StartupError {
             StartupError::Start(e) => write!(f, "cannot start the node: {e}"),
             StartupError::Driver(e) => e.fmt(f),
             StartupError::Bind { addr, source } => write!(f, "cannot bind {addr}: {source}"),
+            StartupError::Resolve { host, source } => write!(
+                f,
+                "cannot look up this node's own address `{host}`: {source}"
+            ),
         }
     }
 }

@@ -76,10 +76,10 @@ pub mod store;
 pub mod transport;
 
 pub use clock::{Clock, TokioClock};
-pub use config::{ConfigFileError, NodeConfig};
+pub use config::{ConfigFileError, Identity, NodeConfig};
 pub use driver::{CommandFailure, Driver, DriverError, StartupError, Term, View, MAX_NODES};
 pub use metrics::{Counters, Health};
-pub use node::{start, start_on, Handle, HandleError, NodeError, NotMaster};
+pub use node::{start, start_on, Handle, HandleError, MasterInfo, NodeError, NotMaster};
 pub use store::{FileStore, RecordStore};
 /// The master as a node sees it: what [`Handle::master`] returns.
 pub use tenure::MasterView;

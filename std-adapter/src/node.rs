@@ -12,12 +12,12 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::clock::{Clock, TokioClock};
-use crate::config::NodeConfig;
+use crate::config::{Identity, NodeConfig};
 use crate::driver::{CommandFailure, Driver, DriverError, StartupError, View};
 use crate::gateway::{GatewayTransport, Inbound, Links};
 use crate::metrics::{Counters, Gauges, Health, Metrics};
 use crate::store::{FileStore, RecordStore};
-use crate::transport::{AddressBook, UdpTransport};
+use crate::transport::{LiveBook, UdpTransport};
 
 /// How long before the end of a term [`Handle::run_while_master`] cancels its future, to
 /// absorb timer and scheduling lateness.
@@ -110,8 +110,26 @@ impl fmt::Display for NotMaster {
 
 impl std::error::Error for NotMaster {}
 
+/// The master as [`Handle::master_info`] reports it: who it is and where to reach it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MasterInfo {
+    /// The master.
+    pub node: NodeId,
+    /// Its term's fencing token.
+    pub token: u64,
+    /// Its `name` in the configuration, if any.
+    pub name: Option<String>,
+    /// Its `advertise` address in the configuration, if any: where its service is
+    /// reached (what a follower forwards requests to).
+    pub advertise: Option<String>,
+    /// Its Tenure UDP address, as last resolved.
+    pub addr: Option<SocketAddr>,
+}
+
 struct Shared {
     id: NodeId,
+    identities: Vec<Identity>,
+    peers: Arc<LiveBook>,
     lease: tenure::Duration,
     renewal: tenure::Renewal,
     local: SocketAddr,
@@ -155,9 +173,18 @@ fn fresh_seed(id: NodeId) -> u64 {
     h.finish()
 }
 
-/// Starts a node: opens (and locks) its data directory, loads its record, binds its UDP
-/// socket and spawns its driver task on the current tokio runtime.
-pub async fn start(config: NodeConfig) -> Result<Handle, StartupError> {
+/// Starts a node: looks up the members' host names, opens (and locks) its data
+/// directory, loads its record, binds its UDP socket and spawns its driver task on the
+/// current tokio runtime.
+///
+/// A data directory without a record is refused ([`crate::store::LoadError::NoRecord`])
+/// unless [`NodeConfig::first_boot`] is set or the directory holds the marker file
+/// [`crate::store::FIRST_BOOT_FILE`]: a node that ran before and lost its record would
+/// forget its promises.
+pub async fn start(mut config: NodeConfig) -> Result<Handle, StartupError> {
+    for warning in config.resolve().await? {
+        tracing::warn!(node = %config.core.node_id, "{warning}");
+    }
     let socket = tokio::net::UdpSocket::bind(config.listen)
         .await
         .map_err(|source| StartupError::Bind {
@@ -168,7 +195,8 @@ pub async fn start(config: NodeConfig) -> Result<Handle, StartupError> {
 }
 
 /// Like [`start`], on a socket bound by the caller (for example to an ephemeral port).
-/// The socket's local address must be the node's member address.
+/// The socket's local address must be the node's member address. Members given by host
+/// name and not resolved yet ([`NodeConfig::resolve`]) are looked up in the background.
 pub fn start_on(
     mut config: NodeConfig,
     socket: tokio::net::UdpSocket,
@@ -187,6 +215,9 @@ pub fn start_on(
             config.listen
         );
     }
+    for warning in &config.warnings {
+        tracing::warn!(node = %id, "{warning}");
+    }
     let lease = config.core.lease;
     let renewal = config.core.renewal;
     let other_voters = (config.core.members.iter().enumerate())
@@ -195,33 +226,53 @@ pub fn start_on(
         .collect();
     let votes = config.core.role().votes();
     let quorum = config.core.quorum();
-    let store = TokioStore(FileStore::open(&config.data_dir)?);
+    let store = TokioStore(FileStore::open(&config.data_dir)?.with_first_boot(config.first_boot));
     // The others recognise this node's datagrams by its member address.
     let own = config.peers.address_of(config.core.node_id);
-    if own.is_some_and(|own| own.port() != local.port()) {
+    let own_port = own.map(|a| a.port()).or_else(|| {
+        config
+            .peers
+            .host_of(id)
+            .and_then(|h| crate::config::MemberAddr::parse(h).ok())
+            .map(|a| a.port())
+    });
+    if own_port.is_some_and(|port| port != local.port()) {
         return Err(StartupError::Bind {
             addr: local,
             source: std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
                 format!(
                     "the socket is bound to {local}, but this node's member address is {}",
-                    own.map_or_else(String::new, |a| a.to_string())
+                    config
+                        .peers
+                        .host_of(id)
+                        .map(str::to_string)
+                        .or(own.map(|a| a.to_string()))
+                        .unwrap_or_default()
                 ),
             ),
         });
     }
     let socket = Arc::new(socket);
-    let peers = Arc::new(config.peers);
+    let peers = Arc::new(LiveBook::new(id, config.peers));
+    for (member, _) in peers.snapshot().hosts() {
+        if peers.address_of(*member).is_none() {
+            peers.send_failed(*member); // looked up at once by the task below
+        }
+    }
     let links = if config.serial.is_empty() {
         None
     } else {
         Some(
-            Links::bind(config.core.node_id, &config.serial, Arc::clone(&peers)).map_err(
-                |source| StartupError::Bind {
-                    addr: local,
-                    source,
-                },
-            )?,
+            Links::bind(
+                config.core.node_id,
+                &config.serial,
+                Arc::new(peers.snapshot()),
+            )
+            .map_err(|source| StartupError::Bind {
+                addr: local,
+                source,
+            })?,
         )
     };
     let transport = GatewayTransport {
@@ -238,11 +289,15 @@ pub fn start_on(
     let view = driver.subscribe();
     let metrics = driver.metrics();
     let (commands, rx) = mpsc::channel(16);
-    let task = tokio::spawn(drive(driver, socket, peers, links, rx));
+    // Looks host names up again while the book is in use (returns at once without any).
+    tokio::spawn(LiveBook::keep_fresh(Arc::downgrade(&peers)));
+    let task = tokio::spawn(drive(driver, socket, Arc::clone(&peers), links, rx));
     tracing::info!(node = %id, %local, "node started");
     Ok(Handle {
         shared: Arc::new(Shared {
             id,
+            identities: config.identities,
+            peers,
             lease,
             renewal,
             local,
@@ -293,7 +348,7 @@ struct Waiter {
 async fn drive(
     mut driver: TokioDriver,
     socket: Arc<tokio::net::UdpSocket>,
-    peers: Arc<AddressBook>,
+    peers: Arc<LiveBook>,
     links: Option<Links>,
     mut commands: mpsc::Receiver<Command>,
 ) -> Result<(), NodeError> {
@@ -459,6 +514,28 @@ impl Handle {
             .borrow()
             .master_at(now)
             .filter(|m| !crashed || m.node == self.shared.id)
+    }
+
+    /// Like [`Handle::master`], with the master's `name` and `advertise` address from
+    /// the configuration: who the master is and where to reach it (for a follower that
+    /// forwards requests).
+    pub fn master_info(&self) -> Option<MasterInfo> {
+        self.master().map(|m| {
+            let identity = self.identity(m.node);
+            MasterInfo {
+                node: m.node,
+                token: m.token,
+                name: identity.and_then(|i| i.name.clone()),
+                advertise: identity.and_then(|i| i.advertise.clone()),
+                addr: self.shared.peers.address_of(m.node),
+            }
+        })
+    }
+
+    /// Member `id`'s name and advertised address from the configuration, if it has
+    /// either (to label the nodes named by [`Handle::events`]).
+    pub fn identity(&self, id: NodeId) -> Option<&Identity> {
+        self.shared.identities.iter().find(|i| i.id == id)
     }
 
     /// Whether this node is master now. Never true at or after the end of its term;

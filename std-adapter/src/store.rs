@@ -37,6 +37,11 @@ pub enum LoadError {
         /// What is wrong.
         error: RecordError,
     },
+    /// There is no record, and nothing said this is the node's first start.
+    NoRecord {
+        /// The data directory, absolute.
+        dir: PathBuf,
+    },
 }
 
 impl fmt::Display for LoadError {
@@ -52,6 +57,19 @@ impl fmt::Display for LoadError {
                  this node's data is truly lost, delete the whole data directory",
                 path.display()
             ),
+            LoadError::NoRecord { dir } => write!(
+                f,
+                "no record in the data directory {dir} (no file `{RECORD_FILE}`). Refusing to \
+                 start afresh: a node that ran before would forget the promises it made and \
+                 could break agreement (this happens after copying a configuration to a new \
+                 folder, or deleting a data directory). If this node ran before, point \
+                 `data_dir` at its data, or restore the directory from a backup. If this is its \
+                 very first start, start it once with `tenure node --first-boot` (in a program: \
+                 `NodeConfig::first_boot`), or create the file {marker} (as `tenure \
+                 init-config` does)",
+                dir = dir.display(),
+                marker = dir.join(FIRST_BOOT_FILE).display(),
+            ),
         }
     }
 }
@@ -61,6 +79,7 @@ impl std::error::Error for LoadError {
         match self {
             LoadError::Io { source, .. } => Some(source),
             LoadError::Invalid { error, .. } => Some(error),
+            LoadError::NoRecord { .. } => None,
         }
     }
 }
@@ -103,17 +122,34 @@ impl std::error::Error for OpenError {}
 ///
 /// Layout: `DIR/record` (the record), `DIR/record.tmp` (a write in progress),
 /// `DIR/LOCK` (held with `flock` while the store is open, so two nodes never share a
-/// directory).
+/// directory), `DIR/first-boot` (optional: this directory may start a node afresh once).
+///
+/// A directory without a record is refused by [`RecordStore::load`]
+/// ([`LoadError::NoRecord`]) unless the store was opened for a first start
+/// ([`FileStore::with_first_boot`]) or the directory holds the marker file
+/// [`FIRST_BOOT_FILE`]. The marker is removed once the first record is durable.
 #[derive(Debug)]
 pub struct FileStore {
     dir: PathBuf,
     record: PathBuf,
     temp: PathBuf,
+    marker: PathBuf,
+    /// A missing record may start the node afresh.
+    first_boot: bool,
+    /// The marker said so: remove it after the first durable record.
+    marker_pending: bool,
+    /// `open` created the directory (removed again if the start is refused).
+    created: bool,
     _lock: File,
 }
 
 /// The record's file name inside the data directory.
 pub const RECORD_FILE: &str = "record";
+
+/// The marker file that lets a data directory without a record start a node afresh
+/// once; `tenure init-config` writes it. The node removes it when its first record is
+/// durable.
+pub const FIRST_BOOT_FILE: &str = "first-boot";
 
 impl FileStore {
     /// Opens (creating it if missing) the data directory `dir` and locks it.
@@ -122,6 +158,7 @@ impl FileStore {
             let path = path.to_path_buf();
             move |source| OpenError::Io { path, source }
         };
+        let created = !dir.exists();
         fs::create_dir_all(dir).map_err(io_err(dir))?;
         let lock_path = dir.join("LOCK");
         let lock = OpenOptions::new()
@@ -137,8 +174,20 @@ impl FileStore {
             dir: dir.to_path_buf(),
             record: dir.join(RECORD_FILE),
             temp: dir.join(format!("{RECORD_FILE}.tmp")),
+            marker: dir.join(FIRST_BOOT_FILE),
+            first_boot: false,
+            marker_pending: false,
+            created,
             _lock: lock,
         })
+    }
+
+    /// The same store, allowed (`true`) to start a node afresh when there is no record:
+    /// for a node's very first start only.
+    #[must_use]
+    pub fn with_first_boot(mut self, allowed: bool) -> Self {
+        self.first_boot = allowed;
+        self
     }
 
     /// The record file's path.
@@ -152,6 +201,17 @@ impl RecordStore for FileStore {
         let bytes = match fs::read(&self.record) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let marker = self.marker.is_file();
+                if !(self.first_boot || marker) {
+                    let dir = std::path::absolute(&self.dir).unwrap_or_else(|_| self.dir.clone());
+                    if self.created {
+                        // Leave no trace of a refused start.
+                        let _ = fs::remove_file(self.dir.join("LOCK"));
+                        let _ = fs::remove_dir(&self.dir);
+                    }
+                    return Err(LoadError::NoRecord { dir });
+                }
+                self.marker_pending = marker;
                 // A temporary file without a record is a first write that never completed:
                 // nothing was sent after it (persist precedes every send), so it is safe
                 // to start afresh.
@@ -165,6 +225,10 @@ impl RecordStore for FileStore {
                 })
             }
         };
+        if self.marker.is_file() {
+            // The first record was stored, then the node stopped before removing it.
+            let _ = fs::remove_file(&self.marker);
+        }
         Record::decode(&bytes)
             .map(Some)
             .map_err(|error| LoadError::Invalid {
@@ -188,7 +252,15 @@ impl RecordStore for FileStore {
         file.sync_data()?;
         drop(file);
         fs::rename(&self.temp, &self.record)?;
-        File::open(&self.dir)?.sync_all()
+        File::open(&self.dir)?.sync_all()?;
+        if self.marker_pending {
+            // The record is durable: from now on a missing record is an error again.
+            self.marker_pending = false;
+            if let Err(e) = fs::remove_file(&self.marker) {
+                tracing::warn!(marker = %self.marker.display(), error = %e, "cannot remove the first-boot marker");
+            }
+        }
+        Ok(())
     }
 }
 
@@ -219,7 +291,7 @@ mod tests {
     #[test]
     fn missing_record_is_none_and_store_round_trips() {
         let dir = temp_dir("round-trip");
-        let mut store = FileStore::open(&dir).unwrap();
+        let mut store = FileStore::open(&dir).unwrap().with_first_boot(true);
         assert!(store.load().unwrap().is_none());
         let record = a_record();
         store.store(&record).unwrap();
@@ -245,7 +317,7 @@ mod tests {
     #[test]
     fn damaged_records_are_errors_not_absent() {
         let dir = temp_dir("damaged");
-        let mut store = FileStore::open(&dir).unwrap();
+        let mut store = FileStore::open(&dir).unwrap().with_first_boot(true);
         store.store(&a_record()).unwrap();
         let good = fs::read(store.record_path()).unwrap();
         for (bytes, what) in [
@@ -258,6 +330,52 @@ mod tests {
             assert!(matches!(err, LoadError::Invalid { .. }), "{what}: {err}");
             assert!(err.to_string().contains("Refusing to start"), "{what}");
         }
+        drop(store);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_missing_record_is_refused_unless_first_boot() {
+        let dir = temp_dir("no-record");
+        // Refused, naming the absolute directory and the ways out; no trace left.
+        let err = FileStore::open(&dir)
+            .unwrap()
+            .load()
+            .expect_err("no record");
+        assert!(
+            matches!(&err, LoadError::NoRecord { dir: d } if d == &dir),
+            "{err}"
+        );
+        let text = err.to_string();
+        assert!(text.contains(&dir.display().to_string()), "{text}");
+        assert!(text.contains("--first-boot"), "{text}");
+        assert!(text.contains(FIRST_BOOT_FILE), "{text}");
+        assert!(!dir.exists(), "a refused start created its directory");
+
+        // The marker allows one first start, and is consumed by the first durable record.
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join(FIRST_BOOT_FILE), "").unwrap();
+        let mut store = FileStore::open(&dir).unwrap();
+        assert!(store.load().unwrap().is_none());
+        assert!(
+            dir.join(FIRST_BOOT_FILE).exists(),
+            "kept until a record is durable"
+        );
+        store.store(&a_record()).unwrap();
+        assert!(!dir.join(FIRST_BOOT_FILE).exists());
+        drop(store);
+
+        // A lost record after that is refused again, and the directory is left alone.
+        fs::remove_file(dir.join(RECORD_FILE)).unwrap();
+        let err = FileStore::open(&dir)
+            .unwrap()
+            .load()
+            .expect_err("lost record");
+        assert!(matches!(err, LoadError::NoRecord { .. }), "{err}");
+        assert!(dir.exists());
+        // ... unless a first start is asked for in code.
+        let mut store = FileStore::open(&dir).unwrap().with_first_boot(true);
+        assert!(store.load().unwrap().is_none());
         drop(store);
         fs::remove_dir_all(&dir).unwrap();
     }
