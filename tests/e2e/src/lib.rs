@@ -66,7 +66,8 @@ pub fn free_addrs(n: usize) -> Vec<SocketAddr> {
     sockets.iter().map(|s| s.local_addr().unwrap()).collect()
 }
 
-/// Configurations for `members` (all on fresh loopback ports), with `lease`.
+/// Configurations for `members` (all on fresh loopback ports), with `lease`, allowed to
+/// start afresh ([`NodeConfig::first_boot`]).
 pub fn configs(dir: &TempDir, members: &[Member], lease: Duration) -> Vec<NodeConfig> {
     let addrs = free_addrs(members.len());
     let pairs: Vec<(Member, SocketAddr)> = members.iter().copied().zip(addrs).collect();
@@ -82,6 +83,8 @@ pub fn configs(dir: &TempDir, members: &[Member], lease: Duration) -> Vec<NodeCo
             )
             .unwrap();
             c.core.lease = tenure_tokio::clock::to_core(lease);
+            // Fresh directories: the nodes' first start.
+            c.first_boot = true;
             c.validate().unwrap();
             c
         })

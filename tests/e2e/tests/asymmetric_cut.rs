@@ -120,6 +120,7 @@ impl Proxy {
         .unwrap();
         c.core.lease = tenure_tokio::clock::to_core(LEASE);
         c.core.auth = Auth::key([0x3c; tenure::auth::KEY_LEN]);
+        c.first_boot = true;
         c.validate().unwrap();
         c
     }

@@ -187,6 +187,7 @@ fn failed_sends_are_counted_and_never_stop_the_node() {
         )
         .unwrap();
         fresh.core.lease = c.core.lease;
+        fresh.first_boot = true;
         *c = fresh;
     }
     runtime().block_on(async {

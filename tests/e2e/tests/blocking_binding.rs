@@ -62,7 +62,9 @@ impl ThreadNode {
             socket: socket.try_clone().unwrap(),
             peers: config.peers.clone(),
         };
-        let store = FileStore::open(&config.data_dir).unwrap();
+        let store = FileStore::open(&config.data_dir)
+            .unwrap()
+            .with_first_boot(config.first_boot);
         let clock = StdClock(std::time::Instant::now());
         let mut core = config.core.clone();
         core.seed = 0x5eed;

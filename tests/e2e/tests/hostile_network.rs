@@ -228,6 +228,7 @@ impl Proxy {
         .unwrap();
         c.core.lease = tenure_tokio::clock::to_core(LEASE);
         c.core.auth = Auth::key(KEY);
+        c.first_boot = true;
         c.validate().unwrap();
         c
     }

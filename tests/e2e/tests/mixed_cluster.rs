@@ -581,7 +581,9 @@ fn mixed_cluster_elects_one_master_and_fails_over() {
                 text.push_str(&format!("serial = \"127.0.0.1:{}\"\n", chardev[&m]));
             }
         }
-        NodeConfig::from_toml(&text, &dir).expect("valid config")
+        NodeConfig::from_toml(&text, &dir)
+            .expect("valid config")
+            .with_first_boot(true)
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -59,7 +59,9 @@ impl SerialNode {
     fn start(config: NodeConfig, listener: TcpListener) -> Self {
         let link = Arc::new(std::sync::Mutex::new(None::<TcpStream>));
         let clock = StdClock(std::time::Instant::now());
-        let store = FileStore::open(&config.data_dir).unwrap();
+        let store = FileStore::open(&config.data_dir)
+            .unwrap()
+            .with_first_boot(config.first_boot);
         let mut driver =
             Driver::start(config.core.clone(), store, Link(Arc::clone(&link)), clock).unwrap();
         let view = driver.subscribe();

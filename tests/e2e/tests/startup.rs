@@ -222,3 +222,59 @@ fn admin_serves_status_and_metrics() {
         );
     });
 }
+
+#[test]
+fn a_missing_record_needs_an_explicit_first_start() {
+    let _one = one_at_a_time();
+    let dir = TempDir::new("first-boot");
+    let config = config(&dir).with_first_boot(false);
+    // Never started, and not told it is a first start: refused, nothing created.
+    let err = try_start(&config).expect_err("no record, no first_boot");
+    assert!(
+        matches!(&err, StartupError::Load(LoadError::NoRecord { dir }) if dir == &config.data_dir),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .contains(&config.data_dir.display().to_string()),
+        "{err}"
+    );
+    assert!(!config.data_dir.exists());
+
+    // The first start, explicit; every later one restores without the flag.
+    run_single_node(&config.clone().with_first_boot(true));
+    try_start(&config).expect("restores from its record");
+
+    // The record lost: refused again.
+    std::fs::remove_file(config.data_dir.join("record")).unwrap();
+    let err = try_start(&config).expect_err("lost record");
+    assert!(
+        matches!(err, StartupError::Load(LoadError::NoRecord { .. })),
+        "{err}"
+    );
+}
+
+#[test]
+fn master_info_names_the_master_and_where_it_is() {
+    let _one = one_at_a_time();
+    let dir = TempDir::new("identity");
+    let mut config = config(&dir);
+    config.identities = vec![tenure_tokio::Identity {
+        id: tenure::NodeId(1),
+        name: Some("db-1".into()),
+        advertise: Some("10.0.0.1:5432".into()),
+    }];
+    runtime().block_on(async {
+        let h = start(&config);
+        tenure_e2e::wait_master(&[&h], LEASE + Duration::from_secs(3)).await;
+        let info = h.master_info().expect("a master");
+        let view = h.master().expect("a master");
+        assert_eq!(info.node, view.node);
+        assert_eq!(info.token, view.token);
+        assert_eq!(info.name.as_deref(), Some("db-1"));
+        assert_eq!(info.advertise.as_deref(), Some("10.0.0.1:5432"));
+        assert_eq!(info.addr, Some(config.listen));
+        assert_eq!(h.identity(tenure::NodeId(2)), None);
+        h.shutdown().await.unwrap();
+    });
+}

@@ -164,6 +164,8 @@ pub async fn run(o: Options) -> Result<ExitCode, String> {
         config.core.lease = tenure_tokio::clock::to_core(o.lease);
         config.core.auth = tenure::Auth::key(key);
         config.core.renewal = o.renewal;
+        // Fresh temporary directories: every node's first start.
+        config.first_boot = true;
         config.validate().map_err(|e| format!("--lease: {e}"))?;
         slots.push(Slot {
             id: member.id,

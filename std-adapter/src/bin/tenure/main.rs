@@ -46,6 +46,12 @@ enum Command {
         /// refused on any other.
         #[arg(long, requires = "admin")]
         admin_token_file: Option<PathBuf>,
+        /// This is the node's very first start: a data directory without a record starts
+        /// it afresh. Without it (and without the `first-boot` marker file that
+        /// `init-config` writes) a missing record stops the node, because a node that ran
+        /// before would forget its promises. Do not leave it in a service definition.
+        #[arg(long)]
+        first_boot: bool,
     },
     /// Show a running node's view and health, from its admin port.
     Status {
@@ -103,14 +109,21 @@ enum Command {
         /// Nodes in the cluster (default 3, or as many as --addresses).
         #[arg(long, value_parser = clap::value_parser!(u16).range(1..=32))]
         nodes: Option<u16>,
-        /// UDP port of node 1 on 127.0.0.1; node i listens on base-port + i - 1.
+        /// UDP port of node 1; node i listens on base-port + i - 1 (on --host).
         #[arg(long, default_value_t = 7000, conflicts_with = "addresses")]
         base_port: u16,
-        /// The nodes' UDP addresses instead, one ip:port per node in id order, comma
-        /// separated (for example 192.0.2.1:7000,192.0.2.2:7000,192.0.2.3:7000).
-        #[arg(long, value_delimiter = ',', num_args = 1..)]
-        addresses: Vec<SocketAddr>,
-        /// Directory to write node1.toml, node2.toml, ... into (created if missing).
+        /// The host every node runs on: an IP address, or a host name that the nodes look
+        /// up at start (and again when sends fail).
+        #[arg(long, default_value = "127.0.0.1", conflicts_with = "addresses")]
+        host: String,
+        /// The nodes' UDP addresses instead, one per node in id order, comma separated:
+        /// ip:port or host:port (for example 192.0.2.1:7000,192.0.2.2:7000,192.0.2.3:7000
+        /// or db-1.internal:7000,db-2.internal:7000,db-3.internal:7000).
+        #[arg(long, value_delimiter = ',', num_args = 1.., value_parser = parse_member_addr)]
+        addresses: Vec<String>,
+        /// Directory to write node1.toml, node2.toml, ..., the key file `cluster.key`
+        /// (mode 0600) and the data directories with their `first-boot` markers into
+        /// (created if missing). Keep it out of version control (it holds the key).
         #[arg(long)]
         out: PathBuf,
         /// The cluster id.
@@ -125,6 +138,10 @@ enum Command {
     },
     /// Print the version, and whether the core has test-only fault hooks (as --version).
     Version,
+}
+
+fn parse_member_addr(text: &str) -> Result<String, String> {
+    tenure_tokio::config::MemberAddr::parse(text).map(|_| text.to_string())
 }
 
 fn parse_renewal(text: &str) -> Result<tenure::Renewal, String> {
@@ -159,9 +176,10 @@ fn main() -> ExitCode {
             config,
             admin,
             admin_token_file,
+            first_boot,
         } => {
             init_logs("info");
-            run_node(&config, admin, admin_token_file.as_deref())
+            run_node(&config, admin, admin_token_file.as_deref(), first_boot)
         }
         Command::Status { target, json } => admin_cli::status(&target, json),
         Command::Release { target } => admin_cli::give_up(&target, None),
@@ -191,13 +209,19 @@ fn main() -> ExitCode {
         Command::InitConfig {
             nodes,
             base_port,
+            host,
             addresses,
             out,
             cluster_id,
             lease,
             force,
-        } => member_addresses(nodes, base_port, addresses)
-            .and_then(|addrs| init_config(&addrs, &out, cluster_id, lease, force)),
+        } => member_addresses(nodes, base_port, &host, addresses)
+            .map(|addrs| Layout {
+                addrs,
+                cluster_id,
+                lease,
+            })
+            .and_then(|layout| write_cluster(&layout, &out, force)),
         Command::Version => {
             println!("tenure {VERSION}");
             Ok(ExitCode::SUCCESS)
@@ -216,8 +240,17 @@ fn run_node(
     path: &Path,
     admin: Option<SocketAddr>,
     token_file: Option<&Path>,
+    first_boot: bool,
 ) -> Result<ExitCode, String> {
-    let config = NodeConfig::load(path).map_err(|e| e.to_string())?;
+    let config = NodeConfig::load(path)
+        .map_err(|e| e.to_string())?
+        .with_first_boot(first_boot);
+    if first_boot {
+        tracing::info!(
+            data_dir = %config.data_dir.display(),
+            "--first-boot: without a record, this node starts afresh"
+        );
+    }
     let token = token_file
         .map(tenure_tokio::admin::AdminToken::from_file)
         .transpose()?;
@@ -305,54 +338,78 @@ async fn stop_signal() {
     }
 }
 
+/// What `init-config` writes: one member per address (`ip:port` or `host:port`, in id
+/// order).
+struct Layout {
+    addrs: Vec<String>,
+    cluster_id: u32,
+    lease: Duration,
+}
+
+/// The key file's name in the output directory.
+const KEY_FILE: &str = "cluster.key";
+
 /// The members' addresses, in id order: `addresses` when given (exactly `nodes` of
 /// them if that is given too, no address twice), else `nodes` (default 3) consecutive
-/// ports of 127.0.0.1 from `base_port`.
+/// ports of `host` from `base_port`.
 fn member_addresses(
     nodes: Option<u16>,
     base_port: u16,
-    addresses: Vec<SocketAddr>,
-) -> Result<Vec<SocketAddr>, String> {
-    if addresses.is_empty() {
+    host: &str,
+    addresses: Vec<String>,
+) -> Result<Vec<String>, String> {
+    use tenure_tokio::config::MemberAddr;
+    let addresses = if addresses.is_empty() {
         let nodes = nodes.unwrap_or(3);
-        return (0..nodes)
+        let host = match host.parse::<std::net::IpAddr>() {
+            Ok(std::net::IpAddr::V6(ip)) => format!("[{ip}]"),
+            _ => host.to_string(),
+        };
+        (0..nodes)
             .map(|i| {
                 base_port
                     .checked_add(i)
-                    .map(|port| SocketAddr::from(([127, 0, 0, 1], port)))
+                    .map(|port| format!("{host}:{port}"))
                     .ok_or_else(|| {
                         format!("--base-port {base_port} + {nodes} nodes passes port 65535")
                     })
             })
-            .collect();
-    }
-    if let Some(n) = nodes {
-        if usize::from(n) != addresses.len() {
-            return Err(format!(
-                "--nodes {n} but --addresses gives {} (one ip:port per node, in id order)",
-                addresses.len()
-            ));
+            .collect::<Result<Vec<String>, String>>()?
+    } else {
+        if let Some(n) = nodes {
+            if usize::from(n) != addresses.len() {
+                return Err(format!(
+                    "--nodes {n} but --addresses gives {} (one address per node, in id order)",
+                    addresses.len()
+                ));
+            }
         }
-    }
+        addresses
+    };
     if addresses.len() > 32 {
         return Err(format!(
             "--addresses gives {} nodes; at most 32",
             addresses.len()
         ));
     }
-    for (i, a) in addresses.iter().enumerate() {
+    let parsed = addresses
+        .iter()
+        .map(|a| MemberAddr::parse(a).map_err(|e| format!("--host/--addresses: {e}")))
+        .collect::<Result<Vec<MemberAddr>, String>>()?;
+    for (i, a) in parsed.iter().enumerate() {
+        let text = &addresses[i];
         if a.port() == 0 {
-            return Err(format!("--addresses: node {} at {a} has port 0", i + 1));
+            return Err(format!("--addresses: node {} at {text} has port 0", i + 1));
         }
-        if a.ip().is_unspecified() {
+        if matches!(a, MemberAddr::Ip(ip) if ip.ip().is_unspecified()) {
             return Err(format!(
-                "--addresses: node {} at {a}: the other nodes cannot send to an unspecified address",
+                "--addresses: node {} at {text}: the other nodes cannot send to an unspecified address",
                 i + 1
             ));
         }
-        if let Some(j) = addresses[..i].iter().position(|b| b == a) {
+        if let Some(j) = parsed[..i].iter().position(|b| b == a) {
             return Err(format!(
-                "--addresses: nodes {} and {} both at {a}",
+                "--addresses: nodes {} and {} both at {text}",
                 j + 1,
                 i + 1
             ));
@@ -361,58 +418,72 @@ fn member_addresses(
     Ok(addresses)
 }
 
-/// The text of the configuration file of node `id` (1-based) among members `addrs`.
-fn config_text(
-    key: &str,
-    id: u16,
-    addrs: &[SocketAddr],
-    cluster_id: u32,
-    lease: Duration,
-) -> String {
-    let nodes = addrs.len();
-    let listen = addrs[usize::from(id) - 1];
-    let mut text = format!(
-        "# Tenure node {id} of {nodes} (written by `tenure init-config`).\n\
-         # Run: tenure node --config node{id}.toml --admin {admin}\n\
-         cluster_id = {cluster_id}\n\
-         node_id = {id}\n\
-         listen = \"{listen}\"\n\
-         data_dir = \"data-{id}\"    # relative to this file; created if missing\n\
-         lease = \"{lease}\"\n\
-         renewal = \"lease\"       # lease | logged: the same on every node\n\
-         drift = 0.01           # clocks' rate error bound: 1 %\n\
-         key = \"{key}\"  # the same on every node; keep it secret\n",
-        admin = admin_hint(listen),
-        lease = format_duration(lease),
-        key = key,
-    );
-    for (i, addr) in (1..).zip(addrs) {
-        text.push_str(&format!(
-            "\n[[members]]\nid = {i}\naddr = \"{addr}\"\nrole = \"candidate\"\n"
-        ));
-    }
-    text
-}
-
-/// A suggested admin address for a node listening on `listen`: loopback, port + 1000.
-fn admin_hint(listen: SocketAddr) -> String {
-    match u16::try_from(u32::from(listen.port()) + 1000) {
+/// A suggested admin address for a node listening on `port`: loopback, port + 1000.
+fn admin_hint(port: u16) -> String {
+    match u16::try_from(u32::from(port) + 1000) {
         Ok(port) => format!("127.0.0.1:{port}"),
         Err(_) => "127.0.0.1:9000".to_string(),
     }
 }
 
-fn init_config(
-    addrs: &[SocketAddr],
-    out: &Path,
-    cluster_id: u32,
-    lease: Duration,
-    force: bool,
-) -> Result<ExitCode, String> {
+impl Layout {
+    fn port(&self, id: u16) -> u16 {
+        tenure_tokio::config::MemberAddr::parse(&self.addrs[usize::from(id) - 1])
+            .map_or(0, |a| a.port())
+    }
+
+    /// The text of node `id`'s configuration file.
+    fn config_text(&self, id: u16) -> String {
+        let admin = admin_hint(self.port(id));
+        let mut text = format!(
+            "# Tenure node {id} of {nodes} (written by `tenure init-config`).\n\
+             # Run: tenure node --config node{id}.toml --admin {admin}\n\
+             cluster_id = {cluster_id}\n\
+             node_id = {id}\n\
+             data_dir = \"data-{id}\"    # relative to this file; created if missing\n\
+             lease = \"{lease}\"\n\
+             renewal = \"lease\"       # lease | logged: the same on every node\n\
+             drift = 0.01           # clocks' rate error bound: 1 %\n\
+             key_file = \"{KEY_FILE}\"  # the same on every node; mode 0600, keep it secret\n",
+            nodes = self.addrs.len(),
+            cluster_id = self.cluster_id,
+            lease = format_duration(self.lease),
+        );
+        for (i, addr) in (1..).zip(&self.addrs) {
+            text.push_str(&format!(
+                "\n[[members]]\nid = {i}\naddr = \"{addr}\"\nrole = \"candidate\"\nname = \"node{i}\"\n\
+                 # advertise = \"...\"      # where this member's service is reached\n"
+            ));
+        }
+        text
+    }
+}
+
+/// Creates `path` with mode 0600 (never readable by others, not even for a moment) and
+/// writes `text` into it.
+fn write_private(path: &Path, text: &str, force: bool) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true);
+    if force {
+        options.create(true).truncate(true);
+    } else {
+        options.create_new(true);
+    }
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    // An older file kept its mode when overwritten (--force).
+    #[cfg(unix)]
+    file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()
+}
+
+fn write_cluster(layout: &Layout, out: &Path, force: bool) -> Result<ExitCode, String> {
     std::fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
-    // One fresh cluster key shared by every node's file.
-    let key = tenure_tokio::config::key_hex(&tenure_tokio::config::random_key());
-    for id in (1..).take(addrs.len()) {
+    let mut texts = Vec::new();
+    for id in (1..).take(layout.addrs.len()) {
         let path = out.join(format!("node{id}.toml"));
         if path.exists() && !force {
             return Err(format!(
@@ -420,18 +491,54 @@ fn init_config(
                 path.display()
             ));
         }
-        let text = config_text(&key, id, addrs, cluster_id, lease);
+        texts.push((id, path, layout.config_text(id)));
+    }
+    let key_path = out.join(KEY_FILE);
+    if key_path.exists() && !force {
+        return Err(format!(
+            "{} exists (use --force to overwrite)",
+            key_path.display()
+        ));
+    }
+    // One fresh cluster key shared by every node's file.
+    let key = tenure_tokio::config::key_hex(&tenure_tokio::config::random_key());
+    write_private(&key_path, &format!("{key}\n"), force)
+        .map_err(|e| format!("cannot write {}: {e}", key_path.display()))?;
+    println!("wrote {} (mode 0600)", key_path.display());
+    for (id, path, text) in texts {
         // Check what we write with the same parser the node uses.
         NodeConfig::from_toml(&text, out).map_err(|e| format!("{}: {e}", path.display()))?;
         std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-        println!("wrote {}", path.display());
+        // The node's first start: its data directory says so once.
+        let data = out.join(format!("data-{id}"));
+        if data.join(tenure_tokio::store::RECORD_FILE).exists() {
+            println!(
+                "wrote {} ({} holds a record: it restores from it)",
+                path.display(),
+                data.display()
+            );
+            continue;
+        }
+        std::fs::create_dir_all(&data)
+            .and_then(|()| {
+                std::fs::write(
+                    data.join(tenure_tokio::store::FIRST_BOOT_FILE),
+                    "This data directory may start its Tenure node afresh, once: the node \
+                     removes this file when its first record is durable.\n",
+                )
+            })
+            .map_err(|e| {
+                format!(
+                    "cannot write the first-boot marker in {}: {e}",
+                    data.display()
+                )
+            })?;
+        println!("wrote {} and {}/", path.display(), data.display());
     }
-    if let Some(&first) = addrs.first() {
-        println!(
-            "start each node in its own terminal, for example:\n  tenure node --config {} --admin {}",
-            out.join("node1.toml").display(),
-            admin_hint(first)
-        );
-    }
+    println!(
+        "start each node in its own terminal, for example:\n  tenure node --config {} --admin {}",
+        out.join("node1.toml").display(),
+        admin_hint(layout.port(1))
+    );
     Ok(ExitCode::SUCCESS)
 }
