@@ -323,3 +323,38 @@ fn a_bad_configuration_names_its_field_and_line() {
         "{err}"
     );
 }
+
+#[test]
+fn addresses_may_be_host_names() {
+    let dir = TempDir::new("addresses");
+    let out = dir.0.join("cluster");
+    run(tenure()
+        .args([
+            "init-config",
+            "--addresses",
+            "localhost:7100,127.0.0.1:7101,db-3.internal:7102",
+        ])
+        .arg("--out")
+        .arg(&out));
+    let text = std::fs::read_to_string(out.join("node3.toml")).unwrap();
+    for addr in ["localhost:7100", "127.0.0.1:7101", "db-3.internal:7102"] {
+        assert!(text.contains(&format!("addr = \"{addr}\"")), "{text}");
+    }
+    for (list, says) in [
+        (
+            "localhost:7100,localhost:7100",
+            "nodes 1 and 2 both at localhost:7100",
+        ),
+        ("localhost", "localhost"),
+        ("db_1:7000", "db_1:7000"),
+    ] {
+        let refused = tenure()
+            .args(["init-config", "--force", "--addresses", list, "--out"])
+            .arg(dir.0.join("other"))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&refused.stderr);
+        assert!(!refused.status.success(), "{list}: {err}");
+        assert!(err.contains(says), "{list}: {err}");
+    }
+}
