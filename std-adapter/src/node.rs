@@ -292,7 +292,16 @@ pub fn start_on(
     // Looks host names up again while the book is in use (returns at once without any).
     tokio::spawn(LiveBook::keep_fresh(Arc::downgrade(&peers)));
     let task = tokio::spawn(drive(driver, socket, Arc::clone(&peers), links, rx));
-    tracing::info!(node = %id, %local, "node started");
+    match config.identities.iter().find(|i| i.id == id) {
+        Some(me) => tracing::info!(
+            node = %id,
+            name = me.name.as_deref().unwrap_or(""),
+            advertise = me.advertise.as_deref().unwrap_or(""),
+            %local,
+            "node started"
+        ),
+        None => tracing::info!(node = %id, %local, "node started"),
+    }
     Ok(Handle {
         shared: Arc::new(Shared {
             id,
