@@ -594,6 +594,63 @@ impl AdminCounters {
     }
 }
 
+/// A member as the info metrics label it: id, and `name` and `advertise` from the
+/// configuration (empty when not set).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InfoLabels<'a> {
+    /// The member's id.
+    pub node: u16,
+    /// Its name.
+    pub name: Option<&'a str>,
+    /// Its advertised address.
+    pub advertise: Option<&'a str>,
+}
+
+/// A Prometheus label value: backslash, double quote and line feed escaped.
+pub fn label_value(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `tenure_node_info` (this node) and `tenure_master_info` (the master in its view, no
+/// sample without one), each a gauge of 1 whose labels carry `node`, `name` and
+/// `advertise`: who the master is and where its service is reached.
+pub fn render_info(me: &InfoLabels<'_>, master: Option<&InfoLabels<'_>>) -> String {
+    let labels = |i: &InfoLabels<'_>| {
+        format!(
+            "{{node=\"{}\",name=\"{}\",advertise=\"{}\"}}",
+            i.node,
+            label_value(i.name.unwrap_or("")),
+            label_value(i.advertise.unwrap_or(""))
+        )
+    };
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# HELP tenure_node_info This node, with its configured name and advertised address."
+    );
+    let _ = writeln!(out, "# TYPE tenure_node_info gauge");
+    let _ = writeln!(out, "tenure_node_info{} 1", labels(me));
+    let _ = writeln!(
+        out,
+        "# HELP tenure_master_info The master in this node's view, with its configured name \
+         and advertised address (no sample without a master)."
+    );
+    let _ = writeln!(out, "# TYPE tenure_master_info gauge");
+    if let Some(m) = master {
+        let _ = writeln!(out, "tenure_master_info{} 1", labels(m));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -727,5 +784,36 @@ mod tests {
         }
         let sum: u64 = m.counters().drops().iter().map(|(_, n)| n).sum();
         assert_eq!(sum, m.counters().dropped_total());
+    }
+
+    #[test]
+    fn info_metrics_label_the_node_and_the_master() {
+        let me = InfoLabels {
+            node: 1,
+            name: Some("db \"one\"\\x"),
+            advertise: None,
+        };
+        let master = InfoLabels {
+            node: 2,
+            name: Some("db-2"),
+            advertise: Some("10.0.0.2:5432"),
+        };
+        let text = render_info(&me, Some(&master));
+        assert!(
+            text.contains(
+                "tenure_node_info{node=\"1\",name=\"db \\\"one\\\"\\\\x\",advertise=\"\"} 1\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "tenure_master_info{node=\"2\",name=\"db-2\",advertise=\"10.0.0.2:5432\"} 1\n"
+            ),
+            "{text}"
+        );
+        let none = render_info(&me, None);
+        assert!(none.contains("# TYPE tenure_master_info gauge"), "{none}");
+        assert!(!none.contains("tenure_master_info{"), "{none}");
+        assert_eq!(label_value("a\nb"), "a\\nb");
     }
 }

@@ -15,7 +15,7 @@ use crate::clock::{Clock, TokioClock};
 use crate::config::{Identity, NodeConfig};
 use crate::driver::{CommandFailure, Driver, DriverError, StartupError, View};
 use crate::gateway::{GatewayTransport, Inbound, Links};
-use crate::metrics::{Counters, Gauges, Health, Metrics};
+use crate::metrics::{render_info, Counters, Gauges, Health, InfoLabels, Metrics};
 use crate::store::{FileStore, RecordStore};
 use crate::transport::{LiveBook, UdpTransport};
 
@@ -586,12 +586,23 @@ impl Handle {
     pub fn metrics(&self) -> String {
         let now = self.shared.clock.now();
         let view = self.view();
-        self.shared.metrics.render(&Gauges {
+        let mut text = self.shared.metrics.render(&Gauges {
             is_master: view.is_master_at(now),
             master: view.master_at(now).map(|m| m.node.0),
             token: view.master_at(now).map(|m| m.token),
             version: view.version,
-        })
+        });
+        let labels = |id: NodeId| {
+            let identity = self.identity(id);
+            InfoLabels {
+                node: id.0,
+                name: identity.and_then(|i| i.name.as_deref()),
+                advertise: identity.and_then(|i| i.advertise.as_deref()),
+            }
+        };
+        let master = view.master_at(now).map(|m| labels(m.node));
+        text.push_str(&render_info(&labels(self.shared.id), master.as_ref()));
+        text
     }
 
     /// Whether the node runs and has a quorum in view (see [`Health`]), now.

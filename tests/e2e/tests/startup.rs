@@ -275,6 +275,13 @@ fn master_info_names_the_master_and_where_it_is() {
         assert_eq!(info.advertise.as_deref(), Some("10.0.0.1:5432"));
         assert_eq!(info.addr, Some(config.listen));
         assert_eq!(h.identity(tenure::NodeId(2)), None);
+        let metrics = h.metrics();
+        for line in [
+            "tenure_node_info{node=\"1\",name=\"db-1\",advertise=\"10.0.0.1:5432\"} 1\n",
+            "tenure_master_info{node=\"1\",name=\"db-1\",advertise=\"10.0.0.1:5432\"} 1\n",
+        ] {
+            assert!(metrics.contains(line), "{line} missing in {metrics}");
+        }
         h.shutdown().await.unwrap();
     });
 }
