@@ -439,7 +439,13 @@ async fn drive(
                 None => begin_shutdown(&mut driver, &mut shutdown, None, lease),
             },
             received = socket.recv_from(&mut buf) => match received {
-                Ok((len, from)) => driver.handle_datagram(from, peers.member_at(from), &buf[..len]),
+                Ok((len, from)) => {
+                    let member = peers.member_at(from);
+                    if member.is_none() {
+                        peers.unknown_source(); // a member given by name may have moved
+                    }
+                    driver.handle_datagram(from, member, &buf[..len])
+                }
                 Err(e) => {
                     driver.metrics().recv_error();
                     tracing::debug!(node = %me, error = %e, "receive error (counted)");

@@ -273,6 +273,26 @@ impl LiveBook {
         self.wake.notify_one();
     }
 
+    /// Notes a datagram from an address that is no member's: a member given by name may
+    /// have moved, so every name is looked up again (at most every
+    /// [`RESOLVE_AT_MOST_EVERY`], however many such datagrams arrive). Never blocks.
+    pub fn unknown_source(&self) {
+        let book = self.read();
+        if book.hosts().is_empty() {
+            return;
+        }
+        let ids: Vec<NodeId> = book.hosts().iter().map(|(id, _)| *id).collect();
+        drop(book);
+        let mut stale = self.stale.lock().unwrap_or_else(|e| e.into_inner());
+        for id in ids {
+            if !stale.contains(&id) {
+                stale.push(id);
+            }
+        }
+        drop(stale);
+        self.wake.notify_one();
+    }
+
     /// Looks up the names of `ids` (every named member when `None`) and records the
     /// addresses that changed. Returns the members whose address changed.
     pub async fn refresh(&self, ids: Option<&[NodeId]>) -> Vec<NodeId> {
@@ -468,5 +488,37 @@ mod tests {
             SendError::from_io(&io::Error::from_raw_os_error(101)),
             SendError::Unreachable
         );
+    }
+
+    /// A datagram from an unknown address has every name looked up again.
+    #[test]
+    fn an_unknown_source_looks_every_name_up_again() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let old: SocketAddr = "127.0.0.1:9".parse().unwrap();
+            let mut book = AddressBook::new([(NodeId(2), old)]);
+            book.set_host(NodeId(2), "localhost:7002");
+            let live = Arc::new(LiveBook::new(NodeId(1), book));
+            let _task = tokio::spawn(LiveBook::keep_fresh(Arc::downgrade(&live)));
+            live.unknown_source();
+            let found = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+                while live.address_of(NodeId(2)) == Some(old) {
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+            })
+            .await;
+            assert!(found.is_ok(), "not looked up again");
+            assert_eq!(
+                live.address_of(NodeId(2)),
+                Some("127.0.0.1:7002".parse().unwrap())
+            );
+            assert_eq!(
+                live.member_at("127.0.0.1:7002".parse().unwrap()),
+                Some(NodeId(2))
+            );
+        });
     }
 }
