@@ -162,7 +162,9 @@ fn field_at(text: &str, pos: usize) -> (String, Option<String>) {
     let mut offset = 0usize;
     for line in text.split_inclusive('\n') {
         let trimmed = line.trim();
-        let key = if let Some(name) = trimmed.strip_prefix("[[") {
+        let key = if trimmed.starts_with('#') {
+            None
+        } else if let Some(name) = trimmed.strip_prefix("[[") {
             let name = name.split("]]").next().unwrap_or("").trim();
             prefix = if name == "members" {
                 members += 1;
