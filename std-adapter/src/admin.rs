@@ -78,6 +78,9 @@ pub const MAX_TOKEN_LEN: usize = 1024;
 /// network namespace of the host), `null` unless this node is master: the instant it
 /// learned it was master, and the term's end, which moves on with every renewal.
 /// `boottime_ns` dates the view on that clock, `monotonic_ns` on `CLOCK_MONOTONIC`.
+///
+/// `name`/`advertise` are this node's from the configuration, `master_name` and
+/// `master_advertise` the master's: who the master is and where its service is reached.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Status {
     /// This node's id.
@@ -105,6 +108,20 @@ pub struct Status {
     pub term_end_ns: Option<u64>,
     /// False once the node stopped.
     pub running: bool,
+    /// This node's `name` in the configuration (`null` if it has none).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// This node's `advertise` address in the configuration.
+    #[serde(default)]
+    pub advertise: Option<String>,
+    /// The `name` of the master in this node's view (`null` without a master, or if it
+    /// has none).
+    #[serde(default)]
+    pub master_name: Option<String>,
+    /// The `advertise` address of the master in this node's view: where its service is
+    /// reached (what a follower forwards requests to).
+    #[serde(default)]
+    pub master_advertise: Option<String>,
 }
 
 impl Status {
@@ -117,6 +134,8 @@ impl Status {
         let monotonic_ns = host_monotonic_ns();
         let master = view.master_at(now);
         let term = view.term.filter(|_| view.is_master_at(now));
+        let own = handle.identity(handle.id());
+        let of_master = master.and_then(|m| handle.identity(m.node));
         Status {
             node: handle.id().0,
             is_master: view.is_master_at(now),
@@ -130,6 +149,10 @@ impl Status {
             term_begin_ns: term.and_then(|t| clock.boottime_ns(t.since)),
             term_end_ns: term.and_then(|t| clock.boottime_ns(t.end)),
             running: view.running,
+            name: own.and_then(|i| i.name.clone()),
+            advertise: own.and_then(|i| i.advertise.clone()),
+            master_name: of_master.and_then(|i| i.name.clone()),
+            master_advertise: of_master.and_then(|i| i.advertise.clone()),
         }
     }
 }

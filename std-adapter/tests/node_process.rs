@@ -95,8 +95,8 @@ fn start_node(config: &Path, admin: u16, extra: &[&str]) -> Child {
         .expect("spawn tenure node")
 }
 
-/// The `master` of a node's `/status`, if it answers and names one.
-fn master_of(admin: u16) -> Option<u16> {
+/// A node's `/status` (the whole answer), if it answers.
+fn status_of(admin: u16) -> Option<String> {
     let addr = SocketAddr::from(([127, 0, 0, 1], admin));
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
@@ -107,6 +107,12 @@ fn master_of(admin: u16) -> Option<u16> {
     .ok()?;
     let mut text = String::new();
     s.read_to_string(&mut text).ok()?;
+    Some(text)
+}
+
+/// The `master` of a node's `/status`, if it answers and names one.
+fn master_of(admin: u16) -> Option<u16> {
+    let text = status_of(admin)?;
     let rest = text.split("\"master\":").nth(1)?.trim_start();
     rest.split(|c: char| !c.is_ascii_digit())
         .next()?
@@ -202,6 +208,14 @@ fn a_cluster_on_host_names_from_init_config() {
     );
     let master = wait_agreed_master(&admins, Duration::from_secs(20));
     assert!((1..=3).contains(&master), "{master}");
+    // Every node names the master as init-config named it.
+    for admin in &admins {
+        let status = status_of(*admin).unwrap_or_default();
+        assert!(
+            status.contains(&format!("\"master_name\":\"node{master}\"")),
+            "{status}"
+        );
+    }
     // The first records are durable: the markers are consumed.
     for i in 1..=3 {
         let data = out.join(format!("data-{i}"));

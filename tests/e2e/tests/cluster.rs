@@ -382,3 +382,57 @@ fn never_two_masters_under_kills_and_releases() {
         }
     });
 }
+
+/// A follower answers who the master is and where its service is: `master_info`,
+/// `/status` (`master_name`, `master_advertise`, JSON-escaped) and `tenure_master_info`.
+#[test]
+fn followers_name_the_master_and_where_it_is() {
+    let _one = one_at_a_time();
+    let dir = TempDir::new("identities");
+    let mut configs = configs(&dir, &candidates(3), LEASE);
+    let identities: Vec<tenure_tokio::Identity> = (1..=3u16)
+        .map(|i| tenure_tokio::Identity {
+            id: NodeId(i),
+            // A quote and a backslash: escaped in JSON and in metric labels.
+            name: Some(format!("db-{i} \"primary\\\"")),
+            advertise: Some(format!("http://10.0.0.{i}:8080")),
+        })
+        .collect();
+    for c in &mut configs {
+        c.identities = identities.clone();
+    }
+    runtime().block_on(async {
+        let handles: Vec<Handle> = configs.iter().map(start).collect();
+        let refs: Vec<&Handle> = handles.iter().collect();
+        let master = wait_master(&refs, liveness_bound(LEASE)).await;
+        all_agree(&refs, master, liveness_bound(LEASE)).await;
+        let follower = handles.iter().find(|h| h.id() != master).unwrap();
+        let info = follower.master_info().expect("a master in view");
+        assert_eq!(info.node, master);
+        assert_eq!(info.name, identities[usize::from(master.0) - 1].name);
+        let advertise = format!("http://10.0.0.{}:8080", master.0);
+        assert_eq!(info.advertise.as_deref(), Some(advertise.as_str()));
+        assert_eq!(info.addr, Some(configs[usize::from(master.0) - 1].listen));
+
+        let status = tenure_tokio::admin::status_json(follower);
+        let escaped = format!("\"master_name\":\"db-{} \\\"primary\\\\\\\"\"", master.0);
+        assert!(status.contains(&escaped), "{escaped} missing in {status}");
+        assert!(
+            status.contains(&format!("\"master_advertise\":\"{advertise}\"")),
+            "{status}"
+        );
+        assert!(
+            status.contains(&format!("\"name\":\"db-{} \\\"primary\\\\\\\"\"", follower.id().0)),
+            "{status}"
+        );
+        let metrics = follower.metrics();
+        let line = format!(
+            "tenure_master_info{{node=\"{m}\",name=\"db-{m} \\\"primary\\\\\\\"\",advertise=\"{advertise}\"}} 1\n",
+            m = master.0
+        );
+        assert!(metrics.contains(&line), "{line} missing in {metrics}");
+        for h in &handles {
+            h.shutdown().await.unwrap();
+        }
+    });
+}

@@ -163,7 +163,17 @@ fn describe(s: &Status, health: Option<&Health>) -> String {
         "not master".to_string()
     };
     let master = match s.master {
-        Some(m) => format!("node {m} (fencing token {})", token(s.token)),
+        Some(m) => {
+            let name = s
+                .master_name
+                .as_ref()
+                .map_or_else(String::new, |n| format!(" \"{n}\""));
+            let at = s
+                .master_advertise
+                .as_ref()
+                .map_or_else(String::new, |a| format!(" at {a}"));
+            format!("node {m}{name}{at} (fencing token {})", token(s.token))
+        }
         None => "none".to_string(),
     };
     let health = match health {
@@ -243,6 +253,10 @@ mod tests {
             term_begin_ns: None,
             term_end_ns: None,
             running: true,
+            name: None,
+            advertise: None,
+            master_name: None,
+            master_advertise: None,
         };
         let health = Health {
             healthy: true,
@@ -279,5 +293,15 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("health: unknown"), "{text}");
+        let named = Status {
+            master_name: Some("db-1".into()),
+            master_advertise: Some("10.0.0.1:5432".into()),
+            ..master
+        };
+        let text = describe(&named, None);
+        assert!(
+            text.contains("master in its view: node 1 \"db-1\" at 10.0.0.1:5432 (fencing token 7)"),
+            "{text}"
+        );
     }
 }
