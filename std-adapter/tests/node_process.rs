@@ -295,6 +295,13 @@ fn a_node_without_its_record_refuses_to_start() {
     assert!(log.contains("mode 0644"), "{log}");
     assert!(log.contains("chmod 600"), "{log}");
     assert!(copy.join("data-1/record").is_file());
+
+    // The flag left in place: it changes nothing (the record is restored), and says so.
+    let node = start_node(&copy.join("node1.toml"), base + 1000, &["--first-boot"]);
+    let mut node = Nodes(vec![node]);
+    wait_agreed_master(&[base + 1000], Duration::from_secs(20));
+    let log = stderr_of(node.0.remove(0));
+    assert!(log.contains("--first-boot changes nothing"), "{log}");
 }
 
 #[test]

@@ -246,10 +246,22 @@ fn run_node(
         .map_err(|e| e.to_string())?
         .with_first_boot(first_boot);
     if first_boot {
-        tracing::info!(
-            data_dir = %config.data_dir.display(),
-            "--first-boot: without a record, this node starts afresh"
-        );
+        if config
+            .data_dir
+            .join(tenure_tokio::store::RECORD_FILE)
+            .exists()
+        {
+            tracing::warn!(
+                data_dir = %config.data_dir.display(),
+                "--first-boot changes nothing: the data directory holds a record, and the \
+                 node restores from it. Drop the flag from later starts"
+            );
+        } else {
+            tracing::info!(
+                data_dir = %config.data_dir.display(),
+                "--first-boot: without a record, this node starts afresh"
+            );
+        }
     }
     let token = token_file
         .map(tenure_tokio::admin::AdminToken::from_file)
