@@ -44,10 +44,14 @@
 //!   The end-to-end tests (`tests/e2e`) bind the same [`Driver`] a second time, to a
 //!   plain thread and a blocking socket.
 //! - [`store::FileStore`]: the record in a file, replaced by write, `fsync`, rename,
-//!   `fsync` of the directory; a record that exists but is damaged stops start-up.
+//!   `fsync` of the directory; a record that exists but is damaged stops start-up, and
+//!   so does a missing one unless the first start is declared
+//!   ([`NodeConfig::first_boot`], the `first-boot` marker file).
 //! - [`gateway`]: members behind COBS-framed serial links (microcontrollers), relayed
 //!   by a gateway node that owns their links.
-//! - [`config`]: the TOML configuration file; every bad value names its field.
+//! - [`config`]: the TOML configuration file (members by IP or host name, with an
+//!   optional `name` and `advertise` address; the key inline or in a `key_file`);
+//!   every bad value names its field and line.
 //! - [`metrics`]: counters, rendered in the Prometheus text format; [`admin`] serves
 //!   them, a JSON `/status` and `/healthz`, and the commands `POST /release` and
 //!   `POST /hand-over` (hyper; a token from a file unless the address is loopback).
