@@ -9,7 +9,9 @@
 # client. The emulated flash is ./tenure-node-ID.flash in the current
 # directory (or flash=PATH in EXTRA_APPEND); it survives killing QEMU, so a
 # restarted node keeps its record. Set NO_BUILD=1 to skip the build, and
-# QEMU_TIMEOUT=SECONDS to bound the run.
+# QEMU_TIMEOUT=SECONDS to bound the run. ELF=PATH boots that image instead of
+# the release build (with NO_BUILD=1: a long run keeps its image while the
+# tree is rebuilt).
 set -euo pipefail
 
 if [ $# -lt 3 ]; then
@@ -18,7 +20,7 @@ if [ $# -lt 3 ]; then
 fi
 id=$1 members=$2 port=$3 extra=${4:-}
 here=$(cd "$(dirname "$0")" && pwd)
-elf=$here/target/thumbv7em-none-eabihf/release/tenure-embedded-example
+elf=${ELF:-$here/target/thumbv7em-none-eabihf/release/tenure-embedded-example}
 
 if [ -z "${NO_BUILD:-}" ]; then
     (cd "$here" && cargo build --release --quiet)

@@ -142,10 +142,16 @@ impl CmsdkUart {
 /// The text console on UART0 as a `core::fmt::Write`, for a debug build's
 /// panic message (text lines go through `fmt::put`). Only thread-mode code
 /// writes to UART0 (interrupt handlers never log), so lines do not interleave.
-#[cfg(all(not(feature = "defmt"), debug_assertions))]
+#[cfg(all(
+    not(feature = "defmt"),
+    any(debug_assertions, feature = "panic-message")
+))]
 pub struct Console;
 
-#[cfg(all(not(feature = "defmt"), debug_assertions))]
+#[cfg(all(
+    not(feature = "defmt"),
+    any(debug_assertions, feature = "panic-message")
+))]
 impl core::fmt::Write for Console {
     fn write_str(&mut self, s: &str) -> core::fmt::Result {
         CmsdkUart::at(UART0_BASE).write_all(s.as_bytes());

@@ -185,11 +185,18 @@ fn parse_key(hex: &str) -> Result<[u8; 32], CmdlineError> {
     Ok(key)
 }
 
+/// Splits `s` at the first `sep`: the parts before and after it. (A byte
+/// search: `str::split_once` with a `char` links a generic string searcher.)
+fn cut(s: &str, sep: u8) -> Option<(&str, &str)> {
+    let at = s.bytes().position(|b| b == sep)?;
+    Some((s.get(..at)?, s.get(at + 1..)?))
+}
+
 /// Parses `<kernel path> key=value ...`. The first word is skipped only if it
 /// has no `=`, so a bare `id=1 members=1` parses too.
 pub fn parse(line: &str) -> Result<Settings, CmdlineError> {
     let mut words = line.split_ascii_whitespace().peekable();
-    if words.peek().is_some_and(|w| !w.contains('=')) {
+    if words.peek().is_some_and(|w| cut(w, b'=').is_none()) {
         words.next();
     }
     let mut id = None;
@@ -202,13 +209,19 @@ pub fn parse(line: &str) -> Result<Settings, CmdlineError> {
     #[cfg(feature = "eth")]
     let mut net = crate::net::NetSettings::default();
     for word in words {
-        let (name, value) = word.split_once('=').ok_or(CmdlineError::UnknownKey)?;
+        let (name, value) = cut(word, b'=').ok_or(CmdlineError::UnknownKey)?;
         match name {
             "id" => id = Some(node_id(value)?),
             "cluster" => cluster = number(value).ok_or(CmdlineError::BadNumber)?,
             "members" => {
                 let mut list = Vec::new();
-                for m in value.split(',').filter(|m| !m.is_empty()) {
+                let mut rest = value;
+                while !rest.is_empty() {
+                    let (m, after) = cut(rest, b',').unwrap_or((rest, ""));
+                    rest = after;
+                    if m.is_empty() {
+                        continue;
+                    }
                     let m = node_id(m)?;
                     if list.contains(&m) {
                         return Err(CmdlineError::BadMembers);

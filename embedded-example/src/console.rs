@@ -104,7 +104,7 @@ impl CommandReader {
                 return None;
             }
             let line = crate::cmdline::ascii(&self.line[..len]).unwrap_or("?");
-            if line.trim().is_empty() {
+            if line.trim_ascii().is_empty() {
                 continue;
             }
             return Command::parse(line);

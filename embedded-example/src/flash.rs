@@ -1,27 +1,61 @@
 //! Flash for the durable record.
 //!
-//! The record store (`store.rs`) takes any `embedded_storage` blocking
-//! [`NorFlash`] through [`AsAsync`], so a real board only swaps the driver.
-//! Under QEMU the `semihosting-flash` feature provides [`HostFileFlash`]: NOR
-//! flash emulated in a host file, which survives killing and restarting QEMU.
+//! The record store (`store.rs`) takes any `embedded-storage-async`
+//! `NorFlash`; a blocking `embedded-storage` [`NorFlash`] fits through
+//! [`AsAsync`], so a real board only swaps the driver (see `main.rs`,
+//! `Flash`). [`Counted`] counts the operations that wear the flash. Under
+//! QEMU the `semihosting-flash` feature provides [`HostFileFlash`]: NOR flash
+//! emulated in a host file, which survives killing and restarting QEMU.
 
 use embedded_storage::nor_flash::{
     ErrorType, MultiwriteNorFlash, NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash,
 };
+use embedded_storage_async::nor_flash::{ErrorType as AsyncErrorType, NorFlash as AsyncNorFlash};
 
 /// Erase page size of the flash the record store uses.
 pub const PAGE_SIZE: usize = 4096;
-/// Pages given to the record store (sequential-storage needs at least 2; more
-/// pages mean fewer erases).
+/// Pages given to the record store (it needs at least 2; more pages spread
+/// the erases).
 pub const PAGE_COUNT: usize = 4;
 /// Bytes of flash given to the record store.
 pub const FLASH_SIZE: usize = PAGE_SIZE * PAGE_COUNT;
 
 /// Makes a blocking `NorFlash` usable where `embedded-storage-async` is
-/// wanted; each operation completes before its future is first polled. It
-/// also counts the program and erase operations that reach the flash, the
-/// figures that wear it out.
-pub struct AsAsync<F> {
+/// wanted; each operation completes before its future is first polled.
+pub struct AsAsync<F>(pub F);
+
+impl<F: ErrorType> ErrorType for AsAsync<F> {
+    type Error = F::Error;
+}
+
+impl<F: ReadNorFlash> embedded_storage_async::nor_flash::ReadNorFlash for AsAsync<F> {
+    const READ_SIZE: usize = F::READ_SIZE;
+
+    async fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), Self::Error> {
+        self.0.read(offset, bytes)
+    }
+
+    fn capacity(&self) -> usize {
+        self.0.capacity()
+    }
+}
+
+impl<F: NorFlash> embedded_storage_async::nor_flash::NorFlash for AsAsync<F> {
+    const WRITE_SIZE: usize = F::WRITE_SIZE;
+    const ERASE_SIZE: usize = F::ERASE_SIZE;
+
+    async fn erase(&mut self, from: u32, to: u32) -> Result<(), Self::Error> {
+        self.0.erase(from, to)
+    }
+
+    async fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Self::Error> {
+        self.0.write(offset, bytes)
+    }
+}
+
+/// Counts the program and erase operations that reach an (async) NOR flash,
+/// the figures that wear it out.
+pub struct Counted<F> {
     flash: F,
     wear: Wear,
 }
@@ -31,17 +65,20 @@ pub struct AsAsync<F> {
 pub struct Wear {
     /// `write` (program) calls that reached the flash.
     pub writes: u32,
+    /// Bytes programmed by those calls.
+    pub bytes: u32,
     /// Pages erased.
     pub erases: u32,
 }
 
-impl<F> AsAsync<F> {
+impl<F> Counted<F> {
     /// Wraps `flash`, with the counters at zero.
     pub const fn new(flash: F) -> Self {
         Self {
             flash,
             wear: Wear {
                 writes: 0,
+                bytes: 0,
                 erases: 0,
             },
         }
@@ -53,15 +90,15 @@ impl<F> AsAsync<F> {
     }
 }
 
-impl<F: ErrorType> ErrorType for AsAsync<F> {
+impl<F: AsyncErrorType> AsyncErrorType for Counted<F> {
     type Error = F::Error;
 }
 
-impl<F: ReadNorFlash> embedded_storage_async::nor_flash::ReadNorFlash for AsAsync<F> {
+impl<F: AsyncNorFlash> embedded_storage_async::nor_flash::ReadNorFlash for Counted<F> {
     const READ_SIZE: usize = F::READ_SIZE;
 
     async fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), Self::Error> {
-        self.flash.read(offset, bytes)
+        self.flash.read(offset, bytes).await
     }
 
     fn capacity(&self) -> usize {
@@ -69,23 +106,22 @@ impl<F: ReadNorFlash> embedded_storage_async::nor_flash::ReadNorFlash for AsAsyn
     }
 }
 
-impl<F: NorFlash> embedded_storage_async::nor_flash::NorFlash for AsAsync<F> {
+impl<F: AsyncNorFlash> AsyncNorFlash for Counted<F> {
     const WRITE_SIZE: usize = F::WRITE_SIZE;
     const ERASE_SIZE: usize = F::ERASE_SIZE;
 
     async fn erase(&mut self, from: u32, to: u32) -> Result<(), Self::Error> {
         let pages = to.saturating_sub(from) / F::ERASE_SIZE as u32;
         self.wear.erases = self.wear.erases.wrapping_add(pages);
-        self.flash.erase(from, to)
+        self.flash.erase(from, to).await
     }
 
     async fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Self::Error> {
         self.wear.writes = self.wear.writes.wrapping_add(1);
-        self.flash.write(offset, bytes)
+        self.wear.bytes = self.wear.bytes.wrapping_add(bytes.len() as u32);
+        self.flash.write(offset, bytes).await
     }
 }
-
-impl<F: MultiwriteNorFlash> embedded_storage_async::nor_flash::MultiwriteNorFlash for AsAsync<F> {}
 
 /// Why a flash operation failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -201,6 +237,8 @@ mod host_file {
     impl ReadNorFlash for HostFileFlash {
         const READ_SIZE: usize = 1;
 
+        // Not inlined: the store reads in several places.
+        #[inline(never)]
         fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), FlashError> {
             embedded_storage::nor_flash::check_read(self, offset, bytes.len())
                 .map_err(kind_to_error)?;

@@ -159,32 +159,20 @@ mod text {
         fn show(&self) {
             use tenure::ConfigError as E;
             match self {
-                E::TooManyMembers { count, capacity } => {
-                    Text("{} members, at most {}", &[count, capacity]).show()
-                }
-                E::DuplicateMember(id) => Text("member {} twice", &[id]).show(),
-                E::SelfNotMember(id) => Text("{} is not a member", &[id]).show(),
-                E::NoVoters => "no member votes".show(),
-                E::NoCandidates => "no candidate".show(),
+                // The command line already refuses a bad member list
+                // (cmdline.rs): these cannot come from it.
+                E::TooManyMembers { .. }
+                | E::DuplicateMember(_)
+                | E::SelfNotMember(_)
+                | E::NoVoters
+                | E::NoCandidates => "member list refused".show(),
                 E::ZeroLease => "lease is zero".show(),
                 E::ZeroRoundTimeout => "round timeout is zero".show(),
                 E::DriftOutOfRange(ppm) => Text("drift {} ppm too large", &[ppm]).show(),
-                E::RenewEvery {
-                    renew_every,
-                    try_window,
-                } => Text(
-                    "renew_every {} not in 1..=try_window {}",
-                    &[renew_every, try_window],
-                )
-                .show(),
-                E::TryWindow {
-                    try_window,
-                    master_lease,
-                } => Text(
-                    "try_window {} + a round exceeds the term {}",
-                    &[try_window, master_lease],
-                )
-                .show(),
+                // Derived from the lease and the round timeout.
+                E::RenewEvery { .. } | E::TryWindow { .. } => {
+                    "lease windows refused: raise lease_ms or lower round_ms".show()
+                }
                 E::LeaseTooShort {
                     master_lease,
                     needed,
@@ -220,18 +208,21 @@ mod text {
     impl Show for tenure::StartError {
         fn show(&self) {
             match self {
-                tenure::StartError::Config(e) => Text("invalid configuration: {}", &[e]).show(),
-                tenure::StartError::Record(e) => Text("unusable record: {}", &[e]).show(),
+                tenure::StartError::Config(e) => e.show(),
+                tenure::StartError::Record(e) => e.show(),
             }
         }
     }
 
-    impl<E: Show> Show for sequential_storage::Error<E> {
+    impl<E: Show> Show for crate::store::StoreError<E> {
         fn show(&self) {
+            use crate::store::StoreError as E;
             match self {
-                sequential_storage::Error::Storage { value, .. } => value.show(),
-                sequential_storage::Error::FullStorage => "storage full".show(),
-                _ => "storage corrupt or misused".show(),
+                E::Flash(e) => e.show(),
+                E::Corrupt => "flash holds no valid record".show(),
+                E::TooLarge => "record too large".show(),
+                E::Verify => "record read back wrong".show(),
+                E::Layout => "flash layout unusable".show(),
             }
         }
     }
@@ -278,17 +269,5 @@ mod text {
         put(level.as_bytes());
         put(b" ");
         text_line(template, args);
-    }
-
-    /// Prints `PANIC at <file>:<line>` on UART0.
-    pub fn panic_line(at: Option<&core::panic::Location<'_>>) {
-        put(b"PANIC");
-        if let Some(at) = at {
-            put(b" at ");
-            put(at.file().as_bytes());
-            put(b":");
-            put_u64(u64::from(at.line()));
-        }
-        put(b"\n");
     }
 }

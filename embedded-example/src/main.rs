@@ -21,6 +21,7 @@ mod link;
 mod mem;
 #[cfg(feature = "eth")]
 mod net;
+mod panic;
 mod runner;
 mod semihosting;
 mod store;
@@ -32,6 +33,7 @@ mod wfi;
 use defmt_rtt as _;
 
 use embassy_executor::Spawner;
+use static_cell::StaticCell;
 
 use crate::board::{CmsdkUart, UART0_BASE};
 use crate::cmdline::Settings;
@@ -74,7 +76,7 @@ fn main() -> ! {
             semihosting::exit(2);
         }
         None => {
-            error!("no command line: start QEMU with -append \"id=N members=A,B,C\"");
+            error!("no command line: -append \"id=N members=A,B,C\"");
             semihosting::exit(2);
         }
     };
@@ -90,6 +92,10 @@ fn main() -> ! {
     wfi::run(|spawner| start(spawner, settings))
 }
 
+/// The command line's settings, kept for the node's whole life (a task's
+/// argument would be kept twice in its future).
+static SETTINGS: StaticCell<Settings> = StaticCell::new();
+
 fn start(spawner: Spawner, settings: Settings) {
     #[cfg(feature = "eth")]
     net::start(
@@ -97,46 +103,43 @@ fn start(spawner: Spawner, settings: Settings) {
         &settings,
         u64::from(semihosting::host_time()) << 16 | u64::from(settings.id),
     );
+    let settings = SETTINGS.init(settings);
     spawner.spawn(node_task(settings).expect("node task spawned once"));
 }
 
-#[embassy_executor::task]
-async fn node_task(settings: Settings) {
-    #[cfg(feature = "semihosting-flash")]
-    let flash = match flash::HostFileFlash::open(settings.flash_path.as_bytes()) {
-        Ok(flash) => flash,
-        Err(e) => {
-            error!("cannot open flash file: {}", e);
-            semihosting::exit(3);
-        }
-    };
-    let store = FlashStore::new(flash);
-    // The core mixes in the node id and the record's incarnation; the host
-    // clock makes the jitter differ between starts even if a record was lost.
-    // (A real board would read its RNG.) Earlier builds kept a boot counter
-    // in flash for this: one flash write per boot and 1 % of the image.
-    let seed = u64::from(semihosting::host_time()) << 16 | u64::from(settings.id);
-    let mut runner = runner::Runner::start(&settings, store, seed).await;
-    runner.run().await
-}
+/// The flash the record store uses: any `embedded-storage-async` `NorFlash`
+/// (a blocking `embedded-storage` one through `flash::AsAsync`), all of it
+/// given to the store (on a real board, a partition of at least two erase
+/// pages).
+#[cfg(feature = "semihosting-flash")]
+type Flash = flash::AsAsync<flash::HostFileFlash>;
 
-/// Reports a panic and stops. A release build prints only where it
-/// happened: formatting the message would link `core::fmt`'s panic machinery
-/// (and, with defmt, all of `core::fmt`) into an image with little flash to
-/// spare. A debug build prints the message too.
-#[panic_handler]
-fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
-    cortex_m::interrupt::disable();
-    #[cfg(all(feature = "defmt", debug_assertions))]
-    defmt::error!("panic: {}", defmt::Display2Format(info));
-    #[cfg(all(feature = "defmt", not(debug_assertions)))]
-    match info.location() {
-        Some(at) => defmt::error!("panic at {=str}:{=u32}", at.file(), at.line()),
-        None => defmt::error!("panic"),
-    }
-    #[cfg(all(not(feature = "defmt"), debug_assertions))]
-    let _ = core::fmt::Write::write_fmt(&mut board::Console, format_args!("PANIC {info}\n"));
-    #[cfg(all(not(feature = "defmt"), not(debug_assertions)))]
-    fmt::panic_line(info.location());
-    semihosting::exit(101);
+/// The running node: in a static, so that no future holds it (see
+/// `runner::start_node`).
+static RUNNER: StaticCell<runner::Runner<Flash>> = StaticCell::new();
+
+#[embassy_executor::task]
+async fn node_task(settings: &'static Settings) {
+    // Everything here but the runner is for the start only: the block ends
+    // their storage before the node runs.
+    let runner = {
+        #[cfg(feature = "semihosting-flash")]
+        let flash = match flash::HostFileFlash::open(settings.flash_path.as_bytes()) {
+            Ok(flash) => flash::AsAsync(flash),
+            Err(e) => {
+                error!("cannot open flash file: {}", e);
+                semihosting::exit(3);
+            }
+        };
+        let mut store = FlashStore::new(flash::Counted::new(flash));
+        // The core mixes in the node id and the record's incarnation; the host
+        // clock makes the jitter differ between starts even if a record was lost.
+        // (A real board would read its RNG.) Earlier builds kept a boot counter
+        // in flash for this: one flash write per boot and 1 % of the image.
+        let seed = u64::from(semihosting::host_time()) << 16 | u64::from(settings.id);
+        let node = runner::start_node(settings, &mut store, seed).await;
+        RUNNER.init_with(move || runner::Runner::new(node, store))
+    };
+    runner.boot().await;
+    runner.run().await
 }

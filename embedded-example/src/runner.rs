@@ -6,7 +6,8 @@
 
 use embassy_futures::select::{select4, Either4};
 use embassy_time::{Duration, Timer};
-use embedded_storage::nor_flash::NorFlash;
+use embedded_storage_async::nor_flash::NorFlash;
+use static_cell::StaticCell;
 use tenure::{
     AsyncEffects, Auth, CommandError, Config, Destination, Event, ExecError, Executor, Member,
     Node, NodeId, Packet, Record, TermEnd,
@@ -14,12 +15,13 @@ use tenure::{
 
 use crate::cmdline::{Settings, BROADCAST, MAX_MEMBERS};
 use crate::console::{Command, CommandReader};
+use crate::flash::Counted;
 #[cfg(not(feature = "eth"))]
 use crate::link::{self, Receiver, Sender};
 #[cfg(feature = "eth")]
 use crate::net::{self as link, Receiver, Sender};
 use crate::semihosting;
-use crate::store::{FlashStore, Key, MAX_VALUE};
+use crate::store::{FlashStore, MAX_VALUE};
 
 const _: () = assert!(tenure::MAX_RECORD_SIZE <= MAX_VALUE);
 
@@ -130,7 +132,7 @@ pub struct StoreFailed;
 /// [`Executor`]: the record to flash, packets onto the link, events as
 /// `EVENT` lines on UART0.
 pub struct NodeIo<F: NorFlash> {
-    store: FlashStore<F>,
+    store: FlashStore<Counted<F>>,
     sender: Sender,
     /// Longest record store so far, in µs.
     persist_max_us: u64,
@@ -147,7 +149,7 @@ impl<F: NorFlash> AsyncEffects for NodeIo<F> {
         let mut buf = [0u8; tenure::MAX_RECORD_SIZE];
         let started = embassy_time::Instant::now();
         let stored = match record.encode(&mut buf) {
-            Ok(n) => self.store.save(Key::Record, &buf[..n]).await.is_ok(),
+            Ok(n) => self.store.save(&buf[..n]).await.is_ok(),
             Err(_) => false,
         };
         let took = started.elapsed().as_micros();
@@ -172,9 +174,70 @@ impl<F: NorFlash> AsyncEffects for NodeIo<F> {
     }
 }
 
+/// The node, in a static: at about 2 KiB it is the largest object in the
+/// firmware, and it must be neither copied into a task's future nor held by
+/// value across an `await` (futures keep every such value, each in its own
+/// slot). Nothing else takes its place: there is one node per boot.
+static NODE: StaticCell<TenureNode> = StaticCell::new();
+
+/// Starts the node from its stored record, or for the first time if there is
+/// none, into [`NODE`]. Halts if the record is unreadable or belongs
+/// elsewhere: starting afresh would forget promises and could break safety.
+/// Call once.
+pub async fn start_node<F: NorFlash>(
+    settings: &Settings,
+    store: &mut FlashStore<Counted<F>>,
+    seed: u64,
+) -> &'static mut TenureNode
+where
+    F::Error: ShowIfText + FormatIfDefmt,
+{
+    let config = match config(settings, seed) {
+        Ok(config) => config,
+        Err(e) => {
+            error!("bad configuration: {}", e);
+            halt(2);
+        }
+    };
+    let record = match store.load().await {
+        Ok(Some(bytes)) => match Record::decode(bytes) {
+            Ok(record) => Some(record),
+            Err(e) => {
+                error!("stored record unusable: {}", e);
+                halt(4);
+            }
+        },
+        Ok(None) => None,
+        Err(e) => {
+            error!("flash read failed: {}", e);
+            halt(4);
+        }
+    };
+    // Built where it is kept (as far as the constructors allow) and never
+    // inside a future.
+    NODE.init_with(move || {
+        let node = match record {
+            Some(record) => TenureNode::restore(config, record, now()),
+            None => TenureNode::first_boot(config, now()),
+        };
+        match node {
+            Ok(node) => node,
+            Err(e) => {
+                error!("cannot start: {}", e);
+                // A configuration the core refuses is the command line's
+                // fault (2); a record it refuses, the flash's (4).
+                halt(match e {
+                    tenure::StartError::Config(_) => 2,
+                    tenure::StartError::Record(_) => 4,
+                });
+            }
+        }
+    })
+}
+
 /// One node with its storage and link.
 pub struct Runner<F: NorFlash> {
-    node: TenureNode,
+    node: &'static mut TenureNode,
     /// Executes the node's outputs; one per boot, like the node.
     exec: Executor,
     io: NodeIo<F>,
@@ -191,38 +254,9 @@ impl<F: NorFlash> Runner<F>
 where
     F::Error: ShowIfText + FormatIfDefmt,
 {
-    /// Starts the node from its stored record, or for the first time if there
-    /// is none. Halts if the record is unreadable or belongs elsewhere:
-    /// starting afresh would forget promises and could break safety.
-    pub async fn start(settings: &Settings, mut store: FlashStore<F>, seed: u64) -> Self {
-        let config = match config(settings, seed) {
-            Ok(config) => config,
-            Err(e) => {
-                error!("bad configuration: {}", e);
-                halt(2);
-            }
-        };
-        let node = match store.load(Key::Record).await {
-            Ok(Some(bytes)) => match Record::decode(bytes) {
-                Ok(record) => TenureNode::restore(config, record, now()),
-                Err(e) => {
-                    error!("stored record unusable: {}", e);
-                    halt(4);
-                }
-            },
-            Ok(None) => TenureNode::first_boot(config, now()),
-            Err(e) => {
-                error!("flash read failed: {}", e);
-                halt(4);
-            }
-        };
-        let node = match node {
-            Ok(node) => node,
-            Err(e) => {
-                error!("cannot start: {}", e);
-                halt(4);
-            }
-        };
+    /// Wraps the started `node` (see [`start_node`]) with its store and the
+    /// link. Nothing is sent or stored yet: [`boot`](Self::boot) does that.
+    pub fn new(node: &'static mut TenureNode, store: FlashStore<Counted<F>>) -> Self {
         if !node.config().auth.is_secure() {
             warn!("no key=: frames are NOT authenticated");
         }
@@ -233,7 +267,7 @@ where
             persist_max_us: 0,
             persist_total_us: 0,
         };
-        let mut runner = Self {
+        Self {
             node,
             exec: Executor::new(),
             io,
@@ -241,17 +275,20 @@ where
             commands: CommandReader::new(),
             not_for_us: 0,
             link_errors: 0,
-        };
-        // The first output is the new incarnation's record.
-        runner.drain().await;
-        let record = runner.node.record();
+        }
+    }
+
+    /// Executes the node's first outputs, the new incarnation's record first,
+    /// and reports the start.
+    pub async fn boot(&mut self) {
+        self.drain().await;
+        let record = self.node.record();
         event!(
             "EVENT start id={} incarnation={} instance={}",
-            settings.id,
+            self.node.id().0,
             record.incarnation(),
             record.instance()
         );
-        runner
     }
 
     /// Runs the node forever.
@@ -350,10 +387,10 @@ where
     /// One `EVENT stats` line with the core's counters, the link's and the
     /// flash's (program and erase operations since boot, every key).
     fn report_stats(&mut self) {
-        let wear = self.io.store.wear();
+        let wear = self.io.store.flash().wear();
         let s = self.node.stats();
         event!(
-            "EVENT stats in={} out={} dropped={} bad_tag={} malformed={} stale={} backlog={} not_for_us={} link_errors={} persists={} persist_us_avg={} persist_us_max={} flash_writes={} flash_erases={} elections={} won={} renewals={} renewals_completed={} round_timeouts={} at_us={}",
+            "EVENT stats in={} out={} dropped={} bad_tag={} malformed={} stale={} backlog={} not_for_us={} link_errors={} persists={} persist_us_avg={} persist_us_max={} flash_writes={} flash_bytes={} flash_erases={} elections={} won={} renewals={} renewals_completed={} round_timeouts={} at_us={}",
             s.messages_in,
             s.messages_out,
             s.dropped.total(),
@@ -367,6 +404,7 @@ where
             self.io.persist_total_us / s.persists.max(1),
             self.io.persist_max_us,
             wear.writes,
+            wear.bytes,
             wear.erases,
             s.elections_started,
             s.elections_won,
@@ -384,7 +422,7 @@ where
     /// in the core: the message was not sent).
     async fn drain(&mut self) {
         loop {
-            let result = self.exec.drain_async(&mut self.node, &mut self.io).await;
+            let result = self.exec.drain_async(self.node, &mut self.io).await;
             self.io.sender.flush();
             match result {
                 Ok(_) => return,

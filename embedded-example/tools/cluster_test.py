@@ -8,10 +8,20 @@ Checks, each with a deadline:
   2. after the master's QEMU is killed, the others elect a new master
      with a higher fencing token;
   3. the killed node restarts from its flash file (incarnation goes up)
-     and learns the current master.
+     and learns the current master;
+  4. broken frames (too short, bad COBS, too long) and hostile ones (for
+     another node, garbage packets) written onto a node's link are dropped
+     and counted, and the cluster goes on.
+
+Then, optionally: a soak (--soak, with --handover-every for hand-overs)
+and a flash wear run (--wear SECONDS --failover-every SECONDS): the master's
+QEMU is killed every so often and restarted from its flash file once a new
+master is agreed; flash writes and page erases are summed over every node's
+restarts and the life of a 10,000-cycle region at that rate is printed.
 
 Usage: cluster_test.py [--nodes 3] [--base-port 7200] [--key HEX]
                        [--extra 'round_ms=150 backoff_ms=300'] [--soak SECONDS]
+                       [--wear SECONDS [--failover-every 30]]
 Needs a release build (run-node.sh builds one; this script starts QEMU with
 NO_BUILD=1). Prints 'N passed, M failed' at the end; exit status 0 if all
 passed.
@@ -32,8 +42,9 @@ EVENT = re.compile(r"^EVENT (\w+)((?: \w+=\S+)*)\s*$")
 
 
 class Node:
-    def __init__(self, node_id, members, port, workdir, key, extra):
+    def __init__(self, node_id, members, port, workdir, key, extra, timeout=300):
         self.id = node_id
+        self.timeout = timeout
         self.members = members
         self.port = port
         self.workdir = workdir
@@ -48,7 +59,7 @@ class Node:
 
     def start(self):
         extra = " ".join(x for x in (f"key={self.key}" if self.key else "", self.extra) if x)
-        env = dict(os.environ, NO_BUILD="1", QEMU_TIMEOUT="300")
+        env = dict(os.environ, NO_BUILD="1", QEMU_TIMEOUT=str(self.timeout))
         self.proc = subprocess.Popen(
             [RUN_NODE, str(self.id), self.members, str(self.port), extra],
             cwd=self.workdir, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -179,6 +190,51 @@ class Bus:
                 n.events.append((time.monotonic(), m.group(1), fields))
 
 
+def cobs(data):
+    """COBS-encodes `data` (no delimiter)."""
+    out, block = bytearray(), bytearray()
+    for b in data:
+        if b == 0:
+            out += bytes([len(block) + 1]) + block
+            block = bytearray()
+        else:
+            block.append(b)
+            if len(block) == 254:
+                out += b"\xff" + block
+                block = bytearray()
+    return bytes(out + bytes([len(block) + 1]) + block)
+
+
+def garbage_check(bus, nodes, check):
+    """Writes broken and hostile frames onto one node's link: each must be
+    dropped and counted (link_errors=, not_for_us=, dropped=), and the node
+    must go on working."""
+    n = nodes[-1]
+    before = stats_of(bus, [n])[n.id]
+    frames = [
+        b"\x02\x05\x00",                      # a 1-byte envelope: no room for an address
+        b"\x05\x01\x00",                      # COBS block longer than the frame
+        bytes(range(1, 255)) * 3 + b"\x00",     # longer than any frame
+        cobs(bytes([9, 0]) + b"for node 9") + b"\x00",        # addressed to another node
+        cobs(bytes([n.id, 0]) + b"\xff\xfe not a packet") + b"\x00",  # garbage packet
+        cobs(b"\xff\xff" + bytes(range(40))) + b"\x00",       # garbage broadcast
+    ]
+    for f in frames:
+        n.sock.sendall(f)
+    bus.pump(0.5)
+    after = stats_of(bus, [n])[n.id]
+    alive = n.proc.poll() is None and after is not None and before is not None
+
+    def grew(key):
+        return int(after[key]) - int(before[key]) if alive else None
+    check("bad frames on the link are dropped and counted",
+          alive and grew("link_errors") >= 3 and grew("not_for_us") >= 1
+          and grew("malformed") + grew("bad_tag") >= 2,
+          f"node {n.id}: link_errors +{grew('link_errors')}, not_for_us +{grew('not_for_us')}, "
+          f"malformed +{grew('malformed')}, bad_tag +{grew('bad_tag')}, still running: {alive}")
+    check("cluster agrees after the bad frames", wait_agreement(bus, nodes, 10) is not None)
+
+
 def qemu_cpu_ticks(node):
     """User+system clock ticks of the node's QEMU (a child of run-node.sh's
     `timeout`, or run-node.sh itself after exec)."""
@@ -283,6 +339,130 @@ def report_wear(nodes, before, after, seconds, changes):
         print("no page erased during the soak: projected flash life not bounded by renewals")
 
 
+WEAR_KEYS = ("flash_writes", "flash_bytes", "flash_erases", "persists", "renewals_completed")
+PAGES = 4  # pages of each node's record store (src/flash.rs, PAGE_COUNT)
+PAGE_SIZE = 4096
+
+
+def wear_of(fields):
+    """The wear counters of one `EVENT stats` line (counted since boot)."""
+    return {k: int(fields[k]) for k in WEAR_KEYS} if fields else None
+
+
+def wear_run(bus, nodes, seconds, every, check):
+    """Kills the master every `every` seconds for `seconds`, restarting it
+    from its flash file once the others agree on a new master, and reports
+    the flash writes and page erases of every node over the run. A node's
+    counters start at zero on each boot, so a node's total is the sum over
+    its incarnations: each is read by a `stats` command just before the
+    kill (anything stored in the few ms between that line and the kill is
+    missed) and at the end."""
+    view = wait_agreement(bus, nodes, 20)
+    start = stats_of(bus, nodes)
+    if view is None or any(v is None for v in start.values()):
+        check("wear: settled cluster at the start", False, f"view={view}")
+        return
+    base = {n.id: wear_of(start[n.id]) for n in nodes}
+    total = {n.id: dict.fromkeys(WEAR_KEYS, 0) for n in nodes}
+    restarts = dict.fromkeys((n.id for n in nodes), 0)
+
+    def bank(n, fields):
+        now = wear_of(fields)
+        if now is None:
+            return False
+        for k in WEAR_KEYS:
+            total[n.id][k] += now[k] - base[n.id][k]
+        base[n.id] = dict.fromkeys(WEAR_KEYS, 0)
+        return True
+
+    t0 = time.monotonic()
+    end = t0 + seconds
+    failovers, gaps, lost = 0, [], 0
+    pending, bad_starts = [], []
+    next_kill = t0 + every
+    while True:
+        bus.pump(max(0.0, min(next_kill, end) - time.monotonic()))
+        if time.monotonic() >= end:
+            break
+        next_kill += every
+        view = wait_agreement(bus, nodes, 20)
+        if view is None:
+            check("wear: agreement before a failover", False, f"views={views(nodes)}")
+            return
+        master = next(n for n in nodes if n.id == view[0])
+        if not bank(master, stats_of(bus, [master])[master.id]):
+            lost += 1
+        master.kill()
+        killed = time.monotonic()
+        # As in the failover check: the dead master may be chosen once more.
+        got, token = None, view[1]
+        while time.monotonic() < killed + 20:
+            got = wait_agreement(bus, nodes, killed + 20 - time.monotonic(), min_token=token)
+            if got is None or got[0] != master.id:
+                break
+            token = got[1]
+        if got is None:
+            check("wear: failover", False, f"no new master after killing {master.id}")
+            return
+        failovers += 1
+        gaps.append(time.monotonic() - killed)
+        inc = int(master.last("start")["incarnation"])
+        master.events.clear()
+        master.start()
+        restarts[master.id] += 1
+        pending.append((master, inc))
+        # The restarted node must come back from its newest record: one
+        # incarnation higher (checked once its start line is in).
+        for n, before in list(pending):
+            got = n.last("start")
+            if got is not None:
+                pending.remove((n, before))
+                if int(got["incarnation"]) != before + 1:
+                    bad_starts.append((n.id, before, got["incarnation"]))
+    final = stats_of(bus, nodes)
+    for n, before in pending:
+        got = n.last("start")
+        if got is None or int(got["incarnation"]) != before + 1:
+            bad_starts.append((n.id, before, got and got["incarnation"]))
+    for n in nodes:
+        if not bank(n, final[n.id]):
+            lost += 1
+    took = time.monotonic() - t0
+    for n in nodes:
+        t = total[n.id]
+        print(f"node {n.id}: flash_writes {t['flash_writes']} flash_bytes {t['flash_bytes']} "
+              f"flash_erases {t['flash_erases']} "
+              f"records {t['persists']} renewals_completed {t['renewals_completed']} "
+              f"restarts {restarts[n.id]}")
+    writes = sum(t["flash_writes"] for t in total.values())
+    erases = sum(t["flash_erases"] for t in total.values())
+    records = sum(t["persists"] for t in total.values())
+    gaps.sort()
+    print(f"wear over {took:.0f}s with a failover every {every:.0f}s: {failovers} failovers "
+          f"(kill to agreed new master: median {gaps[len(gaps) // 2] if gaps else 0:.2f}s, "
+          f"max {gaps[-1] if gaps else 0:.2f}s), {records} records stored, {writes} flash "
+          f"writes, {erases} page erases (cluster)")
+    # Each node's store is its own region. The store is a log: every page of
+    # bytes appended costs one page erase, so the bytes programmed give the
+    # erase rate even over a run too short to erase a page.
+    worst = max(total.values(), key=lambda t: t["flash_bytes"])
+    rate = worst["flash_bytes"] / took
+    print(f"busiest node: {worst['flash_bytes']} bytes programmed ({worst['flash_writes']} writes, "
+          f"{worst['persists']} records) and {worst['flash_erases']} page erases in {took:.0f}s")
+    if rate > 0:
+        per_page_s = PAGE_SIZE / rate
+        life_s = per_page_s * PAGES * 10_000
+        print(f"at {rate:.2f} B/s a {PAGE_SIZE} B page fills every {per_page_s:.0f}s, each of the "
+              f"{PAGES} pages is erased every {per_page_s * PAGES:.0f}s: a 10,000-cycle region "
+              f"lasts about {life_s / 86400:.0f} days ({life_s / 86400 / 365:.1f} years)")
+    wanted = int(seconds // every)
+    check("wear: every failover followed", failovers >= max(1, wanted - 1) and lost == 0,
+          f"{failovers} failovers (about {wanted} asked), {lost} stats lines missing")
+    check("wear: every restart came back from its newest record", not bad_starts,
+          f"incarnation not one higher: {bad_starts}" if bad_starts else
+          f"{sum(restarts.values())} restarts, incarnation one higher each time")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--nodes", type=int, default=3)
@@ -301,11 +481,21 @@ def main():
                     help="during the soak, hand the master role to the next node "
                          "this often (changes of master; the soak then checks "
                          "that each was followed, not that the master stayed put)")
+    ap.add_argument("--wear", type=float, default=0,
+                    help="after the checks (and soak), run this many seconds more, "
+                         "killing the master every --failover-every seconds and "
+                         "restarting it from its flash; report flash writes and "
+                         "erases and the projected life of the flash")
+    ap.add_argument("--failover-every", type=float, default=30,
+                    help="seconds between master kills in the --wear run")
     args = ap.parse_args()
 
     workdir = args.workdir or tempfile.mkdtemp(prefix="tenure-qemu-")
     members = ",".join(str(i) for i in range(1, args.nodes + 1))
-    nodes = [Node(i, members, args.base_port + i, workdir, args.key, args.extra)
+    # Each QEMU is bounded in time (run-node.sh's QEMU_TIMEOUT); room for the
+    # checks, the soak and the wear run.
+    timeout = int(300 + args.soak + args.wear)
+    nodes = [Node(i, members, args.base_port + i, workdir, args.key, args.extra, timeout)
              for i in range(1, args.nodes + 1)]
     bus = Bus(nodes, broadcast_all=args.bus)
     passed = failed = 0
@@ -379,6 +569,7 @@ def main():
                   f"incarnation {inc_before} -> {start and start['incarnation']}")
             check("restarted node agrees on the master", rejoined is not None,
                   f"view={rejoined}, restarted node saw {master.last('master') or master.last('became_master')}")
+            garbage_check(bus, nodes, check)
         if args.soak and failed == 0:
             view_before = wait_agreement(bus, nodes, 5)
             before = {n.id: qemu_cpu_ticks(n) for n in nodes}
@@ -420,6 +611,8 @@ def main():
                       view_before is not None and view_after is not None
                       and view_before[0] == view_after[0] and not changes,
                       f"{view_before} -> {view_after}, changes {changes}")
+        if args.wear and failed == 0:
+            wear_run(bus, nodes, args.wear, args.failover_every, check)
     finally:
         for n in nodes:
             n.kill()
