@@ -1,6 +1,7 @@
 //! Helpers for Tenure's end-to-end tests (the files in `tests/`): clusters of real tokio
-//! nodes on 127.0.0.1 with real data directories. Safety is checked exactly; liveness
-//! with generous bounds.
+//! nodes on 127.0.0.1 with real data directories, and ([`netns`], Linux) real networks of
+//! namespaces with nftables faults for `tenure node` processes. Safety is checked exactly;
+//! liveness with generous bounds.
 //!
 //! Each test file starts with the section of `docs/algorithm.md` it checks.
 

@@ -58,8 +58,29 @@ fn ns(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
-/// The `tenure` binary of this profile, built if needed (cargo does not hold its lock
-/// while tests run).
+/// The newest modification time of the files under `dir`.
+fn newest(dir: &Path) -> std::time::SystemTime {
+    let mut t = std::time::SystemTime::UNIX_EPOCH;
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return t;
+    };
+    for e in entries.flatten() {
+        let path = e.path();
+        let m = if path.is_dir() {
+            newest(&path)
+        } else {
+            e.metadata()
+                .and_then(|m| m.modified())
+                .unwrap_or(std::time::SystemTime::UNIX_EPOCH)
+        };
+        t = t.max(m);
+    }
+    t
+}
+
+/// The `tenure` binary of this profile (`TENURE_BIN` overrides it). `cargo test
+/// --workspace` builds it; when it is missing or older than the sources, it is built
+/// here (cargo does not hold its lock while tests run).
 fn tenure_bin() -> PathBuf {
     if let Some(path) = std::env::var_os("TENURE_BIN") {
         return PathBuf::from(path);
@@ -69,16 +90,34 @@ fn tenure_bin() -> PathBuf {
         .parent()
         .and_then(Path::parent)
         .expect("target/<profile>");
-    let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    build.args(["build", "-p", "tenure-tokio", "--bin", "tenure"]);
-    if !cfg!(debug_assertions) {
-        build.arg("--release");
-    }
-    let status = build
-        .status()
-        .expect("run cargo build for the tenure binary");
-    assert!(status.success(), "cargo build of the tenure binary failed");
     let bin = profile_dir.join("tenure");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let sources = ["core/src", "std-adapter/src", "Cargo.lock"]
+        .iter()
+        .map(|p| {
+            let p = root.join(p);
+            if p.is_dir() {
+                newest(&p)
+            } else {
+                std::fs::metadata(&p)
+                    .and_then(|m| m.modified())
+                    .unwrap_or(std::time::SystemTime::UNIX_EPOCH)
+            }
+        })
+        .max()
+        .unwrap_or(std::time::SystemTime::UNIX_EPOCH);
+    let built = std::fs::metadata(&bin).and_then(|m| m.modified()).ok();
+    if built.is_none_or(|b| b < sources) {
+        let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        build.args(["build", "-p", "tenure-tokio", "--bin", "tenure"]);
+        if !cfg!(debug_assertions) {
+            build.arg("--release");
+        }
+        let status = build
+            .status()
+            .expect("run cargo build for the tenure binary");
+        assert!(status.success(), "cargo build of the tenure binary failed");
+    }
     assert!(bin.is_file(), "no binary at {}", bin.display());
     bin
 }
@@ -580,23 +619,9 @@ fn no_deaths() -> Vec<Vec<u64>> {
     vec![Vec::new(); NODES]
 }
 
-/// [`overlaps`] counted without printing.
-fn overlaps_quiet(spans: &[Span], until: &[u64]) -> usize {
-    let mut n = 0;
-    for a in 0..spans.len() {
-        for b in a + 1..spans.len() {
-            let (x, y) = (&spans[a], &spans[b]);
-            if x.node != y.node && y.begin < until[a] && x.begin < until[a] && y.begin < until[b] {
-                n += 1;
-            }
-        }
-    }
-    n
-}
-
 /// Pairs of terms of different nodes whose claims (`spans[k]` until `until[k]`) share
-/// an instant; `spans` sorted by begin.
-fn overlaps(spans: &[Span], until: &[u64]) -> usize {
+/// an instant; `spans` sorted by begin. Each pair is printed when `print`.
+fn count_overlaps(spans: &[Span], until: &[u64], print: bool) -> usize {
     let mut n = 0;
     for a in 0..spans.len() {
         for b in a + 1..spans.len() {
@@ -605,14 +630,21 @@ fn overlaps(spans: &[Span], until: &[u64]) -> usize {
             let (x, y) = (&spans[a], &spans[b]);
             if x.node != y.node && y.begin < until[a] && x.begin < until[a] && y.begin < until[b] {
                 n += 1;
-                eprintln!(
-                    "OVERLAP: node {} token {} [{}, {}] and node {} token {} [{}, {}]",
-                    x.node, x.token, x.begin, until[a], y.node, y.token, y.begin, until[b]
-                );
+                if print {
+                    eprintln!(
+                        "OVERLAP: node {} token {} [{}, {}] and node {} token {} [{}, {}]",
+                        x.node, x.token, x.begin, until[a], y.node, y.token, y.begin, until[b]
+                    );
+                }
             }
         }
     }
     n
+}
+
+/// [`count_overlaps`], printing each.
+fn overlaps(spans: &[Span], until: &[u64]) -> usize {
+    count_overlaps(spans, until, true)
 }
 
 /// Fencing-token regressions: a later term (`spans` sorted by begin) with a lower token,
@@ -828,7 +860,7 @@ fn real_network_faults_never_give_two_masters() {
     // into the next term either (the others wait out the lease they granted, which covers
     // the term the master counted). Only early ends it logged cut its claim here.
     let lived: Vec<u64> = spans.iter().map(|s| s.until(&no_deaths())).collect();
-    let overlaps_had_it_lived = overlaps_quiet(&spans, &lived);
+    let overlaps_had_it_lived = count_overlaps(&spans, &lived, false);
     let regressions = token_regressions(&spans, &samples);
     let two_holders = two_holders(&spans, &samples);
 
