@@ -395,6 +395,8 @@ fn poll(lab: &Lab, i: usize, stop: &AtomicBool, polled: &Mutex<Polled>) {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
+    /// No fault (only the scenario's loss) for a while: the base rate of lapses.
+    Quiet,
     Kill,
     Isolate,
     Deaf,
@@ -408,6 +410,7 @@ enum Kind {
 impl Kind {
     fn name(self) -> &'static str {
         match self {
+            Kind::Quiet => "no-fault",
             Kind::Kill => "kill-9",
             Kind::Isolate => "isolated-master",
             Kind::Deaf => "deaf-master",
@@ -457,8 +460,12 @@ fn run_scenario(
         let next = began + Duration::from_secs(5) * u32::try_from(rep + 1).unwrap_or(u32::MAX);
         let done = match kind {
             Kind::Kill => began.elapsed() >= kill_for,
+            Kind::Quiet => true,
             _ => rep >= reps,
         };
+        if kind == Kind::Quiet {
+            sleep(kill_for / 2);
+        }
         if done {
             break;
         }
@@ -468,6 +475,7 @@ fn run_scenario(
             continue;
         };
         match kind {
+            Kind::Quiet => {} // ends above, before any repetition
             Kind::Kill | Kind::Sigint => {
                 let at = now_ns();
                 let signal = if kind == Kind::Kill {
@@ -650,12 +658,14 @@ fn overlaps(spans: &[Span], until: &[u64]) -> usize {
 /// Fencing-token regressions: a later term (`spans` sorted by begin) with a lower token,
 /// or another node's term with the same one; a node's view (its samples in time order)
 /// going back to a lower token.
-fn token_regressions(spans: &[Span], samples: &[Sample]) -> usize {
+fn token_regressions(spans: &[Span], samples: &[Sample], print: bool) -> usize {
     let mut n = 0;
     for w in spans.windows(2) {
         if w[1].token < w[0].token || (w[1].token == w[0].token && w[1].node != w[0].node) {
             n += 1;
-            eprintln!("TOKEN REGRESSION: {:?} then {:?}", w[0], w[1]);
+            if print {
+                eprintln!("TOKEN REGRESSION: {:?} then {:?}", w[0], w[1]);
+            }
         }
     }
     let mut last_seen: BTreeMap<usize, u64> = BTreeMap::new();
@@ -677,7 +687,7 @@ fn token_regressions(spans: &[Span], samples: &[Sample]) -> usize {
 
 /// Fencing tokens held by two nodes: in the terms, or as the master any view names
 /// with that token.
-fn two_holders(spans: &[Span], samples: &[Sample]) -> usize {
+fn two_holders(spans: &[Span], samples: &[Sample], print: bool) -> usize {
     let mut holders: BTreeMap<u64, BTreeSet<usize>> = BTreeMap::new();
     for s in spans {
         holders.entry(s.token).or_default().insert(s.node);
@@ -688,7 +698,7 @@ fn two_holders(spans: &[Span], samples: &[Sample]) -> usize {
         }
     }
     let two: Vec<_> = holders.iter().filter(|(_, h)| h.len() > 1).collect();
-    for (t, h) in &two {
+    for (t, h) in two.iter().filter(|_| print) {
         eprintln!("TWO HOLDERS of token {t}: nodes {h:?}");
     }
     two.len()
@@ -713,6 +723,7 @@ fn the_checks_catch_planted_overlaps_regressions_and_shared_tokens() {
         end: None,
     };
     let no_deaths = no_deaths();
+    let overlaps = |s: &[Span], u: &[u64]| count_overlaps(s, u, false);
     let until = |spans: &[Span], deaths: &[Vec<u64>]| -> Vec<u64> {
         spans.iter().map(|s| s.until(deaths)).collect()
     };
@@ -724,10 +735,10 @@ fn the_checks_catch_planted_overlaps_regressions_and_shared_tokens() {
     ];
     assert_eq!(overlaps(&clean, &until(&clean, &no_deaths)), 0);
     assert_eq!(
-        token_regressions(&clean, &[sample(3, 1, 5), sample(3, 2, 6)]),
+        token_regressions(&clean, &[sample(3, 1, 5), sample(3, 2, 6)], false),
         0
     );
-    assert_eq!(two_holders(&clean, &[sample(3, 2, 6)]), 0);
+    assert_eq!(two_holders(&clean, &[sample(3, 2, 6)], false), 0);
     // Planted overlap: node 2 begins before node 1's logged end.
     let bad = [span(1, 5, 0, 100), span(2, 6, 99, 300)];
     assert_eq!(overlaps(&bad, &until(&bad, &no_deaths)), 1);
@@ -760,28 +771,31 @@ fn the_checks_catch_planted_overlaps_regressions_and_shared_tokens() {
     // Planted regressions: a later term with a lower token, two nodes with one token, a
     // view going back.
     assert_eq!(
-        token_regressions(&[span(1, 6, 0, 10), span(2, 5, 20, 30)], &[]),
+        token_regressions(&[span(1, 6, 0, 10), span(2, 5, 20, 30)], &[], false),
         1
     );
     assert_eq!(
-        token_regressions(&[span(1, 6, 0, 10), span(2, 6, 20, 30)], &[]),
+        token_regressions(&[span(1, 6, 0, 10), span(2, 6, 20, 30)], &[], false),
         1
     );
     assert_eq!(
-        token_regressions(&[], &[sample(4, 2, 9), sample(4, 1, 8)]),
+        token_regressions(&[], &[sample(4, 2, 9), sample(4, 1, 8)], false),
         1
     );
     // The same node may resume a term with its token.
     assert_eq!(
-        token_regressions(&[span(1, 6, 0, 10), span(1, 6, 20, 30)], &[]),
+        token_regressions(&[span(1, 6, 0, 10), span(1, 6, 20, 30)], &[], false),
         0
     );
     // Planted shared token: in two terms, or a view naming another holder.
     assert_eq!(
-        two_holders(&[span(1, 6, 0, 10), span(2, 6, 20, 30)], &[]),
+        two_holders(&[span(1, 6, 0, 10), span(2, 6, 20, 30)], &[], false),
         1
     );
-    assert_eq!(two_holders(&[span(1, 6, 0, 10)], &[sample(5, 3, 6)]), 1);
+    assert_eq!(
+        two_holders(&[span(1, 6, 0, 10)], &[sample(5, 3, 6)], false),
+        1
+    );
 }
 
 #[test]
@@ -804,6 +818,7 @@ fn real_network_faults_never_give_two_masters() {
     let mut scenarios = Vec::new();
     for loss in [0u8, 20] {
         for kind in [
+            Kind::Quiet,
             Kind::Kill,
             Kind::Isolate,
             Kind::Deaf,
@@ -861,8 +876,8 @@ fn real_network_faults_never_give_two_masters() {
     // the term the master counted). Only early ends it logged cut its claim here.
     let lived: Vec<u64> = spans.iter().map(|s| s.until(&no_deaths())).collect();
     let overlaps_had_it_lived = count_overlaps(&spans, &lived, false);
-    let regressions = token_regressions(&spans, &samples);
-    let two_holders = two_holders(&spans, &samples);
+    let regressions = token_regressions(&spans, &samples, true);
+    let two_holders = two_holders(&spans, &samples, true);
 
     // Per scenario.
     let lease_ns = ns(LEASE) as f64;
@@ -913,6 +928,7 @@ fn real_network_faults_never_give_two_masters() {
         // Gaps: the first after a fault is the fault's; the first after a heal is the
         // heal's; any other gap no fault caused.
         let (mut after_heal, mut unprovoked) = (0, 0);
+        let (mut after_heal_ns, mut unprovoked_ns) = (0u64, 0u64);
         let mut explained: BTreeSet<usize> = BTreeSet::new();
         for (g0, g1) in gaps(&intervals, sc.start, sc.end) {
             let last = sc
@@ -924,6 +940,7 @@ fn real_network_faults_never_give_two_masters() {
                 Some((k, m)) if explained.insert(k) => {
                     if matches!(m, Mark::Heal { .. }) {
                         after_heal += 1;
+                        after_heal_ns += g1 - g0;
                         eprintln!(
                             "{} loss={}%: {:.2} leases without a master after a heal",
                             sc.name,
@@ -934,6 +951,7 @@ fn real_network_faults_never_give_two_masters() {
                 }
                 _ => {
                     unprovoked += 1;
+                    unprovoked_ns += g1 - g0;
                     eprintln!(
                         "{} loss={}%: {:.2} leases without a master, no fault",
                         sc.name,
@@ -945,7 +963,7 @@ fn real_network_faults_never_give_two_masters() {
         }
         println!(
             "scenario={} loss={}% faults={} failovers={} kept_master={} no_failover={} no_master_to_act_on={} \
-             failover_leases p50={:.2} p90={:.2} p99={:.2} max={:.2} gaps_no_fault={} gaps_after_heal={}",
+             failover_leases p50={:.2} p90={:.2} p99={:.2} max={:.2} gaps_no_fault={} ({:.2} leases) gaps_after_heal={} ({:.2} leases) span_s={:.1}",
             sc.name,
             sc.loss,
             fault_times.len(),
@@ -958,7 +976,10 @@ fn real_network_faults_never_give_two_masters() {
             pct(&failovers, 99.0),
             failovers.last().copied().unwrap_or(f64::NAN),
             unprovoked,
-            after_heal
+            unprovoked_ns as f64 / lease_ns,
+            after_heal,
+            after_heal_ns as f64 / lease_ns,
+            (sc.end - sc.start) as f64 / 1e9
         );
     }
     kill_failovers.sort_by(f64::total_cmp);
