@@ -674,10 +674,12 @@ fn token_regressions(spans: &[Span], samples: &[Sample], print: bool) -> usize {
             let last = last_seen.entry(s.node).or_insert(0);
             if t < *last {
                 n += 1;
-                eprintln!(
-                    "TOKEN REGRESSION in node {}'s view: {t} after {last}",
-                    s.node
-                );
+                if print {
+                    eprintln!(
+                        "TOKEN REGRESSION in node {}'s view: {t} after {last}",
+                        s.node
+                    );
+                }
             }
             *last = (*last).max(t);
         }
