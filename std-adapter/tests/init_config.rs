@@ -131,7 +131,7 @@ fn wrong_addresses_get_a_clear_error_and_no_file() {
 fn status(addr: SocketAddr) -> Option<String> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).ok()?;
-    s.write_all(b"GET /status HTTP/1.1\r\nHost: x\r\n\r\n")
+    s.write_all(b"GET /status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .ok()?;
     let mut text = String::new();
     s.read_to_string(&mut text).ok()?;

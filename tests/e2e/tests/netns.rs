@@ -158,7 +158,7 @@ fn parse_status(node: usize, body: &str) -> Option<Sample> {
 fn get_status(addr: SocketAddr) -> Option<String> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(100)).ok()?;
     s.set_read_timeout(Some(Duration::from_millis(300))).ok()?;
-    s.write_all(b"GET /status HTTP/1.1\r\nHost: n\r\n\r\n")
+    s.write_all(b"GET /status HTTP/1.1\r\nHost: n\r\nConnection: close\r\n\r\n")
         .ok()?;
     let mut text = String::new();
     s.read_to_string(&mut text).ok()?;
