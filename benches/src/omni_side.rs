@@ -141,6 +141,7 @@ impl OmniCluster {
 
 impl Protocol for OmniCluster {
     const NAME: &'static str = "OmniPaxos";
+    const SEALED_NAME: &'static str = "OmniPaxos (sealed)";
     // OmniPaxos has no lease: its safety does not depend on timing. Its
     // failover is driven by the BLE round (one tick here).
     const GUARD: &'static str = "BLE round";

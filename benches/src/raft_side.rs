@@ -67,6 +67,7 @@ fn send_all(msgs: Vec<Message>, out: &mut Outbox<'_>) {
 
 impl Protocol for RaftCluster {
     const NAME: &'static str = "raft-rs";
+    const SEALED_NAME: &'static str = "raft-rs (sealed)";
     const GUARD: &'static str = "election timeout";
 
     fn guard(params: &Params) -> Nanos {

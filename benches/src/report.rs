@@ -64,9 +64,9 @@ pub struct Contender {
     period_ns: u64,
     leader: Box<dyn RoundBench>,
     cluster: Box<dyn RoundBench>,
-    election: fn(&Params, u64) -> Sample,
-    failover: fn(&Params, u64) -> Sample,
-    state: fn(&Params) -> (usize, f64),
+    election: Option<fn(&Params, u64) -> Sample>,
+    failover: Option<fn(&Params, u64) -> Sample>,
+    state: Option<fn(&Params) -> (usize, f64)>,
 }
 
 /// Prepares contender `P`.
@@ -78,9 +78,21 @@ pub fn contender<P: Protocol + 'static>(params: &Params) -> Contender {
         period_ns: P::round_period(params),
         leader: Box::new(Steady::<P>::leader_only(params, 1)),
         cluster: Box::new(measure::steady::<P>(params, 1)),
-        election: measure::election_trial::<P>,
-        failover: measure::failover_trial::<P>,
-        state: measure::state_bytes::<P>,
+        election: Some(measure::election_trial::<P>),
+        failover: Some(measure::failover_trial::<P>),
+        state: Some(measure::state_bytes::<P>),
+    }
+}
+
+/// Prepares contender `P` for the round measures only (no election,
+/// failover or state trials: the sealed variants, whose trials would repeat
+/// the plain ones').
+pub fn rounds_only<P: Protocol + 'static>(params: &Params) -> Contender {
+    Contender {
+        election: None,
+        failover: None,
+        state: None,
+        ..contender::<P>(params)
     }
 }
 
@@ -100,19 +112,31 @@ fn median_round(batches: &[Round]) -> Round {
 /// Measures every contender. Everything timed by the wall clock is
 /// interleaved (batch by batch, trial by trial), so that noise from other
 /// processes hits all contenders alike; medians are reported.
-pub fn measure_all(contenders: &mut [Contender], params: &Params, effort: Effort) -> Vec<Column> {
+///
+/// `harness` (the [`Null`](crate::sim::Null) protocol's leader-only round)
+/// is measured in the same interleaving; its median round comes back with
+/// the columns.
+pub fn measure_all(
+    contenders: &mut [Contender],
+    params: &Params,
+    effort: Effort,
+    harness: &mut dyn RoundBench,
+) -> (Vec<Column>, Round) {
     let n = contenders.len();
     // Warm up caches and branch predictors of every contender first.
     for c in contenders.iter_mut() {
         c.leader.batch(effort.rounds / 4 + 1);
         c.cluster.batch(effort.rounds / 4 + 1);
     }
+    harness.batch(effort.rounds / 4 + 1);
     let mut leader: Vec<Vec<Round>> = vec![Vec::new(); n];
     let mut cluster: Vec<Vec<Round>> = vec![Vec::new(); n];
+    let mut null: Vec<Round> = Vec::new();
     for _ in 0..effort.batches {
         for (i, c) in contenders.iter_mut().enumerate() {
             leader[i].push(c.leader.batch(effort.rounds));
         }
+        null.push(harness.batch(effort.rounds));
         for (i, c) in contenders.iter_mut().enumerate() {
             cluster[i].push(c.cluster.batch(effort.rounds));
         }
@@ -121,13 +145,17 @@ pub fn measure_all(contenders: &mut [Contender], params: &Params, effort: Effort
     let mut failovers: Vec<Vec<Sample>> = vec![Vec::new(); n];
     for seed in 0..effort.trials {
         for (i, c) in contenders.iter().enumerate() {
-            elections[i].push((c.election)(params, seed));
+            if let Some(f) = c.election {
+                elections[i].push(f(params, seed));
+            }
         }
         for (i, c) in contenders.iter().enumerate() {
-            failovers[i].push((c.failover)(params, seed));
+            if let Some(f) = c.failover {
+                failovers[i].push(f(params, seed));
+            }
         }
     }
-    contenders
+    let cols = contenders
         .iter()
         .enumerate()
         .map(|(i, c)| Column {
@@ -140,9 +168,10 @@ pub fn measure_all(contenders: &mut [Contender], params: &Params, effort: Effort
             cluster: median_round(&cluster[i]),
             election: measure::summarize(&elections[i]),
             failover: measure::summarize(&failovers[i]),
-            state: (c.state)(params),
+            state: c.state.map_or((0, 0.0), |f| f(params)),
         })
-        .collect()
+        .collect();
+    (cols, median_round(&null))
 }
 
 fn us(ns: f64) -> String {
@@ -316,12 +345,69 @@ pub fn table(tenure: Option<&Column>, raft: &Column, omni: &Column) -> String {
     s
 }
 
-/// The report's last line:
-/// `renewal_speedup_vs_raft=<X> allocations_per_renewal=<N>`.
-pub fn last_line(tenure: &Column, raft: &Column) -> String {
+/// The harness's own cost per message (the null protocol's round time ÷
+/// its messages).
+pub fn harness_ns_per_msg(null: &Round) -> f64 {
+    null.ns / null.msgs
+}
+
+/// A round's time less the harness's share (its cost per message times the
+/// round's messages).
+pub fn net_ns(r: &Round, harness_per_msg: f64) -> f64 {
+    r.ns - harness_per_msg * r.msgs
+}
+
+/// The per-renewal table: each contender's leader-only round, with every
+/// cost, the time less the harness, and the ratio to `base` (raft-rs in the
+/// same mode: plain rows against plain raft-rs, sealed rows against sealed
+/// raft-rs), with and without the harness.
+pub fn renewal_table(rows: &[(&Column, &Column)], harness_per_msg: f64) -> String {
+    let mut s = String::new();
+    s.push_str(
+        "| per renewal round, leader only | messages | bytes | durable writes (all nodes) \
+         | allocations | CPU µs | CPU µs less harness | raft-rs ÷ this | less harness |\n",
+    );
+    s.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for (c, base) in rows {
+        let net = net_ns(&c.leader, harness_per_msg);
+        let base_net = net_ns(&base.leader, harness_per_msg);
+        s.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {:.2}x | {:.2}x |\n",
+            c.name,
+            num(c.leader.msgs),
+            num(c.leader.bytes),
+            num(c.leader.writes),
+            num(c.leader.allocs),
+            us(c.leader.ns),
+            us(net),
+            base.leader.ns / c.leader.ns,
+            base_net / net,
+        ));
+    }
+    s
+}
+
+/// The report's last line: `renewal_speedup_vs_raft=<X>
+/// renewal_speedup_vs_omni=<Y> sealed_speedup_vs_raft=<Z> bytes_per_round=<B>
+/// writes_per_round=<W> allocations_per_renewal=<A>`: Tenure's leader-only
+/// lease round against raft-rs's and OmniPaxos's heartbeat rounds (times
+/// include the harness), sealed Tenure against sealed raft-rs, and Tenure's
+/// bytes, durable writes (all nodes) and allocations per round.
+pub fn last_line(
+    tenure: &Column,
+    raft: &Column,
+    omni: &Column,
+    tenure_sealed: &Column,
+    raft_sealed: &Column,
+) -> String {
     format!(
-        "renewal_speedup_vs_raft={:.2} allocations_per_renewal={}",
+        "renewal_speedup_vs_raft={:.2} renewal_speedup_vs_omni={:.2} sealed_speedup_vs_raft={:.2} \
+         bytes_per_round={} writes_per_round={} allocations_per_renewal={}",
         raft.leader.ns / tenure.leader.ns,
+        omni.leader.ns / tenure.leader.ns,
+        raft_sealed.leader.ns / tenure_sealed.leader.ns,
+        num(tenure.leader.bytes),
+        num(tenure.leader.writes),
         num(tenure.leader.allocs)
     )
 }

@@ -11,6 +11,7 @@
 //! library's (and its codec's), not the harness's.
 
 use std::collections::VecDeque;
+use tenure::TagKey;
 
 /// Virtual time, in nanoseconds.
 pub type Nanos = u64;
@@ -56,6 +57,8 @@ impl Params {
 pub struct Outbox<'a> {
     pool: &'a mut Vec<Vec<u8>>,
     queued: &'a mut Vec<(usize, Vec<u8>)>,
+    /// Set by [`Sealed`]: every message gets this key's tag appended.
+    seal: Option<&'a TagKey>,
 }
 
 impl Outbox<'_> {
@@ -65,7 +68,20 @@ impl Outbox<'_> {
         let mut buf = self.pool.pop().unwrap_or_default();
         buf.clear();
         encode(&mut buf);
+        if let Some(key) = self.seal {
+            let tag = key.tag(&buf);
+            buf.extend_from_slice(&tag);
+        }
         self.queued.push((to, buf));
+    }
+
+    /// The same outbox, tagging every message with `key`.
+    pub fn sealed<'b>(&'b mut self, key: &'b TagKey) -> Outbox<'b> {
+        Outbox {
+            pool: &mut *self.pool,
+            queued: &mut *self.queued,
+            seal: Some(key),
+        }
     }
 }
 
@@ -109,6 +125,8 @@ pub trait Protocol: Sized {
     fn round_period(params: &Params) -> Nanos {
         params.period
     }
+    /// The name of [`Sealed<Self>`] in the report.
+    const SEALED_NAME: &'static str = "(sealed)";
     /// One node's state as the library defines it.
     type Node;
     /// Gives up everything but the nodes themselves (drivers' buffers, the
@@ -188,6 +206,7 @@ impl<P: Protocol> Sim<P> {
             let mut out = Outbox {
                 pool: &mut sim.pool,
                 queued: &mut sim.queued,
+                seal: None,
             };
             sim.proto.on_start(i, &mut out);
             sim.timer[i] = sim.proto.next_timer(i);
@@ -264,6 +283,7 @@ impl<P: Protocol> Sim<P> {
                 let mut out = Outbox {
                     pool: &mut self.pool,
                     queued: &mut self.queued,
+                    seal: None,
                 };
                 self.proto.on_message(ev.to, at, &ev.buf, &mut out);
                 self.timer[ev.to] = self.proto.next_timer(ev.to);
@@ -278,6 +298,7 @@ impl<P: Protocol> Sim<P> {
             let mut out = Outbox {
                 pool: &mut self.pool,
                 queued: &mut self.queued,
+                seal: None,
             };
             self.proto.on_timer(node, at, &mut out);
             self.timer[node] = self.proto.next_timer(node);
@@ -345,4 +366,123 @@ pub fn splitmix(seed: &mut u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
+}
+
+/// The cluster key of every sealed contender (Tenure's `Auth::key`, and the
+/// [`Sealed`] wrapper's).
+pub const BENCH_KEY: [u8; 32] = [0x5a; 32];
+
+/// A contender whose every message carries the tag Tenure puts on its
+/// frames (keyed BLAKE2s-128 over the encoded bytes, with the same
+/// [`TagKey`] code), verified before the library sees the bytes: so that
+/// authentication is compared like for like. raft-rs and OmniPaxos have no
+/// message authentication of their own.
+pub struct Sealed<P> {
+    inner: P,
+    key: TagKey,
+}
+
+impl<P: Protocol> Protocol for Sealed<P> {
+    const NAME: &'static str = P::SEALED_NAME;
+    const GUARD: &'static str = P::GUARD;
+
+    fn guard(params: &Params) -> Nanos {
+        P::guard(params)
+    }
+    fn build(params: &Params, seed: u64) -> Self {
+        Sealed {
+            inner: P::build(params, seed),
+            key: TagKey::new(&tenure::Key(BENCH_KEY)),
+        }
+    }
+    fn len(&self) -> usize {
+        self.inner.len()
+    }
+    fn on_start(&mut self, node: usize, out: &mut Outbox<'_>) {
+        self.inner.on_start(node, &mut out.sealed(&self.key));
+    }
+    fn next_timer(&self, node: usize) -> Option<Nanos> {
+        self.inner.next_timer(node)
+    }
+    fn on_timer(&mut self, node: usize, now: Nanos, out: &mut Outbox<'_>) {
+        self.inner.on_timer(node, now, &mut out.sealed(&self.key));
+    }
+    fn on_message(&mut self, node: usize, now: Nanos, msg: &[u8], out: &mut Outbox<'_>) {
+        let cut = msg
+            .len()
+            .checked_sub(tenure::auth::TAG_LEN)
+            .expect("no tag");
+        let (body, tag) = msg.split_at(cut);
+        assert!(self.key.verify(body, tag), "{}: bad tag", Self::NAME);
+        self.inner
+            .on_message(node, now, body, &mut out.sealed(&self.key));
+    }
+    fn leader_of(&self, node: usize, now: Nanos) -> Option<usize> {
+        self.inner.leader_of(node, now)
+    }
+    fn is_leader(&self, node: usize, now: Nanos) -> bool {
+        self.inner.is_leader(node, now)
+    }
+    fn durable_writes(&self) -> u64 {
+        self.inner.durable_writes()
+    }
+    fn round_period(params: &Params) -> Nanos {
+        P::round_period(params)
+    }
+    type Node = P::Node;
+    fn into_nodes(self) -> Vec<Self::Node> {
+        self.inner.into_nodes()
+    }
+}
+
+/// The harness alone: leader 0 sends a 4-byte ping to every other node each
+/// period and each answers with one byte; no codec, no state, no allocation.
+/// Its cost per message is what the simulator itself adds to every
+/// contender's (queue, buffer pool, copy, timer polls).
+pub struct Null {
+    next: [Nanos; 5],
+    period: Nanos,
+}
+
+impl Protocol for Null {
+    const NAME: &'static str = "harness (null protocol)";
+    const GUARD: &'static str = "period";
+    fn guard(p: &Params) -> Nanos {
+        p.period
+    }
+    fn build(p: &Params, _seed: u64) -> Self {
+        Null {
+            next: [p.period; 5],
+            period: p.period,
+        }
+    }
+    fn len(&self) -> usize {
+        5
+    }
+    fn next_timer(&self, node: usize) -> Option<Nanos> {
+        Some(self.next[node])
+    }
+    fn on_timer(&mut self, node: usize, _now: Nanos, out: &mut Outbox<'_>) {
+        self.next[node] += self.period;
+        if node == 0 {
+            for to in 1..5 {
+                out.send(to, |b| b.extend_from_slice(&[1, 2, 3, 4]));
+            }
+        }
+    }
+    fn on_message(&mut self, node: usize, _now: Nanos, msg: &[u8], out: &mut Outbox<'_>) {
+        if node != 0 && msg.len() == 4 {
+            out.send(0, |b| b.push(9));
+        }
+    }
+    fn leader_of(&self, _node: usize, _now: Nanos) -> Option<usize> {
+        Some(0)
+    }
+    fn is_leader(&self, node: usize, _now: Nanos) -> bool {
+        node == 0
+    }
+    type Node = ();
+    fn into_nodes(self) -> Vec<()> {
+        vec![(); 5]
+    }
 }

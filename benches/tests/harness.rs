@@ -6,61 +6,11 @@ use tenure_benches::alloc::{self, CountingAlloc};
 use tenure_benches::measure::{self, Steady};
 use tenure_benches::omni_side::OmniCluster;
 use tenure_benches::raft_side::RaftCluster;
-use tenure_benches::sim::{Nanos, Outbox, Params, Protocol, Sim};
+use tenure_benches::sim::{Null, Params, Protocol, Sealed, Sim};
 use tenure_benches::tenure_side::TenureCluster;
 
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc;
-
-/// A fixed "leader 0 pings everyone, everyone answers" protocol that does
-/// not allocate.
-struct Null {
-    next: [Nanos; 5],
-    period: Nanos,
-}
-
-impl Protocol for Null {
-    const NAME: &'static str = "null";
-    const GUARD: &'static str = "period";
-    fn guard(p: &Params) -> Nanos {
-        p.period
-    }
-    fn build(p: &Params, _seed: u64) -> Self {
-        Null {
-            next: [p.period; 5],
-            period: p.period,
-        }
-    }
-    fn len(&self) -> usize {
-        5
-    }
-    fn next_timer(&self, node: usize) -> Option<Nanos> {
-        Some(self.next[node])
-    }
-    fn on_timer(&mut self, node: usize, _now: Nanos, out: &mut Outbox<'_>) {
-        self.next[node] += self.period;
-        if node == 0 {
-            for to in 1..5 {
-                out.send(to, |b| b.extend_from_slice(&[1, 2, 3, 4]));
-            }
-        }
-    }
-    fn on_message(&mut self, node: usize, _now: Nanos, msg: &[u8], out: &mut Outbox<'_>) {
-        if node != 0 && msg.len() == 4 {
-            out.send(0, |b| b.push(9));
-        }
-    }
-    fn leader_of(&self, _node: usize, _now: Nanos) -> Option<usize> {
-        Some(0)
-    }
-    fn is_leader(&self, node: usize, _now: Nanos) -> bool {
-        node == 0
-    }
-    type Node = ();
-    fn into_nodes(self) -> Vec<()> {
-        vec![(); 5]
-    }
-}
 
 #[test]
 fn simulator_does_not_allocate_in_steady_state() {
@@ -115,6 +65,33 @@ fn tenure_side_works() {
 #[test]
 fn tenure_sealed_side_works() {
     smoke::<TenureCluster<true>>();
+}
+
+#[test]
+fn raft_sealed_side_works() {
+    smoke::<Sealed<RaftCluster>>();
+}
+
+#[test]
+fn omnipaxos_sealed_side_works() {
+    smoke::<Sealed<OmniCluster>>();
+}
+
+#[test]
+fn tenure_logged_side_works() {
+    smoke::<TenureCluster<false, true>>();
+}
+
+#[test]
+fn sealed_messages_carry_a_tag_each() {
+    let params = Params::default();
+    let plain = Steady::<RaftCluster>::leader_only(&params, 1).measure(20);
+    let sealed = Steady::<Sealed<RaftCluster>>::leader_only(&params, 1).measure(20);
+    assert_eq!(plain.msgs, sealed.msgs);
+    assert_eq!(
+        sealed.bytes - plain.bytes,
+        plain.msgs * tenure::auth::TAG_LEN as f64
+    );
 }
 
 #[test]

@@ -131,7 +131,7 @@ mod tests;
 pub const FAULT_HOOKS: bool = cfg!(tenure_fault_injection);
 
 pub use acceptor::Proposal;
-pub use auth::{Auth, Key, MAX_SEALED_SIZE};
+pub use auth::{Auth, Key, TagKey, MAX_SEALED_SIZE};
 pub use ballot::Ballot;
 pub use config::{Config, ConfigError, Member, NodeId, Renewal, Role, MAX_MEMBERS};
 pub use election::{ElectionState, Op, OpId};

@@ -4,6 +4,7 @@
 use core::fmt;
 
 use crate::acceptor::{Acceptor, Vote};
+use crate::auth::Tags;
 use crate::ballot::{Ballot, MAX_SANE_INSTANCE, MAX_SANE_ROUND};
 use crate::config::{Config, ConfigError, NodeId, Renewal, Role};
 use crate::election::{Election, ElectionState, Intent, Op};
@@ -236,6 +237,24 @@ pub struct Node<const N: usize> {
     pub(crate) last_catch_up: Option<(u64, Instant)>,
     now: Instant,
     pub(crate) stats: Stats,
+    /// The configured keys' tag states, computed once at start.
+    tags: TagCache,
+}
+
+/// The [`Tags`] of `config.auth`, computed once. A pure function of the configuration
+/// (which is compared and hashed with the node), so it takes no part in equality or
+/// hashing.
+#[derive(Clone, Debug)]
+struct TagCache(Tags);
+
+impl PartialEq for TagCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+impl Eq for TagCache {}
+impl core::hash::Hash for TagCache {
+    fn hash<H: core::hash::Hasher>(&self, _: &mut H) {}
 }
 
 impl<const N: usize> Node<N> {
@@ -322,6 +341,7 @@ impl<const N: usize> Node<N> {
             last_catch_up: None,
             now,
             stats: Stats::default(),
+            tags: TagCache(Tags::new(&config.auth)),
             config,
         };
         // The new incarnation must be durable before any op id of it leaves.
@@ -395,7 +415,7 @@ impl<const N: usize> Node<N> {
         if frame.len() > largest {
             return Err(self.dropped(DropReason::Oversized));
         }
-        crate::auth::open(frame, &self.config.auth).map_err(|e| {
+        self.tags.0.open(frame).map_err(|e| {
             self.dropped(match e {
                 crate::WireError::BadTag => DropReason::BadTag,
                 crate::WireError::Protocol(v) if v > PROTOCOL_VERSION => DropReason::NewerProtocol,
@@ -415,7 +435,8 @@ impl<const N: usize> Node<N> {
     /// the configured [`Auth`](crate::Auth); returns the frame length. A buffer of
     /// [`MAX_SEALED_SIZE`](crate::MAX_SEALED_SIZE) bytes always suffices.
     pub fn seal(&self, packet: &Packet, buf: &mut [u8]) -> Result<usize, crate::WireError> {
-        crate::auth::seal(packet, &self.config.auth, buf)
+        let n = crate::wire::encode(packet, buf)?;
+        self.tags.0.seal_encoded(buf, n)
     }
 
     /// Handles the timer set by [`poll_timeout`](Self::poll_timeout). Calling it early or
