@@ -1,13 +1,13 @@
-//! The output executor: the one place that turns a node's [`Output`]s into actions.
+//! The output executor: the one place that turns a node's [`Output`](crate::Output)s into actions.
 //!
 //! Every driver (a tokio server, a firmware, a simulator, a model checker, a fuzz
 //! target, a benchmark) does the same after each input: drain
 //! [`Node::poll_output`] and, in order,
 //!
-//! 1. make each [`Output::Persist`] durable before anything after it;
-//! 2. seal each [`Output::Send`] into a frame (the configured [`Auth`](crate::Auth)) and
+//! 1. make each [`Output::Persist`](crate::Output::Persist) durable before anything after it;
+//! 2. seal each [`Output::Send`](crate::Output::Send) into a frame (the configured [`Auth`](crate::Auth)) and
 //!    hand it to every member it is for, by member id;
-//! 3. hand each [`Output::Event`] to the application.
+//! 3. hand each [`Output::Event`](crate::Output::Event) to the application.
 //!
 //! [`Executor`] does exactly that, over a small trait the driver implements with what is
 //! truly its own (a disk or flash, sockets, a log): [`Effects`] for drivers that may
@@ -52,7 +52,7 @@
 use crate::auth::MAX_SEALED_SIZE;
 use crate::config::NodeId;
 use crate::event::Event;
-use crate::node::{Destination, Node, Output};
+use crate::node::{Destination, Node, Pending};
 use crate::record::Record;
 use crate::wire::{Message, Packet, WireError};
 
@@ -167,8 +167,8 @@ impl Executor {
         fx: &mut F,
     ) -> Result<usize, ExecError<F::Error>> {
         let mut done = 0;
-        while let Some(output) = node.poll_output() {
-            match self.prepare(node, output)? {
+        while let Some(action) = self.next(node)? {
+            match action {
                 Action::Persist(record) => {
                     fx.persist(&record).map_err(ExecError::Effects)?;
                     self.durable = Some(record);
@@ -193,8 +193,8 @@ impl Executor {
         fx: &mut F,
     ) -> Result<usize, ExecError<F::Error>> {
         let mut done = 0;
-        while let Some(output) = node.poll_output() {
-            match self.prepare(node, output)? {
+        while let Some(action) = self.next(node)? {
+            match action {
                 Action::Persist(record) => {
                     fx.persist(&record).await.map_err(ExecError::Effects)?;
                     self.durable = Some(record);
@@ -213,25 +213,31 @@ impl Executor {
         Ok(done)
     }
 
-    /// Checks and seals one output.
-    fn prepare<const N: usize, E>(
+    /// Takes the next output off the node's queue, checks it and seals it: no
+    /// intermediate [`Output`](crate::Output) is built, and the record is read once,
+    /// here.
+    fn next<const N: usize, E>(
         &mut self,
-        node: &Node<N>,
-        output: Output,
-    ) -> Result<Action, ExecError<E>> {
-        Ok(match output {
-            Output::Persist(record) => Action::Persist(record),
-            Output::Send { to, packet } => {
+        node: &mut Node<N>,
+    ) -> Result<Option<Action>, ExecError<E>> {
+        Ok(Some(match node.queue.pop() {
+            None => return Ok(None),
+            Some(Pending::Persist) => Action::Persist(node.record()),
+            Some(Pending::Send { to, message }) => {
                 // SAFETY-OF-PROTOCOL: nothing leaves that promises more than is durable.
-                if !Record::covers(self.durable.as_ref(), &packet.message) {
-                    return Err(ExecError::Unpersisted(packet.message));
+                if !Record::covers(self.durable.as_ref(), &message) {
+                    return Err(ExecError::Unpersisted(message));
                 }
+                let packet = Packet {
+                    header: node.header(),
+                    message,
+                };
                 let len = node
                     .seal(&packet, &mut self.buf)
                     .map_err(ExecError::Encode)?;
                 Action::Send { to, packet, len }
             }
-            Output::Event(event) => Action::Event(event),
-        })
+            Some(Pending::Event(event)) => Action::Event(event),
+        }))
     }
 }

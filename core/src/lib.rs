@@ -103,6 +103,7 @@ extern crate std;
 mod acceptor;
 pub mod auth;
 mod ballot;
+mod codec;
 pub mod config;
 mod election;
 mod event;

@@ -41,10 +41,12 @@ pub enum Destination {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Output {
-    /// Store this record durably (atomically replacing the previous one) **before**
-    /// executing any later output. It is the node's whole durable state as of the
-    /// moment it is polled, so storing it also covers every earlier change.
-    Persist(Record),
+    /// Store [`Node::record`] durably (atomically replacing the previous one)
+    /// **before** executing any later output. The record is the node's whole durable
+    /// state as of the moment it is read, so storing it also covers every earlier
+    /// change. (The output carries no copy of it: read it with [`Node::record`] when
+    /// this output is polled, before the next input.)
+    Persist,
     /// Encode and send this packet.
     Send {
         /// To whom.
@@ -133,7 +135,7 @@ impl From<ConfigError> for StartError {
 /// A fixed ring of pending outputs. Popped slots are cleared and an empty ring restarts
 /// at slot 0, so equal contents always compare (and hash) equal.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
-struct OutputQueue {
+pub(crate) struct OutputQueue {
     items: [Option<Pending>; QUEUE_CAPACITY],
     head: usize,
     len: usize,
@@ -151,7 +153,7 @@ impl OutputQueue {
         self.len += 1;
         true
     }
-    fn pop(&mut self) -> Option<Pending> {
+    pub(crate) fn pop(&mut self) -> Option<Pending> {
         if self.len == 0 {
             return None;
         }
@@ -228,7 +230,7 @@ pub struct Node<const N: usize> {
     /// Planted faults (test-only build).
     #[cfg(tenure_fault_injection)]
     pub(crate) faults: crate::fault::Faults,
-    queue: OutputQueue,
+    pub(crate) queue: OutputQueue,
     timers: Timers,
     /// The live master last reported in an event, and its token.
     reported: Option<(NodeId, u64)>,
@@ -551,7 +553,7 @@ impl<const N: usize> Node<N> {
     #[must_use]
     pub fn poll_output(&mut self) -> Option<Output> {
         Some(match self.queue.pop()? {
-            Pending::Persist => Output::Persist(self.record()),
+            Pending::Persist => Output::Persist,
             Pending::Send { to, message } => Output::Send {
                 to,
                 packet: Packet {
@@ -672,7 +674,7 @@ impl<const N: usize> Node<N> {
         &self.stats
     }
 
-    /// The durable record as of now (what the next [`Output::Persist`] would carry).
+    /// The durable record as of now (what to store for an [`Output::Persist`]).
     pub fn record(&self) -> Record {
         Record {
             cluster: self.config.cluster_id,

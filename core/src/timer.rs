@@ -66,10 +66,16 @@ impl Timers {
 
     /// The earliest armed timer (the first in table order among equals).
     pub fn earliest(&self) -> Option<(Timer, Instant)> {
-        Timer::ALL
-            .iter()
-            .filter_map(|t| self.get(*t).map(|at| (*t, at)))
-            .min_by_key(|(_, at)| *at)
+        let mut best: Option<(Timer, Instant)> = None;
+        for t in Timer::ALL {
+            if let Some(at) = self.at[t.index()] {
+                // Strictly earlier only: ties go to table order.
+                if best.is_none_or(|(_, b)| at < b) {
+                    best = Some((t, at));
+                }
+            }
+        }
+        best
     }
 
     /// Whether `timer` is armed and due at `now`.

@@ -1,4 +1,5 @@
-//! The wire format: one [`Message`] enum behind a [`Header`], encoded with postcard.
+//! The wire format: one [`Message`] enum behind a [`Header`], in postcard's encoding
+//! (read and written by a hand codec that gives postcard's bytes and errors).
 //!
 //! Every datagram or frame is one [`Packet`]. [`decode`] treats its input as hostile: it
 //! returns an error for anything it cannot read and never panics. Semantic checks
@@ -281,19 +282,11 @@ impl fmt::Display for WireError {
 
 impl core::error::Error for WireError {}
 
-fn map_err(e: postcard::Error) -> WireError {
-    match e {
-        postcard::Error::SerializeBufferFull => WireError::BufferTooSmall,
-        postcard::Error::DeserializeUnexpectedEnd => WireError::Truncated,
-        _ => WireError::Malformed,
-    }
-}
-
-/// Encodes `packet` into `buf`; returns the number of bytes written.
+/// Encodes `packet` into `buf`; returns the number of bytes written. The bytes are
+/// postcard's encoding of the [`Packet`], written by a hand codec (the same bytes, tested
+/// against postcard).
 pub fn encode(packet: &Packet, buf: &mut [u8]) -> Result<usize, WireError> {
-    postcard::to_slice(packet, buf)
-        .map(|s| s.len())
-        .map_err(map_err)
+    crate::codec::encode(&packet.header, &packet.message, buf)
 }
 
 /// Decodes one packet that fills `bytes` exactly.
@@ -310,7 +303,7 @@ pub fn decode(bytes: &[u8]) -> Result<Packet, WireError> {
         }
         _ => {}
     }
-    let (packet, rest) = postcard::take_from_bytes::<Packet>(bytes).map_err(map_err)?;
+    let (packet, rest) = crate::codec::take(bytes)?;
     if !rest.is_empty() {
         return Err(WireError::TrailingBytes);
     }

@@ -193,7 +193,7 @@ mod tests {
         node.campaign(Instant::ZERO).unwrap();
         // Lose the promise's record on the way: the executor never hears of it.
         let lost = node.poll_output();
-        assert_eq!(lost, Some(tenure::Output::Persist(node.record())));
+        assert_eq!(lost, Some(tenure::Output::Persist));
         let d = drain(&mut Executor::new(), &mut node, &mut disk, true, &mut wire);
         assert!(
             matches!(d.refused, Some(Message::Prepare { .. })),
