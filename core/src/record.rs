@@ -227,19 +227,37 @@ impl fmt::Display for RecordError {
 
 impl core::error::Error for RecordError {}
 
-/// CRC-32 (IEEE 802.3, reflected), bit by bit: records are small and written rarely, so
-/// a table is not worth its flash.
+/// CRC-32 (IEEE 802.3, reflected) by half-bytes: a 16-entry table (64 bytes of flash)
+/// and two lookups per byte, four times fewer steps than bit by bit; a 256-entry table
+/// would halve the steps again for 1 KiB of flash, which small parts feel more than a
+/// record write that happens only when a promise or acceptance changes.
 fn crc32(bytes: &[u8]) -> u32 {
     let mut crc = !0u32;
     for &b in bytes {
         crc ^= u32::from(b);
-        for _ in 0..8 {
-            let mask = (crc & 1).wrapping_neg();
-            crc = (crc >> 1) ^ (0xEDB8_8320 & mask);
-        }
+        crc = (crc >> 4) ^ CRC_NIBBLES[(crc & 0xF) as usize];
+        crc = (crc >> 4) ^ CRC_NIBBLES[(crc & 0xF) as usize];
     }
     !crc
 }
+
+/// `CRC_NIBBLES[n]` is the CRC register after shifting the nibble `n` through it.
+const CRC_NIBBLES: [u32; 16] = {
+    let mut table = [0u32; 16];
+    let mut n = 0;
+    while n < 16 {
+        let mut c = n as u32;
+        let mut k = 0;
+        while k < 4 {
+            let mask = (c & 1).wrapping_neg();
+            c = (c >> 1) ^ (0xEDB8_8320 & mask);
+            k += 1;
+        }
+        table[n] = c;
+        n += 1;
+    }
+    table
+};
 
 #[cfg(test)]
 mod tests {
@@ -267,6 +285,29 @@ mod tests {
     #[test]
     fn crc_matches_the_standard_check_value() {
         assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+        assert_eq!(crc32(b""), 0);
+    }
+
+    #[test]
+    fn crc_by_half_bytes_equals_crc_bit_by_bit() {
+        fn bitwise(bytes: &[u8]) -> u32 {
+            let mut crc = !0u32;
+            for &b in bytes {
+                crc ^= u32::from(b);
+                for _ in 0..8 {
+                    let mask = (crc & 1).wrapping_neg();
+                    crc = (crc >> 1) ^ (0xEDB8_8320 & mask);
+                }
+            }
+            !crc
+        }
+        let mut bytes = [0u8; 300];
+        for (i, b) in bytes.iter_mut().enumerate() {
+            *b = (i as u8).wrapping_mul(89) ^ (i >> 3) as u8;
+        }
+        for len in 0..bytes.len() {
+            assert_eq!(crc32(&bytes[..len]), bitwise(&bytes[..len]), "length {len}");
+        }
     }
 
     #[test]
