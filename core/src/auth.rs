@@ -21,14 +21,11 @@
 //! state after it; a tag then costs one compression per 64 bytes of frame (every
 //! protocol message fits one). The result is exactly keyed BLAKE2s (RFC 7693) for every
 //! non-empty input (the test below checks it against RustCrypto's `Blake2sMac` for
-//! every length up to 200 bytes and against independent vectors); the empty input,
-//! where the key block itself is the last one, is computed the standard way at
-//! construction. Nodes keep their keys' [`TagKey`]s, so this costs nothing per frame.
+//! every length up to 200 bytes and against independent vectors); for the empty input,
+//! where the key block itself is the last one, the tag is computed at construction. Nodes keep their keys' [`TagKey`]s, so this costs nothing per frame.
 
-use blake2::digest::consts::U16;
 use blake2::digest::core_api::{Block, Buffer, UpdateCore, VariableOutputCore};
-use blake2::digest::{KeyInit, Mac};
-use blake2::{Blake2sMac, Blake2sVarCore};
+use blake2::Blake2sVarCore;
 use core::fmt;
 
 use crate::wire::{decode, encode, Packet, WireError, MAX_PACKET_SIZE};
@@ -88,16 +85,6 @@ impl Auth {
     }
 }
 
-/// Keyed BLAKE2s-128 the textbook way (two compressions for a short input): used once
-/// per key, for the empty input, and by the tests as the reference.
-fn reference_tag(key: &Key, bytes: &[u8]) -> [u8; TAG_LEN] {
-    // A 32-byte key is within BLAKE2s's limit, so this cannot fail.
-    let mut m =
-        <Blake2sMac<U16> as KeyInit>::new_from_slice(&key.0).unwrap_or_else(|_| unreachable!());
-    m.update(bytes);
-    m.finalize().into_bytes().into()
-}
-
 /// A cluster key ready to tag frames: the keyed BLAKE2s-128 state after the key block,
 /// computed once (see the [module docs](self)). Its `Debug` form shows nothing of it.
 #[derive(Clone)]
@@ -115,15 +102,17 @@ impl fmt::Debug for TagKey {
 }
 
 impl TagKey {
-    /// Compresses `key`'s block once.
+    /// Compresses `key`'s block once (and once more as the last block, for the empty
+    /// input).
     pub fn new(key: &Key) -> Self {
-        let mut after_key = Blake2sVarCore::new_with_params(&[], &[], KEY_LEN, TAG_LEN);
+        let start = Blake2sVarCore::new_with_params(&[], &[], KEY_LEN, TAG_LEN);
         let mut block = Block::<Blake2sVarCore>::default();
         block[..KEY_LEN].copy_from_slice(&key.0);
+        let mut after_key = start.clone();
         after_key.update_blocks(core::slice::from_ref(&block));
         TagKey {
             after_key,
-            empty: reference_tag(key, &[]),
+            empty: finish(start, &block),
         }
     }
 
@@ -132,15 +121,7 @@ impl TagKey {
         if bytes.is_empty() {
             return self.empty;
         }
-        let mut state = self.after_key.clone();
-        let mut buffer = Buffer::<Blake2sVarCore>::default();
-        // The lazy buffer keeps the last block (full or not) for the final compression.
-        buffer.digest_blocks(bytes, |blocks| state.update_blocks(blocks));
-        let mut out = Default::default();
-        state.finalize_variable_core(&mut buffer, &mut out);
-        let mut t = [0u8; TAG_LEN];
-        t.copy_from_slice(&out[..TAG_LEN]);
-        t
+        finish(self.after_key.clone(), bytes)
     }
 
     /// Whether `tag` is the tag of `bytes`, compared in constant time.
@@ -152,6 +133,19 @@ impl TagKey {
         let diff = want.iter().zip(tag).fold(0u8, |d, (a, b)| d | (a ^ b));
         core::hint::black_box(diff) == 0
     }
+}
+
+/// Hashes `bytes` from `state` to the end (the last block compressed with the final
+/// flag) and returns the first [`TAG_LEN`] bytes of the output.
+fn finish(mut state: Blake2sVarCore, bytes: &[u8]) -> [u8; TAG_LEN] {
+    let mut buffer = Buffer::<Blake2sVarCore>::default();
+    // The lazy buffer keeps the last block (full or not) for the final compression.
+    buffer.digest_blocks(bytes, |blocks| state.update_blocks(blocks));
+    let mut out = Default::default();
+    state.finalize_variable_core(&mut buffer, &mut out);
+    let mut t = [0u8; TAG_LEN];
+    t.copy_from_slice(&out[..TAG_LEN]);
+    t
 }
 
 /// The [`TagKey`]s of an [`Auth`]: what a node keeps to seal and open frames.
@@ -228,6 +222,17 @@ pub fn open(frame: &[u8], auth: &Auth) -> Result<Packet, WireError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use blake2::digest::consts::U16;
+    use blake2::digest::{KeyInit, Mac};
+    use blake2::Blake2sMac;
+
+    /// Keyed BLAKE2s-128 the textbook way, through RustCrypto's `Blake2sMac`: the
+    /// reference.
+    fn reference_tag(key: &Key, bytes: &[u8]) -> [u8; TAG_LEN] {
+        let mut m = <Blake2sMac<U16> as KeyInit>::new_from_slice(&key.0).unwrap();
+        m.update(bytes);
+        m.finalize().into_bytes().into()
+    }
     use crate::config::NodeId;
     use crate::wire::{Header, Message, PROTOCOL_VERSION};
 

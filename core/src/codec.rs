@@ -27,7 +27,7 @@ struct Writer<'a> {
 }
 
 impl Writer<'_> {
-    #[inline(always)]
+    #[inline]
     fn byte(&mut self, b: u8) -> Result<(), WireError> {
         let slot = self.buf.get_mut(self.at).ok_or(WireError::BufferTooSmall)?;
         *slot = b;
@@ -35,7 +35,7 @@ impl Writer<'_> {
         Ok(())
     }
 
-    #[inline(always)]
+    #[inline]
     fn varint(&mut self, mut v: u64) -> Result<(), WireError> {
         while v >= 0x80 {
             self.byte(v as u8 | 0x80)?;
@@ -242,7 +242,7 @@ impl Reader<'_> {
 
     /// postcard's varint: at most `MAX` bytes, the last of which may carry at most
     /// `LAST` (the bits left of the type); overlong encodings of small values pass.
-    #[inline(always)]
+    #[inline]
     fn varint<const MAX: usize, const LAST: u8>(&mut self) -> Result<u64, WireError> {
         // Most fields are below 128: one byte, no loop.
         match self.bytes.get(self.at) {
@@ -270,23 +270,23 @@ impl Reader<'_> {
         Err(WireError::Malformed)
     }
 
-    #[inline(always)]
+    #[inline]
     fn u16(&mut self) -> Result<u16, WireError> {
         // Three bytes, the last carrying 2 bits: the value fits.
         Ok(self.varint::<3, 0b11>()? as u16)
     }
 
-    #[inline(always)]
+    #[inline]
     fn u32(&mut self) -> Result<u32, WireError> {
         Ok(self.varint::<5, 0b1111>()? as u32)
     }
 
-    #[inline(always)]
+    #[inline]
     fn u64(&mut self) -> Result<u64, WireError> {
         self.varint::<10, 0b1>()
     }
 
-    #[inline(always)]
+    #[inline]
     fn flag(&mut self) -> Result<bool, WireError> {
         match self.byte()? {
             0 => Ok(false),
@@ -295,12 +295,12 @@ impl Reader<'_> {
         }
     }
 
-    #[inline(always)]
+    #[inline]
     fn node(&mut self) -> Result<NodeId, WireError> {
         self.u16().map(NodeId)
     }
 
-    #[inline(always)]
+    #[inline]
     fn ballot(&mut self) -> Result<Ballot, WireError> {
         Ok(Ballot {
             round: self.u64()?,
