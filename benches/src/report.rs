@@ -55,6 +55,9 @@ impl Effort {
     };
 }
 
+/// Measures `size_of` a node and its heap bytes.
+type StateFn = fn(&Params) -> (usize, f64);
+
 /// One contender, ready to be measured: its steady clusters for the round
 /// measures, and its trial functions.
 pub struct Contender {
@@ -66,7 +69,7 @@ pub struct Contender {
     cluster: Box<dyn RoundBench>,
     election: Option<fn(&Params, u64) -> Sample>,
     failover: Option<fn(&Params, u64) -> Sample>,
-    state: Option<fn(&Params) -> (usize, f64)>,
+    state: Option<StateFn>,
 }
 
 /// Prepares contender `P`.
@@ -109,7 +112,7 @@ fn median_round(batches: &[Round]) -> Round {
     }
 }
 
-/// Measures every contender. Everything timed by the wall clock is
+/// Measures every contender. Everything timed (by the thread's CPU clock) is
 /// interleaved (batch by batch, trial by trial), so that noise from other
 /// processes hits all contenders alike; medians are reported.
 ///

@@ -40,10 +40,13 @@ What runs (all in one process, interleaved batch by batch, medians reported):
     harness (null protocol)  the simulator alone: its cost per message is printed, and
                              every ratio is also given with it taken out
 
-Every cost a driver pays is inside the timed rounds: decode, handling, output
-draining, encode, tags, and for Tenure each record encoded with Record::encode and
-handed to a null store. 5 nodes, 1 ms one-way delay, 500 ms safety setting (raft-rs
-election timeout, Tenure lease). The last line is machine-readable:
+Times are the thread's CPU time (CLOCK_THREAD_CPUTIME_ID), not wall time: waiting for
+a core on a shared machine is not counted. Every cost a driver pays is inside the timed
+rounds: decode, handling, output draining, encode, tags, and for Tenure each record
+encoded with Record::encode and handed to a null store. 5 nodes, 1 ms one-way delay,
+500 ms safety setting (raft-rs election timeout, Tenure lease). For load-independent
+figures, count instructions: benches/instructions.sh (valgrind).
+The last line is machine-readable:
     renewal_speedup_vs_raft renewal_speedup_vs_omni sealed_speedup_vs_raft
     bytes_per_round writes_per_round allocations_per_renewal
 ";

@@ -19,6 +19,22 @@ fn run<P: Protocol>(rounds: usize) {
     println!("{}: {:.0} ns per round, {} messages", P::NAME, r.ns, r.msgs);
 }
 
+/// Tenure's rounds in batches of `rounds`, alternating with raft-rs's and
+/// OmniPaxos's (as `compare` interleaves them): per-batch times.
+fn mix(rounds: usize) {
+    let p = Params::default();
+    let mut t = Steady::<TenureCluster>::leader_only(&p, 1);
+    let mut r = Steady::<RaftCluster>::leader_only(&p, 1);
+    let mut o = Steady::<OmniCluster>::leader_only(&p, 1);
+    for _ in 0..8 {
+        let a = t.measure(rounds).ns;
+        let a2 = t.measure(rounds).ns;
+        let b = r.measure(rounds).ns;
+        let c = o.measure(rounds).ns;
+        println!("tenure {a:.0} then {a2:.0}, raft {b:.0}, omni {c:.0}");
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let which = args.get(1).map_or("tenure", String::as_str);
@@ -32,6 +48,7 @@ fn main() {
         "raft-sealed" => run::<Sealed<RaftCluster>>(rounds),
         "omni-sealed" => run::<Sealed<OmniCluster>>(rounds),
         "null" => run::<Null>(rounds),
+        "mix" => mix(rounds),
         other => {
             eprintln!("profile: unknown contender {other:?}");
             std::process::exit(2);
