@@ -210,9 +210,10 @@ pub async fn run(o: Options) -> Result<ExitCode, String> {
     let mut tick = tokio::time::interval(Duration::from_millis(1));
     tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let mut next_kill = start + o.kill_every;
+    // A release halfway between kills, every cycle: the role should move at once.
     let mut release_at = Some(start + o.kill_every / 2).filter(|t| *t < end);
     let mut releasing: Option<(NodeId, Instant)> = None;
-    let mut release_ms: Option<f64> = None;
+    let mut releases: Vec<f64> = Vec::new();
     let mut pending: Option<PendingFailover> = None;
     let mut next_status = start + Duration::from_secs(5);
     let mut failovers: Vec<f64> = Vec::new();
@@ -343,7 +344,7 @@ pub async fn run(o: Options) -> Result<ExitCode, String> {
             }
             if let Some((from, at)) = releasing.filter(|(from, _)| *from != slot.id) {
                 let took = ms(t - at);
-                release_ms = Some(took);
+                releases.push(took);
                 note = format!("  <- {took:.0} ms after node {from} released it");
                 releasing = None;
             }
@@ -414,10 +415,22 @@ pub async fn run(o: Options) -> Result<ExitCode, String> {
                 pending = None;
             }
         }
+        if let Some((from, at)) = releasing {
+            if t - at > o.lease * 10 {
+                println!(
+                    "{} no new master {} ms after node {from} released the role",
+                    clock0.stamp(t),
+                    ms(t - at)
+                );
+                failed_failovers += 1;
+                releasing = None;
+            }
+        }
         let live_master = slots
             .iter()
             .find(|s| s.live.as_ref().is_some_and(|h| h.is_master_at(t)));
-        // 4. Once, a release: the role should move at once, without waiting for a lease.
+        // 4. A release (once per kill cycle): the role should move at once, without
+        //    waiting for a lease.
         if release_at.is_some_and(|at| t >= at) && pending.is_none() {
             if let Some(slot) = live_master {
                 if let Some(h) = slot.live.clone() {
@@ -455,6 +468,7 @@ pub async fn run(o: Options) -> Result<ExitCode, String> {
                         renewed_after_death: false,
                     });
                     next_kill += o.kill_every;
+                    release_at = Some(next_kill - o.kill_every / 2).filter(|t| *t < end);
                 }
             }
         }
@@ -514,13 +528,23 @@ pub async fn run(o: Options) -> Result<ExitCode, String> {
         sorted.last().copied().unwrap_or(0.0),
     );
     let lease = lease_ms as f64;
+    let mut sorted_releases = releases.clone();
+    sorted_releases.sort_by(f64::total_cmp);
+    let release_row = |p: Option<f64>| match p {
+        Some(m) if !releases.is_empty() => format!("{m:.0} ms ({} releases)", releases.len()),
+        _ => "-".to_string(),
+    };
     let rows = [
         ("terms begun (elections won)", elections.to_string()),
         ("kills (abort, no release)", kills.to_string()),
         ("restarts from disk", restarts.to_string()),
         (
-            "release -> next master",
-            release_ms.map_or("-".to_string(), |m| format!("{m:.0} ms")),
+            "release -> next master p50",
+            release_row(Some(percentile(&sorted_releases, 0.50))),
+        ),
+        (
+            "release -> next master max",
+            release_row(sorted_releases.last().copied()),
         ),
         (
             "failover p50",
