@@ -17,6 +17,7 @@ use crate::acceptor::Proposal;
 use crate::ballot::Ballot;
 use crate::config::{NodeId, Renewal};
 use crate::election::{ElectionState, Op, OpId};
+use crate::record::Record;
 use crate::time::Duration;
 use crate::wire::{Header, Message, Packet, WireError};
 
@@ -108,6 +109,38 @@ impl Writer<'_> {
         }
     }
 
+    fn accepted(&mut self, accepted: &Option<Proposal>) -> Result<(), WireError> {
+        self.flag(accepted.is_some())?;
+        match accepted {
+            Some(p) => {
+                self.ballot(&p.ballot)?;
+                self.op(&p.op)
+            }
+            None => Ok(()),
+        }
+    }
+
+    fn election(&mut self, state: &ElectionState) -> Result<(), WireError> {
+        self.opt_node(state.master)?;
+        self.opt_u64(state.version)?;
+        self.varint(state.lease.as_micros())?;
+        self.flag(state.op.is_some())?;
+        if let Some(id) = &state.op {
+            self.op_id(id)?;
+        }
+        self.opt_node(state.successor)
+    }
+
+    fn record(&mut self, r: &Record) -> Result<(), WireError> {
+        self.varint(u64::from(r.cluster))?;
+        self.node(r.node)?;
+        self.varint(u64::from(r.incarnation))?;
+        self.varint(r.instance)?;
+        self.ballot(&r.promised)?;
+        self.accepted(&r.accepted)?;
+        self.election(&r.election)
+    }
+
     fn header(&mut self, h: &Header) -> Result<(), WireError> {
         self.byte(h.protocol)?;
         self.varint(u64::from(h.cluster))?;
@@ -134,11 +167,7 @@ impl Writer<'_> {
                 self.varint(1)?;
                 self.varint(*instance)?;
                 self.ballot(ballot)?;
-                self.flag(accepted.is_some())?;
-                if let Some(p) = accepted {
-                    self.ballot(&p.ballot)?;
-                    self.op(&p.op)?;
-                }
+                self.accepted(accepted)?;
                 self.varint(age.as_micros())
             }
             Message::Accept {
@@ -188,14 +217,7 @@ impl Writer<'_> {
             } => {
                 self.varint(8)?;
                 self.varint(*next_instance)?;
-                self.opt_node(state.master)?;
-                self.opt_u64(state.version)?;
-                self.varint(state.lease.as_micros())?;
-                self.flag(state.op.is_some())?;
-                if let Some(id) = &state.op {
-                    self.op_id(id)?;
-                }
-                self.opt_node(state.successor)
+                self.election(state)
             }
             Message::Renew { ballot, term, seq } => {
                 self.varint(9)?;
@@ -223,6 +245,14 @@ pub(crate) fn encode(
     let mut w = Writer { buf, at: 0 };
     w.header(header)?;
     w.message(message)?;
+    Ok(w.at)
+}
+
+/// Encodes a [`Record`]'s body (what follows the magic) into `buf`; returns the length.
+/// Same bytes as `postcard::to_slice(record, buf)`.
+pub(crate) fn encode_record(record: &Record, buf: &mut [u8]) -> Result<usize, WireError> {
+    let mut w = Writer { buf, at: 0 };
+    w.record(record)?;
     Ok(w.at)
 }
 
@@ -353,6 +383,43 @@ impl Reader<'_> {
         })
     }
 
+    fn accepted(&mut self) -> Result<Option<Proposal>, WireError> {
+        Ok(if self.flag()? {
+            Some(Proposal {
+                ballot: self.ballot()?,
+                op: self.op()?,
+            })
+        } else {
+            None
+        })
+    }
+
+    fn election(&mut self) -> Result<ElectionState, WireError> {
+        Ok(ElectionState {
+            master: self.opt_node()?,
+            version: self.opt_u64()?,
+            lease: self.duration()?,
+            op: if self.flag()? {
+                Some(self.op_id()?)
+            } else {
+                None
+            },
+            successor: self.opt_node()?,
+        })
+    }
+
+    fn record(&mut self) -> Result<Record, WireError> {
+        Ok(Record {
+            cluster: self.u32()?,
+            node: self.node()?,
+            incarnation: self.u32()?,
+            instance: self.u64()?,
+            promised: self.ballot()?,
+            accepted: self.accepted()?,
+            election: self.election()?,
+        })
+    }
+
     fn header(&mut self) -> Result<Header, WireError> {
         Ok(Header {
             protocol: self.byte()?,
@@ -375,14 +442,7 @@ impl Reader<'_> {
             1 => Message::Promise {
                 instance: self.u64()?,
                 ballot: self.ballot()?,
-                accepted: if self.flag()? {
-                    Some(Proposal {
-                        ballot: self.ballot()?,
-                        op: self.op()?,
-                    })
-                } else {
-                    None
-                },
+                accepted: self.accepted()?,
                 age: self.duration()?,
             },
             2 => Message::Accept {
@@ -413,17 +473,7 @@ impl Reader<'_> {
             },
             8 => Message::Snapshot {
                 next_instance: self.u64()?,
-                state: ElectionState {
-                    master: self.opt_node()?,
-                    version: self.opt_u64()?,
-                    lease: self.duration()?,
-                    op: if self.flag()? {
-                        Some(self.op_id()?)
-                    } else {
-                        None
-                    },
-                    successor: self.opt_node()?,
-                },
+                state: self.election()?,
             },
             9 => Message::Renew {
                 ballot: self.ballot()?,
@@ -448,6 +498,14 @@ pub(crate) fn take(bytes: &[u8]) -> Result<(Packet, &[u8]), WireError> {
     let header = r.header()?;
     let message = r.message()?;
     Ok((Packet { header, message }, &bytes[r.at..]))
+}
+
+/// Reads one record body from the start of `bytes`; returns it and the number of bytes
+/// left after it. Accepts and refuses what `postcard::take_from_bytes::<Record>` does.
+pub(crate) fn take_record(bytes: &[u8]) -> Result<(Record, usize), WireError> {
+    let mut r = Reader { bytes, at: 0 };
+    let record = r.record()?;
+    Ok((record, bytes.len() - r.at))
 }
 
 #[cfg(test)]
@@ -519,6 +577,29 @@ mod tests {
                 }
             }
         }
+        fn state(&mut self) -> ElectionState {
+            ElectionState {
+                master: self.opt(|g| NodeId(g.u16())),
+                version: self.opt(Self::u64),
+                lease: Duration::from_micros(self.u64()),
+                op: self.opt(Self::id),
+                successor: self.opt(|g| NodeId(g.u16())),
+            }
+        }
+        fn record(&mut self) -> Record {
+            Record {
+                cluster: self.u32(),
+                node: NodeId(self.u16()),
+                incarnation: self.u32(),
+                instance: self.u64(),
+                promised: self.ballot(),
+                accepted: self.opt(|g| Proposal {
+                    ballot: g.ballot(),
+                    op: g.op(),
+                }),
+                election: self.state(),
+            }
+        }
         fn packet(&mut self) -> Packet {
             let message = match self.below(11) {
                 0 => Message::Prepare {
@@ -562,13 +643,7 @@ mod tests {
                 },
                 8 => Message::Snapshot {
                     next_instance: self.u64(),
-                    state: ElectionState {
-                        master: self.opt(|g| NodeId(g.u16())),
-                        version: self.opt(Self::u64),
-                        lease: Duration::from_micros(self.u64()),
-                        op: self.opt(Self::id),
-                        successor: self.opt(|g| NodeId(g.u16())),
-                    },
+                    state: self.state(),
                 },
                 9 => Message::Renew {
                     ballot: self.ballot(),
@@ -670,6 +745,85 @@ mod tests {
             accepted += usize::from(want.is_ok());
             assert_eq!(
                 hand_take(&buf[..len]),
+                want,
+                "case {case}: {:?}",
+                &buf[..len]
+            );
+        }
+        assert!(
+            accepted > 10_000,
+            "too few valid inputs to mean much: {accepted}"
+        );
+    }
+
+    fn postcard_take_record(bytes: &[u8]) -> Result<(Record, usize), WireError> {
+        postcard::take_from_bytes::<Record>(bytes)
+            .map(|(r, rest)| (r, rest.len()))
+            .map_err(|e| match e {
+                postcard::Error::DeserializeUnexpectedEnd => WireError::Truncated,
+                _ => WireError::Malformed,
+            })
+    }
+
+    #[test]
+    fn encodes_records_as_postcard_does() {
+        use postcard::experimental::max_size::MaxSize;
+        let mut g = Gen(3);
+        for case in 0..20_000 {
+            let r = g.record();
+            let mut a = [0u8; Record::POSTCARD_MAX_SIZE];
+            let mut b = [0u8; Record::POSTCARD_MAX_SIZE];
+            let n = encode_record(&r, &mut a).unwrap();
+            let m = postcard::to_slice(&r, &mut b).unwrap().len();
+            assert_eq!(&a[..n], &b[..m], "case {case}: {r:?}");
+            assert_eq!(take_record(&a[..n]), Ok((r, 0)), "case {case}");
+            for short in [0, n / 2, n - 1] {
+                assert_eq!(
+                    encode_record(&r, &mut a[..short]),
+                    Err(WireError::BufferTooSmall)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn decodes_random_and_mutated_record_bodies_as_postcard_does() {
+        use postcard::experimental::max_size::MaxSize;
+        let mut g = Gen(4);
+        let mut buf = [0u8; Record::POSTCARD_MAX_SIZE + 8];
+        let mut accepted = 0;
+        for case in 0..200_000 {
+            let len = if g.below(2) == 0 {
+                let r = g.record();
+                let mut n = encode_record(&r, &mut buf).unwrap();
+                for _ in 0..=g.below(3) {
+                    match g.below(4) {
+                        0 if n > 0 => buf[g.below(n as u64) as usize] = g.next() as u8,
+                        1 if n > 0 => buf[g.below(n as u64) as usize] ^= 0x80,
+                        2 => n = g.below(n as u64 + 1) as usize,
+                        _ if n < buf.len() => {
+                            buf[n] = g.next() as u8;
+                            n += 1;
+                        }
+                        _ => {}
+                    }
+                }
+                n
+            } else {
+                let n = g.below(buf.len() as u64) as usize;
+                for b in &mut buf[..n] {
+                    *b = match g.below(3) {
+                        0 => g.below(3) as u8,
+                        1 => g.below(12) as u8,
+                        _ => g.next() as u8,
+                    };
+                }
+                n
+            };
+            let want = postcard_take_record(&buf[..len]);
+            accepted += usize::from(want.is_ok());
+            assert_eq!(
+                take_record(&buf[..len]),
                 want,
                 "case {case}: {:?}",
                 &buf[..len]

@@ -6,8 +6,8 @@
 //! keeps the version history), and the incarnation (so own op ids never repeat across
 //! restarts).
 //!
-//! [`Record::encode`] writes a self-checking byte form (magic, format version, postcard
-//! body, CRC-32); [`Record::decode`] refuses anything truncated, corrupted or foreign with
+//! [`Record::encode`] writes a self-checking byte form (magic, format version, a body in
+//! postcard's encoding written by the hand codec of `codec.rs`, CRC-32); [`Record::decode`] refuses anything truncated, corrupted or foreign with
 //! a specific [`RecordError`].
 
 use core::fmt;
@@ -129,9 +129,8 @@ impl Record {
         buf[..MAGIC.len()].copy_from_slice(&MAGIC);
         let body_len = {
             let end = buf.len() - CRC_LEN;
-            postcard::to_slice(self, &mut buf[MAGIC.len()..end])
+            crate::codec::encode_record(self, &mut buf[MAGIC.len()..end])
                 .map_err(|_| RecordError::BufferTooSmall)?
-                .len()
         };
         let end = MAGIC.len() + body_len;
         let crc = crc32(&buf[..end]);
@@ -158,9 +157,9 @@ impl Record {
         if crc32(body) != stored {
             return Err(RecordError::Corrupt);
         }
-        let (record, rest) = postcard::take_from_bytes::<Record>(&body[MAGIC.len()..])
-            .map_err(|_| RecordError::Corrupt)?;
-        if !rest.is_empty() {
+        let (record, rest) =
+            crate::codec::take_record(&body[MAGIC.len()..]).map_err(|_| RecordError::Corrupt)?;
+        if rest != 0 {
             return Err(RecordError::Corrupt);
         }
         Ok(record)
