@@ -160,12 +160,17 @@ pub fn to_core(d: std::time::Duration) -> tenure::Duration {
     tenure::Duration::from_micros(u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
 
+/// Converts a core duration to std's.
+pub fn from_core(d: tenure::Duration) -> std::time::Duration {
+    std::time::Duration::from_micros(d.as_micros())
+}
+
 /// Formats a duration the way [`parse_duration`] reads it (`1s`, `300ms`, `250us`).
 pub fn format_duration(d: std::time::Duration) -> String {
     let micros = d.as_micros();
-    if micros % 1_000_000 == 0 {
+    if micros.is_multiple_of(1_000_000) {
         format!("{}s", micros / 1_000_000)
-    } else if micros % 1_000 == 0 {
+    } else if micros.is_multiple_of(1_000) {
         format!("{}ms", micros / 1_000)
     } else {
         format!("{micros}us")

@@ -5,7 +5,7 @@
 //! Curator's `LeaderLatch`:
 //!
 //! ```no_run
-//! use tenure_tokio::{start, NodeConfig};
+//! use tenure_tokio::{start, NodeConfig, NotMaster};
 //!
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
 //! let config = NodeConfig::load("node.toml".as_ref())?;
@@ -21,14 +21,26 @@
 //! let mut view = node.watch();
 //! view.changed().await?;
 //!
-//! // Do work only while master; it is cancelled before the term ends.
-//! let _ = node
-//!     .run_while_master(|token| async move {
-//!         println!("leading with fencing token {token}");
-//!     })
-//!     .await;
+//! // Do work only while master: it is told to stop a grace before the term ends, and
+//! // dropped before the term ends (see `Handle::run_while_master` for the timeline).
+//! let leader = tokio::spawn({
+//!     let node = node.clone();
+//!     async move {
+//!         // Err(Stopped) comes back at once once the node stopped: end the loop on it.
+//!         while !matches!(
+//!             node.run_while_master(|term| async move {
+//!                 println!("leading with fencing token {}", term.token());
+//!                 term.cancelled().await;
+//!             })
+//!             .await,
+//!             Err(NotMaster::Stopped)
+//!         ) {}
+//!     }
+//! });
 //!
-//! node.shutdown().await?; // releases the role if held
+//! tokio::signal::ctrl_c().await?;
+//! node.shutdown().await?; // tells the work to stop, then releases the role if held
+//! leader.await?;
 //! # Ok(()) }
 //! ```
 //!
@@ -61,7 +73,7 @@
 //! # The fencing token
 //!
 //! One number, everywhere: [`MasterView::token`] ([`Handle::master`]), [`Term::token`]
-//! ([`Handle::view`]), the argument [`Handle::run_while_master`] hands its work, the
+//! ([`Handle::view`]), [`Leadership::token`] of the work [`Handle::run_while_master`] runs, the
 //! `token` field of `/status` and the `tenure_token` gauge of `/metrics`. It is fixed
 //! for a whole term, and strictly higher in every later term. The register's `version`
 //! (`/status` `version`, `tenure_version`, [`View::version`]) is another number: the
@@ -83,8 +95,12 @@ pub use clock::{Clock, TokioClock};
 pub use config::{ConfigFileError, Identity, NodeConfig};
 pub use driver::{CommandFailure, Driver, DriverError, StartupError, Term, View, MAX_NODES};
 pub use metrics::{Counters, Health};
-pub use node::{start, start_on, Handle, HandleError, MasterInfo, NodeError, NotMaster};
+pub use node::{
+    start, start_on, Handle, HandleError, Leadership, MasterInfo, NodeError, NotMaster,
+};
 pub use store::{FileStore, RecordStore};
 /// The master as a node sees it: what [`Handle::master`] returns.
 pub use tenure::MasterView;
+/// The cancellation token of [`Leadership::cancellation_token`] (from `tokio-util`).
+pub use tokio_util::sync::CancellationToken;
 pub use transport::{AddressBook, SendError, Transport};

@@ -4,12 +4,15 @@ use std::fmt;
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tenure::{CommandError, Event, MasterView, NodeId, MAX_SEALED_SIZE};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
 use crate::clock::{Clock, TokioClock};
 use crate::config::{Identity, NodeConfig};
@@ -19,14 +22,18 @@ use crate::metrics::{render_info, Counters, Gauges, Health, InfoLabels, Metrics}
 use crate::store::{FileStore, RecordStore};
 use crate::transport::{LiveBook, UdpTransport};
 
-/// How long before the end of a term [`Handle::run_while_master`] cancels its future, to
-/// absorb timer and scheduling lateness.
-pub const CANCEL_MARGIN: std::time::Duration = std::time::Duration::from_millis(5);
+/// How long before the end of a term [`Handle::run_while_master`] drops its work at the
+/// latest, to absorb timer and scheduling lateness.
+pub const CANCEL_MARGIN: Duration = Duration::from_millis(10);
 
 /// How often at most [`Handle::run_while_master`] looks at the clock while its work
 /// runs: tokio's timers stop while the host is suspended ([`TokioClock`] does not), so a
-/// resumed master's work is cancelled this soon at the latest.
-pub const SUSPEND_CHECK: std::time::Duration = std::time::Duration::from_millis(20);
+/// resumed master's work is dropped this soon at the latest.
+pub const SUSPEND_CHECK: Duration = Duration::from_millis(20);
+
+/// The default grace of [`Handle::run_while_master`] is the lease divided by this: 200 ms
+/// of a 1 s lease.
+pub const DEFAULT_GRACE_DIVISOR: u32 = 5;
 
 /// Events buffered per [`Handle::events`] receiver before the slowest one lags.
 const EVENT_BUFFER: usize = 64;
@@ -143,6 +150,116 @@ struct Shared {
     commands: mpsc::Sender<Command>,
     events: broadcast::Sender<Event>,
     task: Mutex<Option<JoinHandle<Result<(), NodeError>>>>,
+    /// The grace of [`Handle::run_while_master`], in microseconds.
+    grace_us: AtomicU64,
+    /// What a release, hand-over or shutdown asks of running leader work.
+    step_down: watch::Sender<StepDown>,
+    /// How many `run_while_master` works are running (started and not yet dropped).
+    working: watch::Sender<usize>,
+}
+
+/// What a release, hand-over or shutdown asks of the leader work that is running.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum StepDown {
+    /// Nothing: work may start and run.
+    No,
+    /// Stop (the cancellation token is cancelled); no new work starts.
+    Cancel,
+    /// The grace is over: drop the work now.
+    Drop,
+}
+
+/// Counts one running work; declared before the work, so the work is dropped first.
+struct Working<'a>(&'a watch::Sender<usize>);
+
+impl<'a> Working<'a> {
+    fn new(count: &'a watch::Sender<usize>) -> Self {
+        count.send_modify(|n| *n += 1);
+        Working(count)
+    }
+}
+
+impl Drop for Working<'_> {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n = n.saturating_sub(1));
+    }
+}
+
+/// What [`Handle::run_while_master`] hands its work: the term's fencing token, the
+/// term's deadline, and the signal to stop.
+///
+/// The timeline of one term on this node's clock, with `end` the term's end (it moves on
+/// with every renewal; see [`Handle::run_while_master`]):
+///
+/// 1. the work starts only while `now < end - grace`;
+/// 2. it is told to stop ([`Leadership::cancelled`]) at `end - grace`, or at once on a
+///    release, hand-over or shutdown asked through the [`Handle`];
+/// 3. it is dropped `grace` after it was told, and never later than
+///    `end -` [`CANCEL_MARGIN`], unless it returned first;
+/// 4. the term ends at `end`: this node no longer claims the role;
+/// 5. no other node can become master before `end` in real time (docs/algorithm.md §3
+///    and §8.10: every voter that granted the term guards it for a full lease on its own
+///    clock, and the term is shortened by the drift bound and a guard).
+#[derive(Clone, Debug)]
+pub struct Leadership {
+    token: u64,
+    since: tenure::Instant,
+    grace: Duration,
+    cancel: CancellationToken,
+    view: watch::Receiver<View>,
+    clock: TokioClock,
+}
+
+impl Leadership {
+    /// The term's fencing token ([`crate::Term::token`], the `token` of `/status`, the
+    /// `tenure_token` gauge): fixed for the whole term, strictly higher in every later
+    /// term. Pass it with every write the work does, so a deposed master's is refused.
+    pub fn token(&self) -> u64 {
+        self.token
+    }
+
+    /// The end of the term as this node knows it now, on tokio's clock: it moves on with
+    /// every renewal, and is now or past once the term is over. The work is dropped
+    /// [`CANCEL_MARGIN`] before it at the latest.
+    pub fn deadline(&self) -> Instant {
+        self.clock.deadline(self.end())
+    }
+
+    /// What is left of the term now (zero once it is over).
+    pub fn remaining(&self) -> Duration {
+        crate::clock::from_core(self.end().saturating_duration_since(self.clock.now()))
+    }
+
+    /// The grace: how long the work may go on after it was told to stop.
+    pub fn grace(&self) -> Duration {
+        self.grace
+    }
+
+    /// Completes when the work must stop: `grace` before the term's end, or at once when
+    /// the role is given up through the [`Handle`] (release, hand-over, shutdown) or the
+    /// term ended early. Finish or roll back what is in flight, then return.
+    pub fn cancelled(&self) -> WaitForCancellationFuture<'_> {
+        self.cancel.cancelled()
+    }
+
+    /// Whether the work was told to stop.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+
+    /// The cancellation token itself, to hand to tasks the work spawns (they are not
+    /// dropped with the work: they must stop on it).
+    pub fn cancellation_token(&self) -> CancellationToken {
+        self.cancel.clone()
+    }
+
+    fn end(&self) -> tenure::Instant {
+        let view = self.view.borrow();
+        match view.term {
+            Some(t) if view.running && t.since == self.since => t.end,
+            _ => self.clock.now(),
+        }
+    }
 }
 
 /// Controls one running node; cheap to clone. Modelled on Kubernetes' leader election,
@@ -318,6 +435,9 @@ pub fn start_on(
             commands,
             events,
             task: Mutex::new(Some(task)),
+            grace_us: AtomicU64::new(lease.as_micros() / u64::from(DEFAULT_GRACE_DIVISOR)),
+            step_down: watch::channel(StepDown::No).0,
+            working: watch::channel(0).0,
         }),
         view,
     })
@@ -649,25 +769,69 @@ impl Handle {
         rx.await.map_err(|_| HandleError::Stopped)
     }
 
-    /// Gives up the role. This node stops being master before the call takes effect
-    /// (its view says so at once); the call returns when the cluster chose the release,
-    /// or after one lease at most. Refused unless this node is master.
+    /// Gives up the role. Leader work of [`Handle::run_while_master`] is told to stop
+    /// first and dropped within its grace (at once when there is none); then this node
+    /// stops being master before the release takes effect (its view says so at once).
+    /// The call returns when the cluster chose the release, or after one lease at most.
+    /// Refused unless this node is master.
     pub async fn release(&self) -> Result<(), HandleError> {
-        self.command(|reply| Command::Release {
-            successor: None,
-            reply,
-        })
-        .await?
+        self.step_down().await;
+        let result = self
+            .command(|reply| Command::Release {
+                successor: None,
+                reply,
+            })
+            .await;
+        self.shared.step_down.send_replace(StepDown::No);
+        result?
     }
 
     /// Like [`Handle::release`], naming `to` as the successor: the others let it
     /// campaign first.
     pub async fn hand_over(&self, to: NodeId) -> Result<(), HandleError> {
-        self.command(|reply| Command::Release {
-            successor: Some(to),
-            reply,
-        })
-        .await?
+        self.step_down().await;
+        let result = self
+            .command(|reply| Command::Release {
+                successor: Some(to),
+                reply,
+            })
+            .await;
+        self.shared.step_down.send_replace(StepDown::No);
+        result?
+    }
+
+    /// Tells running leader work to stop, waits for it to return (one grace at most),
+    /// then has whatever is left dropped and waits for that (one more grace at most, for
+    /// a task that is not being polled). No new work starts until the caller resets
+    /// `step_down`.
+    async fn step_down(&self) {
+        let grace = self.grace();
+        let mut working = self.shared.working.subscribe();
+        self.shared.step_down.send_replace(StepDown::Cancel);
+        let done = |working: &mut watch::Receiver<usize>| {
+            let working = working.clone();
+            async move {
+                let mut working = working;
+                let _ = working.wait_for(|n| *n == 0).await;
+            }
+        };
+        if tokio::time::timeout(grace, done(&mut working))
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        self.shared.step_down.send_replace(StepDown::Drop);
+        if tokio::time::timeout(grace, done(&mut working))
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                me = %self.shared.id,
+                "leader work was told to stop and then to drop, and is still running: its \
+                 task is not being polled; giving up the role anyway"
+            );
+        }
     }
 
     /// Campaigns at once instead of after the usual random delay, if no master is live.
@@ -675,9 +839,14 @@ impl Handle {
         self.command(|reply| Command::Campaign { reply }).await?
     }
 
-    /// Stops the node: releases the role if it holds it (waiting until the cluster chose
-    /// the release, one lease at most), then ends the task. Returns how the task ended.
+    /// Stops the node: leader work of [`Handle::run_while_master`] is told to stop and
+    /// dropped within its grace, then the node releases the role if it holds it (waiting
+    /// until the cluster chose the release, one lease at most) and ends its task. Returns
+    /// how the task ended.
     pub async fn shutdown(&self) -> Result<(), NodeError> {
+        self.step_down().await;
+        // No work starts again on this node.
+        self.shared.step_down.send_replace(StepDown::Drop);
         let _ = self.command(|reply| Command::Shutdown { reply }).await;
         self.join().await
     }
@@ -709,83 +878,188 @@ impl Handle {
             .take()
     }
 
-    /// Waits until this node is master, then runs `work(token)` while it stays
-    /// master: the future is dropped [`CANCEL_MARGIN`] before the term's end (which
-    /// moves on with every renewal) unless it finished first, and at once when the term
-    /// ends early (release, shutdown, crash of the node's task). `token` is the term's
-    /// fencing token ([`Term::token`](crate::Term::token), the `token` of `/status` and
-    /// `tenure_token` of `/metrics`), fixed for the whole term: pass it to every system
-    /// the work writes to, so a write from a deposed master is refused.
+    /// The grace of [`Handle::run_while_master`]: how long leader work may go on after it
+    /// was told to stop. By default a fifth of the lease ([`DEFAULT_GRACE_DIVISOR`]).
+    pub fn grace(&self) -> Duration {
+        Duration::from_micros(self.shared.grace_us.load(Ordering::Relaxed))
+    }
+
+    /// Sets the grace for work started from now on, at most half the lease (a longer one
+    /// is cut to that). A longer grace gives the work more time to wind down, and starts
+    /// it only in terms with more than the grace left; [`Handle::release`],
+    /// [`Handle::hand_over`] and [`Handle::shutdown`] wait that much longer for it.
+    pub fn set_grace(&self, grace: Duration) {
+        let max = self.shared.lease.as_micros() / 2;
+        let micros = u64::try_from(grace.as_micros())
+            .unwrap_or(u64::MAX)
+            .min(max);
+        self.shared.grace_us.store(micros, Ordering::Relaxed);
+    }
+
+    /// Waits until this node is master, then runs `work(leadership)` while it stays
+    /// master, and returns the work's output if it finishes first. [`Leadership`] carries
+    /// the term's fencing token (pass it with every write), the term's deadline, and a
+    /// cancellation signal; returns [`NotMaster::Stopped`] at once, every time, once the
+    /// node has stopped, so a loop around this call must end on it.
+    ///
+    /// # The timeline of a term
+    ///
+    /// On this node's clock, with `end` the term's end (every renewal moves it on) and
+    /// `grace` [`Handle::grace`] (a fifth of the lease unless set):
+    ///
+    /// - the work starts only while `now < end - grace` (and never while a release or a
+    ///   shutdown is under way);
+    /// - **told to stop** (the token of [`Leadership::cancelled`] is cancelled): at
+    ///   `end - grace` when renewals did not come in time; at once when this node is asked
+    ///   to give up the role through the handle ([`Handle::release`],
+    ///   [`Handle::hand_over`], [`Handle::shutdown`]: they wait for the work first);
+    /// - **dropped** (unless it returned first): `grace` after it was told, and never
+    ///   later than `end -` [`CANCEL_MARGIN`]; a release through the handle waits for the
+    ///   drop before the role is given up;
+    /// - **the term ends** at `end`: this node no longer claims the role (earlier on a
+    ///   release, which ends the term before anything is sent);
+    /// - **the next master can start** only after `end` in real time: the voters that
+    ///   granted this term guard it for a full lease on their own clocks, and `end` is
+    ///   shortened by the drift bound and a guard (docs/algorithm.md §3 "Clock drift",
+    ///   §8.10). After a release, only once the release is chosen, which is after the
+    ///   work was dropped.
+    ///
+    /// A term can also end without warning: the node's task crashed or failed, a clock
+    /// regression, or the core applied another node's op (docs/algorithm.md §8.3). The
+    /// work is then told and dropped at once, as soon as the new view is published (the
+    /// view is published before any message of that input leaves). The cancellation
+    /// token is cancelled before every drop. Timers can fire late on a loaded host: a
+    /// drop later than `end` is possible in principle, and the fencing token is what
+    /// makes such a late write harmless.
     ///
     /// The clock is read at least every [`SUSPEND_CHECK`], so work resumed after the host
     /// was suspended past the term's end is dropped that soon.
     ///
     /// ```no_run
+    /// use tenure_tokio::{Leadership, NotMaster};
+    ///
+    /// async fn lead(term: Leadership) {
+    ///     // e.g. UPDATE jobs SET owner = me, token = term.token() WHERE token < term.token()
+    ///     println!("leading with fencing token {}", term.token());
+    ///     term.cancelled().await; // then finish what is in flight, within term.grace()
+    /// }
+    ///
     /// # async fn example(handle: tenure_tokio::Handle) {
     /// loop {
-    ///     let outcome = handle
-    ///         .run_while_master(|token| async move {
-    ///             // e.g. UPDATE jobs SET owner = me WHERE fencing_token < token
-    ///             println!("leading with fencing token {token}");
-    ///             std::future::pending::<()>().await
-    ///         })
-    ///         .await;
-    ///     println!("not master any more: {outcome:?}");
-    /// #   break;
+    ///     match handle.run_while_master(lead).await {
+    ///         Ok(()) => println!("the work stopped when told"),
+    ///         Err(NotMaster::TermEnded(token)) => println!("term {token} ended"),
+    ///         Err(NotMaster::Stopped) => break, // it would return at once, forever
+    ///     }
     /// }
     /// # }
     /// ```
     pub async fn run_while_master<F, Fut>(&self, work: F) -> Result<Fut::Output, NotMaster>
     where
-        F: FnOnce(u64) -> Fut,
+        F: FnOnce(Leadership) -> Fut,
         Fut: Future,
     {
         let clock = self.shared.clock;
-        let mut view = self.view.clone();
+        let me = self.shared.id;
+        let grace_std = self.grace();
+        let grace = crate::clock::to_core(grace_std);
         let margin = crate::clock::to_core(CANCEL_MARGIN);
-        // Wait for a term with room left in it.
+        let before = |t: tenure::Instant, d: tenure::Duration| {
+            tenure::Instant::from_micros(t.as_micros().saturating_sub(d.as_micros()))
+        };
+        let mut view = self.view.clone();
+        let mut step = self.shared.step_down.subscribe();
+        // Wait for a term with more than the grace left in it.
         let term = loop {
+            if view.has_changed().is_err() {
+                return Err(NotMaster::Stopped); // the task is gone (crashed)
+            }
             let current = *view.borrow_and_update();
+            let stepping = *step.borrow_and_update() != StepDown::No;
             let now = clock.now();
             match current.term {
-                Some(t) if current.running && t.since <= now && now + margin < t.end => break t,
                 _ if !current.running => return Err(NotMaster::Stopped),
+                Some(t) if !stepping && t.since <= now && now < before(t.end, grace) => break t,
                 _ => {}
             }
             let expiry = current.term.map(|t| t.end);
             tokio::select! {
                 changed = view.changed() => if changed.is_err() { return Err(NotMaster::Stopped) },
+                _ = step.changed() => {}
                 () = tokio::time::sleep_until(clock.deadline(expiry.unwrap_or(tenure::Instant::MAX))), if expiry.is_some() => {}
             }
         };
-        let work = work(term.token);
+        let token = term.token;
+        let cancel = CancellationToken::new();
+        // Drop order on return: `_cancel_first` (cancels), then the work, then `_working`.
+        let _working = Working::new(&self.shared.working);
+        tracing::debug!(%me, token, "leader work starts");
+        let work = work(Leadership {
+            token,
+            since: term.since,
+            grace: grace_std,
+            cancel: cancel.clone(),
+            view: self.view.clone(),
+            clock,
+        });
         tokio::pin!(work);
+        let _cancel_first = cancel.clone().drop_guard();
         let mut end = term.end;
+        // Once told to stop: the instant it is dropped at the latest.
+        let mut drop_by: Option<tenure::Instant> = None;
         loop {
-            let cancel =
-                tenure::Instant::from_micros(end.as_micros().saturating_sub(margin.as_micros()));
-            if clock.now() >= cancel {
-                // The renewal did not come in time (a renewal moves `end` on).
-                return Err(NotMaster::TermEnded(term.token));
+            let now = clock.now();
+            let last = before(end, margin);
+            let drop_at = drop_by.map_or(last, |d| d.min(last));
+            let asked = *step.borrow_and_update();
+            if now >= drop_at || asked == StepDown::Drop {
+                cancel.cancel();
+                tracing::debug!(%me, token, "leader work dropped");
+                return Err(NotMaster::TermEnded(token));
             }
-            let cancel_at = clock
-                .deadline(cancel)
+            if drop_by.is_none() && (now >= before(end, grace) || asked == StepDown::Cancel) {
+                cancel.cancel();
+                drop_by = Some(now + grace);
+                tracing::debug!(
+                    %me,
+                    token,
+                    grace_ms = grace.as_millis(),
+                    "leader work told to stop"
+                );
+                continue;
+            }
+            let next = if drop_by.is_some() {
+                drop_at
+            } else {
+                before(end, grace)
+            };
+            let wake_at = clock
+                .deadline(next)
                 .min(tokio::time::Instant::now() + SUSPEND_CHECK);
             tokio::select! {
                 biased;
                 changed = view.changed() => {
                     if changed.is_err() {
+                        cancel.cancel();
+                        tracing::debug!(%me, token, "leader work dropped: the node's task is gone");
                         return Err(NotMaster::Stopped);
                     }
                     let current = *view.borrow_and_update();
                     match current.term {
                         Some(t) if current.running && t.since == term.since => end = t.end,
-                        _ => return Err(NotMaster::TermEnded(term.token)),
+                        _ => {
+                            cancel.cancel();
+                            tracing::debug!(%me, token, "leader work dropped: the term ended");
+                            return Err(NotMaster::TermEnded(token));
+                        }
                     }
                 }
-                () = tokio::time::sleep_until(cancel_at) => {} // looks at the clock again
-
-                output = &mut work => return Ok(output),
+                _ = step.changed() => {} // looks at the request again
+                () = tokio::time::sleep_until(wake_at) => {} // looks at the clock again
+                output = &mut work => {
+                    tracing::debug!(%me, token, "leader work returned");
+                    return Ok(output);
+                }
             }
         }
     }

@@ -4,11 +4,12 @@
 //! nodes, real UDP sockets on 127.0.0.1, real data directories. Safety checks are exact;
 //! liveness bounds are generous.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tenure::{Event, NodeId, TermEnd};
 use tenure_e2e::*;
-use tenure_tokio::{Handle, HandleError, NotMaster};
+use tenure_tokio::{CancellationToken, Handle, HandleError, Leadership, NotMaster};
 use tokio::time::Instant;
 
 /// Every node agrees on `master` within `timeout`.
@@ -247,7 +248,7 @@ fn run_while_master_gets_the_fencing_token_and_is_cancelled_with_the_term() {
         let term = master.view().term.unwrap();
 
         // Finishes normally with the term's token.
-        let token = master.run_while_master(|v| async move { v }).await;
+        let token = master.run_while_master(|t| async move { t.token() }).await;
         assert_eq!(token, Ok(term.token));
 
         // Runs across renewals, then is cancelled by a release.
@@ -255,8 +256,8 @@ fn run_while_master_gets_the_fencing_token_and_is_cancelled_with_the_term() {
         let worker = master.clone();
         let work = tokio::spawn(async move {
             worker
-                .run_while_master(|v| async move {
-                    let _ = tx.send(v);
+                .run_while_master(|t| async move {
+                    let _ = tx.send(t.token());
                     std::future::pending::<()>().await
                 })
                 .await
@@ -308,9 +309,222 @@ fn run_while_master_gets_the_fencing_token_and_is_cancelled_with_the_term() {
         // A stopped node's work never starts.
         holder.abort().await;
         assert_eq!(
-            holder.run_while_master(|v| async move { v }).await,
+            holder.run_while_master(|t| async move { t.token() }).await,
             Err(NotMaster::Stopped)
         );
+    });
+}
+
+/// What leader work saw of its own end, on the host's monotonic clock.
+#[derive(Debug, Default)]
+struct Seen {
+    started: Option<Instant>,
+    cancelled: Option<Instant>,
+    /// `Leadership::deadline()` when the work was told to stop: the term's end.
+    deadline: Option<Instant>,
+    dropped: Option<Instant>,
+    cancelled_before_drop: Option<bool>,
+    /// Whether this node still held its term at the drop.
+    master_at_drop: Option<bool>,
+}
+
+/// Records the drop of the work it lives in.
+struct OnDrop {
+    seen: Arc<Mutex<Seen>>,
+    cancel: CancellationToken,
+    handle: Handle,
+}
+
+impl Drop for OnDrop {
+    fn drop(&mut self) {
+        let now = Instant::now();
+        let mut seen = self.seen.lock().unwrap();
+        seen.dropped = Some(now);
+        seen.cancelled_before_drop = Some(self.cancel.is_cancelled());
+        seen.master_at_drop = Some(self.handle.is_master_at(now));
+    }
+}
+
+/// Leader work that notes when it is told to stop, then ignores it (so it is dropped).
+fn stubborn_work(
+    handle: Handle,
+    seen: Arc<Mutex<Seen>>,
+) -> impl FnOnce(Leadership) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+    move |term: Leadership| {
+        Box::pin(async move {
+            let _guard = OnDrop {
+                seen: Arc::clone(&seen),
+                cancel: term.cancellation_token(),
+                handle,
+            };
+            seen.lock().unwrap().started = Some(Instant::now());
+            term.cancelled().await;
+            {
+                let mut s = seen.lock().unwrap();
+                s.cancelled = Some(Instant::now());
+                s.deadline = Some(term.deadline());
+            }
+            std::future::pending::<()>().await
+        })
+    }
+}
+
+/// The work is told to stop before it is dropped, dropped while the term still runs,
+/// and the next master's term begins after that: for a term that runs out (no quorum),
+/// for a release through the handle, and for a shutdown.
+#[test]
+fn leader_work_is_told_to_stop_then_dropped_before_the_term_ends_and_before_the_next_master() {
+    let _one = one_at_a_time();
+    let dir = TempDir::new("cancel-order");
+    let configs = configs(&dir, &candidates(3), LEASE);
+    runtime().block_on(async {
+        let mut handles: Vec<Handle> = configs.iter().map(start).collect();
+        let refs: Vec<&Handle> = handles.iter().collect();
+        let m = wait_master(&refs, liveness_bound(LEASE)).await;
+        let master = handles[usize::from(m.0) - 1].clone();
+        let grace = master.grace();
+        assert_eq!(grace, LEASE / 5, "the default grace");
+
+        // 1. A term that runs out: the others are gone, renewals fail.
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let worker = master.clone();
+        let work = stubborn_work(master.clone(), Arc::clone(&seen));
+        let run = tokio::spawn(async move { worker.run_while_master(work).await });
+        let started = wait_for(LEASE, || seen.lock().unwrap().started).await;
+        assert!(started.is_some(), "the work did not start");
+        let token = master.view().term.map(|t| t.token);
+        for h in handles.iter().filter(|h| h.id() != m) {
+            h.abort().await;
+        }
+        let outcome = tokio::time::timeout(LEASE * 3, run).await.unwrap().unwrap();
+        assert!(
+            matches!(outcome, Err(NotMaster::TermEnded(t)) if Some(t) == token),
+            "{outcome:?}"
+        );
+        let lapse = std::mem::take(&mut *seen.lock().unwrap());
+        println!("lapse: {lapse:?}");
+        let (cancelled, dropped, end) = (
+            lapse.cancelled.expect("never told to stop"),
+            lapse.dropped.expect("never dropped"),
+            lapse.deadline.unwrap(),
+        );
+        assert_eq!(lapse.cancelled_before_drop, Some(true));
+        assert!(cancelled <= dropped);
+        assert!(
+            dropped < end,
+            "dropped {:?} after the term's end",
+            dropped - end
+        );
+        assert_eq!(
+            lapse.master_at_drop,
+            Some(true),
+            "dropped after the term ended"
+        );
+        println!(
+            "lapse: told {:?} before the end, dropped {:?} before it (grace {grace:?})",
+            end - cancelled,
+            end - dropped
+        );
+
+        // The others come back (silent for a lease), and whoever is master next began
+        // after the end of that term.
+        for (i, h) in handles.iter_mut().enumerate() {
+            if h.id() != m {
+                *h = start(&configs[i]);
+            }
+        }
+        let refs: Vec<&Handle> = handles.iter().collect();
+        let next = wait_master(&refs, liveness_bound(LEASE) + LEASE).await;
+        let holder = handles[usize::from(next.0) - 1].clone();
+        let term = holder.view().term.expect("the master's term");
+        assert!(Some(term.token) > token, "a later term has a higher token");
+        assert!(
+            term.since > holder.clock().instant(end),
+            "the next term began before the last one ended"
+        );
+
+        // 2. A release through the handle: told, a grace, dropped, then released.
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let worker = holder.clone();
+        let work = stubborn_work(holder.clone(), Arc::clone(&seen));
+        let run = tokio::spawn(async move { worker.run_while_master(work).await });
+        assert!(wait_for(LEASE, || seen.lock().unwrap().started)
+            .await
+            .is_some());
+        let asked = Instant::now();
+        holder.release().await.unwrap();
+        let outcome = tokio::time::timeout(LEASE, run).await.unwrap().unwrap();
+        assert_eq!(outcome, Err(NotMaster::TermEnded(term.token)));
+        let release = std::mem::take(&mut *seen.lock().unwrap());
+        println!("release: {release:?}");
+        let (cancelled, dropped) = (release.cancelled.unwrap(), release.dropped.unwrap());
+        assert_eq!(release.cancelled_before_drop, Some(true));
+        assert!(asked <= cancelled && cancelled <= dropped);
+        assert!(
+            dropped >= asked + grace,
+            "dropped before the grace was over"
+        );
+        assert_eq!(
+            release.master_at_drop,
+            Some(true),
+            "released before the drop"
+        );
+        let refs: Vec<&Handle> = handles.iter().collect();
+        let after = wait_for(liveness_bound(LEASE), || {
+            refs.iter()
+                .filter_map(|h| {
+                    h.view()
+                        .term
+                        .filter(|t| t.token > term.token)
+                        .map(|t| (h, t))
+                })
+                .next()
+                .map(|(h, t)| (h.clock().instant(dropped), t))
+        })
+        .await;
+        let (dropped_there, next_term) = after.expect("no master after the release");
+        assert!(
+            next_term.since > dropped_there,
+            "the next term began before the drop"
+        );
+        println!(
+            "release: told {:?} after the call, dropped {:?} after that",
+            cancelled - asked,
+            dropped - cancelled
+        );
+
+        // 3. A shutdown: work that returns when told ends with Ok, and the service loop
+        // ends on Stopped instead of spinning.
+        let refs: Vec<&Handle> = handles.iter().collect();
+        let m = wait_master(&refs, liveness_bound(LEASE)).await;
+        let master = handles[usize::from(m.0) - 1].clone();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let worker = master.clone();
+        let service = tokio::spawn(async move {
+            let mut tx = Some(tx);
+            let mut outcomes = Vec::new();
+            loop {
+                let outcome = worker
+                    .run_while_master(|term| {
+                        if let Some(tx) = tx.take() {
+                            let _ = tx.send(());
+                        }
+                        async move { term.cancelled().await }
+                    })
+                    .await;
+                outcomes.push(outcome);
+                if outcome == Err(NotMaster::Stopped) || outcomes.len() > 100 {
+                    return outcomes;
+                }
+            }
+        });
+        rx.await.unwrap();
+        master.shutdown().await.unwrap();
+        let outcomes = tokio::time::timeout(LEASE, service).await.unwrap().unwrap();
+        assert_eq!(outcomes, vec![Ok(()), Err(NotMaster::Stopped)]);
+        for h in &handles {
+            h.shutdown().await.unwrap();
+        }
     });
 }
 
@@ -356,7 +570,7 @@ fn never_two_masters_under_kills_and_releases() {
                 if let Some(m) = master {
                     actions += 1;
                     next_action = t + lease * 2;
-                    if actions % 2 == 0 {
+                    if actions.is_multiple_of(2) {
                         // In a task: the sampling must not pause while it waits.
                         tokio::spawn(async move { m.release().await });
                     } else {

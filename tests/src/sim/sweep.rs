@@ -422,7 +422,7 @@ pub fn sweep(
                     break;
                 }
                 let seed = start + k;
-                let twice = determinism_every > 0 && seed % determinism_every == 0;
+                let twice = determinism_every > 0 && seed.is_multiple_of(determinism_every);
                 let report = run_checked(opts, seed, twice);
                 if tx.send((k, report, twice)).is_err() {
                     break;
