@@ -30,7 +30,7 @@ use std::io;
 use std::sync::Arc;
 
 use tenure::{
-    CommandError, DropReason, Effects, Event, Instant, MasterView, NodeId, Packet, Record,
+    CommandError, DropReason, Effects, Event, Instant, MasterView, NodeId, Packet, Record, TermEnd,
 };
 use tokio::sync::watch;
 
@@ -58,6 +58,33 @@ pub const TERM_LOG: &str = "tenure::term";
 
 /// How often at most each kind of dropped traffic or failed send is logged.
 const LOG_INTERVAL: tenure::Duration = tenure::Duration::from_secs(10);
+
+/// How long a node may see no master before it warns (then again every
+/// [`LOG_INTERVAL`] while it lasts): a majority of the voters cannot agree, most often
+/// because too few of them are up or reachable.
+pub const NO_MASTER_WARNING: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A value for a log field: the value, or `none`.
+struct OrNone<T>(Option<T>);
+
+impl<T: fmt::Display> fmt::Display for OrNone<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Some(v) => v.fmt(f),
+            None => f.write_str("none"),
+        }
+    }
+}
+
+/// The name of a [`TermEnd`] in logs.
+pub fn term_end_label(reason: TermEnd) -> &'static str {
+    match reason {
+        TermEnd::Expired => "expired",
+        TermEnd::Released => "released",
+        TermEnd::Superseded => "superseded",
+        TermEnd::ClockRegression => "clock_regression",
+    }
+}
 
 /// One term of this node as master.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -308,7 +335,15 @@ impl<S: RecordStore, T: Transport> Effects for Io<S, T> {
         // SAFETY-OF-PROTOCOL: durable before any later output is executed (the executor
         // goes on only when this returns `Ok`).
         self.store.store(record).map_err(PersistError)?;
-        self.metrics.persisted(started.elapsed());
+        let took = started.elapsed();
+        self.metrics.persisted(took);
+        tracing::debug!(
+            me = self.me.0,
+            version = %OrNone(record.election().version),
+            master = %OrNone(record.election().master),
+            took_us = took.as_micros(),
+            "record stored"
+        );
         Ok(())
     }
 
@@ -316,11 +351,14 @@ impl<S: RecordStore, T: Transport> Effects for Io<S, T> {
         let result = self.transport.send(to, frame);
         self.metrics.sent(result);
         if let Err(e) = result {
+            let os_error = self.transport.last_os_error();
+            tracing::trace!(me = self.me.0, to = to.0, reason = %e, "send failed");
             if let Some(suppressed) = self.logs.allow(SEND_SLOT_BASE + e.index(), self.now) {
                 tracing::warn!(
-                    node = %self.me,
-                    %to,
+                    me = self.me.0,
+                    to = to.0,
                     reason = %e,
+                    error = %OrNone(os_error.map(io::Error::from_raw_os_error)),
                     suppressed,
                     "send failed (counted; the protocol retries)"
                 );
@@ -334,22 +372,32 @@ impl<S: RecordStore, T: Transport> Effects for Io<S, T> {
         let me = self.me;
         match *event {
             Event::BecameMaster { token, term_end } => tracing::info!(
-                node = %me,
+                me = me.0,
+                master = me.0,
                 token,
                 term_ms = term_end.saturating_duration_since(self.now).as_millis(),
                 "became master"
             ),
-            Event::TermEnded { token, reason } => {
-                tracing::info!(node = %me, token, ?reason, "no longer master")
-            }
+            Event::TermEnded { token, reason } => tracing::info!(
+                me = me.0,
+                token,
+                reason = %term_end_label(reason),
+                "no longer master"
+            ),
             Event::MasterElected { node, token } => {
-                tracing::info!(node = %me, master = %node, token, "new master")
+                tracing::info!(me = me.0, master = node.0, token, "new master")
             }
             Event::MasterLost {
                 node,
                 token,
                 reason,
-            } => tracing::info!(node = %me, master = %node, token, ?reason, "master lost"),
+            } => tracing::info!(
+                me = me.0,
+                master = node.0,
+                token,
+                reason = %term_end_label(reason),
+                "master lost"
+            ),
         }
         if let Some(handler) = self.on_event.as_mut() {
             handler(event);
@@ -366,6 +414,10 @@ pub struct Driver<S, T, C> {
     io: Io<S, T>,
     clock: C,
     view: watch::Sender<View>,
+    /// Since when this node has seen no master, and when it warns about it next.
+    masterless: Option<(Instant, Instant)>,
+    /// When each other member was last heard from (an authentic frame), by member id.
+    heard: Vec<(NodeId, Instant)>,
 }
 
 impl<S, T, C> fmt::Debug for Driver<S, T, C> {
@@ -392,14 +444,14 @@ impl<S: RecordStore, T: Transport, C: Clock> Driver<S, T, C> {
         let me = config.node_id;
         let node = match record {
             None => {
-                tracing::info!(node = %me, "no record yet: first boot");
+                tracing::info!(me = me.0, "no record yet: first boot");
                 CoreNode::first_boot(config, now)
             }
             Some(record) => {
                 tracing::info!(
-                    node = %me,
+                    me = me.0,
                     incarnation = record.incarnation(),
-                    version = ?record.election().version,
+                    version = %OrNone(record.election().version),
                     "restoring from the stored record"
                 );
                 CoreNode::restore(config, record, now)
@@ -421,6 +473,8 @@ impl<S: RecordStore, T: Transport, C: Clock> Driver<S, T, C> {
             },
             clock,
             view,
+            masterless: None,
+            heard: Vec::new(),
         };
         driver.after_input(now).map_err(StartupError::Driver)?;
         Ok(driver)
@@ -531,10 +585,24 @@ impl<S: RecordStore, T: Transport, C: Clock> Driver<S, T, C> {
             }
         }
         match handled {
-            Ok(()) => {}
+            Ok(()) => {
+                // A frame whose sender only its header names (a firmware link): the core
+                // accepted it, so its tag is good.
+                let from = from.or_else(|| {
+                    tenure::auth::open(bytes, &self.node.config().auth)
+                        .ok()
+                        .map(|p| p.header.from)
+                });
+                if let Some(from) = from {
+                    match self.heard.iter_mut().find(|(n, _)| *n == from) {
+                        Some(entry) => entry.1 = now,
+                        None => self.heard.push((from, now)),
+                    }
+                }
+            }
             Err(reason) if reason.is_benign() => {
                 // Late answers and repeats are part of normal operation, not bad traffic.
-                tracing::trace!(node = %self.node.id(), %reason, %origin, len, "dropped a frame");
+                tracing::trace!(me = self.node.id().0, %reason, %origin, len, "dropped a frame");
             }
             Err(
                 reason @ (DropReason::WrongRenewal
@@ -557,14 +625,14 @@ impl<S: RecordStore, T: Transport, C: Clock> Driver<S, T, C> {
         bytes: &[u8],
     ) {
         let me = self.node.id();
-        tracing::trace!(node = %me, %reason, %origin, len = bytes.len(), "dropped a frame");
+        tracing::trace!(me = me.0, %reason, %origin, len = bytes.len(), "dropped a frame");
         let Some(suppressed) = self.io.logs.allow(drop_slot(reason), now) else {
             return;
         };
         let message = mixed_cluster_message(self.node.config(), reason, from, bytes);
         tracing::error!(
-            node = %me,
-            reason = reason.label(),
+            me = me.0,
+            reason = %reason.label(),
             %origin,
             suppressed,
             "{message} (counted; logged at most every 10 s)"
@@ -582,6 +650,7 @@ impl<S: RecordStore, T: Transport, C: Clock> Driver<S, T, C> {
     /// Gives up the role at once (see [`tenure::Node::release`]).
     pub fn release(&mut self) -> Result<(), CommandFailure> {
         let now = self.clock.now();
+        tracing::debug!(me = self.node.id().0, "release asked");
         self.node.release(now).map_err(CommandFailure::Refused)?;
         self.after_input(now).map_err(CommandFailure::Fatal)
     }
@@ -589,6 +658,7 @@ impl<S: RecordStore, T: Transport, C: Clock> Driver<S, T, C> {
     /// Gives up the role naming a successor (see [`tenure::Node::hand_over`]).
     pub fn hand_over(&mut self, to: NodeId) -> Result<(), CommandFailure> {
         let now = self.clock.now();
+        tracing::debug!(me = self.node.id().0, to = to.0, "hand-over asked");
         self.node
             .hand_over(now, to)
             .map_err(CommandFailure::Refused)?;
@@ -598,6 +668,7 @@ impl<S: RecordStore, T: Transport, C: Clock> Driver<S, T, C> {
     /// Campaigns now if no master is live (see [`tenure::Node::campaign`]).
     pub fn campaign(&mut self) -> Result<(), CommandFailure> {
         let now = self.clock.now();
+        tracing::debug!(me = self.node.id().0, "campaign asked");
         self.node.campaign(now).map_err(CommandFailure::Refused)?;
         self.after_input(now).map_err(CommandFailure::Fatal)
     }
@@ -618,6 +689,7 @@ impl<S: RecordStore, T: Transport, C: Clock> Driver<S, T, C> {
         // leaves. A release (or an expiry) is therefore visible to this node's readers
         // before any other node can learn of it and take the role.
         self.publish(now);
+        self.watch_for_no_master(now);
         // Inputs change the counters; outputs do not.
         self.io.metrics.set_core(self.node.stats());
         self.io.now = now;
@@ -637,6 +709,12 @@ impl<S: RecordStore, T: Transport, C: Clock> Driver<S, T, C> {
                     Some(t) if t.end > now && t.token == m.token => {
                         if end > t.end {
                             self.io.metrics.term_extended();
+                            tracing::debug!(
+                                me = me.0,
+                                token = t.token,
+                                left_ms = end.saturating_duration_since(now).as_millis(),
+                                "term extended"
+                            );
                         }
                         Term { end, ..t }
                     }
@@ -704,6 +782,59 @@ impl<S: RecordStore, T: Transport, C: Clock> Driver<S, T, C> {
         }
     }
 
+    /// Warns when no master has been seen for [`NO_MASTER_WARNING`], then every
+    /// [`LOG_INTERVAL`], naming the members heard from within the last lease; says when a
+    /// master is seen again.
+    fn watch_for_no_master(&mut self, now: Instant) {
+        let me = self.node.id();
+        let master = self.node.master(now).map(|m| m.node);
+        match (master, self.masterless) {
+            (Some(master), Some((since, next))) => {
+                if next > since + crate::clock::to_core(NO_MASTER_WARNING) {
+                    // It was warned about.
+                    tracing::info!(
+                        me = me.0,
+                        master = master.0,
+                        after_s = now.saturating_duration_since(since).as_millis() as f64 / 1000.0,
+                        "a master again"
+                    );
+                }
+                self.masterless = None;
+            }
+            (Some(_), None) => {}
+            (None, None) => {
+                self.masterless = Some((now, now + crate::clock::to_core(NO_MASTER_WARNING)));
+            }
+            (None, Some((since, next))) if now >= next => {
+                let lease = self.node.config().lease;
+                let recent = |t: Instant| now.saturating_duration_since(t) < lease;
+                let heard: Vec<String> = self
+                    .heard
+                    .iter()
+                    .filter(|(_, t)| recent(*t))
+                    .map(|(n, _)| n.to_string())
+                    .collect();
+                let voters = self
+                    .node
+                    .config()
+                    .members
+                    .iter()
+                    .filter(|m| m.role.votes())
+                    .count();
+                tracing::warn!(
+                    me = me.0,
+                    for_s = now.saturating_duration_since(since).as_millis() / 1000,
+                    voters,
+                    heard = %if heard.is_empty() { "none".to_string() } else { heard.join(",") },
+                    "no master: a majority of the voters cannot agree (too few up or \
+                     reachable? `heard` lists the members heard from within a lease)"
+                );
+                self.masterless = Some((since, now + LOG_INTERVAL));
+            }
+            (None, Some(_)) => {}
+        }
+    }
+
     /// Logs one drop (counted already), at most once per [`LOG_INTERVAL`] per slot.
     fn log_drop(
         &mut self,
@@ -714,11 +845,11 @@ impl<S: RecordStore, T: Transport, C: Clock> Driver<S, T, C> {
         len: usize,
     ) {
         let me = self.node.id();
-        tracing::trace!(node = %me, reason, %origin, len, "dropped a frame");
+        tracing::trace!(me = me.0, %reason, %origin, len, "dropped a frame");
         if let Some(suppressed) = self.io.logs.allow(slot, now) {
             tracing::warn!(
-                node = %me,
-                reason,
+                me = me.0,
+                %reason,
                 %origin,
                 len,
                 suppressed,

@@ -176,9 +176,17 @@ pub struct GatewayTransport {
 impl Transport for GatewayTransport {
     fn send(&mut self, to: NodeId, packet: &[u8]) -> Result<(), SendError> {
         match &self.links {
-            Some(links) if links.senders.contains_key(&to) => links.send(to, packet),
+            Some(links) if links.senders.contains_key(&to) => {
+                // Queued for a link: no OS error to report, whatever UDP saw before.
+                self.udp.last_os_error = None;
+                links.send(to, packet)
+            }
             _ => self.udp.send(to, packet),
         }
+    }
+
+    fn last_os_error(&self) -> Option<i32> {
+        self.udp.last_os_error()
     }
 }
 
@@ -216,7 +224,7 @@ impl Relay {
                 Ok(s) => s,
                 Err(e) => {
                     if was_up {
-                        tracing::debug!(member = %id, error = %e, "link: connect failed");
+                        tracing::debug!(me = self.me.0, member = id.0, error = %e, "link: connect failed");
                     }
                     self.sleep_discarding(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(1));
@@ -224,11 +232,11 @@ impl Relay {
                 }
             };
             let _ = stream.set_nodelay(true);
-            tracing::info!(member = %id, stream = %self.member.stream, "link up");
+            tracing::info!(me = self.me.0, member = id.0, stream = %self.member.stream, "link up");
             was_up = true;
             backoff = Duration::from_millis(100);
             let reason = self.serve(stream, &mut outgoing).await;
-            tracing::info!(member = %id, %reason, "link down; reconnecting");
+            tracing::info!(me = self.me.0, member = id.0, %reason, "link down; reconnecting");
         }
     }
 

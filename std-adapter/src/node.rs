@@ -326,7 +326,7 @@ pub fn start_on(
     let id = config.core.node_id;
     if !config.core.auth.is_secure() {
         tracing::warn!(
-            node = id.0,
+            me = id.0,
             "FRAMES ARE NOT AUTHENTICATED: anyone who can send a datagram to {} can pose as a \
              member and make any node master. Set a cluster `key` unless this network is closed.",
             config.listen
@@ -344,6 +344,27 @@ pub fn start_on(
     let votes = config.core.role().votes();
     let quorum = config.core.quorum();
     let store = TokioStore(FileStore::open(&config.data_dir)?.with_first_boot(config.first_boot));
+    // For the start-up summary: the data directory as resolved, every member.
+    let data_dir = std::fs::canonicalize(&config.data_dir).unwrap_or(config.data_dir.clone());
+    let members = config
+        .core
+        .members
+        .iter()
+        .map(|m| {
+            let role = match m.role {
+                tenure::Role::Candidate => "candidate",
+                tenure::Role::Voter => "voter",
+                tenure::Role::Learner => "learner",
+            };
+            match config.peers.address_of(m.id) {
+                Some(addr) => format!("{}={addr}/{role}", m.id),
+                None => format!("{}=?/{role}", m.id),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",");
+    let drift_ppm = config.core.drift_ppm;
+    let secure = config.core.auth.is_secure();
     // The others recognise this node's datagrams by its member address.
     let own = config.peers.address_of(config.core.node_id);
     let own_port = own.map(|a| a.port()).or_else(|| {
@@ -409,16 +430,20 @@ pub fn start_on(
     // Looks host names up again while the book is in use (returns at once without any).
     tokio::spawn(LiveBook::keep_fresh(Arc::downgrade(&peers)));
     let task = tokio::spawn(drive(driver, socket, Arc::clone(&peers), links, rx));
-    match config.identities.iter().find(|i| i.id == id) {
-        Some(me) => tracing::info!(
-            node = %id,
-            name = me.name.as_deref().unwrap_or(""),
-            advertise = me.advertise.as_deref().unwrap_or(""),
-            %local,
-            "node started"
-        ),
-        None => tracing::info!(node = %id, %local, "node started"),
-    }
+    let identity = config.identities.iter().find(|i| i.id == id);
+    tracing::info!(
+        me = id.0,
+        name = %identity.and_then(|i| i.name.as_deref()).unwrap_or(""),
+        advertise = %identity.and_then(|i| i.advertise.as_deref()).unwrap_or(""),
+        %local,
+        data_dir = %data_dir.display(),
+        members = %members,
+        lease = %crate::clock::format_duration(crate::clock::from_core(lease)),
+        renewal = %renewal,
+        drift_ppm,
+        auth = %if secure { "key" } else { "insecure" },
+        "node started"
+    );
     Ok(Handle {
         shared: Arc::new(Shared {
             id,
@@ -568,7 +593,7 @@ async fn drive(
                 }
                 Err(e) => {
                     driver.metrics().recv_error();
-                    tracing::debug!(node = %me, error = %e, "receive error (counted)");
+                    tracing::debug!(me = me.0, error = %e, "receive error (counted)");
                     Ok(())
                 }
             },
@@ -578,7 +603,7 @@ async fn drive(
             () = sleep, if wake.is_some() => driver.handle_timeout(),
         };
         if let Err(e) = step {
-            tracing::error!(node = %me, error = %e, "stopping");
+            tracing::error!(me = me.0, error = %e, "stopping");
             break Err(NodeError::Driver(e));
         }
     };
@@ -590,7 +615,7 @@ async fn drive(
     if let Some((_, Some(reply))) = shutdown {
         let _ = reply.send(());
     }
-    tracing::info!(node = %me, "node stopped");
+    tracing::info!(me = me.0, "node stopped");
     result
 }
 
@@ -827,7 +852,7 @@ impl Handle {
             .is_err()
         {
             tracing::warn!(
-                me = %self.shared.id,
+                me = self.shared.id.0,
                 "leader work was told to stop and then to drop, and is still running: its \
                  task is not being polled; giving up the role anyway"
             );
@@ -993,7 +1018,7 @@ impl Handle {
         let cancel = CancellationToken::new();
         // Drop order on return: `_cancel_first` (cancels), then the work, then `_working`.
         let _working = Working::new(&self.shared.working);
-        tracing::debug!(%me, token, "leader work starts");
+        tracing::debug!(me = me.0, token, "leader work starts");
         let work = work(Leadership {
             token,
             since: term.since,
@@ -1014,14 +1039,14 @@ impl Handle {
             let asked = *step.borrow_and_update();
             if now >= drop_at || asked == StepDown::Drop {
                 cancel.cancel();
-                tracing::debug!(%me, token, "leader work dropped");
+                tracing::debug!(me = me.0, token, "leader work dropped");
                 return Err(NotMaster::TermEnded(token));
             }
             if drop_by.is_none() && (now >= before(end, grace) || asked == StepDown::Cancel) {
                 cancel.cancel();
                 drop_by = Some(now + grace);
                 tracing::debug!(
-                    %me,
+                    me = me.0,
                     token,
                     grace_ms = grace.as_millis(),
                     "leader work told to stop"
@@ -1041,7 +1066,7 @@ impl Handle {
                 changed = view.changed() => {
                     if changed.is_err() {
                         cancel.cancel();
-                        tracing::debug!(%me, token, "leader work dropped: the node's task is gone");
+                        tracing::debug!(me = me.0, token, "leader work dropped: the node's task is gone");
                         return Err(NotMaster::Stopped);
                     }
                     let current = *view.borrow_and_update();
@@ -1049,7 +1074,7 @@ impl Handle {
                         Some(t) if current.running && t.since == term.since => end = t.end,
                         _ => {
                             cancel.cancel();
-                            tracing::debug!(%me, token, "leader work dropped: the term ended");
+                            tracing::debug!(me = me.0, token, "leader work dropped: the term ended");
                             return Err(NotMaster::TermEnded(token));
                         }
                     }
@@ -1057,7 +1082,7 @@ impl Handle {
                 _ = step.changed() => {} // looks at the request again
                 () = tokio::time::sleep_until(wake_at) => {} // looks at the clock again
                 output = &mut work => {
-                    tracing::debug!(%me, token, "leader work returned");
+                    tracing::debug!(me = me.0, token, "leader work returned");
                     return Ok(output);
                 }
             }

@@ -19,6 +19,12 @@ use tenure::NodeId;
 pub trait Transport {
     /// Sends `packet` (one whole encoded [`tenure::Packet`]) to member `to`, never this node.
     fn send(&mut self, to: NodeId, packet: &[u8]) -> Result<(), SendError>;
+
+    /// The OS error code (`errno`) of the last failed [`Transport::send`], if it had one:
+    /// logged with the failure.
+    fn last_os_error(&self) -> Option<i32> {
+        None
+    }
 }
 
 /// Why a send failed. Every variant is counted separately.
@@ -373,17 +379,23 @@ impl LiveBook {
 pub struct UdpTransport {
     socket: Arc<tokio::net::UdpSocket>,
     peers: Arc<LiveBook>,
+    pub(crate) last_os_error: Option<i32>,
 }
 
 impl UdpTransport {
     /// A transport sending from `socket` to the members of `peers`.
     pub fn new(socket: Arc<tokio::net::UdpSocket>, peers: Arc<LiveBook>) -> Self {
-        UdpTransport { socket, peers }
+        UdpTransport {
+            socket,
+            peers,
+            last_os_error: None,
+        }
     }
 }
 
 impl Transport for UdpTransport {
     fn send(&mut self, to: NodeId, packet: &[u8]) -> Result<(), SendError> {
+        self.last_os_error = None;
         let Some(addr) = self.peers.address_of(to) else {
             self.peers.send_failed(to);
             return Err(SendError::UnknownMember);
@@ -391,6 +403,7 @@ impl Transport for UdpTransport {
         match self.socket.try_send_to(packet, addr) {
             Ok(_) => Ok(()),
             Err(e) => {
+                self.last_os_error = e.raw_os_error();
                 let e = SendError::from_io(&e);
                 if e != SendError::WouldBlock {
                     self.peers.send_failed(to);
@@ -398,6 +411,10 @@ impl Transport for UdpTransport {
                 Err(e)
             }
         }
+    }
+
+    fn last_os_error(&self) -> Option<i32> {
+        self.last_os_error
     }
 }
 

@@ -23,11 +23,34 @@ const VERSION: &str = if tenure::FAULT_HOOKS {
 };
 
 /// Master election with Multi-Paxos and leases.
+///
+/// Logs go to stderr. RUST_LOG sets what is logged, as tracing's EnvFilter reads it
+/// (default `info` for `node`, `warn` for `demo`): for example RUST_LOG=debug, or
+/// RUST_LOG=tenure_tokio=debug,tenure_tokio::driver=trace.
 #[derive(Parser, Debug)]
-#[command(name = "tenure", version = VERSION, about)]
+#[command(name = "tenure", version = VERSION, about, long_about)]
 struct Cli {
+    /// Log format on stderr: text, or json (one object per line, fields at the top level:
+    /// timestamp, level, target, message, me, master, token, ...).
+    #[arg(long, global = true, default_value = "text", value_parser = parse_log_format)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+/// How logs are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn parse_log_format(text: &str) -> Result<LogFormat, String> {
+    match text {
+        "text" => Ok(LogFormat::Text),
+        "json" => Ok(LogFormat::Json),
+        other => Err(format!("`{other}` is not text or json")),
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -152,14 +175,23 @@ fn parse_renewal(text: &str) -> Result<tenure::Renewal, String> {
     }
 }
 
-fn init_logs(default: &str) {
+fn init_logs(default: &str, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        LogFormat::Json => logs
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .init(),
+    }
 }
 
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
@@ -178,7 +210,7 @@ fn main() -> ExitCode {
             admin_token_file,
             first_boot,
         } => {
-            init_logs("info");
+            init_logs("info", cli.log_format);
             run_node(&config, admin, admin_token_file.as_deref(), first_boot)
         }
         Command::Status { target, json } => admin_cli::status(&target, json),
@@ -193,7 +225,7 @@ fn main() -> ExitCode {
             keep,
             renewal,
         } => {
-            init_logs("warn");
+            init_logs("warn", cli.log_format);
             let options = demo::Options {
                 nodes,
                 lease,
@@ -284,8 +316,9 @@ fn run_node(
             .map_err(|e| e.to_string())?;
         if let Some(admin) = admin {
             tracing::info!(
+                me = handle.id().0,
                 bound = %admin.local_addr(),
-                post = admin.post_policy(),
+                post = %admin.post_policy(),
                 "admin: GET /status, /metrics, /healthz; POST /release, /hand-over?to=ID"
             );
             admin.serve(handle.clone());
@@ -296,7 +329,7 @@ fn run_node(
             }
             () = stop_signal() => {}
         }
-        tracing::info!("stopping: releasing the role if held");
+        tracing::info!(me = handle.id().0, "stopping: releasing the role if held");
         handle
             .shutdown()
             .await
