@@ -60,7 +60,7 @@ pub const TERM_LOG: &str = "tenure::term";
 const LOG_INTERVAL: tenure::Duration = tenure::Duration::from_secs(10);
 
 /// How long a node may see no master before it warns (then again every
-/// [`LOG_INTERVAL`] while it lasts): a majority of the voters cannot agree, most often
+/// 10 s while it lasts): a majority of the voters cannot agree, most often
 /// because too few of them are up or reachable.
 pub const NO_MASTER_WARNING: std::time::Duration = std::time::Duration::from_secs(5);
 
