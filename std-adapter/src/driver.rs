@@ -1012,4 +1012,111 @@ mod tests {
             )
         );
     }
+
+    /// An in-memory store, a transport whose every send fails with an OS error, a clock
+    /// the test moves.
+    struct MemStore(Option<Record>);
+
+    impl RecordStore for MemStore {
+        fn load(&mut self) -> Result<Option<Record>, LoadError> {
+            Ok(self.0)
+        }
+
+        fn store(&mut self, record: &Record) -> io::Result<()> {
+            self.0 = Some(*record);
+            Ok(())
+        }
+    }
+
+    struct Refusing;
+
+    impl Transport for Refusing {
+        fn send(&mut self, _: NodeId, _: &[u8]) -> Result<(), SendError> {
+            Err(SendError::Refused)
+        }
+
+        fn last_os_error(&self) -> Option<i32> {
+            Some(111) // ECONNREFUSED
+        }
+    }
+
+    #[derive(Clone)]
+    struct TestClock(Arc<std::sync::atomic::AtomicU64>);
+
+    impl Clock for TestClock {
+        fn now(&self) -> Instant {
+            Instant::from_micros(self.0.load(std::sync::atomic::Ordering::Relaxed))
+        }
+    }
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_failed_send_is_logged_with_its_os_error_and_no_master_is_warned_about() {
+        let members = [
+            tenure::Member::candidate(1),
+            tenure::Member::candidate(2),
+            tenure::Member::candidate(3),
+        ];
+        let config = CoreConfig::new(7, NodeId(1), &members).unwrap();
+        let time = Arc::new(std::sync::atomic::AtomicU64::new(1_000));
+        let logs = Captured::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let mut driver =
+                Driver::start(config, MemStore(None), Refusing, TestClock(time.clone())).unwrap();
+            // Ten seconds of campaigns that never reach anyone.
+            for _ in 0..10_000 {
+                let Some(next) = driver.poll_timeout() else {
+                    break;
+                };
+                if next.as_micros() > 10_000_000 {
+                    break;
+                }
+                time.store(next.as_micros(), std::sync::atomic::Ordering::Relaxed);
+                driver.handle_timeout().unwrap();
+            }
+            assert!(
+                driver
+                    .metrics()
+                    .counters()
+                    .send_failures(SendError::Refused)
+                    > 0
+            );
+        });
+        let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+        let sent = text
+            .lines()
+            .find(|l| l.contains("send failed"))
+            .unwrap_or_else(|| panic!("no send failure logged:\n{text}"));
+        assert!(sent.contains("me=1"), "{sent}");
+        assert!(sent.contains("reason=refused"), "{sent}");
+        assert!(sent.contains("(os error 111)"), "{sent}");
+        let warned = text
+            .lines()
+            .find(|l| l.contains("no master"))
+            .unwrap_or_else(|| panic!("no warning about the missing master:\n{text}"));
+        assert!(warned.contains("WARN"), "{warned}");
+        assert!(
+            warned.contains("me=1 for_s=5 voters=3 heard=none"),
+            "{warned}"
+        );
+    }
 }
