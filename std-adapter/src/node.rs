@@ -169,6 +169,12 @@ enum StepDown {
     Drop,
 }
 
+tokio::task_local! {
+    /// Set while leader work of this node runs (inside `run_while_master`): a release or
+    /// shutdown asked from within the work does not wait for the work to stop.
+    static IN_WORK: NodeId;
+}
+
 /// Counts one running work; declared before the work, so the work is dropped first.
 struct Working<'a>(&'a watch::Sender<usize>);
 
@@ -830,6 +836,16 @@ impl Handle {
     /// a task that is not being polled). No new work starts until the caller resets
     /// `step_down`.
     async fn step_down(&self) {
+        if IN_WORK
+            .try_with(|id| *id == self.shared.id)
+            .unwrap_or(false)
+        {
+            // Asked by the work itself: it is stopping already, and waiting for it to
+            // return would wait for this very call. Its term ends with the release, and
+            // it is dropped then.
+            self.shared.step_down.send_replace(StepDown::Cancel);
+            return;
+        }
         let grace = self.grace();
         let mut working = self.shared.working.subscribe();
         self.shared.step_down.send_replace(StepDown::Cancel);
@@ -1019,14 +1035,17 @@ impl Handle {
         // Drop order on return: `_cancel_first` (cancels), then the work, then `_working`.
         let _working = Working::new(&self.shared.working);
         tracing::debug!(me = me.0, token, "leader work starts");
-        let work = work(Leadership {
-            token,
-            since: term.since,
-            grace: grace_std,
-            cancel: cancel.clone(),
-            view: self.view.clone(),
-            clock,
-        });
+        let work = IN_WORK.scope(
+            me,
+            work(Leadership {
+                token,
+                since: term.since,
+                grace: grace_std,
+                cancel: cancel.clone(),
+                view: self.view.clone(),
+                clock,
+            }),
+        );
         tokio::pin!(work);
         let _cancel_first = cancel.clone().drop_guard();
         let mut end = term.end;

@@ -493,6 +493,29 @@ fn leader_work_is_told_to_stop_then_dropped_before_the_term_ends_and_before_the_
             dropped - cancelled
         );
 
+        // 2b. The work gives the role up itself: the release is not held up waiting for the
+        // very work that asked for it.
+        let refs: Vec<&Handle> = handles.iter().collect();
+        let m = wait_master(&refs, liveness_bound(LEASE)).await;
+        let master = handles[usize::from(m.0) - 1].clone();
+        let worker = master.clone();
+        let outcome = tokio::time::timeout(
+            LEASE,
+            worker.clone().run_while_master(|_| async move {
+                let _ = worker.release().await;
+            }),
+        )
+        .await
+        .expect("a release from within the work hung");
+        assert!(
+            matches!(outcome, Err(NotMaster::TermEnded(_)) | Ok(())),
+            "{outcome:?}"
+        );
+        assert!(!master.is_master(), "the work's own release did not happen");
+        let refs: Vec<&Handle> = handles.iter().collect();
+        let next = wait_master(&refs, liveness_bound(LEASE)).await;
+        assert_ne!(next, m, "the released node does not campaign for a lease");
+
         // 3. A shutdown: work that returns when told ends with Ok, and the service loop
         // ends on Stopped instead of spinning.
         let refs: Vec<&Handle> = handles.iter().collect();
