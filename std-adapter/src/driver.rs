@@ -49,7 +49,7 @@ pub type CoreNode = tenure::Node<MAX_NODES>;
 pub type CoreConfig = tenure::Config<MAX_NODES>;
 
 /// The log target of this node's term spans, at debug level (`RUST_LOG=tenure::term=debug`):
-/// `term begins` and `term extended` (fields `node`, `token`, `begin_ns`, `end_ns`, on the
+/// `term begins` and `term extended` (fields `me`, `token`, `begin_ns`, `end_ns`, on the
 /// host's `CLOCK_BOOTTIME`) are written before the view claiming that span is published,
 /// so a claim never reaches past the last logged `end_ns`, even in a process killed a
 /// moment later; `term over` (same fields and `at_ns`) is written once the view no longer
@@ -709,12 +709,6 @@ impl<S: RecordStore, T: Transport, C: Clock> Driver<S, T, C> {
                     Some(t) if t.end > now && t.token == m.token => {
                         if end > t.end {
                             self.io.metrics.term_extended();
-                            tracing::debug!(
-                                me = me.0,
-                                token = t.token,
-                                left_ms = end.saturating_duration_since(now).as_millis(),
-                                "term extended"
-                            );
                         }
                         Term { end, ..t }
                     }
@@ -746,7 +740,7 @@ impl<S: RecordStore, T: Transport, C: Clock> Driver<S, T, C> {
             let begun = previous.term.map(|p| (p.token, p.since)) != Some((t.token, t.since));
             tracing::debug!(
                 target: TERM_LOG,
-                node = %me,
+                me = me.0,
                 token = t.token,
                 begin_ns = self.clock.boottime_ns(t.since),
                 end_ns = self.clock.boottime_ns(t.end),
@@ -772,7 +766,7 @@ impl<S: RecordStore, T: Transport, C: Clock> Driver<S, T, C> {
         if let Some(p) = over {
             tracing::debug!(
                 target: TERM_LOG,
-                node = %me,
+                me = me.0,
                 token = p.token,
                 begin_ns = self.clock.boottime_ns(p.since),
                 end_ns = self.clock.boottime_ns(p.end),
