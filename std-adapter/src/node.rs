@@ -967,9 +967,10 @@ impl Handle {
     ///
     /// A term can also end without warning: the node's task crashed or failed, a clock
     /// regression, or the core applied another node's op (docs/algorithm.md §8.3). The
-    /// work is then told and dropped at once, as soon as the new view is published (the
-    /// view is published before any message of that input leaves). The cancellation
-    /// token is cancelled before every drop. Timers can fire late on a loaded host: a
+    /// work is then told and dropped at once, when its task next runs after the new view
+    /// was published (the view is published before any message of that input leaves; the
+    /// drop may come after they left). The cancellation token is cancelled before every
+    /// drop. Timers can fire late on a loaded host: a
     /// drop later than `end` is possible in principle, and the fencing token is what
     /// makes such a late write harmless.
     ///
