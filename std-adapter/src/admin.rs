@@ -350,14 +350,14 @@ impl Admin {
             let (stream, peer) = match self.listener.accept().await {
                 Ok(accepted) => accepted,
                 Err(e) => {
-                    tracing::debug!(error = %e, "admin accept failed");
+                    tracing::debug!(me = context.handle.id().0, error = %e, "admin accept failed");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
             };
             let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
                 context.counters.reject(AdminReject::Busy);
-                tracing::debug!(%peer, "admin: every connection slot taken; closed");
+                tracing::debug!(me = context.handle.id().0, %peer, "admin: every connection slot taken; closed");
                 // A fixed answer, written only if the socket takes it at once.
                 let _ = stream.try_write(BUSY);
                 continue;
@@ -387,6 +387,7 @@ pub async fn bind(addr: SocketAddr, handle: Handle) -> std::io::Result<SocketAdd
 async fn connection(stream: TcpStream, peer: SocketAddr, context: Arc<Context>) {
     let exchange = EXCHANGE_TIMEOUT + context.handle.lease();
     let counters = Arc::clone(&context.counters);
+    let me = context.handle.id().0;
     let service = hyper::service::service_fn(move |request| {
         let context = Arc::clone(&context);
         async move { Ok::<_, Infallible>(route(request, &context).await) }
@@ -406,12 +407,12 @@ async fn connection(stream: TcpStream, peer: SocketAddr, context: Arc<Context>) 
         Ok(Err(e)) if e.is_parse_too_large() => AdminReject::HeadTooLarge,
         Ok(Err(e)) if e.is_parse() => AdminReject::Malformed,
         Ok(Err(e)) => {
-            tracing::debug!(%peer, error = %e, "admin connection failed");
+            tracing::debug!(me, %peer, error = %e, "admin connection failed");
             AdminReject::Incomplete
         }
     };
     counters.reject(reason);
-    tracing::debug!(%peer, reason = reason.label(), "admin request turned away (counted)");
+    tracing::debug!(me, %peer, reason = %reason.label(), "admin request turned away (counted)");
 }
 
 type Answer = Response<Full<Bytes>>;
@@ -596,7 +597,11 @@ async fn command(request: &Request<Incoming>, path: &str, context: &Context) -> 
                 None => format!("node {me} released the role"),
                 Some(to) => format!("node {me} handed the role over to node {to}"),
             };
-            tracing::info!(node = %me, successor = ?to.map(|n| n.0), "admin: {message}");
+            tracing::info!(
+                me = me.0,
+                successor = %to.map_or_else(|| "none".to_string(), |n| n.to_string()),
+                "admin: {message}"
+            );
             json(
                 StatusCode::OK,
                 &CommandDone {

@@ -416,8 +416,6 @@ pub struct Driver<S, T, C> {
     view: watch::Sender<View>,
     /// Since when this node has seen no master, and when it warns about it next.
     masterless: Option<(Instant, Instant)>,
-    /// When each other member was last heard from (an authentic frame), by member id.
-    heard: Vec<(NodeId, Instant)>,
 }
 
 impl<S, T, C> fmt::Debug for Driver<S, T, C> {
@@ -474,7 +472,6 @@ impl<S: RecordStore, T: Transport, C: Clock> Driver<S, T, C> {
             clock,
             view,
             masterless: None,
-            heard: Vec::new(),
         };
         driver.after_input(now).map_err(StartupError::Driver)?;
         Ok(driver)
@@ -585,21 +582,7 @@ impl<S: RecordStore, T: Transport, C: Clock> Driver<S, T, C> {
             }
         }
         match handled {
-            Ok(()) => {
-                // A frame whose sender only its header names (a firmware link): the core
-                // accepted it, so its tag is good.
-                let from = from.or_else(|| {
-                    tenure::auth::open(bytes, &self.node.config().auth)
-                        .ok()
-                        .map(|p| p.header.from)
-                });
-                if let Some(from) = from {
-                    match self.heard.iter_mut().find(|(n, _)| *n == from) {
-                        Some(entry) => entry.1 = now,
-                        None => self.heard.push((from, now)),
-                    }
-                }
-            }
+            Ok(()) => {}
             Err(reason) if reason.is_benign() => {
                 // Late answers and repeats are part of normal operation, not bad traffic.
                 tracing::trace!(me = self.node.id().0, %reason, %origin, len, "dropped a frame");
@@ -803,10 +786,15 @@ impl<S: RecordStore, T: Transport, C: Clock> Driver<S, T, C> {
                 let lease = self.node.config().lease;
                 let recent = |t: Instant| now.saturating_duration_since(t) < lease;
                 let heard: Vec<String> = self
-                    .heard
+                    .node
+                    .config()
+                    .members
                     .iter()
-                    .filter(|(_, t)| recent(*t))
-                    .map(|(n, _)| n.to_string())
+                    .enumerate()
+                    .filter(|(i, m)| {
+                        m.id != me && self.io.metrics.last_heard(*i).is_some_and(recent)
+                    })
+                    .map(|(_, m)| m.id.to_string())
                     .collect();
                 let voters = self
                     .node
