@@ -306,7 +306,7 @@ fn fresh_seed(id: NodeId) -> u64 {
 /// forget its promises.
 pub async fn start(mut config: NodeConfig) -> Result<Handle, StartupError> {
     for warning in config.resolve().await? {
-        tracing::warn!(node = %config.core.node_id, "{warning}");
+        tracing::warn!(me = config.core.node_id.0, "{warning}");
     }
     let socket = tokio::net::UdpSocket::bind(config.listen)
         .await
@@ -339,7 +339,7 @@ pub fn start_on(
         );
     }
     for warning in &config.warnings {
-        tracing::warn!(node = %id, "{warning}");
+        tracing::warn!(me = id.0, "{warning}");
     }
     let lease = config.core.lease;
     let renewal = config.core.renewal;

@@ -322,18 +322,18 @@ impl LiveBook {
                         changed.push(id);
                         match old {
                             Some(old) => tracing::info!(
-                                node = %self.me, member = %id, %host, %old, new = %addr,
+                                me = self.me.0, member = id.0, %host, %old, new = %addr,
                                 "member address changed"
                             ),
                             None => tracing::info!(
-                                node = %self.me, member = %id, %host, %addr,
+                                me = self.me.0, member = id.0, %host, %addr,
                                 "member address resolved"
                             ),
                         }
                     }
                 }
                 Err(e) => tracing::warn!(
-                    node = %self.me, member = %id, %host, error = %e,
+                    me = self.me.0, member = id.0, %host, error = %e,
                     "cannot resolve member address (keeping the last one, trying again)"
                 ),
             }
