@@ -30,10 +30,6 @@ const VERSION: &str = if tenure::FAULT_HOOKS {
 #[derive(Parser, Debug)]
 #[command(name = "tenure", version = VERSION, about, long_about)]
 struct Cli {
-    /// Log format on stderr: text, or json (one object per line, fields at the top level:
-    /// timestamp, level, target, message, me, master, token, ...).
-    #[arg(long, global = true, default_value = "text", value_parser = parse_log_format)]
-    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -75,6 +71,10 @@ enum Command {
         /// before would forget its promises. Do not leave it in a service definition.
         #[arg(long)]
         first_boot: bool,
+        /// Log format on stderr: text, or json (one object per line, fields at the top
+        /// level: timestamp, level, target, message, me, master, token, ...).
+        #[arg(long, default_value = "text", value_parser = parse_log_format)]
+        log_format: LogFormat,
     },
     /// Show a running node's view and health, from its admin port.
     Status {
@@ -126,6 +126,10 @@ enum Command {
         /// chosen, persisted op), to compare them.
         #[arg(long, default_value = "lease", value_parser = parse_renewal)]
         renewal: tenure::Renewal,
+        /// Log format on stderr: text, or json (one object per line, fields at the top
+        /// level: timestamp, level, target, message, me, master, token, ...).
+        #[arg(long, default_value = "text", value_parser = parse_log_format)]
+        log_format: LogFormat,
     },
     /// Write ready configuration files for a local cluster.
     InitConfig {
@@ -209,8 +213,9 @@ fn main() -> ExitCode {
             admin,
             admin_token_file,
             first_boot,
+            log_format,
         } => {
-            init_logs("info", cli.log_format);
+            init_logs("info", log_format);
             run_node(&config, admin, admin_token_file.as_deref(), first_boot)
         }
         Command::Status { target, json } => admin_cli::status(&target, json),
@@ -224,8 +229,9 @@ fn main() -> ExitCode {
             kill_every,
             keep,
             renewal,
+            log_format,
         } => {
-            init_logs("warn", cli.log_format);
+            init_logs("warn", log_format);
             let options = demo::Options {
                 nodes,
                 lease,
