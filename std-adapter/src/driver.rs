@@ -325,6 +325,18 @@ struct Io<S, T> {
     metrics: Arc<Metrics>,
     on_event: Option<EventHandler>,
     logs: RateLimit,
+    /// Members' names, for the log lines that name a master.
+    names: Vec<(NodeId, String)>,
+}
+
+impl<S, T> Io<S, T> {
+    /// The name of member `id`, if it has one.
+    fn name_of(&self, id: NodeId) -> Option<&str> {
+        self.names
+            .iter()
+            .find(|(member, _)| *member == id)
+            .map(|(_, name)| name.as_str())
+    }
 }
 
 impl<S: RecordStore, T: Transport> Effects for Io<S, T> {
@@ -384,9 +396,13 @@ impl<S: RecordStore, T: Transport> Effects for Io<S, T> {
                 reason = %term_end_label(reason),
                 "no longer master"
             ),
-            Event::MasterElected { node, token } => {
-                tracing::info!(me = me.0, master = node.0, token, "new master")
-            }
+            Event::MasterElected { node, token } => tracing::info!(
+                me = me.0,
+                master = node.0,
+                master_name = %OrNone(self.name_of(node)),
+                token,
+                "new master"
+            ),
             Event::MasterLost {
                 node,
                 token,
@@ -394,6 +410,7 @@ impl<S: RecordStore, T: Transport> Effects for Io<S, T> {
             } => tracing::info!(
                 me = me.0,
                 master = node.0,
+                master_name = %OrNone(self.name_of(node)),
                 token,
                 reason = %term_end_label(reason),
                 "master lost"
@@ -468,6 +485,7 @@ impl<S: RecordStore, T: Transport, C: Clock> Driver<S, T, C> {
                 metrics: Arc::new(Metrics::default()),
                 on_event: None,
                 logs: RateLimit::new(),
+                names: Vec::new(),
             },
             clock,
             view,
@@ -475,6 +493,11 @@ impl<S: RecordStore, T: Transport, C: Clock> Driver<S, T, C> {
         };
         driver.after_input(now).map_err(StartupError::Driver)?;
         Ok(driver)
+    }
+
+    /// Sets the members' names that the log lines naming a master show (`master_name=`).
+    pub fn set_member_names(&mut self, names: Vec<(NodeId, String)>) {
+        self.io.names = names;
     }
 
     /// Sets the handler that receives every event.
@@ -1099,6 +1122,52 @@ mod tests {
         assert!(
             warned.contains("me=1 for_s=5 voters=3 heard=none"),
             "{warned}"
+        );
+    }
+
+    #[test]
+    fn log_lines_that_name_a_master_carry_its_name() {
+        use tenure::Effects as _;
+        let logs = Captured::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let mut io = Io {
+                me: NodeId(1),
+                now: Instant::from_micros(0),
+                store: MemStore(None),
+                transport: Refusing,
+                metrics: Arc::new(Metrics::default()),
+                on_event: None,
+                logs: RateLimit::new(),
+                names: vec![(NodeId(2), "db-east".to_string())],
+            };
+            io.event(&Event::MasterElected {
+                node: NodeId(2),
+                token: 7,
+            })
+            .unwrap();
+            io.event(&Event::MasterLost {
+                node: NodeId(3),
+                token: 9,
+                reason: tenure::TermEnd::Expired,
+            })
+            .unwrap();
+        });
+        let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+        let elected = text.lines().find(|l| l.contains("new master")).unwrap();
+        assert!(
+            elected.contains("me=1 master=2 master_name=db-east token=7"),
+            "{elected}"
+        );
+        let lost = text.lines().find(|l| l.contains("master lost")).unwrap();
+        assert!(
+            lost.contains("master=3 master_name=none token=9 reason=expired"),
+            "{lost}"
         );
     }
 }

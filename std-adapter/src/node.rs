@@ -425,6 +425,13 @@ pub fn start_on(
     };
     let clock = TokioClock::start();
     let mut driver = Driver::start(config.core, store, transport, clock)?;
+    driver.set_member_names(
+        config
+            .identities
+            .iter()
+            .filter_map(|i| i.name.clone().map(|name| (i.id, name)))
+            .collect(),
+    );
     let (events, _) = broadcast::channel(EVENT_BUFFER);
     let sink = events.clone();
     driver.set_event_handler(Box::new(move |e| {
