@@ -1054,6 +1054,20 @@ mod tests {
         }
     }
 
+    /// The INFO-level log text that `f` produces.
+    fn info_logs_of(f: impl FnOnce()) -> String {
+        let logs = Captured::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .finish();
+        tracing::subscriber::with_default(subscriber, f);
+        let text = logs.0.lock().unwrap().clone();
+        String::from_utf8(text).unwrap()
+    }
+
     #[derive(Clone, Default)]
     struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
 
@@ -1077,14 +1091,7 @@ mod tests {
         ];
         let config = CoreConfig::new(7, NodeId(1), &members).unwrap();
         let time = Arc::new(std::sync::atomic::AtomicU64::new(1_000));
-        let logs = Captured::default();
-        let writer = logs.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .with_max_level(tracing::Level::INFO)
-            .finish();
-        tracing::subscriber::with_default(subscriber, || {
+        let text = info_logs_of(|| {
             let mut driver =
                 Driver::start(config, MemStore(None), Refusing, TestClock(time.clone())).unwrap();
             // Ten seconds of campaigns that never reach anyone.
@@ -1106,7 +1113,6 @@ mod tests {
                     > 0
             );
         });
-        let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
         let sent = text
             .lines()
             .find(|l| l.contains("send failed"))
@@ -1128,14 +1134,7 @@ mod tests {
     #[test]
     fn log_lines_that_name_a_master_carry_its_name() {
         use tenure::Effects as _;
-        let logs = Captured::default();
-        let writer = logs.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .with_max_level(tracing::Level::INFO)
-            .finish();
-        tracing::subscriber::with_default(subscriber, || {
+        let text = info_logs_of(|| {
             let mut io = Io {
                 me: NodeId(1),
                 now: Instant::from_micros(0),
@@ -1158,7 +1157,6 @@ mod tests {
             })
             .unwrap();
         });
-        let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
         let elected = text.lines().find(|l| l.contains("new master")).unwrap();
         assert!(
             elected.contains("me=1 master=2 master_name=db-east token=7"),
