@@ -15,8 +15,9 @@
 
 use crate::acceptor::Proposal;
 use crate::ballot::Ballot;
-use crate::config::{NodeId, Renewal};
-use crate::election::{ElectionState, Op, OpId};
+use crate::config::{Member, NodeId, Renewal, Role, MAX_MEMBERS};
+use crate::election::{Change, ElectionState, Op, OpId};
+use crate::members::MemberList;
 use crate::record::Record;
 use crate::time::Duration;
 use crate::wire::{Header, Message, Packet, WireError};
@@ -106,7 +107,46 @@ impl Writer<'_> {
                 self.opt_node(successor)?;
                 self.op_id(&id)
             }
+            Op::Reconfigure {
+                node,
+                version,
+                change,
+                digest,
+                id,
+            } => {
+                self.varint(2)?;
+                self.node(node)?;
+                self.varint(version)?;
+                match change {
+                    Change::Add(m) => {
+                        self.varint(0)?;
+                        self.member(&m)?;
+                    }
+                    Change::Remove(n) => {
+                        self.varint(1)?;
+                        self.node(n)?;
+                    }
+                    #[cfg(tenure_fault_injection)]
+                    Change::Swap { remove, add } => {
+                        self.varint(2)?;
+                        self.node(remove)?;
+                        self.member(&add)?;
+                    }
+                }
+                self.varint(u64::from(digest))?;
+                self.op_id(&id)
+            }
         }
+    }
+
+    fn member(&mut self, m: &Member) -> Result<(), WireError> {
+        self.node(m.id)?;
+        self.varint(match m.role {
+            Role::Candidate => 0,
+            Role::Voter => 1,
+            Role::Learner => 2,
+        })?;
+        self.byte(m.priority)
     }
 
     fn accepted(&mut self, accepted: &Option<Proposal>) -> Result<(), WireError> {
@@ -128,7 +168,10 @@ impl Writer<'_> {
         if let Some(id) = &state.op {
             self.op_id(id)?;
         }
-        self.opt_node(state.successor)
+        self.opt_node(state.successor)?;
+        self.opt_u64(state.term)?;
+        self.opt_u64(state.members_version)?;
+        self.varint(u64::from(state.members_digest))
     }
 
     fn record(&mut self, r: &Record) -> Result<(), WireError> {
@@ -138,7 +181,13 @@ impl Writer<'_> {
         self.varint(r.instance)?;
         self.ballot(&r.promised)?;
         self.accepted(&r.accepted)?;
-        self.election(&r.election)
+        self.election(&r.election)?;
+        let members = r.members.as_slice();
+        self.varint(members.len() as u64)?;
+        for m in members {
+            self.member(m)?;
+        }
+        self.flag(r.standby)
     }
 
     fn header(&mut self, h: &Header) -> Result<(), WireError> {
@@ -230,6 +279,29 @@ impl Writer<'_> {
                 self.ballot(ballot)?;
                 self.varint(*term)?;
                 self.varint(u64::from(*seq))
+            }
+            Message::MembersQuery { version, start } => {
+                self.varint(11)?;
+                self.varint(*version)?;
+                self.byte(*start)
+            }
+            Message::MembersPart {
+                version,
+                total,
+                start,
+                part,
+            } => {
+                self.varint(12)?;
+                self.varint(*version)?;
+                self.byte(*total)?;
+                self.byte(*start)?;
+                for m in part {
+                    self.flag(m.is_some())?;
+                    if let Some(m) = m {
+                        self.member(m)?;
+                    }
+                }
+                Ok(())
             }
         }
     }
@@ -379,7 +451,44 @@ impl Reader<'_> {
                 successor: self.opt_node()?,
                 id: self.op_id()?,
             },
+            2 => Op::Reconfigure {
+                node: self.node()?,
+                version: self.u64()?,
+                change: match self.u32()? {
+                    0 => Change::Add(self.member()?),
+                    1 => Change::Remove(self.node()?),
+                    #[cfg(tenure_fault_injection)]
+                    2 => Change::Swap {
+                        remove: self.node()?,
+                        add: self.member()?,
+                    },
+                    _ => return Err(WireError::Malformed),
+                },
+                digest: self.u32()?,
+                id: self.op_id()?,
+            },
             _ => return Err(WireError::Malformed),
+        })
+    }
+
+    fn member(&mut self) -> Result<Member, WireError> {
+        Ok(Member {
+            id: self.node()?,
+            role: match self.u32()? {
+                0 => Role::Candidate,
+                1 => Role::Voter,
+                2 => Role::Learner,
+                _ => return Err(WireError::Malformed),
+            },
+            priority: self.byte()?,
+        })
+    }
+
+    fn opt_member(&mut self) -> Result<Option<Member>, WireError> {
+        Ok(if self.flag()? {
+            Some(self.member()?)
+        } else {
+            None
         })
     }
 
@@ -405,6 +514,9 @@ impl Reader<'_> {
                 None
             },
             successor: self.opt_node()?,
+            term: self.opt_u64()?,
+            members_version: self.opt_u64()?,
+            members_digest: self.u32()?,
         })
     }
 
@@ -417,6 +529,21 @@ impl Reader<'_> {
             promised: self.ballot()?,
             accepted: self.accepted()?,
             election: self.election()?,
+            members: {
+                // As `MemberList`'s serde visitor: a member past the capacity is read,
+                // then refused.
+                let len = self.u64()?;
+                let mut list = [Member::learner(0); MAX_MEMBERS];
+                let mut count = 0;
+                while count < len {
+                    let m = self.member()?;
+                    let slot = list.get_mut(count as usize).ok_or(WireError::Malformed)?;
+                    *slot = m;
+                    count += 1;
+                }
+                MemberList::from_slice(&list[..count as usize])
+            },
+            standby: self.flag()?,
         })
     }
 
@@ -484,6 +611,21 @@ impl Reader<'_> {
                 ballot: self.ballot()?,
                 term: self.u64()?,
                 seq: self.u32()?,
+            },
+            11 => Message::MembersQuery {
+                version: self.u64()?,
+                start: self.byte()?,
+            },
+            12 => Message::MembersPart {
+                version: self.u64()?,
+                total: self.byte()?,
+                start: self.byte()?,
+                part: [
+                    self.opt_member()?,
+                    self.opt_member()?,
+                    self.opt_member()?,
+                    self.opt_member()?,
+                ],
             },
             _ => return Err(WireError::Malformed),
         })
@@ -560,7 +702,27 @@ mod tests {
                 seq: self.u32(),
             }
         }
+        fn member(&mut self) -> Member {
+            Member {
+                id: NodeId(self.u16()),
+                role: [Role::Candidate, Role::Voter, Role::Learner][self.below(3) as usize],
+                priority: self.u64() as u8,
+            }
+        }
         fn op(&mut self) -> Op {
+            if self.below(3) == 0 {
+                return Op::Reconfigure {
+                    node: NodeId(self.u16()),
+                    version: self.u64(),
+                    change: if self.below(2) == 0 {
+                        Change::Add(self.member())
+                    } else {
+                        Change::Remove(NodeId(self.u16()))
+                    },
+                    digest: self.u32(),
+                    id: self.id(),
+                };
+            }
             if self.below(2) == 0 {
                 Op::BeMaster {
                     node: NodeId(self.u16()),
@@ -584,6 +746,9 @@ mod tests {
                 lease: Duration::from_micros(self.u64()),
                 op: self.opt(Self::id),
                 successor: self.opt(|g| NodeId(g.u16())),
+                term: self.opt(Self::u64),
+                members_version: self.opt(Self::u64),
+                members_digest: self.u32(),
             }
         }
         fn record(&mut self) -> Record {
@@ -598,10 +763,17 @@ mod tests {
                     op: g.op(),
                 }),
                 election: self.state(),
+                members: {
+                    let list: std::vec::Vec<Member> = (0..self.below(MAX_MEMBERS as u64 + 1))
+                        .map(|_| self.member())
+                        .collect();
+                    MemberList::from_slice(&list)
+                },
+                standby: self.below(2) == 0,
             }
         }
         fn packet(&mut self) -> Packet {
-            let message = match self.below(11) {
+            let message = match self.below(13) {
                 0 => Message::Prepare {
                     instance: self.u64(),
                     ballot: self.ballot(),
@@ -649,6 +821,21 @@ mod tests {
                     ballot: self.ballot(),
                     term: self.u64(),
                     seq: self.u32(),
+                },
+                11 => Message::MembersQuery {
+                    version: self.u64(),
+                    start: self.u64() as u8,
+                },
+                12 => Message::MembersPart {
+                    version: self.u64(),
+                    total: self.u64() as u8,
+                    start: self.u64() as u8,
+                    part: [
+                        self.opt(Self::member),
+                        self.opt(Self::member),
+                        self.opt(Self::member),
+                        self.opt(Self::member),
+                    ],
                 },
                 _ => Message::Renewed {
                     ballot: self.ballot(),

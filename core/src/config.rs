@@ -1,6 +1,8 @@
 //! Cluster configuration: who the members are, and the timing that safety rests on.
 //!
-//! Membership is fixed: every node of a cluster must be given the same member list.
+//! Every node of a cluster is first given the same member list; later changes go through
+//! the register one member at a time ([`Node::add_member`](crate::Node::add_member),
+//! [`Node::remove_member`](crate::Node::remove_member)), and `members` then follows it.
 //! [`Config::validate`] returns a specific [`ConfigError`] for each bad setting; a
 //! [`Node`](crate::Node) cannot be built from an invalid configuration.
 
@@ -36,7 +38,17 @@ impl fmt::Display for NodeId {
 }
 
 /// What a member does in the election.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    postcard::experimental::max_size::MaxSize,
+)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Role {
     /// Votes in Paxos and may become master.
@@ -55,7 +67,17 @@ impl Role {
 }
 
 /// One member of the cluster.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    postcard::experimental::max_size::MaxSize,
+)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Member {
     /// The member's id.
@@ -159,7 +181,9 @@ pub struct Config<const N: usize> {
     pub cluster_id: u32,
     /// This node's id; must be one of `members`.
     pub node_id: NodeId,
-    /// Every member, this node included. Same list on every node.
+    /// Every member, this node included. Same list on every node. After a membership
+    /// change the node's own copy follows the register (see
+    /// [`Node::members`](crate::Node::members)).
     pub members: Vec<Member, N>,
     /// How long other nodes believe in a master after they learn of it.
     pub lease: Duration,

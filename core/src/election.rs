@@ -21,7 +21,7 @@ use core::fmt;
 use heapless::Vec;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Config, NodeId, Renewal, Role};
+use crate::config::{Config, Member, NodeId, Renewal, Role};
 use crate::rand::Rng;
 use crate::time::{Duration, Instant};
 
@@ -85,19 +85,68 @@ pub enum Op {
         /// Distinguishes this op from equal-looking ones.
         id: OpId,
     },
+    /// The master `node` changes the member list by one member, believing `version`
+    /// current (the optimistic lock: a second change proposed against the same version
+    /// has no effect). It takes effect right after its instance: the next instance is
+    /// decided by the new list. See `docs/algorithm.md` §9.
+    Reconfigure {
+        /// The master proposing the change.
+        node: NodeId,
+        /// The version it was master at.
+        version: u64,
+        /// The one member added or removed.
+        change: Change,
+        /// The digest of the list the change makes (every node records it, so the
+        /// register's state is the same everywhere even on a node whose own list is
+        /// not the register's; such a node then fetches the list).
+        digest: u32,
+        /// Distinguishes this op from equal-looking ones.
+        id: OpId,
+    },
+}
+
+/// One membership change: a single member added or removed.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    postcard::experimental::max_size::MaxSize,
+)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Change {
+    /// Add this member (its id must be new).
+    Add(Member),
+    /// Remove the member with this id (the master itself included: its term ends).
+    Remove(NodeId),
+    /// Planted fault only (`TwoMemberStep`, test-only build): two members changed in
+    /// one step. Exists only in the `tenure-fault` build of this source.
+    #[cfg(tenure_fault_injection)]
+    Swap {
+        /// Removed.
+        remove: NodeId,
+        /// Added.
+        add: Member,
+    },
 }
 
 impl Op {
     /// The node that proposed the op.
     pub fn node(&self) -> NodeId {
         match *self {
-            Op::BeMaster { node, .. } | Op::Release { node, .. } => node,
+            Op::BeMaster { node, .. } | Op::Release { node, .. } | Op::Reconfigure { node, .. } => {
+                node
+            }
         }
     }
     /// The op's id (unique per proposing node).
     pub fn id(&self) -> OpId {
         match *self {
-            Op::BeMaster { id, .. } | Op::Release { id, .. } => id,
+            Op::BeMaster { id, .. } | Op::Release { id, .. } | Op::Reconfigure { id, .. } => id,
         }
     }
 }
@@ -128,6 +177,15 @@ pub struct ElectionState {
     pub op: Option<OpId>,
     /// The successor named by the last effective release, if any.
     pub successor: Option<NodeId>,
+    /// The instance of the op that began the holder's term: its fencing token in
+    /// [`Renewal::Lease`]. A [`Op::Reconfigure`] moves `version`, not `term`.
+    pub term: Option<u64>,
+    /// The instance of the last effective [`Op::Reconfigure`] (`None`: the member list
+    /// is the one every node was configured with).
+    pub members_version: Option<u64>,
+    /// A digest of the member list in force after `members_version` (0 with none), so
+    /// a node that installs a snapshot can tell whether its own list is the register's.
+    pub members_digest: u32,
 }
 
 struct Version(Option<u64>);
@@ -154,6 +212,22 @@ impl fmt::Display for Op {
                 id.incarnation,
                 id.seq
             ),
+            Op::Reconfigure {
+                node,
+                version,
+                change,
+                id,
+                ..
+            } => {
+                write!(f, "Reconfigure(n{node} at v{version} ")?;
+                match change {
+                    Change::Add(m) => write!(f, "add n{}", m.id)?,
+                    Change::Remove(n) => write!(f, "remove n{n}")?,
+                    #[cfg(tenure_fault_injection)]
+                    Change::Swap { remove, add } => write!(f, "swap n{remove} for n{}", add.id)?,
+                }
+                write!(f, " #{}.{})", id.incarnation, id.seq)
+            }
             Op::Release {
                 node,
                 version,
@@ -182,6 +256,9 @@ impl fmt::Display for ElectionState {
         }
         if let Some(s) = self.successor {
             write!(f, " successor=n{s}")?;
+        }
+        if let Some(m) = self.members_version {
+            write!(f, " members@v{m}")?;
         }
         Ok(())
     }
@@ -213,6 +290,9 @@ pub(crate) struct Election {
     pub(crate) silent_until: Instant,
     pub(crate) incarnation: u32,
     next_seq: u32,
+    /// This node's member list is not known to be the register's (a joining node, or
+    /// one that could not follow a change): it does not campaign.
+    pub(crate) standby: bool,
     /// Test-only fault: apply BeMaster ops whatever their version.
     #[cfg(tenure_fault_injection)]
     pub(crate) ignore_version_check: bool,
@@ -240,6 +320,7 @@ impl Election {
             silent_until: Instant::ZERO,
             incarnation,
             next_seq: 0,
+            standby: false,
             #[cfg(tenure_fault_injection)]
             ignore_version_check: false,
         }
@@ -354,6 +435,8 @@ impl Election {
                     lease,
                     op: Some(id),
                     successor: None,
+                    term: Some(instance),
+                    ..self.state
                 };
             }
             Op::Release {
@@ -368,19 +451,62 @@ impl Election {
                 self.state = ElectionState {
                     master: None,
                     version: Some(instance),
-                    lease: self.state.lease,
                     op: Some(id),
                     successor,
+                    term: None,
+                    ..self.state
                 };
                 if node == self.me {
                     self.releasing = None;
                     self.quiet_until = now + cfg.lease;
                 }
             }
+            // Applied by the node (crate::members), which owns the member list.
+            Op::Reconfigure { .. } => return false,
         }
         self.campaign_at = None;
         self.start_view_aged(now, cfg, age);
         true
+    }
+
+    /// An effective [`Op::Reconfigure`] chosen in `instance`, by the holder: the version
+    /// moves (so a second change against the same version has no effect), the term and
+    /// the view go on unchanged, unless the holder removed itself: then the role is free
+    /// at once, as after a release.
+    pub(crate) fn apply_reconfigure<const N: usize>(
+        &mut self,
+        instance: u64,
+        id: OpId,
+        digest: u32,
+        removes_holder: bool,
+        now: Instant,
+        cfg: &Config<N>,
+    ) {
+        self.state.version = Some(instance);
+        self.state.op = Some(id);
+        self.state.members_version = Some(instance);
+        self.state.members_digest = digest;
+        if removes_holder {
+            if self.state.master == Some(self.me) {
+                self.releasing = None;
+                self.quiet_until = now + cfg.lease;
+            }
+            self.state.master = None;
+            self.state.term = None;
+            self.state.successor = None;
+            self.campaign_at = None;
+            self.start_view(now, cfg);
+        }
+    }
+
+    /// The holder removes itself from the cluster: its term ends at once (before the
+    /// command returns), as for a release, and it forgets every own begin time.
+    pub(crate) fn step_down(&mut self, now: Instant, lease: Duration) {
+        self.expires_at = self.expires_at.min(now);
+        self.renew_at = None;
+        self.begins.clear();
+        self.quiet_until = self.quiet_until.max(now + lease);
+        self.campaign_at = None;
     }
 
     /// Replaces the state with a snapshot learned at `now`.
@@ -424,7 +550,7 @@ impl Election {
         self.quiet_until = now;
     }
 
-    fn new_op_id(&mut self) -> OpId {
+    pub(crate) fn new_op_id(&mut self) -> OpId {
         self.next_seq = self.next_seq.wrapping_add(1);
         OpId {
             incarnation: self.incarnation,
@@ -505,7 +631,8 @@ impl Election {
                 return None;
             }
         }
-        if cfg.role() != Role::Candidate {
+        if cfg.role() != Role::Candidate || self.standby {
+            self.campaign_at = None;
             return None;
         }
         match self.live_master(now) {

@@ -53,4 +53,22 @@ pub enum Event {
         /// Why.
         reason: TermEnd,
     },
+    /// A membership change chosen in instance `version` took effect at this node: the
+    /// next instance is decided by the new list of `members` members.
+    MembersChanged {
+        /// The instance of the change.
+        version: u64,
+        /// Members in the new list.
+        members: u8,
+    },
+    /// This node's member list differs from the register's: on a restore, the stored
+    /// list differs from the configured one and is followed (`followed`); after a
+    /// snapshot or a change this node cannot hold, it cannot follow and stands by
+    /// (votes for no one, does not campaign).
+    MemberListDiffers {
+        /// The register's last change, as far as this node knows.
+        version: Option<u64>,
+        /// Whether this node now follows the register's list.
+        followed: bool,
+    },
 }

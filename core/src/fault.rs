@@ -20,17 +20,21 @@ pub enum Fault {
     ReuseSeq,
     /// A carried value's age is overstated twice (R8).
     DoubleAge,
+    /// A membership change of two members in one step is applied (§9: only single
+    /// steps keep every old majority meeting every new one).
+    TwoMemberStep,
 }
 
 #[cfg(tenure_fault_injection)]
 impl Fault {
     /// Every fault.
-    pub const ALL: [Fault; 5] = [
+    pub const ALL: [Fault; 6] = [
         Fault::IgnoreVersionCheck,
         Fault::NoRestartSilence,
         Fault::SingleGuardSlot,
         Fault::ReuseSeq,
         Fault::DoubleAge,
+        Fault::TwoMemberStep,
     ];
 
     /// A short kebab-case name.
@@ -41,6 +45,7 @@ impl Fault {
             Fault::SingleGuardSlot => "single-guard-slot",
             Fault::ReuseSeq => "reuse-seq",
             Fault::DoubleAge => "double-age",
+            Fault::TwoMemberStep => "two-member-step",
         }
     }
 
@@ -51,6 +56,7 @@ impl Fault {
             Fault::SingleGuardSlot => 4,
             Fault::ReuseSeq => 8,
             Fault::DoubleAge => 16,
+            Fault::TwoMemberStep => 32,
         }
     }
 }

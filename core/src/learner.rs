@@ -22,7 +22,12 @@ impl<const N: usize> Node<N> {
         self.acceptor.next_instance();
         self.last_chosen = Some(op);
         let holder = self.election.state.master;
-        let effective = self.election.apply(instance, op, now, &self.config, age);
+        let reconfigure = matches!(op, Op::Reconfigure { .. });
+        let effective = if reconfigure {
+            self.apply_reconfigure(instance, op, now)
+        } else {
+            self.election.apply(instance, op, now, &self.config, age)
+        };
         if effective {
             self.end_guards_of(holder);
             let me = Some(self.config.node_id);
@@ -34,9 +39,12 @@ impl<const N: usize> Node<N> {
                 }
             }
         }
+        let term = self.election.state.term;
         if let Some(r) = self.renewer.as_mut() {
-            if instance > r.term {
-                r.stopped = true; // R3: no round survives an op after the term
+            // R3: no round survives an op after the term; an effective membership change
+            // by the holder does not end the term (its rounds were dropped above).
+            if instance > r.term && !(reconfigure && effective && term == Some(r.term)) {
+                r.stopped = true;
             }
         }
         // Whatever we were proposing in that instance is decided now (ours or not); the
@@ -60,6 +68,7 @@ impl<const N: usize> Node<N> {
         self.last_chosen = None;
         let holder = self.election.state.master;
         self.election.install(state, now, &self.config);
+        self.check_members_after_install();
         self.end_guards_of(holder);
         self.renewer = None;
         self.proposer.reset();

@@ -1,4 +1,5 @@
-//! Tenure: master election among a fixed set of nodes with Multi-Paxos and leases.
+//! Tenure: master election among a set of nodes with Multi-Paxos and leases; the set
+//! changes one member at a time through the register.
 //!
 //! The crate is `no_std`, allocates nothing, and does no I/O: a [`Node`] consumes
 //! messages, clock readings and commands, and emits messages, timers, durable records and
@@ -114,6 +115,7 @@ pub mod fault;
 mod fault;
 mod learner;
 mod lease;
+mod members;
 mod node;
 mod proposer;
 mod rand;
@@ -135,9 +137,10 @@ pub use acceptor::Proposal;
 pub use auth::{Auth, Key, TagKey, MAX_SEALED_SIZE};
 pub use ballot::Ballot;
 pub use config::{Config, ConfigError, Member, NodeId, Renewal, Role, MAX_MEMBERS};
-pub use election::{ElectionState, Op, OpId};
+pub use election::{Change, ElectionState, Op, OpId};
 pub use event::{Event, TermEnd};
 pub use exec::{AsyncEffects, Effects, ExecError, Executor};
+pub use members::{MemberList, MembersError};
 pub use node::{
     CommandError, Destination, MasterView, Node, Output, StartError, MAX_OUTPUTS_PER_INPUT,
     QUEUE_CAPACITY,

@@ -10,6 +10,7 @@ use crate::config::{Config, ConfigError, NodeId, Renewal, Role};
 use crate::election::{Election, ElectionState, Intent, Op};
 use crate::event::{Event, TermEnd};
 use crate::lease::{Guards, RenewStep, Renewer};
+use crate::members::MemberList;
 use crate::proposer::{Limits, Proposer, Step};
 use crate::rand::Rng;
 use crate::record::{Record, RecordError};
@@ -227,6 +228,18 @@ pub struct Node<const N: usize> {
     pub(crate) renewer: Option<Renewer>,
     /// The own term was just ended by a clock regression (the event's reason).
     clock_ended: bool,
+    /// A membership change this node (as master) is proposing.
+    pub(crate) pending_change: Option<Op>,
+    /// When this node applied the last membership change (this incarnation).
+    pub(crate) members_changed_at: Option<Instant>,
+    /// Begin of the latest renewal round a majority completed (lease mode).
+    pub(crate) last_round_begin: Option<Instant>,
+    /// The register's member list this node must fetch (after a snapshot across a
+    /// change it did not apply): the change's instance and the list's digest, the
+    /// members received so far, and when it last asked.
+    pub(crate) members_wanted: Option<(u64, u32)>,
+    pub(crate) members_staged: heapless::Vec<crate::config::Member, N>,
+    pub(crate) members_asked: Option<Instant>,
     /// Planted faults (test-only build).
     #[cfg(tenure_fault_injection)]
     pub(crate) faults: crate::fault::Faults,
@@ -273,6 +286,29 @@ impl<const N: usize> Node<N> {
             promised: Ballot::ZERO,
             accepted: None,
             election: ElectionState::default(),
+            members: MemberList::from_slice(&config.members),
+            standby: false,
+        };
+        Ok(Self::start(config, record, now, false))
+    }
+
+    /// Starts a node that has never stored a record and joins a running cluster: give
+    /// it the member list with itself added, and have the master add it
+    /// ([`Node::add_member`]). It votes for no one and does not campaign until it has
+    /// installed a state at or after the change that added it (whose member list is
+    /// its own); it catches up like any node that fell behind.
+    pub fn join(config: Config<N>, now: Instant) -> Result<Self, StartError> {
+        config.validate()?;
+        let record = Record {
+            cluster: config.cluster_id,
+            node: config.node_id,
+            incarnation: 1,
+            instance: 0,
+            promised: Ballot::ZERO,
+            accepted: None,
+            election: ElectionState::default(),
+            members: MemberList::from_slice(&config.members),
+            standby: true,
         };
         Ok(Self::start(config, record, now, false))
     }
@@ -298,7 +334,26 @@ impl<const N: usize> Node<N> {
         }
         let mut record = record;
         record.incarnation = record.incarnation.saturating_add(1);
-        Ok(Self::start(config, record, now, true))
+        let mut config = config;
+        // The stored list is the register's (an older record has none: the configured
+        // list is in force). A configured list that differs is reported, then the
+        // register's is followed.
+        let stored = record.members.as_slice();
+        let differs = !stored.is_empty() && stored != config.members.as_slice();
+        if differs {
+            match heapless::Vec::from_slice(stored) {
+                Ok(list) => config.members = list,
+                Err(_) => record.standby = true, // over this node's capacity
+            }
+        }
+        let mut node = Self::start(config, record, now, true);
+        if differs {
+            node.event(Event::MemberListDiffers {
+                version: node.election.state.members_version,
+                followed: !record.standby,
+            });
+        }
+        Ok(node)
     }
 
     fn start(config: Config<N>, record: Record, now: Instant, restored: bool) -> Self {
@@ -309,6 +364,7 @@ impl<const N: usize> Node<N> {
             ^ (u64::from(record.incarnation) << 16)
             ^ 0x5445_4E55_5245;
         let mut election = Election::new(me, record.election, record.incarnation);
+        election.standby = record.standby;
         let mut guards = Guards::default();
         if restored && config.renewal == Renewal::Lease {
             // R6: a promise given before the crash may have guarded a master this node no
@@ -334,6 +390,12 @@ impl<const N: usize> Node<N> {
             guards,
             renewer: None,
             clock_ended: false,
+            pending_change: None,
+            members_changed_at: None,
+            last_round_begin: None,
+            members_wanted: None,
+            members_staged: heapless::Vec::new(),
+            members_asked: None,
             #[cfg(tenure_fault_injection)]
             faults: crate::fault::Faults::default(),
             queue: OutputQueue::default(),
@@ -346,6 +408,10 @@ impl<const N: usize> Node<N> {
             tags: TagCache(Tags::new(&config.auth)),
             config,
         };
+        if node.election.standby {
+            // Still standing by: fetch the register's list again if it is not this one.
+            node.check_members_after_install();
+        }
         // The new incarnation must be durable before any op id of it leaves.
         node.persist();
         node.step(now);
@@ -533,7 +599,8 @@ impl<const N: usize> Node<N> {
     /// Campaigns now instead of after the usual random delay, if no master is live.
     pub fn campaign(&mut self, now: Instant) -> Result<(), CommandError> {
         let now = self.advance(now);
-        if self.config.role() != Role::Candidate {
+        if self.config.role() != Role::Candidate || self.election.standby {
+            // (A standby node votes and campaigns only once its list is the register's.)
             return Err(CommandError::NotCandidate);
         }
         if let Some(m) = self.election.live_master(now) {
@@ -638,7 +705,12 @@ impl<const N: usize> Node<N> {
             // Logged: the version when this node first saw the term; renewals move the
             // version, never the token.
             (Renewal::Logged, Some((n, token))) if n == holder => token,
-            _ => self.election.state.version.unwrap_or(0),
+            _ => self
+                .election
+                .state
+                .term
+                .or(self.election.state.version)
+                .unwrap_or(0),
         }
     }
 
@@ -684,6 +756,8 @@ impl<const N: usize> Node<N> {
             promised: self.acceptor.promised,
             accepted: self.acceptor.accepted,
             election: self.election.state,
+            members: MemberList::from_slice(&self.config.members),
+            standby: self.election.standby,
         }
     }
 
@@ -702,7 +776,7 @@ impl<const N: usize> Node<N> {
     /// Takes the clock reading of an input. R13: a reading earlier than the last one
     /// ends this node's own term at once (a clock that jumped forward and back must not
     /// leave a term that lasts as long as the jump) and is then followed.
-    fn advance(&mut self, now: Instant) -> Instant {
+    pub(crate) fn advance(&mut self, now: Instant) -> Instant {
         if now < self.now {
             self.stats.clock_regressions += 1;
             if self.election.live_master(self.now) == Some(self.config.node_id) {
@@ -715,7 +789,7 @@ impl<const N: usize> Node<N> {
         now
     }
 
-    fn has_room(&self) -> bool {
+    pub(crate) fn has_room(&self) -> bool {
         QUEUE_CAPACITY - self.queue.len() >= MAX_OUTPUTS_PER_INPUT
     }
 
@@ -738,7 +812,7 @@ impl<const N: usize> Node<N> {
         self.push(Pending::Send { to, message });
     }
 
-    fn event(&mut self, e: Event) {
+    pub(crate) fn event(&mut self, e: Event) {
         self.push(Pending::Event(e));
     }
 
@@ -749,7 +823,7 @@ impl<const N: usize> Node<N> {
             return Err(match h.protocol {
                 // Only plausible versions count as another protocol (see wire::decode).
                 v if v > PROTOCOL_VERSION && v <= PROTOCOL_VERSION + 8 => DropReason::NewerProtocol,
-                1 => DropReason::OlderProtocol,
+                1 | 2 => DropReason::OlderProtocol,
                 _ => DropReason::BadField,
             });
         }
@@ -780,6 +854,7 @@ impl<const N: usize> Node<N> {
                 next_instance
             }
             Message::Renew { term, .. } | Message::Renewed { term, .. } => term,
+            Message::MembersQuery { version, .. } | Message::MembersPart { version, .. } => version,
         };
         if instance > MAX_SANE_INSTANCE {
             return Err(DropReason::BadField);
@@ -842,14 +917,28 @@ impl<const N: usize> Node<N> {
             }
             Message::Commit { ballot, .. } => ballot_ok(ballot),
             Message::Chosen { instance, op } => op_ok(&op, instance),
-            Message::CatchUp { .. } => true,
+            Message::CatchUp { .. } | Message::MembersQuery { .. } => true,
+            Message::MembersPart {
+                total, start, part, ..
+            } => {
+                usize::from(total) <= crate::config::MAX_MEMBERS
+                    && start < total
+                    && part.iter().all(|m| m.is_none_or(|m| m.id.0 != 0))
+            }
             Message::Snapshot {
                 next_instance,
                 state,
             } => {
+                // Holders are checked against this node's list only when it is the
+                // snapshot's (a node behind a membership change may not know them).
+                let same_list = state.members_version == self.election.state.members_version;
                 state.version.is_none_or(|v| v < next_instance)
-                    && state.master.is_none_or(|m| self.is_candidate(m))
-                    && state.successor.is_none_or(|m| self.is_candidate(m))
+                    && state.term.is_none_or(|t| Some(t) <= state.version)
+                    && state
+                        .members_version
+                        .is_none_or(|m| Some(m) <= state.version)
+                    && (!same_list || state.master.is_none_or(|m| self.is_candidate(m)))
+                    && (!same_list || state.successor.is_none_or(|m| self.is_candidate(m)))
                     && (state.master.is_none() || self.lease_ok(state.lease))
             }
         };
@@ -894,6 +983,7 @@ impl<const N: usize> Node<N> {
                     && version < instance
                     && successor.is_none_or(|s| self.is_candidate(s))
             }
+            Op::Reconfigure { node, version, .. } => self.is_candidate(node) && version < instance,
         }
     }
 
@@ -1048,7 +1138,9 @@ impl<const N: usize> Node<N> {
             Some(Op::BeMaster { node, .. }) => {
                 self.guards.allows(now, *node) || self.guards.allows(now, from)
             }
-            Some(Op::Release { .. }) => true,
+            // A release or a membership change takes effect only for the holder that
+            // proposed it.
+            Some(Op::Release { .. } | Op::Reconfigure { .. }) => true,
         };
         if !allowed {
             self.stats.guard_refusals += 1;
@@ -1058,7 +1150,10 @@ impl<const N: usize> Node<N> {
 
     /// Routes a checked message; returns false when it was stale (nothing to do).
     fn dispatch(&mut self, now: Instant, from: NodeId, from_index: usize, msg: Message) -> bool {
-        let votes = self.config.role().votes();
+        if self.members_wanted.is_some() && !matches!(msg, Message::MembersPart { .. }) {
+            self.ask_members(now, from); // still fetching the register's member list
+        }
+        let votes = self.config.role().votes() && !self.election.standby;
         let lease_mode = self.lease_mode();
         match msg {
             Message::Prepare { instance, ballot } => {
@@ -1199,9 +1294,17 @@ impl<const N: usize> Node<N> {
                     return false;
                 }
                 self.install(now, next_instance, state);
+                self.ask_members(now, from);
                 true
             }
             Message::Renew { ballot, term, seq } => self.on_renew(now, from, ballot, term, seq),
+            Message::MembersQuery { version, start } => self.answer_members(from, version, start),
+            Message::MembersPart {
+                version,
+                total,
+                start,
+                part,
+            } => self.on_members_part(now, from, version, total, start, &part),
             Message::Renewed { ballot, term, seq } => {
                 let quorum = self.config.quorum();
                 let every = self.config.renew_every();
@@ -1232,6 +1335,7 @@ impl<const N: usize> Node<N> {
     /// A renewal round that began at `begin` completed.
     fn round_completed(&mut self, now: Instant, begin: Instant) {
         self.stats.renewals_completed += 1;
+        self.last_round_begin = Some(self.last_round_begin.map_or(begin, |b| b.max(begin)));
         self.election
             .extend_own_term(now, begin + self.config.master_lease());
     }
@@ -1249,7 +1353,7 @@ impl<const N: usize> Node<N> {
         let me = self.config.node_id;
         let lease = self.config.lease;
         let state = self.election.state;
-        if !self.config.role().votes() {
+        if !self.config.role().votes() || self.election.standby {
             // A learner only follows: its view of the master lasts as long.
             if state.version == Some(term) && state.master == Some(from) {
                 self.election.extend_view(from, now + lease);
@@ -1275,7 +1379,11 @@ impl<const N: usize> Node<N> {
             }
             return true;
         }
-        if self.instance > term + 1 {
+        // Membership changes by the holder after its term op do not end the term (§9).
+        let changed_since = state.term == Some(term)
+            && state.master == Some(from)
+            && state.members_version.is_some_and(|m| m > term);
+        if self.instance > term + 1 && !changed_since {
             // The register moved on: the master is stale. Tell it what it missed.
             self.stats.renews_refused += 1;
             if from != me {
@@ -1299,7 +1407,8 @@ impl<const N: usize> Node<N> {
             return true;
         }
         let state = self.election.state;
-        if state.version != Some(term)
+        if state.term.or(state.version) != Some(term)
+            || state.version != Some(self.instance - 1)
             || state.master != Some(from)
             || self.acceptor.accepted.is_some()
         {
@@ -1349,7 +1458,8 @@ impl<const N: usize> Node<N> {
             }
             return;
         }
-        let term = self.election.state.version.unwrap_or(0);
+        let state = self.election.state;
+        let term = state.term.or(state.version).unwrap_or(0);
         let prepared = self.proposer.prepared_ballot(self.acceptor.promised);
         let fresh = self.renewer.as_ref().is_none_or(|r| r.term != term);
         if fresh {
@@ -1465,7 +1575,7 @@ impl<const N: usize> Node<N> {
 
     /// After every input: report view changes, let the election propose, renew, and
     /// re-arm the timers.
-    fn step(&mut self, now: Instant) {
+    pub(crate) fn step(&mut self, now: Instant) {
         self.propose_if_due(now);
         if self.lease_mode() {
             self.renew(now);
@@ -1476,6 +1586,13 @@ impl<const N: usize> Node<N> {
 
     fn propose_if_due(&mut self, now: Instant) {
         self.report_view(now);
+        if self.proposer.is_idle() {
+            if let Some(op) = self.change_to_propose() {
+                self.propose(now, op);
+                self.report_view(now);
+                return;
+            }
+        }
         if let Some(intent) =
             self.election
                 .evaluate(now, &self.config, &mut self.rng, self.proposer.is_idle())

@@ -172,6 +172,13 @@ impl Proposer {
         self.deadline = None;
     }
 
+    /// Forgets the prepared ballot (the member list changed: a promise of the old list's
+    /// majority says nothing about the next change's list), so the next proposal, or the
+    /// next renewal, prepares again under the new list.
+    pub(crate) fn forget_prepared(&mut self) {
+        self.prepared = None;
+    }
+
     /// Lease mode: a master without a usable prepared ballot (it won a duel, say, and a
     /// rival's higher ballot was promised since) runs a Prepare with no op of its own, to
     /// get a ballot to renew under. A value the Prepare finds is carried forward (R1),

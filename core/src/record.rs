@@ -17,7 +17,8 @@ use serde::{Deserialize, Serialize};
 use crate::acceptor::Proposal;
 use crate::ballot::Ballot;
 use crate::config::NodeId;
-use crate::election::ElectionState;
+use crate::election::{ElectionState, Op, OpId};
+use crate::members::MemberList;
 use crate::wire::Message;
 
 /// A node's durable state. Opaque: store it with [`Record::encode`], load it with
@@ -32,13 +33,124 @@ pub struct Record {
     pub(crate) promised: Ballot,
     pub(crate) accepted: Option<Proposal>,
     pub(crate) election: ElectionState,
+    /// The member list in force (the register's); empty when read from a format 1 or 2
+    /// record: the configured list.
+    pub(crate) members: MemberList,
+    /// The node votes for no one until its list is known to be the register's (a
+    /// joining node, say).
+    pub(crate) standby: bool,
 }
 
-/// "TNR" and the format. Format 2 is written by protocol 2; its body is laid out as
-/// format 1's (protocol 1), which is read too: a protocol-1 record holds the same
-/// durable Paxos state (promise, acceptance, instance, register, incarnation), and a
-/// node restored from it keeps the restart silence like any other.
-const MAGIC: [u8; 4] = *b"TNR\x02";
+/// Formats 1 and 2: the same fields, without the member list and the register's
+/// membership fields.
+#[derive(Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+struct OldRecord {
+    cluster: u32,
+    node: NodeId,
+    incarnation: u32,
+    instance: u64,
+    promised: Ballot,
+    accepted: Option<OldProposal>,
+    election: OldElection,
+}
+
+#[derive(Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+struct OldProposal {
+    ballot: Ballot,
+    op: OldOp,
+}
+
+/// Formats 1 and 2 knew two ops; their encoding is a prefix of today's `Op`.
+#[derive(Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+enum OldOp {
+    BeMaster {
+        node: NodeId,
+        version: Option<u64>,
+        lease: crate::time::Duration,
+        id: OpId,
+    },
+    Release {
+        node: NodeId,
+        version: u64,
+        successor: Option<NodeId>,
+        id: OpId,
+    },
+}
+
+#[derive(Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+struct OldElection {
+    master: Option<NodeId>,
+    version: Option<u64>,
+    lease: crate::time::Duration,
+    op: Option<OpId>,
+    successor: Option<NodeId>,
+}
+
+impl OldRecord {
+    fn upgrade(self) -> Record {
+        let op = |o: OldOp| match o {
+            OldOp::BeMaster {
+                node,
+                version,
+                lease,
+                id,
+            } => Op::BeMaster {
+                node,
+                version,
+                lease,
+                id,
+            },
+            OldOp::Release {
+                node,
+                version,
+                successor,
+                id,
+            } => Op::Release {
+                node,
+                version,
+                successor,
+                id,
+            },
+        };
+        let e = self.election;
+        Record {
+            cluster: self.cluster,
+            node: self.node,
+            incarnation: self.incarnation,
+            instance: self.instance,
+            promised: self.promised,
+            accepted: self.accepted.map(|p| Proposal {
+                ballot: p.ballot,
+                op: op(p.op),
+            }),
+            election: ElectionState {
+                master: e.master,
+                version: e.version,
+                lease: e.lease,
+                op: e.op,
+                successor: e.successor,
+                // Before membership changes every effective op with a holder began (or,
+                // logged, renewed) its term.
+                term: e.master.and(e.version),
+                members_version: None,
+                members_digest: 0,
+            },
+            members: MemberList::default(),
+            standby: false,
+        }
+    }
+}
+
+/// "TNR" and the format. Format 3 adds the member list in force and the register's
+/// membership fields. Formats 2 (protocol 2) and 1 (protocol 1) are read too, with the
+/// configured list in force: they hold the same durable Paxos state (promise,
+/// acceptance, instance, register, incarnation), and a node restored from one keeps the
+/// restart silence like any other.
+const MAGIC: [u8; 4] = *b"TNR\x03";
 /// The oldest format still read.
 const OLDEST_FORMAT: u8 = 1;
 const CRC_LEN: usize = 4;
@@ -74,6 +186,11 @@ impl Record {
     /// The proposal accepted in the current instance (for tests and diagnostics).
     pub fn accepted(&self) -> Option<Proposal> {
         self.accepted
+    }
+    /// The member list stored with the record (empty in a format 1 or 2 record: the
+    /// configured list was in force).
+    pub fn members(&self) -> &[crate::config::Member] {
+        self.members.as_slice()
     }
 
     /// The persist-before-send rule: whether `message` promises no more than `stored`
@@ -157,8 +274,14 @@ impl Record {
         if crc32(body) != stored {
             return Err(RecordError::Corrupt);
         }
-        let (record, rest) =
-            crate::codec::take_record(&body[MAGIC.len()..]).map_err(|_| RecordError::Corrupt)?;
+        let body = &body[MAGIC.len()..];
+        let (record, rest) = if bytes[3] >= 3 {
+            crate::codec::take_record(body).map_err(|_| RecordError::Corrupt)?
+        } else {
+            let (old, rest) =
+                postcard::take_from_bytes::<OldRecord>(body).map_err(|_| RecordError::Corrupt)?;
+            (old.upgrade(), rest.len())
+        };
         if rest != 0 {
             return Err(RecordError::Corrupt);
         }
@@ -276,7 +399,46 @@ mod tests {
             election: ElectionState {
                 master: Some(NodeId(1)),
                 version: Some(40),
+                term: Some(40),
                 ..ElectionState::default()
+            },
+            members: MemberList::from_slice(&[
+                crate::config::Member::candidate(1),
+                crate::config::Member::candidate(3),
+            ]),
+            standby: false,
+        }
+    }
+
+    /// `sample()` as a format 1 or 2 body (no member list).
+    fn old_sample_body() -> OldRecord {
+        OldRecord {
+            cluster: 9,
+            node: NodeId(3),
+            incarnation: 2,
+            instance: 41,
+            promised: Ballot {
+                round: 4,
+                node: NodeId(1),
+            },
+            accepted: Some(OldProposal {
+                ballot: Ballot {
+                    round: 4,
+                    node: NodeId(1),
+                },
+                op: OldOp::Release {
+                    node: NodeId(1),
+                    version: 40,
+                    successor: None,
+                    id: OpId::default(),
+                },
+            }),
+            election: OldElection {
+                master: Some(NodeId(1)),
+                version: Some(40),
+                lease: crate::time::Duration::ZERO,
+                op: None,
+                successor: None,
             },
         }
     }
@@ -310,20 +472,34 @@ mod tests {
     }
 
     #[test]
-    fn a_protocol_1_record_is_read_and_a_future_one_refused() {
+    fn format_1_and_2_records_are_read_with_the_configured_list_and_a_future_one_refused() {
         let mut buf = [0u8; MAX_RECORD_SIZE];
         let n = sample().encode(&mut buf).unwrap();
-        assert_eq!(buf[3], 2, "protocol 2 writes format 2");
-        let reformat = |v: u8| {
-            let mut b = buf;
+        assert_eq!(buf[3], 3, "this build writes format 3");
+        assert_eq!(Record::decode(&buf[..n]), Ok(sample()));
+        let old = |v: u8| {
+            let mut b = [0u8; MAX_RECORD_SIZE];
+            b[..4].copy_from_slice(b"TNR\x00");
             b[3] = v;
-            let crc = crc32(&b[..n - CRC_LEN]);
-            b[n - CRC_LEN..n].copy_from_slice(&crc.to_le_bytes());
-            Record::decode(&b[..n])
+            let len = 4 + postcard::to_slice(&old_sample_body(), &mut b[4..])
+                .unwrap()
+                .len();
+            let crc = crc32(&b[..len]);
+            b[len..len + CRC_LEN].copy_from_slice(&crc.to_le_bytes());
+            Record::decode(&b[..len + CRC_LEN])
         };
-        assert_eq!(reformat(1), Ok(sample()));
-        assert_eq!(reformat(3), Err(RecordError::UnknownFormat(3)));
-        assert_eq!(reformat(0), Err(RecordError::UnknownFormat(0)));
+        for v in [1, 2] {
+            let r = old(v).unwrap();
+            assert!(r.members().is_empty(), "format {v}: the configured list");
+            assert_eq!(r.election.term, Some(40));
+            assert_eq!(r.election.members_version, None);
+            assert!(matches!(
+                r.accepted.map(|p| p.op),
+                Some(Op::Release { version: 40, .. })
+            ));
+        }
+        assert_eq!(old(4), Err(RecordError::UnknownFormat(4)));
+        assert_eq!(old(0), Err(RecordError::UnknownFormat(0)));
     }
 
     #[test]

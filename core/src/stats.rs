@@ -189,6 +189,10 @@ pub struct Stats {
     pub catch_ups: u64,
     /// Snapshots installed.
     pub snapshots_installed: u64,
+    /// Membership changes this node proposed as master.
+    pub member_changes_proposed: u64,
+    /// Membership changes applied (chosen and effective).
+    pub member_changes_applied: u64,
     /// Calls with a `now` earlier than the previous one: each ends this node's own term
     /// at once.
     pub clock_regressions: u64,

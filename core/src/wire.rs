@@ -19,14 +19,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::acceptor::Proposal;
 use crate::ballot::Ballot;
-use crate::config::{NodeId, Renewal};
+use crate::config::{Member, NodeId, Renewal};
 use crate::election::{ElectionState, Op};
 use crate::time::Duration;
 
-/// The protocol version this build speaks: 2 (lease renewals; see `docs/algorithm.md`).
+/// The protocol version this build speaks: 3 (lease renewals, and membership changes
+/// through the register; see `docs/algorithm.md`).
 /// Packets of any other version are dropped ([`WireError::Protocol`]) before the rest is
 /// read: a mixed cluster is refused, never run.
-pub const PROTOCOL_VERSION: u8 = 2;
+pub const PROTOCOL_VERSION: u8 = 3;
 
 /// Sent with every message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, MaxSize)]
@@ -141,7 +142,29 @@ pub enum Message {
         /// Echoed.
         seq: u32,
     },
+    /// "Send me the member list the change chosen in `version` made, from position
+    /// `start`" (a node that installed a snapshot across a change it did not apply).
+    MembersQuery {
+        /// The instance of the change.
+        version: u64,
+        /// The first position wanted.
+        start: u8,
+    },
+    /// Part of the member list the change chosen in `version` made.
+    MembersPart {
+        /// The instance of the change.
+        version: u64,
+        /// Members in the whole list.
+        total: u8,
+        /// The position of `part[0]`.
+        start: u8,
+        /// Up to [`MEMBERS_PER_PART`] members, in list order.
+        part: [Option<Member>; MEMBERS_PER_PART],
+    },
 }
+
+/// Members carried by one [`Message::MembersPart`].
+pub const MEMBERS_PER_PART: usize = 4;
 
 impl Message {
     /// The message's kind, for logs and counters.
@@ -158,6 +181,8 @@ impl Message {
             Message::Snapshot { .. } => "snapshot",
             Message::Renew { .. } => "renew",
             Message::Renewed { .. } => "renewed",
+            Message::MembersQuery { .. } => "members_query",
+            Message::MembersPart { .. } => "members_part",
         }
     }
 }
@@ -212,6 +237,21 @@ impl fmt::Display for Message {
             }
             Message::Renewed { ballot, term, seq } => {
                 write!(f, "Renewed(b{ballot} term i{term} seq {seq})")
+            }
+            Message::MembersQuery { version, start } => {
+                write!(f, "MembersQuery(v{version} from {start})")
+            }
+            Message::MembersPart {
+                version,
+                total,
+                start,
+                part,
+            } => {
+                write!(f, "MembersPart(v{version} {start}/{total}")?;
+                for m in part.iter().flatten() {
+                    write!(f, " n{}", m.id)?;
+                }
+                write!(f, ")")
             }
         }
     }

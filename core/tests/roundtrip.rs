@@ -35,7 +35,33 @@ fn op() -> impl Strategy<Value = Op> {
                 successor,
                 id
             }),
+        (
+            node_id(),
+            any::<u64>(),
+            member(),
+            any::<bool>(),
+            any::<u32>(),
+            op_id()
+        )
+            .prop_map(|(node, version, m, add, digest, id)| Op::Reconfigure {
+                node,
+                version,
+                change: if add {
+                    Change::Add(m)
+                } else {
+                    Change::Remove(m.id)
+                },
+                digest,
+                id
+            }),
     ]
+}
+fn member() -> impl Strategy<Value = Member> {
+    (node_id(), 0u8..3, any::<u8>()).prop_map(|(id, role, priority)| Member {
+        id,
+        role: [Role::Candidate, Role::Voter, Role::Learner][usize::from(role)],
+        priority,
+    })
 }
 fn state() -> impl Strategy<Value = ElectionState> {
     (
@@ -44,14 +70,22 @@ fn state() -> impl Strategy<Value = ElectionState> {
         any::<u64>(),
         proptest::option::of(op_id()),
         proptest::option::of(node_id()),
+        (any::<Option<u64>>(), any::<Option<u64>>(), any::<u32>()),
     )
-        .prop_map(|(master, version, lease, op, successor)| ElectionState {
-            master,
-            version,
-            lease: Duration::from_micros(lease),
-            op,
-            successor,
-        })
+        .prop_map(
+            |(master, version, lease, op, successor, (term, members_version, members_digest))| {
+                ElectionState {
+                    master,
+                    version,
+                    lease: Duration::from_micros(lease),
+                    op,
+                    successor,
+                    term,
+                    members_version,
+                    members_digest,
+                }
+            },
+        )
 }
 fn message() -> impl Strategy<Value = Message> {
     prop_oneof![
@@ -103,6 +137,20 @@ fn message() -> impl Strategy<Value = Message> {
             next_instance,
             state
         }),
+        (any::<u64>(), any::<u8>())
+            .prop_map(|(version, start)| Message::MembersQuery { version, start }),
+        (
+            any::<u64>(),
+            any::<u8>(),
+            any::<u8>(),
+            proptest::array::uniform4(proptest::option::of(member()))
+        )
+            .prop_map(|(version, total, start, part)| Message::MembersPart {
+                version,
+                total,
+                start,
+                part
+            }),
     ]
 }
 fn packet() -> impl Strategy<Value = Packet> {

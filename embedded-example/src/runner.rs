@@ -121,6 +121,22 @@ fn report(event: Event) {
                 at
             );
         }
+        Event::MembersChanged { version, members } => {
+            event!(
+                "EVENT members_changed version={} members={} at_us={}",
+                version,
+                members,
+                at
+            );
+        }
+        Event::MemberListDiffers { version, followed } => {
+            event!(
+                "EVENT member_list_differs version={} followed={} at_us={}",
+                version.unwrap_or(0),
+                u8::from(followed),
+                at
+            );
+        }
     }
 }
 

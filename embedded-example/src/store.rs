@@ -30,7 +30,7 @@
 use embedded_storage_async::nor_flash::NorFlash;
 
 /// Largest value [`FlashStore::save`] accepts.
-pub const MAX_VALUE: usize = 240;
+pub const MAX_VALUE: usize = 336;
 
 /// Marks the start of an item.
 const MAGIC: u16 = 0x54E7;

@@ -77,6 +77,9 @@ fn packets() -> Vec<(&'static str, Packet)> {
             seq: 17,
         }),
         successor: None,
+        term: Some(41),
+        members_version: None,
+        members_digest: 0,
     };
     let m = |message| Packet { header, message };
     vec![

@@ -155,7 +155,7 @@ struct Frame {
 /// One output the executor handed to the driver, not yet carried out.
 #[derive(Clone, Debug)]
 enum Effect {
-    Persist(Record),
+    Persist(Box<Record>),
     /// One sealed frame for these nodes (indices), in order.
     Send {
         to: Vec<usize>,
@@ -177,7 +177,7 @@ impl Effects for Io<'_> {
     type Error = Infallible;
 
     fn persist(&mut self, record: &Record) -> Result<(), Infallible> {
-        self.fifo.push_back(Effect::Persist(*record));
+        self.fifo.push_back(Effect::Persist(Box::new(*record)));
         Ok(())
     }
 
@@ -363,7 +363,7 @@ impl Cluster {
                 } else {
                     self.check_record(i, &record);
                 }
-                self.slots[i].disk = Some(record);
+                self.slots[i].disk = Some(*record);
             }
             Effect::Send { to, frame } => {
                 for j in to {

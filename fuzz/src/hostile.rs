@@ -13,8 +13,9 @@ use std::convert::Infallible;
 
 use arbitrary::{Arbitrary, Result, Unstructured};
 use tenure::{
-    Ballot, Config, Duration, Effects, ElectionState, Event, Executor, Header, Instant, Member,
-    Message, Node, NodeId, Op, OpId, Packet, Proposal, Record, Renewal, PROTOCOL_VERSION,
+    Ballot, Change, Config, Duration, Effects, ElectionState, Event, Executor, Header, Instant,
+    Member, Message, Node, NodeId, Op, OpId, Packet, Proposal, Record, Renewal, Role,
+    PROTOCOL_VERSION,
 };
 
 /// Most steps per input.
@@ -42,6 +43,7 @@ fn instance_of(m: &Message) -> u64 {
             next_instance
         }
         Message::Renew { term, .. } | Message::Renewed { term, .. } => term,
+        Message::MembersQuery { version, .. } | Message::MembersPart { version, .. } => version,
     }
 }
 
@@ -176,6 +178,25 @@ impl Harness {
             incarnation: u32::arbitrary(u)? % 4,
             seq: u32::arbitrary(u)? % 8,
         };
+        if u8::arbitrary(u)? % 4 == 0 {
+            // A membership change, against the version seen.
+            let member = Member {
+                id: node_id(u)?,
+                role: Role::Candidate,
+                priority: 0,
+            };
+            return Ok(Op::Reconfigure {
+                node: node_id(u)?,
+                version: num(u, version)?,
+                change: if bool::arbitrary(u)? {
+                    Change::Add(member)
+                } else {
+                    Change::Remove(member.id)
+                },
+                digest: u32::arbitrary(u)?,
+                id,
+            });
+        }
         Ok(if bool::arbitrary(u)? {
             Op::BeMaster {
                 node: node_id(u)?,
@@ -305,6 +326,13 @@ impl Harness {
                     } else {
                         None
                     },
+                    term: self.seen.state.term,
+                    members_version: if bool::arbitrary(u)? {
+                        Some(num(u, self.seen.state.version.unwrap_or(0))?)
+                    } else {
+                        None
+                    },
+                    members_digest: u32::arbitrary(u)?,
                 },
             },
         };

@@ -415,6 +415,26 @@ impl<S: RecordStore, T: Transport> Effects for Io<S, T> {
                 reason = %term_end_label(reason),
                 "master lost"
             ),
+            Event::MembersChanged { version, members } => {
+                tracing::info!(me = me.0, version, members, "member list changed")
+            }
+            Event::MemberListDiffers {
+                version,
+                followed: true,
+            } => tracing::warn!(
+                me = me.0,
+                ?version,
+                "the configured member list differs from the register's; following the register"
+            ),
+            Event::MemberListDiffers {
+                version,
+                followed: false,
+            } => tracing::warn!(
+                me = me.0,
+                ?version,
+                "this node's member list is not the register's; standing by (no votes) \
+                 until it has the register's"
+            ),
         }
         if let Some(handler) = self.on_event.as_mut() {
             handler(event);

@@ -297,3 +297,49 @@ fn lease_model_catches_an_understated_drift_bound() {
     let report = shown(lease::check(options, &until(9, lease::ONE_MASTER)));
     assert!(report.violated(lease::ONE_MASTER), "{}", report.summary());
 }
+
+#[test]
+fn a_two_member_change_in_one_step_is_caught() {
+    // n2, guarded by n3, swaps n3 for the joining n4 in one step: n1, which missed n2's
+    // renewals, is elected with n4 alone while n2's term runs (§9). The control adds n4
+    // (one step): n3 stays a member and refuses n1.
+    let steps = planted(Fault::TwoMemberStep, 10);
+    assert!(steps <= 6, "{steps}");
+}
+
+#[test]
+fn lease_model_adds_a_member_to_three_with_a_crash() {
+    let report = shown(lease::check(
+        LeaseOptions {
+            membership: lease::Membership::Add,
+            crashes: 1,
+            from_fresh: false,
+            ..LeaseOptions::default()
+        },
+        &limits(6),
+    ));
+    assert_clean(&report);
+    assert!(report
+        .discoveries
+        .iter()
+        .any(|d| d.property == lease::MEMBERS_CHANGE && !d.violation));
+}
+
+#[test]
+fn lease_model_removes_a_member_from_four_with_a_crash() {
+    let report = shown(lease::check(
+        LeaseOptions {
+            nodes: 4,
+            membership: lease::Membership::Remove,
+            crashes: 1,
+            from_fresh: false,
+            ..LeaseOptions::default()
+        },
+        &limits(5),
+    ));
+    assert_clean(&report);
+    assert!(report
+        .discoveries
+        .iter()
+        .any(|d| d.property == lease::MEMBERS_CHANGE && !d.violation));
+}

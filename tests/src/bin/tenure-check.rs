@@ -30,7 +30,10 @@ usage: tenure-check [options]
   --start S            fresh | elected | both: start from the fresh cluster, from the
                        cluster right after its first election, or both (default both)
   --fault F            none | drop-persist | ignore-version-check | understated-drift |
-                       no-restart-silence | single-guard-slot | reuse-seq | double-age
+                       no-restart-silence | single-guard-slot | reuse-seq | double-age |
+                       two-member-step (with --members add)
+  --members M          lease model: off | add | remove: the master may add a joining node
+                       (one slot more than --nodes) or remove any member, once (default off)
   --renewal R          lease | logged: the nodes' renewal mode (default lease, protocol 2)
   --scenario F         lease model: the tailored start of planted fault F's test (its
                        prelude, rates and settings; implies --model lease and --fault F
@@ -70,6 +73,7 @@ struct Args {
     first: bool,
     until: Option<&'static str>,
     quiet: bool,
+    members: lease::Membership,
 }
 
 fn parse() -> Result<Args, String> {
@@ -95,6 +99,7 @@ fn parse() -> Result<Args, String> {
         first: false,
         until: None,
         quiet: false,
+        members: lease::Membership::Off,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -150,6 +155,14 @@ fn parse() -> Result<Args, String> {
                 })?);
             }
             "--quiet" => a.quiet = true,
+            "--members" => {
+                a.members = match value()?.as_str() {
+                    "off" => lease::Membership::Off,
+                    "add" => lease::Membership::Add,
+                    "remove" => lease::Membership::Remove,
+                    other => return Err(format!("unknown --members {other:?} (off, add, remove)")),
+                }
+            }
             "-h" | "--help" => return Err(String::new()),
             _ => return Err(format!("unknown argument {flag}")),
         }
@@ -163,7 +176,7 @@ fn parse() -> Result<Args, String> {
     Ok(a)
 }
 
-const PROPERTIES: [&str; 14] = [
+const PROPERTIES: [&str; 15] = [
     actor::AGREEMENT,
     actor::SAME_STATE,
     actor::ONE_OP_PER_VERSION,
@@ -178,6 +191,7 @@ const PROPERTIES: [&str; 14] = [
     lease::TOKENS_GROW,
     lease::MASTER_ELECTED,
     lease::MASTER_CHANGES,
+    lease::MEMBERS_CHANGE,
 ];
 
 fn property(name: &str) -> Option<&'static str> {
@@ -271,6 +285,7 @@ fn main() -> ExitCode {
                     from_elected: args.start.1,
                     fault: args.fault.unwrap_or_default(),
                     timing: timing(defaults.timing),
+                    membership: args.members,
                     ..defaults
                 };
                 (options, args.lease_depth.unwrap_or(args.depth))

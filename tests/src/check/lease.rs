@@ -74,6 +74,8 @@ pub const TOKENS_GROW: &str = "fencing tokens grow from period to period";
 pub const MASTER_ELECTED: &str = "a master is elected";
 /// Example wanted: a node becomes master after another one was.
 pub const MASTER_CHANGES: &str = "the master changes";
+/// Example: a membership change took effect at some node (with [`Membership`] on).
+pub const MEMBERS_CHANGE: &str = "a membership change is applied";
 
 /// The lease model's settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -102,6 +104,31 @@ pub struct LeaseOptions {
     /// then restarts at zero): to spend the depth bound where a scenario gets
     /// interesting. Empty by default.
     pub prelude: Vec<Prelude>,
+    /// A membership change the master may make once (§9).
+    pub membership: Membership,
+}
+
+/// The membership change of a lease-model run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Membership {
+    /// None.
+    #[default]
+    Off,
+    /// One more slot, a node that joins: the master may add it (with
+    /// [`Fault::TwoMemberStep`], swap it for another member in one step).
+    Add,
+    /// The master may remove any member, itself included.
+    Remove,
+}
+
+impl fmt::Display for Membership {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Membership::Off => "off",
+            Membership::Add => "add",
+            Membership::Remove => "remove",
+        })
+    }
 }
 
 /// One part of a scripted prelude (see [`LeaseOptions::prelude`]). Every step it takes
@@ -159,6 +186,7 @@ impl Default for LeaseOptions {
                 ..Timing::default()
             },
             prelude: Vec::new(),
+            membership: Membership::Off,
         }
     }
 }
@@ -167,8 +195,9 @@ impl LeaseOptions {
     /// A one-line description.
     pub fn describe(&self) -> String {
         format!(
-            "nodes={} renewal={} lease={} drift={}ppm crashes<={} network={} commands={} tick={} start={}{} fault={}",
+            "nodes={} members={} renewal={} lease={} drift={}ppm crashes<={} network={} commands={} tick={} start={}{} fault={}",
             self.nodes,
+            self.membership,
             self.timing.renewal,
             self.timing.lease,
             self.timing.drift_ppm,
@@ -305,6 +334,8 @@ pub struct LeaseState {
     pub applied: BTreeMap<u64, Applied>,
     /// The highest fencing token of any period of mastership so far.
     pub max_token: Option<u64>,
+    /// The one membership change was made.
+    pub members_changed: bool,
 }
 
 /// What was observed of one instance of the register.
@@ -326,6 +357,7 @@ impl LeaseState {
             self.changed,
             &self.applied,
             self.max_token,
+            self.members_changed,
         )
     }
 }
@@ -373,6 +405,9 @@ pub enum LeaseAction {
     Release(u8),
     /// The master is told to hand over to the next node.
     HandOver(u8),
+    /// Master `.0` changes the membership about node `.1`: adds it (the joining slot),
+    /// removes it, or (planted fault) swaps it for the joining slot.
+    Reconfigure(u8, u8),
 }
 
 /// The lease model.
@@ -388,13 +423,19 @@ pub struct LeaseModel {
 impl LeaseModel {
     /// Builds the model, bounded to `depth` steps.
     pub fn new(options: LeaseOptions, depth: usize) -> Self {
-        let n = options.nodes;
+        let n = options.nodes + usize::from(options.membership == Membership::Add);
         let mut timing = options.timing;
         if options.fault == Fault::UnderstatedDrift {
             timing.drift_ppm = 0;
             timing.guard = Duration::ZERO;
         }
-        let configs = (0..n).map(|i| config(n, i, &timing)).collect();
+        let members = options.nodes;
+        let mut configs: Vec<Config<CAP>> =
+            (0..members).map(|i| config(members, i, &timing)).collect();
+        if options.membership == Membership::Add {
+            assert!(members < CAP, "room for the joining node");
+            configs.push(config(members + 1, members, &timing));
+        }
         assert!(
             options.nodes <= CAP
                 && options.prelude.iter().all(|p| match p {
@@ -506,6 +547,11 @@ impl LeaseModel {
         chosen
     }
 
+    /// Slots: the members, and the joining node with [`Membership::Add`].
+    fn slot_count(&self) -> usize {
+        self.configs.len()
+    }
+
     fn boot(&self, rates: &[Rate]) -> LeaseState {
         let mut s = LeaseState {
             steps: 0,
@@ -526,8 +572,9 @@ impl LeaseModel {
             changed: false,
             applied: BTreeMap::new(),
             max_token: None,
+            members_changed: false,
         };
-        for i in 0..rates.len() {
+        for i in 0..self.options.nodes {
             let mut node = TNode::first_boot(self.configs[i].clone(), Instant::ZERO)
                 .expect("valid configuration");
             self.options.fault.plant(&mut node, i, rates.len(), false);
@@ -544,10 +591,12 @@ impl LeaseModel {
             let settled = s.net.is_empty()
                 && masters.len() == 1
                 && (0..s.slots.len()).all(|i| {
-                    s.slots[i].running.as_ref().is_some_and(|r| {
-                        r.node.master(self.local(&s, i)).map(|m| index_of(m.node))
-                            == Some(masters[0])
-                    })
+                    let never_started = s.slots[i].running.is_none() && s.slots[i].disk.is_none();
+                    never_started
+                        || s.slots[i].running.as_ref().is_some_and(|r| {
+                            r.node.master(self.local(&s, i)).map(|m| index_of(m.node))
+                                == Some(masters[0])
+                        })
                 });
             if settled {
                 s.steps = 0;
@@ -590,6 +639,16 @@ impl LeaseModel {
                 i + 1,
                 node_id((usize::from(*i) + 1) % self.options.nodes).0
             ),
+            LeaseAction::Reconfigure(i, t) => match self.options.membership {
+                Membership::Add if self.options.fault == Fault::TwoMemberStep => format!(
+                    "n{} is told to swap n{} for n{} (two members in one step)",
+                    i + 1,
+                    t + 1,
+                    self.options.nodes + 1
+                ),
+                Membership::Add => format!("n{} is told to add n{}", i + 1, t + 1),
+                _ => format!("n{} is told to remove n{}", i + 1, t + 1),
+            },
         }
     }
 
@@ -803,7 +862,7 @@ impl LeaseModel {
 
     /// The start states before their prelude.
     fn starts(&self) -> Vec<LeaseState> {
-        let n = self.options.nodes;
+        let n = self.slot_count();
         let mut states = Vec::new();
         for mask in 0..(1u32 << n) {
             let rates: Vec<Rate> = (0..n)
@@ -955,7 +1014,12 @@ impl Model for LeaseModel {
                 actions.push(LeaseAction::Deliver(f, t, w));
             }
         }
-        let crashed = s.slots.iter().filter(|x| x.running.is_none()).count();
+        // (A joining node not started yet is not a crashed one.)
+        let crashed = s
+            .slots
+            .iter()
+            .filter(|x| x.running.is_none() && x.disk.is_some())
+            .count();
         for (i, slot) in s.slots.iter().enumerate() {
             let i8 = i as u8;
             match &slot.running {
@@ -974,8 +1038,26 @@ impl Model for LeaseModel {
                     if crashed < self.options.crashes {
                         actions.push(LeaseAction::Crash(i8));
                     }
+                    if !s.members_changed && r.node.is_master(self.local(s, i)) {
+                        let n = self.options.nodes;
+                        match self.options.membership {
+                            Membership::Off => {}
+                            Membership::Add if self.options.fault == Fault::TwoMemberStep => {
+                                for t in (0..n).filter(|&t| t != i) {
+                                    actions.push(LeaseAction::Reconfigure(i8, t as u8));
+                                }
+                            }
+                            Membership::Add => actions.push(LeaseAction::Reconfigure(i8, n as u8)),
+                            Membership::Remove => {
+                                for t in 0..n {
+                                    actions.push(LeaseAction::Reconfigure(i8, t as u8));
+                                }
+                            }
+                        }
+                    }
                 }
-                None => actions.push(LeaseAction::Recover(i8)),
+                None if slot.disk.is_some() => actions.push(LeaseAction::Recover(i8)),
+                None => {}
             }
         }
         if self.next_deadline(s).is_some() {
@@ -1050,6 +1132,42 @@ impl Model for LeaseModel {
                 let _ = r.node.release(now);
                 Some(i)
             }
+            LeaseAction::Reconfigure(i, t) => {
+                let (i, t) = (usize::from(i), usize::from(t));
+                let now = self.local(&s, i);
+                let joining = self.options.nodes;
+                let r = s.slots[i].running.as_mut().map(Arc::make_mut)?;
+                let new = tenure::Member::candidate(node_id(joining).0);
+                let (result, joins) = match self.options.membership {
+                    Membership::Off => return None,
+                    Membership::Add if self.options.fault == Fault::TwoMemberStep => (
+                        r.node.swap_member(node_id(t), new, now).map_err(|_| ()),
+                        Some(t),
+                    ),
+                    Membership::Add => (r.node.add_member(new, now).map_err(|_| ()), None),
+                    Membership::Remove => {
+                        (r.node.remove_member(node_id(t), now).map_err(|_| ()), None)
+                    }
+                };
+                result.ok()?;
+                s.members_changed = true;
+                chosen = self.drain(&mut s, i, false);
+                if self.options.membership == Membership::Add {
+                    // The joining node starts with the list it joins.
+                    let mut config = self.configs[joining].clone();
+                    if let Some(out) = joins {
+                        config.members.retain(|m| m.id != node_id(out));
+                    }
+                    let local = self.local(&s, joining);
+                    let mut node = TNode::join(config, local).expect("valid configuration");
+                    self.options
+                        .fault
+                        .plant(&mut node, joining, s.slots.len(), false);
+                    s.slots[joining].running = Some(Arc::new(Running::new(node)));
+                    chosen.extend(self.drain(&mut s, joining, true));
+                }
+                None
+            }
             LeaseAction::HandOver(i) => {
                 let i = usize::from(i);
                 let now = self.local(&s, i);
@@ -1092,6 +1210,13 @@ impl Model for LeaseModel {
             }),
             Property::<Self>::sometimes(MASTER_CHANGES, |m, s| {
                 m.first.sometimes(MASTER_CHANGES, s.fresh_examples.1)
+            }),
+            Property::<Self>::sometimes(MEMBERS_CHANGE, |_, s| {
+                s.slots.iter().any(|x| {
+                    x.running
+                        .as_ref()
+                        .is_some_and(|r| r.node.election_state().members_version.is_some())
+                })
             }),
         ]
     }
@@ -1208,6 +1333,43 @@ pub fn scenario(fault: Fault) -> Option<Scenario> {
                 depth: 8,
             });
         }
+        Fault::TwoMemberStep => {
+            // n2 is master. n1 hears nothing of it (its view runs out a lease after the
+            // election) while n3 guards it; n2 swaps n3 for the joining n4 in one step,
+            // and only the change reaches n1. Then n4 talks to n1 alone, and n1 to n3. The
+            // control (no fault) adds n4 instead: n3, still a member, guards n2 and
+            // refuses n1.
+            let cut = vec![(0, 1), (1, 0)];
+            let mut apart = cut.clone();
+            apart.extend([(1, 3), (3, 1), (2, 3), (3, 2)]);
+            return Some(Scenario {
+                options: LeaseOptions {
+                    membership: Membership::Add,
+                    only_rates: Some(vec![Rate::Fast, Rate::Slow, Rate::Slow, Rate::Fast]),
+                    prelude: vec![
+                        Prelude::Run {
+                            until_us: SWAP_AT_US,
+                            lose: cut.clone(),
+                            hold: Vec::new(),
+                        },
+                        Prelude::Do(LeaseAction::Reconfigure(1, 2)),
+                        Prelude::Lose(1, 2),
+                        Prelude::Deliver(1, 0),
+                        Prelude::Deliver(0, 1),
+                        // n2 prepares again under the new list, then commits.
+                        Prelude::Deliver(1, 0),
+                        Prelude::Deliver(1, 0),
+                        Prelude::Run {
+                            until_us: 400_000,
+                            lose: apart,
+                            hold: Vec::new(),
+                        },
+                    ],
+                    ..base
+                },
+                depth: 6,
+            });
+        }
         _ => return None,
     };
     Some(Scenario {
@@ -1215,6 +1377,9 @@ pub fn scenario(fault: Fault) -> Option<Scenario> {
         depth,
     })
 }
+
+/// [`Fault::TwoMemberStep`]'s scenario: when the master proposes the swap (real µs).
+pub const SWAP_AT_US: u64 = 80_000;
 
 /// Checks the lease model within `limits`.
 pub fn check(options: LeaseOptions, limits: &Limits) -> Report {

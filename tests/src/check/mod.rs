@@ -89,11 +89,14 @@ pub enum Fault {
     ReuseSeq,
     /// Every node overstates a carried value's age twice (R8).
     DoubleAge,
+    /// Lease model with a membership change: every node applies a two-member change (a
+    /// member swapped for the joining node) in one step (§9).
+    TwoMemberStep,
 }
 
 impl Fault {
     /// Every fault, `None` first.
-    pub const ALL: [Fault; 8] = [
+    pub const ALL: [Fault; 9] = [
         Fault::None,
         Fault::DropPersist,
         Fault::IgnoreVersionCheck,
@@ -102,6 +105,7 @@ impl Fault {
         Fault::SingleGuardSlot,
         Fault::ReuseSeq,
         Fault::DoubleAge,
+        Fault::TwoMemberStep,
     ];
 
     /// The kebab-case name (`--fault` of `tenure-check`).
@@ -115,6 +119,7 @@ impl Fault {
             Fault::SingleGuardSlot => "single-guard-slot",
             Fault::ReuseSeq => "reuse-seq",
             Fault::DoubleAge => "double-age",
+            Fault::TwoMemberStep => "two-member-step",
         }
     }
 
@@ -130,6 +135,7 @@ impl Fault {
             Fault::SingleGuardSlot => Core::SingleGuardSlot,
             Fault::ReuseSeq => Core::ReuseSeq,
             Fault::DoubleAge => Core::DoubleAge,
+            Fault::TwoMemberStep => Core::TwoMemberStep,
             _ => return,
         };
         node.inject_fault(core, true);

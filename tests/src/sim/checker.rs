@@ -44,6 +44,9 @@ pub enum ViolationKind {
     Runaway,
     /// The same seed gave two different traces.
     Nondeterminism,
+    /// Two nodes applied different member lists at the same instance (or decided one
+    /// instance with different lists).
+    MemberList,
 }
 
 impl ViolationKind {
@@ -56,6 +59,7 @@ impl ViolationKind {
                 | ViolationKind::Agreement
                 | ViolationKind::BallotReuse
                 | ViolationKind::VersionConflict
+                | ViolationKind::MemberList
         )
     }
 }
@@ -95,9 +99,12 @@ const MAX_VIOLATIONS: usize = 32;
 #[derive(Debug, Default)]
 pub struct Checker {
     violations: Vec<Violation>,
-    /// Bit per node index that votes.
-    voters: u32,
-    quorum: u32,
+    /// The voters (a bit per node index) that decide each instance, as its first voter
+    /// or proposer reported them.
+    voters: BTreeMap<u64, (usize, u32)>,
+    /// The member list each membership change made, as the first node that applied it
+    /// reported it.
+    lists: BTreeMap<u64, (usize, Vec<tenure::Member>)>,
     /// The value each (instance, ballot) was proposed with.
     proposals: BTreeMap<(u64, Ballot), Op>,
     /// Who accepted each (instance, ballot).
@@ -111,14 +118,40 @@ pub struct Checker {
 }
 
 impl Checker {
-    /// A checker for `n` nodes, of which those in `voters` (a bit per index) vote and
-    /// `quorum` make a majority.
-    pub fn new(n: usize, voters: u32, quorum: u32) -> Self {
+    /// A checker for `n` nodes.
+    pub fn new(n: usize) -> Self {
         Checker {
-            voters,
-            quorum,
             disk_version: vec![None; n],
             ..Checker::default()
+        }
+    }
+
+    /// Node `i` holds `members` as the list made by the change chosen in instance
+    /// `version` (`None`: the configured list): every node must apply the same list at
+    /// the same instance.
+    pub fn on_members(
+        &mut self,
+        at: u64,
+        i: usize,
+        version: Option<u64>,
+        members: &[tenure::Member],
+    ) {
+        let Some(v) = version else {
+            return;
+        };
+        match self.lists.get(&v) {
+            Some((first, known)) if known.as_slice() != members => {
+                let detail = format!(
+                    "the change of instance {v}: node {} applied {known:?}, node {} {members:?}",
+                    first + 1,
+                    i + 1
+                );
+                self.report(ViolationKind::MemberList, at, detail);
+            }
+            Some(_) => {}
+            None => {
+                self.lists.insert(v, (i, members.to_vec()));
+            }
         }
     }
 
@@ -139,8 +172,27 @@ impl Checker {
         self.chosen.len()
     }
 
-    /// Node `i` sent `msg` (before it left): tally proposals and acceptances.
-    pub fn on_send(&mut self, at: u64, i: usize, msg: &Message) {
+    /// Node `i`, whose member list's voters are `voters` (a bit per node index), sent
+    /// `msg` (before it left): tally proposals and acceptances.
+    pub fn on_send(&mut self, at: u64, i: usize, voters: u32, msg: &Message) {
+        if let Message::Accept { instance, .. } | Message::Accepted { instance, .. } = *msg {
+            match self.voters.get(&instance) {
+                Some(&(first, known)) if known != voters => self.report(
+                    ViolationKind::MemberList,
+                    at,
+                    format!(
+                        "instance {instance} decided by voters {known:#b} at node {}, \
+                         {voters:#b} at node {}",
+                        first + 1,
+                        i + 1
+                    ),
+                ),
+                Some(_) => {}
+                None => {
+                    self.voters.insert(instance, (i, voters));
+                }
+            }
+        }
         match *msg {
             Message::Accept {
                 instance,
@@ -172,12 +224,13 @@ impl Checker {
     }
 
     fn accepted(&mut self, at: u64, i: usize, instance: u64, ballot: Ballot) {
-        if self.voters & (1 << i) == 0 {
+        let voters = self.voters.get(&instance).map_or(0, |v| v.1);
+        if voters & (1 << i) == 0 {
             return;
         }
         let votes = self.accepted_by.entry((instance, ballot)).or_insert(0);
         *votes |= 1 << i;
-        if votes.count_ones() < self.quorum {
+        if (*votes & voters).count_ones() < voters.count_ones() / 2 + 1 {
             return;
         }
         let Some(&op) = self.proposals.get(&(instance, ballot)) else {
@@ -256,6 +309,11 @@ impl Checker {
             } => state.master == Some(node) && state.op == Some(id) && state.lease == lease,
             Op::Release { id, successor, .. } => {
                 state.master.is_none() && state.op == Some(id) && state.successor == successor
+            }
+            Op::Reconfigure { id, digest, .. } => {
+                state.op == Some(id)
+                    && state.members_version == Some(v)
+                    && state.members_digest == digest
             }
         };
         if !ok {

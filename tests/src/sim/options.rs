@@ -119,6 +119,9 @@ pub struct SimOptions {
     pub crashes: bool,
     /// Releases, hand-overs and campaign commands.
     pub commands: bool,
+    /// Membership changes (one member added or removed through the register), in half
+    /// the runs, drawn by the seed.
+    pub members: bool,
     /// Percentage of runs that crash nodes right after sends (the persist-before-send
     /// check).
     pub crash_after_send_pct: u32,
@@ -163,6 +166,7 @@ impl Default for SimOptions {
             pauses: true,
             crashes: true,
             commands: true,
+            members: true,
             crash_after_send_pct: 25,
             roles: true,
             plant: Plant::None,
@@ -258,6 +262,9 @@ impl SimOptions {
         if self.commands != d.commands {
             flag("commands", on(self.commands));
         }
+        if self.members != d.members {
+            flag("members", on(self.members));
+        }
         if self.crash_after_send_pct != d.crash_after_send_pct {
             flag("crash-after-send", self.crash_after_send_pct.to_string());
         }
@@ -312,6 +319,7 @@ impl SimOptions {
             "pauses" => self.pauses = parse_on(name, value)?,
             "crashes" => self.crashes = parse_on(name, value)?,
             "commands" => self.commands = parse_on(name, value)?,
+            "members" => self.members = parse_on(name, value)?,
             "crash-after-send" => self.crash_after_send_pct = parse_num(name, value)?,
             "roles" => self.roles = parse_on(name, value)?,
             "plant" => {
@@ -436,6 +444,7 @@ OPTIONS (defaults in brackets; durations take us, ms or s, bare numbers are ms):
   --pauses on|off       process pauses [on]
   --crashes on|off      crashes and restarts [on]
   --commands on|off     releases, hand-overs, campaigns [on]
+  --members on|off      membership changes in half the runs [on]
   --crash-after-send P  percent of runs that crash nodes right after sends [25]
   --roles on|off        vary roles and priorities by seed [on]
   --plant KIND          plant a driver fault: none, send-before-persist,

@@ -25,8 +25,7 @@ use std::hash::{Hash, Hasher};
 
 use tenure::fault::Fault;
 use tenure::{
-    CommandError, Config, DropReason, Duration, Executor, Instant, Member, Node, NodeId, Record,
-    Renewal, Role,
+    Config, DropReason, Duration, Executor, Instant, Member, Node, NodeId, Record, Renewal, Role,
 };
 
 use super::checker::{fmt_real, Checker, Violation, ViolationKind};
@@ -73,6 +72,8 @@ pub struct RunStats {
     pub elections: u64,
     /// Releases and hand-overs accepted by a master.
     pub releases: u64,
+    /// Membership changes a master accepted (proposed).
+    pub member_changes: u64,
     /// Crashes, all causes.
     pub crashes: u64,
     /// Crashes between two outputs of one input.
@@ -192,6 +193,10 @@ enum Input<'a> {
     Release,
     HandOver(NodeId),
     Campaign,
+    AddMember(Member),
+    RemoveMember(NodeId),
+    /// Planted fault `TwoMemberStep` only: two members in one step.
+    SwapMember(NodeId, Member),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -254,6 +259,8 @@ struct Slot {
     sends_reported: bool,
     /// `Stats::renewals_completed` last observed (this incarnation).
     seen_completed: u64,
+    /// A spare slot: not a member until the master adds it; its first start joins.
+    spare: bool,
 }
 
 /// The counters at the start of the steady window.
@@ -340,6 +347,12 @@ struct World {
     aux: SimRng,
     /// The master being watched in the lossy stretch.
     lossy_master: Option<usize>,
+    /// Membership changes in this run, and their random choices (a stream of their own,
+    /// so that runs without them replay as before).
+    members_on: bool,
+    mrng: SimRng,
+    /// Members at the start (the spare slots come after them).
+    base_n: usize,
 }
 
 impl World {
@@ -425,12 +438,13 @@ impl World {
                     drained: (0, 0),
                     sends_reported: false,
                     seen_completed: 0,
+                    spare: false,
                 }
             })
             .collect();
 
         let max_delay = opts.max_delay.as_micros().max(1);
-        let links = (0..n * n)
+        let links: Vec<Link> = (0..n * n)
             .map(|_| Link {
                 base: rng.range(max_delay / 20 + 1, max_delay),
                 jitter: rng.range(0, max_delay),
@@ -482,12 +496,77 @@ impl World {
             params.crash_after_send_ppm = params.crash_after_send_ppm.max(AMNESIA_CRASH_PPM);
         }
 
-        let voters = members
-            .iter()
-            .enumerate()
-            .filter(|(_, m)| m.role.votes())
-            .fold(0u32, |acc, (i, _)| acc | 1 << i);
-        let quorum = slots[0].config.quorum() as u32;
+        // Membership changes in half the runs (drawn apart from `rng`): spare slots, each
+        // a node the master may add once; its links are drawn apart too.
+        let mut mrng = SimRng::new(seed.wrapping_mul(0xD6E8_FEB8_6659_FD93) ^ 0x3E3B);
+        let members_on =
+            opts.fault == Some(Fault::TwoMemberStep) || opts.members && mrng.chance(1, 2);
+        let spares = if members_on {
+            (MAX_NODES - n).min(2)
+        } else {
+            0
+        };
+        let mut slots = slots;
+        let mut links = links;
+        let mut cut_n = n;
+        if spares > 0 {
+            let total = n + spares;
+            let mut grid = Vec::with_capacity(total * total);
+            for from in 0..total {
+                for to in 0..total {
+                    grid.push(if from < n && to < n {
+                        Link {
+                            base: links[from * n + to].base,
+                            jitter: links[from * n + to].jitter,
+                        }
+                    } else {
+                        Link {
+                            base: mrng.range(max_delay / 20 + 1, max_delay),
+                            jitter: mrng.range(0, max_delay),
+                        }
+                    });
+                }
+            }
+            links = grid;
+            cut_n = total;
+            for k in 0..spares {
+                let id = NodeId((n + k + 1) as u16);
+                let mut list = members.clone();
+                list.push(Member::candidate(id.0));
+                let mut config = slots[0].config.clone();
+                config.node_id = id;
+                config.members.clear();
+                for m in list {
+                    config.members.push(m).expect("spares fit");
+                }
+                let rate = mrng.range(0, 2 * err as u64) as i64 - err;
+                slots.push(Slot {
+                    id,
+                    config,
+                    node: None,
+                    exec: Executor::new(),
+                    disk: None,
+                    clock: Clock::new(mrng.below(1 << 40), rate),
+                    starts: 0,
+                    incarnation: 0,
+                    paused: false,
+                    pause_generation: 0,
+                    inbox: Vec::new(),
+                    seen_version: None,
+                    belief_until: None,
+                    boundary: None,
+                    counters_reported: false,
+                    timer_streak: (u64::MAX, 0),
+                    spin_floor: None,
+                    spin_reported: false,
+                    elections: 0,
+                    drained: (0, 0),
+                    sends_reported: false,
+                    seen_completed: 0,
+                    spare: true,
+                });
+            }
+        }
         let boot_window = lease / 2;
         let chaos_end = boot_window + opts.duration.as_micros();
         let mut world = World {
@@ -498,14 +577,14 @@ impl World {
             queue: BinaryHeap::new(),
             slots,
             links,
-            cut: vec![false; n * n],
+            cut: vec![false; cut_n * cut_n],
             partition_generation: 0,
             params,
             lease,
             chaos_end,
             hard_end: u64::MAX,
             phase: Phase::Chaos,
-            checker: Checker::new(n, voters, quorum),
+            checker: Checker::new(cut_n),
             stats: RunStats {
                 nodes: n,
                 lease,
@@ -523,12 +602,15 @@ impl World {
             finished: false,
             renewal,
             records_written: 0,
-            term_token: vec![None; n],
+            term_token: vec![None; cut_n],
             max_token: None,
             liveness_due: 0,
             settle_from: chaos_end,
             lossy_done: false,
             lossy_master: None,
+            members_on,
+            mrng,
+            base_n: n,
             aux,
             opts,
         };
@@ -547,6 +629,7 @@ impl World {
             world.describe();
         }
         for i in 0..n {
+            // (Spare slots start only when added.)
             let at = world.rng.range(0, boot_window);
             world.schedule(at, Ev::Boot { node: i });
         }
@@ -612,7 +695,9 @@ impl World {
         self.note(|| line);
         for i in 0..self.n() {
             let s = &self.slots[i];
-            let m = s.config.members[i];
+            let Some(&m) = s.config.member(s.id) else {
+                continue;
+            };
             let line = format!(
                 "node {}: {:?} priority {}, clock rate {:+} ppm, offset {}us",
                 s.id, m.role, m.priority, s.clock.rate_ppm, s.clock.offset
@@ -819,6 +904,7 @@ impl World {
         let local = s.clock.local(self.now);
         let (node, how) = match s.disk {
             Some(record) if !amnesia => (SimNode::restore(config, record, local), "restore"),
+            None if s.spare => (SimNode::join(config, local), "join"),
             _ => (SimNode::first_boot(config, local), "first boot"),
         };
         let mut node = node.expect("valid configuration and record");
@@ -907,7 +993,7 @@ impl World {
     }
 
     /// Feeds one input to node `i` on its own clock, then executes its outputs.
-    fn input(&mut self, i: usize, input: Input<'_>) -> Result<(), CommandError> {
+    fn input(&mut self, i: usize, input: Input<'_>) -> Result<(), String> {
         let local = self.slots[i].clock.local(self.now);
         let Some(node) = self.slots[i].node.as_mut() else {
             return Ok(());
@@ -969,19 +1055,40 @@ impl World {
                 let r = node.release(local);
                 shown = Some(format!("command release -> {r:?}"));
                 self.hash.write_u8(5);
-                r
+                r.map_err(|e| e.to_string())
             }
             Input::HandOver(to) => {
                 let r = node.hand_over(local, to);
                 shown = Some(format!("command hand_over(n{to}) -> {r:?}"));
                 self.hash.write_u8(6);
-                r
+                r.map_err(|e| e.to_string())
             }
             Input::Campaign => {
                 let r = node.campaign(local);
                 shown = Some(format!("command campaign -> {r:?}"));
                 self.hash.write_u8(7);
-                r
+                r.map_err(|e| e.to_string())
+            }
+            Input::AddMember(m) => {
+                let r = node.add_member(m, local);
+                shown = Some(format!("command add_member(n{}) -> {r:?}", m.id));
+                self.hash.write_u8(8);
+                r.map_err(|e| e.to_string())
+            }
+            Input::RemoveMember(id) => {
+                let r = node.remove_member(id, local);
+                shown = Some(format!("command remove_member(n{id}) -> {r:?}"));
+                self.hash.write_u8(9);
+                r.map_err(|e| e.to_string())
+            }
+            Input::SwapMember(out, m) => {
+                let r = node.swap_member(out, m, local);
+                shown = Some(format!(
+                    "command swap_member(n{out} for n{}) -> {r:?}",
+                    m.id
+                ));
+                self.hash.write_u8(10);
+                r.map_err(|e| e.to_string())
             }
         };
         self.hash.write_u64(self.now);
@@ -1019,7 +1126,7 @@ impl World {
         let (persists, sends) = (stats.persists - persisted, stats.messages_out - sent);
         // The planted reordering crashes often after a send of an input that persists.
         let reordered = self.opts.plant == Plant::SendBeforePersist && persists > 0 && sends > 0;
-        let (seen, crash) = Driver::new(self, i, reordered).run(&mut exec, &mut node);
+        let (seen, crash) = Driver::new(self, i, reordered, &node).run(&mut exec, &mut node);
         let s = &mut self.slots[i];
         s.drained = (stats.persists, stats.messages_out);
         s.node = Some(node);
@@ -1121,6 +1228,11 @@ impl World {
         };
         let state = *node.election_state();
         let version = node.version();
+        if !node.is_standby() {
+            // (A standby node knows its list is not the register's yet.)
+            self.checker
+                .on_members(self.now, i, state.members_version, node.members());
+        }
         let stats = *node.stats();
         let view = node.master(local);
         let is_master = node.is_master(local);

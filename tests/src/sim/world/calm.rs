@@ -69,7 +69,7 @@ impl World {
         // Leave some crashed nodes down, as long as a majority of voters survives the
         // master crash to come, with a candidate among them.
         let down: Vec<usize> = (0..self.n())
-            .filter(|&i| self.slots[i].node.is_none())
+            .filter(|&i| self.slots[i].node.is_none() && self.slots[i].starts > 0)
             .collect();
         let mut keep_down = 0u32;
         let quorum = self.slots[0].config.quorum();
@@ -156,21 +156,42 @@ impl World {
         self.schedule(self.now + bound, Ev::LivenessDeadline);
     }
 
+    /// The member list in force: the one of the live member furthest ahead, as slot
+    /// indices with their roles.
+    pub(super) fn current_members(&self) -> Vec<(usize, Member)> {
+        let best = self
+            .slots
+            .iter()
+            .filter_map(|s| s.node.as_ref())
+            .filter(|n| !n.is_standby() && n.members().iter().any(|m| m.id == n.id()))
+            .max_by_key(|n| n.instance());
+        let list: Vec<Member> = match best {
+            Some(n) => n.members().to_vec(),
+            None => self.slots[0].config.members.to_vec(),
+        };
+        list.into_iter()
+            .filter_map(|m| Some((self.slots.iter().position(|s| s.id == m.id)?, m)))
+            .collect()
+    }
+
     /// With `down` crashed, and any one more candidate crashed too, a majority of
-    /// voters and another candidate remain.
-    pub(super) fn survives_a_crash(&self, down: u32, quorum: usize) -> bool {
-        let members = &self.slots[0].config.members;
+    /// voters (of the list in force) and another candidate remain.
+    pub(super) fn survives_a_crash(&self, down: u32, _quorum: usize) -> bool {
+        let members = self.current_members();
+        let quorum = members.iter().filter(|m| m.1.role.votes()).count() / 2 + 1;
         let up = |gone: u32, pred: &dyn Fn(&Member) -> bool| {
-            (0..self.n())
-                .filter(|&i| gone & (1 << i) == 0 && pred(&members[i]))
+            members
+                .iter()
+                .filter(|(i, m)| gone & (1 << i) == 0 && pred(m))
                 .count()
         };
         let candidate = |m: &Member| m.role == Role::Candidate;
         let voter = |m: &Member| m.role.votes();
         up(down, &candidate) >= 1
-            && (0..self.n())
-                .filter(|&c| down & (1 << c) == 0 && members[c].role == Role::Candidate)
-                .all(|c| {
+            && members
+                .iter()
+                .filter(|(c, m)| down & (1 << c) == 0 && m.role == Role::Candidate)
+                .all(|(c, _)| {
                     let gone = down | 1 << c;
                     up(gone, &voter) >= quorum && up(gone, &candidate) >= 1
                 })

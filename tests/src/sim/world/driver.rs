@@ -65,13 +65,31 @@ pub(super) struct Driver<'w> {
     deferred: Vec<Record>,
     /// Send outputs seen in this drain.
     sends: u64,
+    /// The node's other members, as slot indices in its member-list order (a fan-out to
+    /// all goes to them in this order).
+    order: Vec<usize>,
+    /// The voters of the node's member list, a bit per slot index.
+    voters: u32,
 }
 
 impl<'w> Driver<'w> {
     /// The driver of node `i` for one drain; `reordered`: the planted reordering moves
     /// a persist of this input after its sends.
-    pub(super) fn new(world: &'w mut World, i: usize, reordered: bool) -> Self {
+    pub(super) fn new(world: &'w mut World, i: usize, reordered: bool, node: &SimNode) -> Self {
         let faulty = world.phase == super::Phase::Chaos;
+        let slot = |id: NodeId| world.slots.iter().position(|s| s.id == id);
+        let order = node
+            .members()
+            .iter()
+            .filter(|m| m.id != node.id())
+            .filter_map(|m| slot(m.id))
+            .collect();
+        let voters = node
+            .members()
+            .iter()
+            .filter(|m| m.role.votes())
+            .filter_map(|m| slot(m.id))
+            .fold(0u32, |acc, k| acc | 1 << k);
         Driver {
             world,
             i,
@@ -82,6 +100,8 @@ impl<'w> Driver<'w> {
             open: None,
             deferred: Vec::new(),
             sends: 0,
+            order,
+            voters,
         }
     }
 
@@ -146,7 +166,7 @@ impl<'w> Driver<'w> {
             return Ok(());
         };
         let id = self.world.slots[self.i].id;
-        let everyone = sent.to_all && sent.count == self.world.n() - 1;
+        let everyone = sent.to_all && sent.count == self.order.len();
         self.world.note(|| {
             let dest = if everyone {
                 "all".to_string()
@@ -224,7 +244,13 @@ impl<'w> Driver<'w> {
     /// The slot after slot `j` (or the first, for `None`) in a fan-out to all: every
     /// other node, in member order.
     fn after(&self, j: Option<usize>) -> Option<usize> {
-        (j.map_or(0, |j| j + 1)..self.world.n()).find(|&k| k != self.i)
+        match j {
+            None => self.order.first().copied(),
+            Some(j) => {
+                let at = self.order.iter().position(|&k| k == j)?;
+                self.order.get(at + 1).copied()
+            }
+        }
     }
 }
 
@@ -266,7 +292,7 @@ impl Effects for Driver<'_> {
                 w.checker
                     .check_durable(w.now, i, disk.as_ref(), &packet.message);
             }
-            w.checker.on_send(w.now, i, &packet.message);
+            w.checker.on_send(w.now, i, self.voters, &packet.message);
             let body = if w.params.auth {
                 &frame[..frame.len().saturating_sub(tenure::auth::TAG_LEN)]
             } else {

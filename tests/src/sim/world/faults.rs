@@ -1,7 +1,8 @@
 //! The fault schedule of the faulty phase: crashes, partitions and heals, pauses, loss
 //! changes, and the commands a user would give (release, hand-over, campaign).
 
-use tenure::{Duration, NodeId};
+use tenure::fault::Fault;
+use tenure::{Duration, Member, NodeId};
 
 use super::show::fmt_set;
 use super::{Ev, Input, Phase, World};
@@ -48,6 +49,9 @@ impl World {
             kinds.push((12, 5));
             kinds.push((12, 6));
             kinds.push((5, 7));
+        }
+        if self.members_on {
+            kinds.push((12, 9));
         }
         let total: u32 = kinds.iter().map(|k| k.0).sum();
         let mut pick = self.rng.below(u64::from(total)) as u32;
@@ -111,6 +115,7 @@ impl World {
                 }
             }
             5 => self.command(Input::Release),
+            9 => self.change_members(),
             6 => {
                 let to = NodeId(self.rng.range(1, self.n() as u64) as u16);
                 self.command(Input::HandOver(to));
@@ -127,6 +132,63 @@ impl World {
             .rng
             .range(self.params.mean_gap / 4, 2 * self.params.mean_gap);
         self.schedule(self.now + gap, Ev::Chaos);
+    }
+
+    /// A membership change by the master: add a spare while the list has its first
+    /// length, else remove a member (the master itself one time in four). With the
+    /// planted fault `TwoMemberStep`, a spare is added and a member removed in one step.
+    pub(super) fn change_members(&mut self) {
+        let masters = self.masters();
+        if masters.count_ones() != 1 {
+            return;
+        }
+        let i = masters.trailing_zeros() as usize;
+        let Some(node) = self.slots[i].node.as_ref() else {
+            return;
+        };
+        if self.slots[i].paused {
+            return;
+        }
+        let list: Vec<Member> = node.members().to_vec();
+        let me = self.slots[i].id;
+        let others: Vec<NodeId> = list.iter().map(|m| m.id).filter(|&x| x != me).collect();
+        if list.len() <= self.base_n {
+            let Some(k) = (0..self.n()).find(|&k| self.slots[k].spare && self.slots[k].starts == 0)
+            else {
+                return;
+            };
+            let new = Member::candidate(self.slots[k].id.0);
+            let mut joined = list.clone();
+            let input = if self.opts.fault == Some(Fault::TwoMemberStep) && !others.is_empty() {
+                let out = others[self.mrng.index(others.len())];
+                joined.retain(|m| m.id != out);
+                Input::SwapMember(out, new)
+            } else {
+                Input::AddMember(new)
+            };
+            joined.push(new);
+            if self.input(i, input).is_ok() {
+                self.stats.member_changes += 1;
+                let config = &mut self.slots[k].config;
+                config.members.clear();
+                for m in joined {
+                    let _ = config.members.push(m);
+                }
+                self.start(k);
+            }
+        } else {
+            let target = if self.mrng.chance(1, 4) || others.is_empty() {
+                me
+            } else {
+                others[self.mrng.index(others.len())]
+            };
+            if self.input(i, Input::RemoveMember(target)).is_ok() {
+                self.stats.member_changes += 1;
+                if target == me {
+                    self.slots[i].belief_until = None;
+                }
+            }
+        }
     }
 
     pub(super) fn command(&mut self, cmd: Input<'static>) {
