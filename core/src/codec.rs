@@ -520,6 +520,49 @@ impl Reader<'_> {
         })
     }
 
+    /// A record of format 1 or 2: today's fields up to the election state, which had
+    /// neither the term nor the membership fields; no member list (the configured one).
+    fn old_record(&mut self) -> Result<Record, WireError> {
+        let cluster = self.u32()?;
+        let node = self.node()?;
+        let incarnation = self.u32()?;
+        let instance = self.u64()?;
+        let promised = self.ballot()?;
+        let accepted = self.accepted()?;
+        if accepted.is_some_and(|p| matches!(p.op, Op::Reconfigure { .. })) {
+            return Err(WireError::Malformed); // those formats had two ops
+        }
+        let master = self.opt_node()?;
+        let version = self.opt_u64()?;
+        let election = ElectionState {
+            master,
+            version,
+            lease: self.duration()?,
+            op: if self.flag()? {
+                Some(self.op_id()?)
+            } else {
+                None
+            },
+            successor: self.opt_node()?,
+            // Before membership changes every effective op with a holder began (or,
+            // logged, renewed) its term.
+            term: master.and(version),
+            members_version: None,
+            members_digest: 0,
+        };
+        Ok(Record {
+            cluster,
+            node,
+            incarnation,
+            instance,
+            promised,
+            accepted,
+            election,
+            members: MemberList::default(),
+            standby: false,
+        })
+    }
+
     fn record(&mut self) -> Result<Record, WireError> {
         Ok(Record {
             cluster: self.u32()?,
@@ -647,6 +690,13 @@ pub(crate) fn take(bytes: &[u8]) -> Result<(Packet, &[u8]), WireError> {
 pub(crate) fn take_record(bytes: &[u8]) -> Result<(Record, usize), WireError> {
     let mut r = Reader { bytes, at: 0 };
     let record = r.record()?;
+    Ok((record, bytes.len() - r.at))
+}
+
+/// [`take_record`] for a format 1 or 2 body (see `Reader::old_record`).
+pub(crate) fn take_old_record(bytes: &[u8]) -> Result<(Record, usize), WireError> {
+    let mut r = Reader { bytes, at: 0 };
+    let record = r.old_record()?;
     Ok((record, bytes.len() - r.at))
 }
 

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::acceptor::Proposal;
 use crate::ballot::Ballot;
 use crate::config::NodeId;
-use crate::election::{ElectionState, Op, OpId};
+use crate::election::ElectionState;
 use crate::members::MemberList;
 use crate::wire::Message;
 
@@ -39,110 +39,6 @@ pub struct Record {
     /// The node votes for no one until its list is known to be the register's (a
     /// joining node, say).
     pub(crate) standby: bool,
-}
-
-/// Formats 1 and 2: the same fields, without the member list and the register's
-/// membership fields.
-#[derive(Deserialize)]
-#[cfg_attr(test, derive(Serialize))]
-struct OldRecord {
-    cluster: u32,
-    node: NodeId,
-    incarnation: u32,
-    instance: u64,
-    promised: Ballot,
-    accepted: Option<OldProposal>,
-    election: OldElection,
-}
-
-#[derive(Deserialize)]
-#[cfg_attr(test, derive(Serialize))]
-struct OldProposal {
-    ballot: Ballot,
-    op: OldOp,
-}
-
-/// Formats 1 and 2 knew two ops; their encoding is a prefix of today's `Op`.
-#[derive(Deserialize)]
-#[cfg_attr(test, derive(Serialize))]
-enum OldOp {
-    BeMaster {
-        node: NodeId,
-        version: Option<u64>,
-        lease: crate::time::Duration,
-        id: OpId,
-    },
-    Release {
-        node: NodeId,
-        version: u64,
-        successor: Option<NodeId>,
-        id: OpId,
-    },
-}
-
-#[derive(Deserialize)]
-#[cfg_attr(test, derive(Serialize))]
-struct OldElection {
-    master: Option<NodeId>,
-    version: Option<u64>,
-    lease: crate::time::Duration,
-    op: Option<OpId>,
-    successor: Option<NodeId>,
-}
-
-impl OldRecord {
-    fn upgrade(self) -> Record {
-        let op = |o: OldOp| match o {
-            OldOp::BeMaster {
-                node,
-                version,
-                lease,
-                id,
-            } => Op::BeMaster {
-                node,
-                version,
-                lease,
-                id,
-            },
-            OldOp::Release {
-                node,
-                version,
-                successor,
-                id,
-            } => Op::Release {
-                node,
-                version,
-                successor,
-                id,
-            },
-        };
-        let e = self.election;
-        Record {
-            cluster: self.cluster,
-            node: self.node,
-            incarnation: self.incarnation,
-            instance: self.instance,
-            promised: self.promised,
-            accepted: self.accepted.map(|p| Proposal {
-                ballot: p.ballot,
-                op: op(p.op),
-            }),
-            election: ElectionState {
-                master: e.master,
-                version: e.version,
-                lease: e.lease,
-                op: e.op,
-                successor: e.successor,
-                // Before membership changes every effective op with a holder began (or,
-                // logged, renewed) its term.
-                term: e.master.and(e.version),
-                members_version: None,
-                members_digest: 0,
-            },
-            members: MemberList::default(),
-            standby: false,
-        }
-    }
 }
 
 /// "TNR" and the format. Format 3 adds the member list in force and the register's
@@ -278,9 +174,7 @@ impl Record {
         let (record, rest) = if bytes[3] >= 3 {
             crate::codec::take_record(body).map_err(|_| RecordError::Corrupt)?
         } else {
-            let (old, rest) =
-                postcard::take_from_bytes::<OldRecord>(body).map_err(|_| RecordError::Corrupt)?;
-            (old.upgrade(), rest.len())
+            crate::codec::take_old_record(body).map_err(|_| RecordError::Corrupt)?
         };
         if rest != 0 {
             return Err(RecordError::Corrupt);
@@ -384,6 +278,54 @@ const CRC_NIBBLES: [u32; 16] = {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::election::{Op, OpId};
+
+    // Formats 1 and 2, to write old bodies.
+    /// Formats 1 and 2: the same fields, without the member list and the register's
+    /// membership fields.
+    #[derive(Serialize)]
+    struct OldRecord {
+        cluster: u32,
+        node: NodeId,
+        incarnation: u32,
+        instance: u64,
+        promised: Ballot,
+        accepted: Option<OldProposal>,
+        election: OldElection,
+    }
+
+    #[derive(Serialize)]
+    struct OldProposal {
+        ballot: Ballot,
+        op: OldOp,
+    }
+
+    /// Formats 1 and 2 knew two ops; their encoding is a prefix of today's `Op`.
+    #[derive(Serialize)]
+    #[allow(dead_code)] // (the test writes a release)
+    enum OldOp {
+        BeMaster {
+            node: NodeId,
+            version: Option<u64>,
+            lease: crate::time::Duration,
+            id: OpId,
+        },
+        Release {
+            node: NodeId,
+            version: u64,
+            successor: Option<NodeId>,
+            id: OpId,
+        },
+    }
+
+    #[derive(Serialize)]
+    struct OldElection {
+        master: Option<NodeId>,
+        version: Option<u64>,
+        lease: crate::time::Duration,
+        op: Option<OpId>,
+        successor: Option<NodeId>,
+    }
 
     fn sample() -> Record {
         Record {
