@@ -504,52 +504,72 @@ impl Reader<'_> {
     }
 
     fn election(&mut self) -> Result<ElectionState, WireError> {
+        self.election_of(true)
+    }
+
+    /// The election state; `current` false for a record of format 1 or 2, which had
+    /// neither the term nor the membership fields.
+    fn election_of(&mut self, current: bool) -> Result<ElectionState, WireError> {
+        let master = self.opt_node()?;
+        let version = self.opt_u64()?;
+        let lease = self.duration()?;
+        let op = if self.flag()? {
+            Some(self.op_id()?)
+        } else {
+            None
+        };
+        let successor = self.opt_node()?;
+        let (term, members_version, members_digest) = if current {
+            (self.opt_u64()?, self.opt_u64()?, self.u32()?)
+        } else {
+            // Before membership changes every effective op with a holder began (or,
+            // logged, renewed) its term.
+            (master.and(version), None, 0)
+        };
         Ok(ElectionState {
-            master: self.opt_node()?,
-            version: self.opt_u64()?,
-            lease: self.duration()?,
-            op: if self.flag()? {
-                Some(self.op_id()?)
-            } else {
-                None
-            },
-            successor: self.opt_node()?,
-            term: self.opt_u64()?,
-            members_version: self.opt_u64()?,
-            members_digest: self.u32()?,
+            master,
+            version,
+            lease,
+            op,
+            successor,
+            term,
+            members_version,
+            members_digest,
         })
     }
 
-    /// A record of format 1 or 2: today's fields up to the election state, which had
-    /// neither the term nor the membership fields; no member list (the configured one).
-    fn old_record(&mut self) -> Result<Record, WireError> {
+    /// A record body of `format`. Formats 1 and 2 have today's fields up to the
+    /// election state, which had neither the term nor the membership fields, and no
+    /// member list (the configured one is in force) nor standby flag.
+    fn record(&mut self, format: u8) -> Result<Record, WireError> {
+        let current = format >= 3;
         let cluster = self.u32()?;
         let node = self.node()?;
         let incarnation = self.u32()?;
         let instance = self.u64()?;
         let promised = self.ballot()?;
         let accepted = self.accepted()?;
-        if accepted.is_some_and(|p| matches!(p.op, Op::Reconfigure { .. })) {
+        if !current && accepted.is_some_and(|p| matches!(p.op, Op::Reconfigure { .. })) {
             return Err(WireError::Malformed); // those formats had two ops
         }
-        let master = self.opt_node()?;
-        let version = self.opt_u64()?;
-        let election = ElectionState {
-            master,
-            version,
-            lease: self.duration()?,
-            op: if self.flag()? {
-                Some(self.op_id()?)
-            } else {
-                None
-            },
-            successor: self.opt_node()?,
-            // Before membership changes every effective op with a holder began (or,
-            // logged, renewed) its term.
-            term: master.and(version),
-            members_version: None,
-            members_digest: 0,
-        };
+        let election = self.election_of(current)?;
+        let mut members = MemberList::default();
+        let mut standby = false;
+        if current {
+            // As `MemberList`'s serde visitor: a member past the capacity is read,
+            // then refused.
+            let len = self.u64()?;
+            let mut list = [Member::learner(0); MAX_MEMBERS];
+            let mut count = 0;
+            while count < len {
+                let m = self.member()?;
+                let slot = list.get_mut(count as usize).ok_or(WireError::Malformed)?;
+                *slot = m;
+                count += 1;
+            }
+            members = MemberList::from_slice(&list[..count as usize]);
+            standby = self.flag()?;
+        }
         Ok(Record {
             cluster,
             node,
@@ -558,35 +578,8 @@ impl Reader<'_> {
             promised,
             accepted,
             election,
-            members: MemberList::default(),
-            standby: false,
-        })
-    }
-
-    fn record(&mut self) -> Result<Record, WireError> {
-        Ok(Record {
-            cluster: self.u32()?,
-            node: self.node()?,
-            incarnation: self.u32()?,
-            instance: self.u64()?,
-            promised: self.ballot()?,
-            accepted: self.accepted()?,
-            election: self.election()?,
-            members: {
-                // As `MemberList`'s serde visitor: a member past the capacity is read,
-                // then refused.
-                let len = self.u64()?;
-                let mut list = [Member::learner(0); MAX_MEMBERS];
-                let mut count = 0;
-                while count < len {
-                    let m = self.member()?;
-                    let slot = list.get_mut(count as usize).ok_or(WireError::Malformed)?;
-                    *slot = m;
-                    count += 1;
-                }
-                MemberList::from_slice(&list[..count as usize])
-            },
-            standby: self.flag()?,
+            members,
+            standby,
         })
     }
 
@@ -685,18 +678,13 @@ pub(crate) fn take(bytes: &[u8]) -> Result<(Packet, &[u8]), WireError> {
     Ok((Packet { header, message }, &bytes[r.at..]))
 }
 
-/// Reads one record body from the start of `bytes`; returns it and the number of bytes
-/// left after it. Accepts and refuses what `postcard::take_from_bytes::<Record>` does.
-pub(crate) fn take_record(bytes: &[u8]) -> Result<(Record, usize), WireError> {
+/// Reads one record body of `format` from the start of `bytes`; returns it and the
+/// number of bytes left after it. Accepts and refuses what
+/// `postcard::take_from_bytes::<Record>` does (format 3; formats 1 and 2 are read as
+/// `Reader::record` says).
+pub(crate) fn take_record(bytes: &[u8], format: u8) -> Result<(Record, usize), WireError> {
     let mut r = Reader { bytes, at: 0 };
-    let record = r.record()?;
-    Ok((record, bytes.len() - r.at))
-}
-
-/// [`take_record`] for a format 1 or 2 body (see `Reader::old_record`).
-pub(crate) fn take_old_record(bytes: &[u8]) -> Result<(Record, usize), WireError> {
-    let mut r = Reader { bytes, at: 0 };
-    let record = r.old_record()?;
+    let record = r.record(format)?;
     Ok((record, bytes.len() - r.at))
 }
 
@@ -1013,7 +1001,7 @@ mod tests {
             let n = encode_record(&r, &mut a).unwrap();
             let m = postcard::to_slice(&r, &mut b).unwrap().len();
             assert_eq!(&a[..n], &b[..m], "case {case}: {r:?}");
-            assert_eq!(take_record(&a[..n]), Ok((r, 0)), "case {case}");
+            assert_eq!(take_record(&a[..n], 3), Ok((r, 0)), "case {case}");
             for short in [0, n / 2, n - 1] {
                 assert_eq!(
                     encode_record(&r, &mut a[..short]),
@@ -1060,7 +1048,7 @@ mod tests {
             let want = postcard_take_record(&buf[..len]);
             accepted += usize::from(want.is_ok());
             assert_eq!(
-                take_record(&buf[..len]),
+                take_record(&buf[..len], 3),
                 want,
                 "case {case}: {:?}",
                 &buf[..len]

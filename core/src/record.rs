@@ -171,11 +171,8 @@ impl Record {
             return Err(RecordError::Corrupt);
         }
         let body = &body[MAGIC.len()..];
-        let (record, rest) = if bytes[3] >= 3 {
-            crate::codec::take_record(body).map_err(|_| RecordError::Corrupt)?
-        } else {
-            crate::codec::take_old_record(body).map_err(|_| RecordError::Corrupt)?
-        };
+        let (record, rest) =
+            crate::codec::take_record(body, bytes[3]).map_err(|_| RecordError::Corrupt)?;
         if rest != 0 {
             return Err(RecordError::Corrupt);
         }
