@@ -14,8 +14,6 @@ use crate::config::NodeId;
     Default,
     PartialEq,
     Eq,
-    PartialOrd,
-    Ord,
     Hash,
     Serialize,
     Deserialize,
@@ -27,6 +25,23 @@ pub struct Ballot {
     pub round: u64,
     /// The proposer that owns the ballot.
     pub node: NodeId,
+}
+
+/// Lexicographic, round first (as a derive would), kept out of line: ballots are
+/// compared in dozens of places, and inlined each costs the firmware flash.
+impl Ord for Ballot {
+    #[inline(never)]
+    fn cmp(&self, other: &Self) -> core::cmp::Ordering {
+        self.round
+            .cmp(&other.round)
+            .then(self.node.cmp(&other.node))
+    }
+}
+
+impl PartialOrd for Ballot {
+    fn partial_cmp(&self, other: &Self) -> Option<core::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
 }
 
 impl Ballot {

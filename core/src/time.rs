@@ -76,6 +76,7 @@ impl Instant {
         }
     }
     /// `self + d`, clamped to [`Instant::MAX`].
+    #[inline(never)]
     pub const fn saturating_add(self, d: Duration) -> Instant {
         Instant {
             micros: self.micros.saturating_add(d.micros),
@@ -134,6 +135,7 @@ impl Duration {
         }
     }
     /// `self + other`, clamped to [`Duration::MAX`].
+    #[inline(never)]
     pub const fn saturating_add(self, other: Duration) -> Duration {
         Duration {
             micros: self.micros.saturating_add(other.micros),
@@ -146,6 +148,7 @@ impl Duration {
         }
     }
     /// `self * k`, clamped to [`Duration::MAX`].
+    #[inline(never)]
     pub const fn saturating_mul(self, k: u64) -> Duration {
         Duration {
             micros: self.micros.saturating_mul(k),
