@@ -355,6 +355,7 @@ impl<const N: usize> Config<N> {
     }
 
     /// The member entry for `id`.
+    #[inline(never)]
     pub fn member(&self, id: NodeId) -> Option<&Member> {
         self.members.iter().find(|m| m.id == id)
     }

@@ -83,6 +83,7 @@ impl Instant {
         }
     }
     /// The time from `earlier` to `self`, or zero if `earlier` is later.
+    #[inline(never)]
     pub const fn saturating_duration_since(self, earlier: Instant) -> Duration {
         Duration {
             micros: self.micros.saturating_sub(earlier.micros),
