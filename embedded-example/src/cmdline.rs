@@ -13,7 +13,11 @@
 //! `renewal=logged` (the seed's way, a `BeMaster` chosen and stored per
 //! renewal; every member must use the same), `flash=PATH`
 //! (optional host file for the emulated flash, default
-//! `tenure-node-<id>.flash` in QEMU's working directory).
+//! `tenure-node-<id>.flash` in QEMU's working directory), `first_boot` (a
+//! word without a value: this is the node's very first start, so an erased
+//! flash may start it with nothing; without it a node whose flash holds no
+//! record halts, since starting from nothing could forget its promises; a
+//! stored record is always used, `first_boot` or not).
 //! With the `eth` feature also `ip=A.B.C.D/PREFIX` (required: this node's
 //! static IPv4 address) and `peers=ID@A.B.C.D:PORT,...` (required: every
 //! member's UDP address, this node's included, as in the `[[members]]` of a
@@ -44,6 +48,8 @@ pub struct Settings {
     pub renewal: tenure::Renewal,
     /// Host path of the flash file, NUL-terminated for semihosting.
     pub flash_path: String<MAX_PATH>,
+    /// `first_boot`: an erased flash may start the node with nothing.
+    pub first_boot: bool,
     /// The Ethernet link's addresses (`ip=`, `peers=`).
     #[cfg(feature = "eth")]
     pub net: crate::net::NetSettings,
@@ -192,13 +198,21 @@ fn cut(s: &str, sep: u8) -> Option<(&str, &str)> {
     Some((s.get(..at)?, s.get(at + 1..)?))
 }
 
-/// Parses `<kernel path> key=value ...`. The first word is skipped only if it
-/// has no `=`, so a bare `id=1 members=1` parses too.
+/// The word that allows a first boot on an erased flash.
+const FIRST_BOOT: &str = "first_boot";
+
+/// Parses `<kernel path> key=value ... [first_boot]`. The first word is
+/// skipped only if it has no `=` and is not `first_boot`, so a bare
+/// `id=1 members=1` parses too.
 pub fn parse(line: &str) -> Result<Settings, CmdlineError> {
     let mut words = line.split_ascii_whitespace().peekable();
-    if words.peek().is_some_and(|w| cut(w, b'=').is_none()) {
+    if words
+        .peek()
+        .is_some_and(|w| cut(w, b'=').is_none() && *w != FIRST_BOOT)
+    {
         words.next();
     }
+    let mut first_boot = false;
     let mut id = None;
     let mut cluster = 1;
     let mut key = None;
@@ -209,6 +223,10 @@ pub fn parse(line: &str) -> Result<Settings, CmdlineError> {
     #[cfg(feature = "eth")]
     let mut net = crate::net::NetSettings::default();
     for word in words {
+        if word == FIRST_BOOT {
+            first_boot = true;
+            continue;
+        }
         let (name, value) = cut(word, b'=').ok_or(CmdlineError::UnknownKey)?;
         match name {
             "id" => id = Some(node_id(value)?),
@@ -278,6 +296,7 @@ pub fn parse(line: &str) -> Result<Settings, CmdlineError> {
         key,
         renewal,
         flash_path,
+        first_boot,
         #[cfg(feature = "eth")]
         net,
     })

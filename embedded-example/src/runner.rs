@@ -196,10 +196,27 @@ impl<F: NorFlash> AsyncEffects for NodeIo<F> {
 /// slot). Nothing else takes its place: there is one node per boot.
 static NODE: StaticCell<TenureNode> = StaticCell::new();
 
+/// How the node starts, from what the flash holds and the command line.
+// One value, for the start only, and no heap to box the record into.
+#[allow(clippy::large_enum_variant)]
+enum Start {
+    /// From its stored record.
+    Restore(Record),
+    /// For the first time: the flash is erased and `first_boot` was given.
+    FirstBoot,
+    /// The flash is erased and `first_boot` was not given.
+    NoRecord,
+}
+
+/// Exit code of a node whose flash holds no record, started without
+/// `first_boot`.
+pub const EXIT_NO_RECORD: i32 = 8;
+
 /// Starts the node from its stored record, or for the first time if there is
-/// none, into [`NODE`]. Halts if the record is unreadable or belongs
-/// elsewhere: starting afresh would forget promises and could break safety.
-/// Call once.
+/// none and the command line says `first_boot`, into [`NODE`]. Halts if the
+/// record is unreadable or belongs elsewhere, or if there is none without
+/// `first_boot`: starting afresh would forget promises and could break
+/// safety. Call once.
 pub async fn start_node<F: NorFlash>(
     settings: &Settings,
     store: &mut FlashStore<Counted<F>>,
@@ -215,15 +232,21 @@ where
             halt(2);
         }
     };
-    let record = match store.load().await {
+    let start = match store.load().await {
         Ok(Some(bytes)) => match Record::decode(bytes) {
-            Ok(record) => Some(record),
+            Ok(record) => {
+                if settings.first_boot {
+                    warn!("first_boot ignored: the flash holds a record");
+                }
+                Start::Restore(record)
+            }
             Err(e) => {
                 error!("stored record unusable: {}", e);
                 halt(4);
             }
         },
-        Ok(None) => None,
+        Ok(None) if settings.first_boot => Start::FirstBoot,
+        Ok(None) => Start::NoRecord,
         Err(e) => {
             error!("flash read failed: {}", e);
             halt(4);
@@ -232,9 +255,10 @@ where
     // Built where it is kept (as far as the constructors allow) and never
     // inside a future.
     NODE.init_with(move || {
-        let node = match record {
-            Some(record) => TenureNode::restore(config, record, now()),
-            None => TenureNode::first_boot(config, now()),
+        let node = match start {
+            Start::Restore(record) => TenureNode::restore(config, record, now()),
+            Start::FirstBoot => TenureNode::first_boot(config, now()),
+            Start::NoRecord => no_record(),
         };
         match node {
             Ok(node) => node,
@@ -249,6 +273,14 @@ where
             }
         }
     })
+}
+
+/// The flash holds no record and the command line did not say `first_boot`:
+/// a node that stored records before (a replaced or wiped flash) must not
+/// start from nothing, so it halts.
+fn no_record() -> ! {
+    error!("no record in flash: add first_boot to the command line for a node's very first start; halting");
+    halt(EXIT_NO_RECORD);
 }
 
 /// One node with its storage and link.

@@ -4,6 +4,9 @@ joins their UART1 links with a bus (every frame goes to every other node;
 nodes drop frames addressed to another), and reads their EVENT lines.
 
 Checks, each with a deadline:
+  0. a node whose flash holds no record, started without `first_boot`,
+     halts with exit code 8 (the cluster's nodes get `first_boot` on their
+     first start only);
   1. one master is elected and every node names it;
   2. after the master's QEMU is killed, the others elect a new master
      with a higher fencing token;
@@ -51,6 +54,7 @@ class Node:
         self.key = key
         self.extra = extra
         self.proc = None
+        self.launched = False  # later starts come back from the flash file
         self.sock = None
         self.out_buf = b""
         self.link_buf = b""
@@ -58,7 +62,11 @@ class Node:
         self.log = open(os.path.join(workdir, f"node-{node_id}.log"), "ab")
 
     def start(self):
-        extra = " ".join(x for x in (f"key={self.key}" if self.key else "", self.extra) if x)
+        # `first_boot` on the first start only: a restart must find its record.
+        first = "" if self.launched else "first_boot"
+        self.launched = True
+        extra = " ".join(x for x in (f"key={self.key}" if self.key else "", self.extra, first)
+                         if x)
         env = dict(os.environ, NO_BUILD="1", QEMU_TIMEOUT=str(self.timeout))
         self.proc = subprocess.Popen(
             [RUN_NODE, str(self.id), self.members, str(self.port), extra],
@@ -95,6 +103,18 @@ class Node:
             if ev[1] == name:
                 return ev[2]
         return None
+
+
+def no_record_halts(workdir, port):
+    """A node whose flash holds no record, started without `first_boot`,
+    halts with exit code 8 and says why (a node that lost its flash must not
+    start from nothing). Returns (exit code, whether the message was printed)."""
+    d = os.path.join(workdir, "no-record")
+    os.makedirs(d, exist_ok=True)
+    env = dict(os.environ, NO_BUILD="1", QEMU_TIMEOUT="30")
+    p = subprocess.run([RUN_NODE, "1", "1,2,3", str(port), ""], cwd=d, env=env,
+                       stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
+    return p.returncode, b"no record in flash" in p.stdout
 
 
 def destination(frame):
@@ -511,6 +531,9 @@ def main():
         return ok
 
     try:
+        code, said = no_record_halts(workdir, args.base_port + args.nodes + 1)
+        check("no record without first_boot: halts", code == 8 and said,
+              f"exit={code} message={'yes' if said else 'no'}")
         for n in nodes:
             n.start()
         t0 = time.monotonic()

@@ -248,6 +248,8 @@ struct QemuNode {
     flash: PathBuf,
     child: Option<Child>,
     started: Instant,
+    /// Whether it was started before (later starts come back from the flash file).
+    launched: bool,
     view: Shared<QemuView>,
 }
 
@@ -302,14 +304,17 @@ impl Cluster {
     fn start_qemu(&mut self, i: usize) {
         let members = (1..=5).map(|i| i.to_string()).collect::<Vec<_>>().join(",");
         let q = &mut self.qemu[i];
+        // `first_boot` on the first start only: a restart must find its record.
+        let first = !std::mem::replace(&mut q.launched, true);
         let append = format!(
-            "id={} members={members} cluster={CLUSTER} key={} lease_ms={} round_ms={} backoff_ms={} flash={}",
+            "id={} members={members} cluster={CLUSTER} key={} lease_ms={} round_ms={} backoff_ms={} flash={}{}",
             q.id,
             self.key,
             LEASE.as_millis(),
             ROUND.as_millis(),
             BACKOFF.as_millis(),
-            q.flash.file_name().and_then(|f| f.to_str()).unwrap_or_default()
+            q.flash.file_name().and_then(|f| f.to_str()).unwrap_or_default(),
+            if first { " first_boot" } else { "" }
         );
         let mut child = Command::new("qemu-system-arm")
             .args(["-machine", "mps2-an386", "-cpu", "cortex-m4"])
@@ -604,6 +609,7 @@ fn mixed_cluster_elects_one_master_and_fails_over() {
                 flash: dir.join(format!("node-{id}.flash")),
                 child: None,
                 started: Instant::now(),
+                launched: false,
                 view: Arc::default(),
             })
             .collect(),

@@ -452,15 +452,18 @@ impl Cluster {
         let log = self.dir.join(format!("node{id}.log"));
         let mut cmd;
         if Self::is_qemu(id) {
+            // The first start only: a restart must come back from the record in flash.
+            let first = lock(&self.obs).starts.get(&id).copied().unwrap_or(0) == 0;
             let append = format!(
                 "id={id} members=1,2,3,4,5 cluster={CLUSTER} key={} lease_ms={} round_ms={} \
-                 backoff_ms={} ip={}/24 peers={}",
+                 backoff_ms={} ip={}/24 peers={}{}",
                 self.key,
                 LEASE.as_millis(),
                 ROUND.as_millis(),
                 BACKOFF.as_millis(),
                 ip_of(id),
-                peers()
+                peers(),
+                if first { " first_boot" } else { "" }
             );
             let nic = format!(
                 "tap,ifname={},script=no,downscript=no,model=lan9118,mac={}",
