@@ -35,7 +35,7 @@ impl<const N: usize> Node<N> {
             {
                 // Logged mode: one of our renewals was chosen.
                 if matches!(op, Op::BeMaster { .. }) {
-                    self.stats.renewals_completed += 1;
+                    self.stats.renewals_completed = self.stats.renewals_completed.wrapping_add(1);
                 }
             }
         }
@@ -72,7 +72,7 @@ impl<const N: usize> Node<N> {
         self.end_guards_of(holder);
         self.renewer = None;
         self.proposer.reset();
-        self.stats.snapshots_installed += 1;
+        self.stats.snapshots_installed = self.stats.snapshots_installed.wrapping_add(1);
         self.persist();
     }
 
@@ -107,7 +107,7 @@ impl<const N: usize> Node<N> {
             }
         }
         self.last_catch_up = Some((self.instance, now));
-        self.stats.catch_ups += 1;
+        self.stats.catch_ups = self.stats.catch_ups.wrapping_add(1);
         self.send(
             Destination::Node(from),
             Message::CatchUp {

@@ -308,7 +308,7 @@ impl<const N: usize> Node<N> {
             digest,
             id,
         });
-        self.stats.member_changes_proposed += 1;
+        self.stats.member_changes_proposed = self.stats.member_changes_proposed.wrapping_add(1);
         self.step(now);
     }
 
@@ -421,7 +421,7 @@ impl<const N: usize> Node<N> {
             r.drop_rounds();
         }
         self.members_changed_at = Some(now);
-        self.stats.member_changes_applied += 1;
+        self.stats.member_changes_applied = self.stats.member_changes_applied.wrapping_add(1);
         self.event(Event::MembersChanged {
             version: instance,
             members: self.config.members.len() as u8,

@@ -429,7 +429,7 @@ impl<const N: usize> Node<N> {
         if !self.has_room() {
             return Err(self.dropped(DropReason::Backlog));
         }
-        self.stats.messages_in += 1;
+        self.stats.messages_in = self.stats.messages_in.wrapping_add(1);
         let from = packet.header.from;
         let result = match self.check(packet) {
             Ok(from_index) => {
@@ -524,7 +524,7 @@ impl<const N: usize> Node<N> {
                 &mut self.rng,
             );
             if timed_out {
-                self.stats.round_timeouts += 1;
+                self.stats.round_timeouts = self.stats.round_timeouts.wrapping_add(1);
             }
             self.drive(now, step);
         }
@@ -591,7 +591,7 @@ impl<const N: usize> Node<N> {
         }
         self.election.release(now, to);
         self.renewer = None; // R3: open rounds are dropped on release
-        self.stats.releases += 1;
+        self.stats.releases = self.stats.releases.wrapping_add(1);
         self.step(now);
         Ok(())
     }
@@ -778,7 +778,7 @@ impl<const N: usize> Node<N> {
     /// leave a term that lasts as long as the jump) and is then followed.
     pub(crate) fn advance(&mut self, now: Instant) -> Instant {
         if now < self.now {
-            self.stats.clock_regressions += 1;
+            self.stats.clock_regressions = self.stats.clock_regressions.wrapping_add(1);
             if self.election.live_master(self.now) == Some(self.config.node_id) {
                 self.clock_ended = true;
             }
@@ -795,7 +795,7 @@ impl<const N: usize> Node<N> {
 
     fn push(&mut self, p: Pending) {
         if !self.queue.push(p) {
-            self.stats.queue_overflows += 1;
+            self.stats.queue_overflows = self.stats.queue_overflows.wrapping_add(1);
         }
     }
 
@@ -803,12 +803,12 @@ impl<const N: usize> Node<N> {
         if self.queue.last() == Some(&Pending::Persist) {
             return; // one record covers both
         }
-        self.stats.persists += 1;
+        self.stats.persists = self.stats.persists.wrapping_add(1);
         self.push(Pending::Persist);
     }
 
     pub(crate) fn send(&mut self, to: Destination, message: Message) {
-        self.stats.messages_out += 1;
+        self.stats.messages_out = self.stats.messages_out.wrapping_add(1);
         self.push(Pending::Send { to, message });
     }
 
@@ -1129,7 +1129,7 @@ impl<const N: usize> Node<N> {
             return false;
         }
         if self.guards.is_silent(now) {
-            self.stats.silent_refusals += 1;
+            self.stats.silent_refusals = self.stats.silent_refusals.wrapping_add(1);
             return true;
         }
         let allowed = match op {
@@ -1143,7 +1143,7 @@ impl<const N: usize> Node<N> {
             Some(Op::Release { .. } | Op::Reconfigure { .. }) => true,
         };
         if !allowed {
-            self.stats.guard_refusals += 1;
+            self.stats.guard_refusals = self.stats.guard_refusals.wrapping_add(1);
         }
         !allowed
     }
@@ -1334,7 +1334,7 @@ impl<const N: usize> Node<N> {
 
     /// A renewal round that began at `begin` completed.
     fn round_completed(&mut self, now: Instant, begin: Instant) {
-        self.stats.renewals_completed += 1;
+        self.stats.renewals_completed = self.stats.renewals_completed.wrapping_add(1);
         self.last_round_begin = Some(self.last_round_begin.map_or(begin, |b| b.max(begin)));
         self.election
             .extend_own_term(now, begin + self.config.master_lease());
@@ -1361,7 +1361,7 @@ impl<const N: usize> Node<N> {
             return true;
         }
         if self.guards.is_silent(now) {
-            self.stats.silent_refusals += 1;
+            self.stats.silent_refusals = self.stats.silent_refusals.wrapping_add(1);
             return true;
         }
         // A Renew also says that `term` was chosen under `ballot`.
@@ -1385,14 +1385,14 @@ impl<const N: usize> Node<N> {
             && state.members_version.is_some_and(|m| m > term);
         if self.instance > term + 1 && !changed_since {
             // The register moved on: the master is stale. Tell it what it missed.
-            self.stats.renews_refused += 1;
+            self.stats.renews_refused = self.stats.renews_refused.wrapping_add(1);
             if from != me {
                 self.answer_behind(from, term + 1);
             }
             return true;
         }
         if self.acceptor.promised > ballot {
-            self.stats.renews_refused += 1;
+            self.stats.renews_refused = self.stats.renews_refused.wrapping_add(1);
             if from != me {
                 let promised = self.acceptor.promised;
                 self.send(
@@ -1414,14 +1414,14 @@ impl<const N: usize> Node<N> {
         {
             // Not the term this node applied last, or it already accepted something
             // after it (a release of the term, say).
-            self.stats.renews_refused += 1;
+            self.stats.renews_refused = self.stats.renews_refused.wrapping_add(1);
             return true;
         }
         if !self.guards.is_fresh(ballot, term, seq) {
             return false; // R12: a replay, or a repeat, extends nothing
         }
         if !self.guards.add(now, from, now + lease, (ballot, term, seq)) {
-            self.stats.renews_refused += 1;
+            self.stats.renews_refused = self.stats.renews_refused.wrapping_add(1);
             return true;
         }
         if self.acceptor.promised < ballot {
@@ -1430,7 +1430,7 @@ impl<const N: usize> Node<N> {
             self.persist();
         }
         self.election.extend_view(from, now + lease);
-        self.stats.renews_answered += 1;
+        self.stats.renews_answered = self.stats.renews_answered.wrapping_add(1);
         if from != me {
             self.send(
                 Destination::Node(from),
@@ -1498,9 +1498,9 @@ impl<const N: usize> Node<N> {
             return;
         };
         let (failed, step) = r.poll(now, round_timeout, try_window);
-        self.stats.renewals_failed += u64::from(failed);
+        self.stats.renewals_failed = self.stats.renewals_failed.wrapping_add(failed);
         if let RenewStep::Begin { seq } = step {
-            self.stats.renewals += 1;
+            self.stats.renewals = self.stats.renewals.wrapping_add(1);
             let me = self.config.node_id;
             // The master's own vote goes through the same checks as everyone's.
             let answered = self.stats.renews_answered;
@@ -1599,11 +1599,11 @@ impl<const N: usize> Node<N> {
         {
             let op = match intent {
                 Intent::Campaign(op) => {
-                    self.stats.elections_started += 1;
+                    self.stats.elections_started = self.stats.elections_started.wrapping_add(1);
                     op
                 }
                 Intent::Renew(op) => {
-                    self.stats.renewals += 1;
+                    self.stats.renewals = self.stats.renewals.wrapping_add(1);
                     op
                 }
                 Intent::Release(op) => op,
@@ -1673,7 +1673,7 @@ impl<const N: usize> Node<N> {
         self.clock_ended = false;
         if let Some((new, token)) = current {
             if new == me {
-                self.stats.elections_won += 1;
+                self.stats.elections_won = self.stats.elections_won.wrapping_add(1);
                 self.event(Event::BecameMaster {
                     token,
                     term_end: self.election.expires_at,

@@ -81,50 +81,51 @@ impl core::fmt::Display for DropReason {
     }
 }
 
-/// Drop counters, one per [`DropReason`].
+/// Drop counters, one per [`DropReason`]. Each wraps at 2^32, like every counter of
+/// [`Stats`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Drops {
     /// [`DropReason::Oversized`].
-    pub oversized: u64,
+    pub oversized: u32,
     /// [`DropReason::Malformed`].
-    pub malformed: u64,
+    pub malformed: u32,
     /// [`DropReason::BadTag`].
-    pub bad_tag: u64,
+    pub bad_tag: u32,
     /// [`DropReason::NewerProtocol`].
-    pub newer_protocol: u64,
+    pub newer_protocol: u32,
     /// [`DropReason::OlderProtocol`].
-    pub older_protocol: u64,
+    pub older_protocol: u32,
     /// [`DropReason::WrongRenewal`].
-    pub wrong_renewal: u64,
+    pub wrong_renewal: u32,
     /// [`DropReason::WrongCluster`].
-    pub wrong_cluster: u64,
+    pub wrong_cluster: u32,
     /// [`DropReason::NotMember`].
-    pub not_member: u64,
+    pub not_member: u32,
     /// [`DropReason::SourceMismatch`].
-    pub source_mismatch: u64,
+    pub source_mismatch: u32,
     /// [`DropReason::BadField`].
-    pub bad_field: u64,
+    pub bad_field: u32,
     /// [`DropReason::Stale`].
-    pub stale: u64,
+    pub stale: u32,
     /// [`DropReason::Backlog`].
-    pub backlog: u64,
+    pub backlog: u32,
 }
 
 impl Drops {
     /// Counts one drop.
     pub fn add(&mut self, reason: DropReason) {
         let c = self.counter(reason);
-        *c = c.saturating_add(1);
+        *c = c.wrapping_add(1);
     }
 
     /// The count of one reason.
-    pub fn get(&self, reason: DropReason) -> u64 {
+    pub fn get(&self, reason: DropReason) -> u32 {
         let mut copy = *self;
         *copy.counter(reason)
     }
 
-    fn counter(&mut self, reason: DropReason) -> &mut u64 {
+    fn counter(&mut self, reason: DropReason) -> &mut u32 {
         match reason {
             DropReason::Oversized => &mut self.oversized,
             DropReason::SourceMismatch => &mut self.source_mismatch,
@@ -143,60 +144,66 @@ impl Drops {
 
     /// All drops.
     pub fn total(&self) -> u64 {
-        DropReason::ALL.iter().map(|r| self.get(*r)).sum()
+        DropReason::ALL
+            .iter()
+            .map(|r| u64::from(self.get(*r)))
+            .sum()
     }
 }
 
-/// A node's counters since it was built.
+/// A node's counters since it was built. Each is 32 bits and wraps at 2^32 (at a
+/// thousand messages a second, after about 50 days): a monitoring system reads a wrap
+/// as a counter reset, as it reads a restart. 32 bits halve the counters' share of the
+/// node's memory.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Stats {
     /// Messages handed to `handle_message` (also through `handle_frame`) with room to
     /// take them.
-    pub messages_in: u64,
+    pub messages_in: u32,
     /// `Send` outputs emitted (a send to all counts once).
-    pub messages_out: u64,
+    pub messages_out: u32,
     /// Inputs dropped, by reason.
     pub dropped: Drops,
     /// `Persist` outputs emitted.
-    pub persists: u64,
+    pub persists: u32,
     /// Campaigns started (BeMaster proposed while no master was live).
-    pub elections_started: u64,
+    pub elections_started: u32,
     /// Times this node became master.
-    pub elections_won: u64,
+    pub elections_won: u32,
     /// Renewals begun: [`Renewal::Lease`](crate::Renewal::Lease) rounds, or
     /// [`Renewal::Logged`](crate::Renewal::Logged) `BeMaster` renewals proposed.
-    pub renewals: u64,
+    pub renewals: u32,
     /// Renewals that took effect: lease rounds a majority answered, or (logged mode)
     /// this master's own `BeMaster` renewals chosen.
-    pub renewals_completed: u64,
+    pub renewals_completed: u32,
     /// Lease renewal rounds that timed out without a majority.
-    pub renewals_failed: u64,
+    pub renewals_failed: u32,
     /// `Renew`s this node answered as a voter (each now guarded by it).
-    pub renews_answered: u64,
+    pub renews_answered: u32,
     /// `Renew`s this node refused (not silent, but its register or promise disagreed,
     /// or a replayed seq).
-    pub renews_refused: u64,
+    pub renews_refused: u32,
     /// `Prepare`s and `Accept`s refused because a guard named another node.
-    pub guard_refusals: u64,
+    pub guard_refusals: u32,
     /// Votes refused during the restart silence.
-    pub silent_refusals: u64,
+    pub silent_refusals: u32,
     /// Releases and hand-overs proposed.
-    pub releases: u64,
+    pub releases: u32,
     /// Paxos phases that timed out.
-    pub round_timeouts: u64,
+    pub round_timeouts: u32,
     /// Catch-up requests sent.
-    pub catch_ups: u64,
+    pub catch_ups: u32,
     /// Snapshots installed.
-    pub snapshots_installed: u64,
+    pub snapshots_installed: u32,
     /// Membership changes this node proposed as master.
-    pub member_changes_proposed: u64,
+    pub member_changes_proposed: u32,
     /// Membership changes applied (chosen and effective).
-    pub member_changes_applied: u64,
+    pub member_changes_applied: u32,
     /// Calls with a `now` earlier than the previous one: each ends this node's own term
     /// at once.
-    pub clock_regressions: u64,
+    pub clock_regressions: u32,
     /// Outputs lost because the queue was full. Always zero unless the call protocol is
     /// broken in a way the node cannot see; tests assert it.
-    pub queue_overflows: u64,
+    pub queue_overflows: u32,
 }

@@ -75,7 +75,7 @@ impl Counters {
     pub fn drops(&self) -> [(&'static str, u64); 1 + DropReason::ALL.len()] {
         let mut out = [(UNKNOWN_SOURCE, self.unknown_source); 1 + DropReason::ALL.len()];
         for (slot, reason) in out[1..].iter_mut().zip(DropReason::ALL) {
-            *slot = (reason.label(), self.core.dropped.get(reason));
+            *slot = (reason.label(), u64::from(self.core.dropped.get(reason)));
         }
         out
     }
@@ -236,32 +236,32 @@ impl Metrics {
             "elections_started_total",
             "counter",
             "Campaigns this node started.",
-            &one(c.core.elections_started),
+            &one(u64::from(c.core.elections_started)),
         );
         metric(
             "elections_won_total",
             "counter",
             "Times this node became master.",
-            &one(c.core.elections_won),
+            &one(u64::from(c.core.elections_won)),
         );
         metric(
             "renewals_total",
             "counter",
             "Renewals this node began (lease mode: Renew rounds; logged mode: BeMaster \
              renewals proposed).",
-            &one(c.core.renewals),
+            &one(u64::from(c.core.renewals)),
         );
         metric(
             "renewals_completed_total",
             "counter",
             "Lease-mode renewal rounds a majority answered.",
-            &one(c.core.renewals_completed),
+            &one(u64::from(c.core.renewals_completed)),
         );
         metric(
             "renewals_failed_total",
             "counter",
             "Lease-mode renewal rounds that timed out without a majority.",
-            &one(c.core.renewals_failed),
+            &one(u64::from(c.core.renewals_failed)),
         );
         metric(
             "term_extensions_total",
@@ -273,25 +273,25 @@ impl Metrics {
             "renews_answered_total",
             "counter",
             "Renew messages this node answered as a voter.",
-            &one(c.core.renews_answered),
+            &one(u64::from(c.core.renews_answered)),
         );
         metric(
             "renews_refused_total",
             "counter",
             "Renew messages this node refused.",
-            &one(c.core.renews_refused),
+            &one(u64::from(c.core.renews_refused)),
         );
         metric(
             "guard_refusals_total",
             "counter",
             "Prepare and Accept refused because a guard named another node.",
-            &one(c.core.guard_refusals),
+            &one(u64::from(c.core.guard_refusals)),
         );
         metric(
             "silent_refusals_total",
             "counter",
             "Votes refused during the silence after a restart.",
-            &one(c.core.silent_refusals),
+            &one(u64::from(c.core.silent_refusals)),
         );
         metric(
             "persists_total",
@@ -304,31 +304,31 @@ impl Metrics {
             "clock_regressions_total",
             "counter",
             "Clock readings earlier than the previous one (each ends this node's own term).",
-            &one(c.core.clock_regressions),
+            &one(u64::from(c.core.clock_regressions)),
         );
         metric(
             "releases_total",
             "counter",
             "Releases and hand-overs this node proposed.",
-            &one(c.core.releases),
+            &one(u64::from(c.core.releases)),
         );
         metric(
             "round_timeouts_total",
             "counter",
             "Paxos phases that timed out.",
-            &one(c.core.round_timeouts),
+            &one(u64::from(c.core.round_timeouts)),
         );
         metric(
             "messages_in_total",
             "counter",
             "Packets decoded and handed to the core.",
-            &one(c.core.messages_in),
+            &one(u64::from(c.core.messages_in)),
         );
         metric(
             "messages_out_total",
             "counter",
             "Messages the core sent (a send to all counts once).",
-            &one(c.core.messages_out),
+            &one(u64::from(c.core.messages_out)),
         );
         metric(
             "datagrams_in_total",

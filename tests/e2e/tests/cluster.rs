@@ -51,13 +51,17 @@ fn elect_one_master(n: u16) {
         assert_eq!(h.view().term.map(|t| t.token), token, "the term's token");
         let renewals: u64 = handles
             .iter()
-            .map(|h| h.counters().core.renewals_completed)
+            .map(|h| u64::from(h.counters().core.renewals_completed))
             .sum();
         assert!(renewals > 0, "no renewal round completed in two leases");
         for h in &handles {
             let c = h.counters();
             assert_eq!(c.core.queue_overflows, 0);
-            assert_eq!(c.dropped_total() - c.core.dropped.stale, 0, "{c:?}");
+            assert_eq!(
+                c.dropped_total() - u64::from(c.core.dropped.stale),
+                0,
+                "{c:?}"
+            );
             h.shutdown().await.unwrap();
         }
     });

@@ -386,7 +386,7 @@ fn hostile(c: &Counters) -> [u64; R] {
     let mut v = [c.unknown_source; R];
     let core = DropReason::ALL.into_iter().filter(|r| !r.is_benign());
     for (slot, reason) in v[1..].iter_mut().zip(core) {
-        *slot = c.core.dropped.get(reason);
+        *slot = u64::from(c.core.dropped.get(reason));
     }
     v
 }
@@ -859,10 +859,10 @@ fn hostile_traffic_is_dropped_by_reason_and_never_makes_two_masters() {
         cluster.assert_alive(&ALL).await;
         let after = cluster.counters();
         let handled: u64 = (0..NODES)
-            .map(|k| after[k].core.messages_in - before[k].core.messages_in)
+            .map(|k| u64::from(after[k].core.messages_in - before[k].core.messages_in))
             .sum();
         let stale: u64 = (0..NODES)
-            .map(|k| after[k].core.dropped.stale - before[k].core.dropped.stale)
+            .map(|k| u64::from(after[k].core.dropped.stale - before[k].core.dropped.stale))
             .sum();
         println!("replay: {replayed} frames; {handled} messages handled, {stale} stale");
         // Authentic frames from the right addresses pass every check of the adapter and

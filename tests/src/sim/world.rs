@@ -941,7 +941,7 @@ impl World {
         let Some(node) = s.node.take() else {
             return;
         };
-        s.elections += node.stats().elections_won;
+        s.elections += u64::from(node.stats().elections_won);
         s.incarnation += 1;
         s.paused = false;
         s.inbox.clear();
@@ -1123,12 +1123,15 @@ impl World {
         let mut exec = std::mem::take(&mut self.slots[i].exec);
         let stats = *node.stats();
         let (persisted, sent) = self.slots[i].drained;
-        let (persists, sends) = (stats.persists - persisted, stats.messages_out - sent);
+        let (persists, sends) = (
+            u64::from(stats.persists) - persisted,
+            u64::from(stats.messages_out) - sent,
+        );
         // The planted reordering crashes often after a send of an input that persists.
         let reordered = self.opts.plant == Plant::SendBeforePersist && persists > 0 && sends > 0;
         let (seen, crash) = Driver::new(self, i, reordered, &node).run(&mut exec, &mut node);
         let s = &mut self.slots[i];
-        s.drained = (stats.persists, stats.messages_out);
+        s.drained = (u64::from(stats.persists), u64::from(stats.messages_out));
         s.node = Some(node);
         s.exec = exec;
         if let Some(Crash { why, down }) = crash {
@@ -1276,8 +1279,8 @@ impl World {
             }
         }
 
-        if stats.renewals_completed != self.slots[i].seen_completed {
-            self.slots[i].seen_completed = stats.renewals_completed;
+        if u64::from(stats.renewals_completed) != self.slots[i].seen_completed {
+            self.slots[i].seen_completed = u64::from(stats.renewals_completed);
             if self.opts.plant == Plant::LeaseFromSuccess
                 && self.renewal == Renewal::Lease
                 && self.slots[i].belief_until.is_some()
@@ -1481,7 +1484,12 @@ impl World {
         self.stats.elections = self
             .slots
             .iter()
-            .map(|s| s.elections + s.node.as_ref().map_or(0, |n| n.stats().elections_won))
+            .map(|s| {
+                s.elections
+                    + s.node
+                        .as_ref()
+                        .map_or(0, |n| u64::from(n.stats().elections_won))
+            })
             .sum();
         if !self.finished && self.checker.violations().is_empty() {
             self.violation(

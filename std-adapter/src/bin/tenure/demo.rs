@@ -72,8 +72,8 @@ struct Totals {
 
 impl Totals {
     fn add(&mut self, c: &tenure_tokio::Counters) {
-        self.round_timeouts += c.core.round_timeouts;
-        self.campaigns += c.core.elections_started;
+        self.round_timeouts += u64::from(c.core.round_timeouts);
+        self.campaigns += u64::from(c.core.elections_started);
         self.persists += c.persists;
         self.persist_micros += c.persist_micros;
     }
@@ -304,7 +304,7 @@ pub async fn run(o: Options) -> Result<ExitCode, String> {
                 if Some(k) == master_slot {
                     stable.renewals += match o.renewal {
                         tenure::Renewal::Lease => {
-                            c.core.renewals_completed - prev.core.renewals_completed
+                            u64::from(c.core.renewals_completed - prev.core.renewals_completed)
                         }
                         tenure::Renewal::Logged => c.term_extensions - prev.term_extensions,
                     };

@@ -108,7 +108,7 @@ impl World {
         self.steady_mark = Some(super::SteadyMark {
             datagrams: self.stats.datagrams,
             writes: self.records_written,
-            completed,
+            completed: u64::from(completed),
             applied: 0,
         });
     }
@@ -216,7 +216,7 @@ impl World {
                 Renewal::Lease => self.slots[master]
                     .node
                     .as_ref()
-                    .map_or(0, |n| n.stats().renewals_completed)
+                    .map_or(0, |n| u64::from(n.stats().renewals_completed))
                     .saturating_sub(mark.completed),
                 Renewal::Logged => mark.applied,
             };
