@@ -162,12 +162,14 @@ impl<F: NorFlash> AsyncEffects for NodeIo<F> {
     async fn persist(&mut self, record: &Record) -> Result<(), StoreFailed> {
         // What was sent before this record goes out before it, as emitted.
         self.sender.flush();
-        let mut buf = [0u8; tenure::MAX_RECORD_SIZE];
         let started = embassy_time::Instant::now();
-        let stored = match record.encode(&mut buf) {
-            Ok(n) => self.store.save(&buf[..n]).await.is_ok(),
-            Err(_) => false,
-        };
+        // Encoded straight into the store's buffer: no copy of the record is
+        // kept in this future.
+        let stored = self
+            .store
+            .save_with(|buf| record.encode(buf).ok())
+            .await
+            .is_ok();
         let took = started.elapsed().as_micros();
         self.persist_max_us = self.persist_max_us.max(took);
         self.persist_total_us += took;
@@ -449,7 +451,7 @@ where
             self.not_for_us,
             self.link_errors,
             s.persists,
-            self.io.persist_total_us / s.persists.max(1),
+            self.io.persist_total_us / u64::from(s.persists.max(1)),
             self.io.persist_max_us,
             wear.writes,
             wear.bytes,
