@@ -187,7 +187,8 @@ impl Writer<'_> {
         for m in members {
             self.member(m)?;
         }
-        self.flag(r.standby)
+        self.flag(r.standby)?;
+        self.varint(r.rejoin)
     }
 
     fn header(&mut self, h: &Header) -> Result<(), WireError> {
@@ -302,6 +303,20 @@ impl Writer<'_> {
                     }
                 }
                 Ok(())
+            }
+            Message::RejoinQuery { nonce } => {
+                self.varint(13)?;
+                self.varint(u64::from(*nonce))
+            }
+            Message::RejoinReply {
+                nonce,
+                instance,
+                promised,
+            } => {
+                self.varint(14)?;
+                self.varint(u64::from(*nonce))?;
+                self.varint(*instance)?;
+                self.ballot(promised)
             }
         }
     }
@@ -540,7 +555,8 @@ impl Reader<'_> {
 
     /// A record body of `format`. Formats 1 and 2 have today's fields up to the
     /// election state, which had neither the term nor the membership fields, and no
-    /// member list (the configured one is in force) nor standby flag.
+    /// member list (the configured one is in force) nor standby flag; format 3 had no
+    /// rejoin bound (none in progress).
     fn record(&mut self, format: u8) -> Result<Record, WireError> {
         let current = format >= 3;
         let cluster = self.u32()?;
@@ -555,6 +571,7 @@ impl Reader<'_> {
         let election = self.election_of(current)?;
         let mut members = MemberList::default();
         let mut standby = false;
+        let mut rejoin = 0;
         if current {
             // As `MemberList`'s serde visitor: a member past the capacity is read,
             // then refused.
@@ -569,6 +586,9 @@ impl Reader<'_> {
             }
             members = MemberList::from_slice(&list[..count as usize]);
             standby = self.flag()?;
+            if format >= 4 {
+                rejoin = self.u64()?;
+            }
         }
         Ok(Record {
             cluster,
@@ -580,6 +600,7 @@ impl Reader<'_> {
             election,
             members,
             standby,
+            rejoin,
         })
     }
 
@@ -663,6 +684,12 @@ impl Reader<'_> {
                     self.opt_member()?,
                 ],
             },
+            13 => Message::RejoinQuery { nonce: self.u32()? },
+            14 => Message::RejoinReply {
+                nonce: self.u32()?,
+                instance: self.u64()?,
+                promised: self.ballot()?,
+            },
             _ => return Err(WireError::Malformed),
         })
     }
@@ -680,7 +707,7 @@ pub(crate) fn take(bytes: &[u8]) -> Result<(Packet, &[u8]), WireError> {
 
 /// Reads one record body of `format` from the start of `bytes`; returns it and the
 /// number of bytes left after it. Accepts and refuses what
-/// `postcard::take_from_bytes::<Record>` does (format 3; formats 1 and 2 are read as
+/// `postcard::take_from_bytes::<Record>` does (format 4; formats 1 to 3 are read as
 /// `Reader::record` says).
 pub(crate) fn take_record(bytes: &[u8], format: u8) -> Result<(Record, usize), WireError> {
     let mut r = Reader { bytes, at: 0 };
@@ -808,10 +835,15 @@ mod tests {
                     MemberList::from_slice(&list)
                 },
                 standby: self.below(2) == 0,
+                rejoin: match self.below(3) {
+                    0 => 0,
+                    1 => u64::MAX,
+                    _ => self.u64(),
+                },
             }
         }
         fn packet(&mut self) -> Packet {
-            let message = match self.below(13) {
+            let message = match self.below(15) {
                 0 => Message::Prepare {
                     instance: self.u64(),
                     ballot: self.ballot(),
@@ -874,6 +906,12 @@ mod tests {
                         self.opt(Self::member),
                         self.opt(Self::member),
                     ],
+                },
+                13 => Message::RejoinQuery { nonce: self.u32() },
+                14 => Message::RejoinReply {
+                    nonce: self.u32(),
+                    instance: self.u64(),
+                    promised: self.ballot(),
                 },
                 _ => Message::Renewed {
                     ballot: self.ballot(),
@@ -1001,7 +1039,7 @@ mod tests {
             let n = encode_record(&r, &mut a).unwrap();
             let m = postcard::to_slice(&r, &mut b).unwrap().len();
             assert_eq!(&a[..n], &b[..m], "case {case}: {r:?}");
-            assert_eq!(take_record(&a[..n], 3), Ok((r, 0)), "case {case}");
+            assert_eq!(take_record(&a[..n], 4), Ok((r, 0)), "case {case}");
             for short in [0, n / 2, n - 1] {
                 assert_eq!(
                     encode_record(&r, &mut a[..short]),
@@ -1048,7 +1086,7 @@ mod tests {
             let want = postcard_take_record(&buf[..len]);
             accepted += usize::from(want.is_ok());
             assert_eq!(
-                take_record(&buf[..len], 3),
+                take_record(&buf[..len], 4),
                 want,
                 "case {case}: {:?}",
                 &buf[..len]

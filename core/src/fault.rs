@@ -23,18 +23,31 @@ pub enum Fault {
     /// A membership change of two members in one step is applied (§9: only single
     /// steps keep every old majority meeting every new one).
     TwoMemberStep,
+    /// A rejoining node votes at once, before the rejoin rule allows it (§10).
+    RejoinVotesAtOnce,
+    /// A rejoining node keeps no silence after its start (§10: it lost its guards).
+    RejoinForgetsSilence,
+    /// A rejoining node ignores the promises the majority reported (§10: its proposer
+    /// may reuse a ballot of its old incarnation).
+    RejoinOldBallot,
+    /// A rejoining node votes one instance early, from `M + 2` (§10).
+    RejoinOneInstance,
 }
 
 #[cfg(tenure_fault_injection)]
 impl Fault {
     /// Every fault.
-    pub const ALL: [Fault; 6] = [
+    pub const ALL: [Fault; 10] = [
         Fault::IgnoreVersionCheck,
         Fault::NoRestartSilence,
         Fault::SingleGuardSlot,
         Fault::ReuseSeq,
         Fault::DoubleAge,
         Fault::TwoMemberStep,
+        Fault::RejoinVotesAtOnce,
+        Fault::RejoinForgetsSilence,
+        Fault::RejoinOldBallot,
+        Fault::RejoinOneInstance,
     ];
 
     /// A short kebab-case name.
@@ -46,10 +59,14 @@ impl Fault {
             Fault::ReuseSeq => "reuse-seq",
             Fault::DoubleAge => "double-age",
             Fault::TwoMemberStep => "two-member-step",
+            Fault::RejoinVotesAtOnce => "rejoin-votes-at-once",
+            Fault::RejoinForgetsSilence => "rejoin-forgets-silence",
+            Fault::RejoinOldBallot => "rejoin-old-ballot",
+            Fault::RejoinOneInstance => "rejoin-one-instance",
         }
     }
 
-    fn bit(self) -> u8 {
+    fn bit(self) -> u16 {
         match self {
             Fault::IgnoreVersionCheck => 1,
             Fault::NoRestartSilence => 2,
@@ -57,6 +74,10 @@ impl Fault {
             Fault::ReuseSeq => 8,
             Fault::DoubleAge => 16,
             Fault::TwoMemberStep => 32,
+            Fault::RejoinVotesAtOnce => 64,
+            Fault::RejoinForgetsSilence => 128,
+            Fault::RejoinOldBallot => 256,
+            Fault::RejoinOneInstance => 512,
         }
     }
 }
@@ -64,7 +85,7 @@ impl Fault {
 /// The faults switched on in one node.
 #[cfg(tenure_fault_injection)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub(crate) struct Faults(u8);
+pub(crate) struct Faults(u16);
 
 #[cfg(tenure_fault_injection)]
 impl Faults {

@@ -120,6 +120,7 @@ mod node;
 mod proposer;
 mod rand;
 mod record;
+mod rejoin;
 mod stats;
 pub mod time;
 pub mod timer;

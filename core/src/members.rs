@@ -440,7 +440,10 @@ impl<const N: usize> Node<N> {
         };
         if digest(self.config.members.iter()) == state.members_digest {
             self.members_wanted = None;
-            if self.election.standby && self.config.member(self.config.node_id).is_some() {
+            if self.election.standby
+                && self.config.member(self.config.node_id).is_some()
+                && !self.is_rejoining()
+            {
                 self.election.standby = false; // a joining member is in: it may vote
             }
         } else {
@@ -542,7 +545,8 @@ impl<const N: usize> Node<N> {
         }
         self.config.members = core::mem::take(&mut self.members_staged);
         self.me_index = self.config.index_of(self.config.node_id).unwrap_or(0);
-        self.election.standby = false;
+        // (A rejoining node votes only once the rejoin rule allows it, §10.)
+        self.election.standby = self.is_rejoining();
         self.proposer.forget_prepared();
         self.event(Event::MemberListDiffers {
             version: Some(version),

@@ -190,7 +190,9 @@ pub(crate) enum Pending {
 /// loop.
 ///
 /// 1. **Start** with [`Node::first_boot`] (a brand-new node that never stored a record)
-///    or [`Node::restore`] (every later start, from the last stored [`Record`]).
+///    or [`Node::restore`] (every later start, from the last stored [`Record`]); a
+///    node joining a running cluster starts with [`Node::join`], one that lost its
+///    record with [`Node::rejoin`].
 /// 2. **Feed inputs**, each with `now` from a monotonic clock (never earlier than a
 ///    previous `now`):
 ///    - [`handle_frame`](Self::handle_frame) for every frame received (it verifies the
@@ -240,6 +242,15 @@ pub struct Node<const N: usize> {
     pub(crate) members_wanted: Option<(u64, u32)>,
     pub(crate) members_staged: heapless::Vec<crate::config::Member, N>,
     pub(crate) members_asked: Option<Instant>,
+    /// Rejoin after a lost record (§10, durable): 0 when not rejoining, else the first
+    /// instance this node may vote in (`rejoin::ASKING` until a majority answered). The
+    /// voters that answered (by position), the highest instance among them, when this
+    /// node last asked, and the nonce its answers must echo.
+    pub(crate) rejoin: u64,
+    pub(crate) rejoin_heard: u32,
+    pub(crate) rejoin_max: u64,
+    pub(crate) rejoin_asked: Option<Instant>,
+    pub(crate) rejoin_nonce: u32,
     /// Planted faults (test-only build).
     #[cfg(tenure_fault_injection)]
     pub(crate) faults: crate::fault::Faults,
@@ -288,6 +299,7 @@ impl<const N: usize> Node<N> {
             election: ElectionState::default(),
             members: MemberList::from_slice(&config.members),
             standby: false,
+            rejoin: 0,
         };
         Ok(Self::start(config, record, now, false))
     }
@@ -309,8 +321,34 @@ impl<const N: usize> Node<N> {
             election: ElectionState::default(),
             members: MemberList::from_slice(&config.members),
             standby: true,
+            rejoin: 0,
         };
         Ok(Self::start(config, record, now, false))
+    }
+
+    /// Starts a node that lost its record, as a new incarnation (never use
+    /// [`Node::first_boot`] for it: it would forget its promises). Its first output is
+    /// the record to store. It votes for no one, grants no guard and does not campaign
+    /// (it still follows the master and catches up) until it has heard the instances of
+    /// a majority of the other voters and learned two more instances decided after the
+    /// highest of them (`docs/algorithm.md` §10).
+    /// It keeps the restart silence of a restored node too. The rejoin is stored in the
+    /// record: a node restored while rejoining goes on rejoining.
+    pub fn rejoin(config: Config<N>, now: Instant) -> Result<Self, StartError> {
+        config.validate()?;
+        let record = Record {
+            cluster: config.cluster_id,
+            node: config.node_id,
+            incarnation: 1,
+            instance: 0,
+            promised: Ballot::ZERO,
+            accepted: None,
+            election: ElectionState::default(),
+            members: MemberList::from_slice(&config.members),
+            standby: true,
+            rejoin: crate::rejoin::ASKING,
+        };
+        Ok(Self::start(config, record, now, true))
     }
 
     /// Restarts a node from the last record it stored. The node's first output is the
@@ -396,6 +434,11 @@ impl<const N: usize> Node<N> {
             members_wanted: None,
             members_staged: heapless::Vec::new(),
             members_asked: None,
+            rejoin: record.rejoin,
+            rejoin_heard: 0,
+            rejoin_max: 0,
+            rejoin_asked: None,
+            rejoin_nonce: (seed ^ (seed >> 29)) as u32 ^ now.as_micros() as u32,
             #[cfg(tenure_fault_injection)]
             faults: crate::fault::Faults::default(),
             queue: OutputQueue::default(),
@@ -556,6 +599,15 @@ impl<const N: usize> Node<N> {
                 self.election.campaign_at = None;
             }
             crate::fault::Fault::SingleGuardSlot => self.guards.single_slot = on,
+            crate::fault::Fault::RejoinVotesAtOnce if on && self.rejoin != 0 => {
+                self.rejoin = 0;
+                self.election.standby = false;
+            }
+            crate::fault::Fault::RejoinForgetsSilence if on => {
+                self.guards.silent_until = Instant::ZERO;
+                self.election.silent_until = Instant::ZERO;
+                self.election.campaign_at = None;
+            }
             _ => {}
         }
     }
@@ -758,6 +810,7 @@ impl<const N: usize> Node<N> {
             election: self.election.state,
             members: MemberList::from_slice(&self.config.members),
             standby: self.election.standby,
+            rejoin: self.rejoin,
         }
     }
 
@@ -823,7 +876,7 @@ impl<const N: usize> Node<N> {
             return Err(match h.protocol {
                 // Only plausible versions count as another protocol (see wire::decode).
                 v if v > PROTOCOL_VERSION && v <= PROTOCOL_VERSION + 8 => DropReason::NewerProtocol,
-                1 | 2 => DropReason::OlderProtocol,
+                1..=3 => DropReason::OlderProtocol,
                 _ => DropReason::BadField,
             });
         }
@@ -855,6 +908,8 @@ impl<const N: usize> Node<N> {
             }
             Message::Renew { term, .. } | Message::Renewed { term, .. } => term,
             Message::MembersQuery { version, .. } | Message::MembersPart { version, .. } => version,
+            Message::RejoinReply { instance, .. } => instance,
+            Message::RejoinQuery { .. } => 0,
         };
         if instance > MAX_SANE_INSTANCE {
             return Err(DropReason::BadField);
@@ -918,6 +973,13 @@ impl<const N: usize> Node<N> {
             Message::Commit { ballot, .. } => ballot_ok(ballot),
             Message::Chosen { instance, op } => op_ok(&op, instance),
             Message::CatchUp { .. } | Message::MembersQuery { .. } => true,
+            Message::RejoinQuery { .. } => true,
+            Message::RejoinReply { promised, .. } => {
+                if !role.votes() {
+                    return Err(DropReason::NotMember);
+                }
+                ballot_ok(promised)
+            }
             Message::MembersPart {
                 total, start, part, ..
             } => {
@@ -1305,6 +1367,12 @@ impl<const N: usize> Node<N> {
                 start,
                 part,
             } => self.on_members_part(now, from, version, total, start, &part),
+            Message::RejoinQuery { nonce } => self.answer_rejoin(from, nonce),
+            Message::RejoinReply {
+                nonce,
+                instance,
+                promised,
+            } => self.on_rejoin_reply(now, from_index, nonce, instance, promised),
             Message::Renewed { ballot, term, seq } => {
                 let quorum = self.config.quorum();
                 let every = self.config.renew_every();
@@ -1357,6 +1425,8 @@ impl<const N: usize> Node<N> {
             // A learner only follows: its view of the master lasts as long.
             if state.version == Some(term) && state.master == Some(from) {
                 self.election.extend_view(from, now + lease);
+            } else if self.instance <= term && from != me {
+                self.request_catch_up(now, from); // (a rejoining node, say)
             }
             return true;
         }
@@ -1576,6 +1646,10 @@ impl<const N: usize> Node<N> {
     /// After every input: report view changes, let the election propose, renew, and
     /// re-arm the timers.
     pub(crate) fn step(&mut self, now: Instant) {
+        if self.rejoin != 0 {
+            self.check_rejoin(now);
+            self.ask_rejoin(now);
+        }
         self.propose_if_due(now);
         if self.lease_mode() {
             self.renew(now);

@@ -39,14 +39,18 @@ pub struct Record {
     /// The node votes for no one until its list is known to be the register's (a
     /// joining node, say).
     pub(crate) standby: bool,
+    /// A node rejoining after a lost record (`docs/algorithm.md` §10): 0 when not
+    /// rejoining; `u64::MAX` while it has not yet heard a majority's instances; else
+    /// the first instance it may vote in.
+    pub(crate) rejoin: u64,
 }
 
-/// "TNR" and the format. Format 3 adds the member list in force and the register's
-/// membership fields. Formats 2 (protocol 2) and 1 (protocol 1) are read too, with the
+/// "TNR" and the format. Format 4 adds the rejoin bound; format 3 (read with no rejoin
+/// in progress) added the member list in force and the register's membership fields. Formats 2 (protocol 2) and 1 (protocol 1) are read too, with the
 /// configured list in force: they hold the same durable Paxos state (promise,
 /// acceptance, instance, register, incarnation), and a node restored from one keeps the
 /// restart silence like any other.
-const MAGIC: [u8; 4] = *b"TNR\x03";
+const MAGIC: [u8; 4] = *b"TNR\x04";
 /// The oldest format still read.
 const OLDEST_FORMAT: u8 = 1;
 const CRC_LEN: usize = 4;
@@ -346,6 +350,7 @@ mod tests {
                 crate::config::Member::candidate(3),
             ]),
             standby: false,
+            rejoin: 0,
         }
     }
 
@@ -411,11 +416,23 @@ mod tests {
     }
 
     #[test]
-    fn format_1_and_2_records_are_read_with_the_configured_list_and_a_future_one_refused() {
+    fn format_1_2_and_3_records_are_read_and_a_future_one_refused() {
         let mut buf = [0u8; MAX_RECORD_SIZE];
         let n = sample().encode(&mut buf).unwrap();
-        assert_eq!(buf[3], 3, "this build writes format 3");
+        assert_eq!(buf[3], 4, "this build writes format 4");
         assert_eq!(Record::decode(&buf[..n]), Ok(sample()));
+        // Format 3: format 4 without the rejoin bound (its last byte, 0 here).
+        let mut three = buf;
+        three[3] = 3;
+        let crc = crc32(&three[..n - CRC_LEN - 1]);
+        three[n - CRC_LEN - 1..n - 1].copy_from_slice(&crc.to_le_bytes());
+        assert_eq!(Record::decode(&three[..n - 1]), Ok(sample()));
+        let rejoining = Record {
+            rejoin: u64::MAX,
+            ..sample()
+        };
+        let m = rejoining.encode(&mut buf).unwrap();
+        assert_eq!(Record::decode(&buf[..m]), Ok(rejoining));
         let old = |v: u8| {
             let mut b = [0u8; MAX_RECORD_SIZE];
             b[..4].copy_from_slice(b"TNR\x00");
@@ -437,7 +454,7 @@ mod tests {
                 Some(Op::Release { version: 40, .. })
             ));
         }
-        assert_eq!(old(4), Err(RecordError::UnknownFormat(4)));
+        assert_eq!(old(5), Err(RecordError::UnknownFormat(5)));
         assert_eq!(old(0), Err(RecordError::UnknownFormat(0)));
     }
 

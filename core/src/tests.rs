@@ -944,6 +944,13 @@ fn node_with_its_queue_fits_the_memory_budget() {
         ("members_wanted, _staged, _asked", {
             s(&n.members_wanted) + s(&n.members_staged) + s(&n.members_asked)
         }),
+        ("rejoin, _heard, _max, _asked, _nonce", {
+            s(&n.rejoin)
+                + s(&n.rejoin_heard)
+                + s(&n.rejoin_max)
+                + s(&n.rejoin_asked)
+                + s(&n.rejoin_nonce)
+        }),
         ("queue", s(&n.queue)),
         ("stats", s(&n.stats)),
     ];
@@ -955,8 +962,9 @@ fn node_with_its_queue_fits_the_memory_budget() {
     std::println!("size_of::<Node<5>>() = {size} bytes");
     // 2312 before membership changes, 2568 with them (the pending change, the list
     // being fetched, the bigger register state); then the BLAKE2s state of the tag
-    // keys (-24 B) and 32-bit counters (-128 B).
-    assert!(size <= 2416, "Node<5> is {size} bytes");
+    // keys (-24 B) and 32-bit counters (-128 B); +40 B for the rejoin (its bound, the
+    // voters heard, their highest instance, when it last asked, its nonce).
+    assert!(size <= 2456, "Node<5> is {size} bytes");
 }
 
 #[test]
@@ -1582,4 +1590,212 @@ fn a_member_that_missed_a_change_fetches_the_list_after_a_snapshot_and_votes_aga
             c.wait_master(lease() * 4);
         }
     }
+}
+
+// ----- rejoin after a lost record (docs/algorithm.md §10) -------------------------------
+
+impl Cluster {
+    /// Node `i` loses its record and starts again with [`Node::rejoin`].
+    fn wipe_and_rejoin(&mut self, i: usize) {
+        self.crash(i);
+        self.disks[i] = None;
+        self.nodes[i] = Some(Node::rejoin(self.configs[i].clone(), self.now).unwrap());
+        self.execs[i] = Executor::new();
+        self.drain(i);
+    }
+
+    /// The master releases and a new one is elected: two more instances decided.
+    fn two_more_instances(&mut self) {
+        let before = self.node(self.masters()[0]).instance();
+        self.with_master(|n, now| n.release(now)).unwrap();
+        assert!(self.run_until(lease() * 4, |c| c
+            .masters()
+            .first()
+            .is_some_and(|&m| c.node(m).instance() >= before + 2)));
+    }
+}
+
+#[test]
+fn a_rejoined_node_stands_by_until_the_rule_then_votes() {
+    for renewal in [Renewal::Lease, Renewal::Logged] {
+        for seed in 0..4 {
+            let mut c = Cluster::with_mode(
+                &(1..=3).map(Member::candidate).collect::<Vec<_>>(),
+                seed,
+                renewal,
+            );
+            let m = c.wait_master(lease() * 3);
+            c.two_more_instances();
+            let m2 = c.masters()[0];
+            let r = (0..3).find(|&i| i != m2).unwrap();
+            c.wipe_and_rejoin(r);
+            assert_eq!(c.disks[r].map(|d| d.incarnation()), Some(1), "stored first");
+            assert!(c.node(r).is_rejoining() && c.node(r).is_standby());
+            if renewal == Renewal::Lease {
+                // Renewals decide no instance: it follows the master and catches up,
+                // but votes for no one.
+                c.run_for(lease() * 2);
+                let n = c.node(r);
+                assert!(n.is_rejoining(), "seed {seed}: no instance decided since");
+                assert_eq!(n.master(c.now).map(|v| v.node), Some(c.configs[m2].node_id));
+                assert_eq!(n.stats().renews_answered, 0);
+                // It is no part of a majority yet: with the third node down, no master.
+                let third = (0..3).find(|&i| i != m2 && i != r).unwrap();
+                c.crash(third);
+                c.with_master(|n, now| n.release(now)).unwrap();
+                c.run_for(lease() * 4);
+                assert!(c.masters().is_empty(), "seed {seed}: the rejoiner voted");
+                c.restart(third);
+                c.wait_master(lease() * 4);
+            }
+            let _ = m;
+            c.two_more_instances();
+            c.run_for(lease() * 2);
+            assert!(
+                !c.node(r).is_rejoining(),
+                "seed {seed} {renewal}: the rule allows it"
+            );
+            assert!(!c.node(r).is_standby());
+            // Now it counts: with one of the others down, it and the other elect.
+            let master = c.masters()[0];
+            let down = (0..3).find(|&i| i != r && i != master).unwrap();
+            c.crash(down);
+            c.crash(master);
+            c.restart(master);
+            c.wait_master(lease() * 6);
+        }
+    }
+}
+
+#[test]
+fn a_node_that_crashes_while_rejoining_restarts_rejoining() {
+    let mut c = Cluster::new(3, 3);
+    let m = c.wait_master(lease() * 3);
+    let r = (0..3).find(|&i| i != m).unwrap();
+    c.wipe_and_rejoin(r);
+    c.run_for(lease());
+    let stored = c.disks[r].unwrap();
+    c.crash(r);
+    c.restart(r);
+    assert!(c.node(r).is_rejoining(), "the rejoin is durable");
+    assert_eq!(c.node(r).record().incarnation(), stored.incarnation() + 1);
+    c.run_for(lease() * 2);
+    assert!(c.node(r).is_rejoining());
+    c.two_more_instances();
+    c.two_more_instances();
+    c.run_for(lease());
+    assert!(!c.node(r).is_rejoining());
+    c.crash(r);
+    c.restart(r);
+    assert!(!c.node(r).is_rejoining(), "and so is its end");
+}
+
+#[test]
+fn hostile_rejoin_replies_are_dropped_or_counted_once() {
+    let mut c = Cluster::new(3, 5);
+    let m = c.wait_master(lease() * 3);
+    let r = (0..3).find(|&i| i != m).unwrap();
+    // Node r is cut off, so only forged replies reach it.
+    c.isolate(r, true);
+    c.wipe_and_rejoin(r);
+    let now = c.now;
+    let nonce = c.node(r).rejoin_nonce;
+    let from = c.configs[m].node_id;
+    let header = Header {
+        from,
+        ..c.node(m).header()
+    };
+    let send = |c: &mut Cluster, message: Message| {
+        let node = c.nodes[r].as_mut().unwrap();
+        let out = node.handle_message(now, &Packet { header, message });
+        c.drain(r);
+        out
+    };
+    let reply = |nonce, instance, round| Message::RejoinReply {
+        nonce,
+        instance,
+        promised: Ballot { round, node: from },
+    };
+    assert_eq!(
+        send(&mut c, reply(nonce, u64::MAX - 3, 1)),
+        Err(DropReason::BadField),
+        "an instance past the sane bound"
+    );
+    assert_eq!(
+        send(&mut c, reply(nonce, 5, u64::MAX)),
+        Err(DropReason::BadField),
+        "a round past the sane bound"
+    );
+    assert_eq!(
+        send(&mut c, reply(nonce ^ 1, 5, 1)),
+        Err(DropReason::Stale),
+        "another query's answer"
+    );
+    assert_eq!(send(&mut c, reply(nonce, 5, 7)), Ok(()));
+    assert_eq!(
+        send(&mut c, reply(nonce, 9, 7)),
+        Err(DropReason::Stale),
+        "one answer per voter"
+    );
+    let n = c.node(r);
+    assert_eq!(n.stats().dropped.bad_field, 2);
+    assert!(n.is_rejoining());
+    assert_eq!(
+        n.rejoin,
+        crate::rejoin::ASKING,
+        "one voter is not a majority of the others"
+    );
+    // The second voter's answer completes the majority: vote from 5 + 3 on, and rounds
+    // above the promise reported.
+    let other = (0..3).find(|&i| i != m && i != r).unwrap();
+    let from2 = c.configs[other].node_id;
+    let message = reply(nonce, 2, 1);
+    let node = c.nodes[r].as_mut().unwrap();
+    let packet = Packet {
+        header: Header {
+            from: from2,
+            ..header
+        },
+        message,
+    };
+    assert_eq!(node.handle_message(now, &packet), Ok(()));
+    c.drain(r);
+    let n = c.node(r);
+    assert_eq!(n.rejoin, 8);
+    assert_eq!(n.record().promised().round, 7);
+    assert_eq!(c.disks[r].unwrap().rejoin, 8, "the bound is stored");
+}
+
+#[test]
+fn a_rejoining_node_removed_and_added_again_follows_the_rule() {
+    let mut c = Cluster::new(3, 11);
+    let m = c.wait_master(lease() * 3);
+    let r = (0..3).find(|&i| i != m).unwrap();
+    c.wipe_and_rejoin(r);
+    c.run_for(lease());
+    let bound = c.node(r).rejoin;
+    assert!(
+        bound != crate::rejoin::ASKING && bound != 0,
+        "it heard a majority"
+    );
+    let id = c.configs[r].node_id;
+    c.with_master(|n, now| n.remove_member(id, now)).unwrap();
+    c.run_for(lease());
+    c.with_master(|n, now| n.add_member(Member::candidate(id.0), now))
+        .unwrap();
+    c.run_for(lease());
+    // Back in the list (fetched: it never heard of its removal), still standing by.
+    let n = c.node(r);
+    assert!(n.members().iter().any(|x| x.id == id) && n.is_rejoining());
+    assert!(c.lists_agree());
+    c.two_more_instances();
+    c.run_for(lease());
+    assert!(!c.node(r).is_rejoining(), "the rule lets it in");
+    // It counts: with the third node down, the master and it still elect.
+    let third = (0..3)
+        .find(|&i| i != r && !c.masters().contains(&i))
+        .unwrap();
+    c.crash(third);
+    c.with_master(|n, now| n.release(now)).unwrap();
+    c.wait_master(lease() * 4);
 }

@@ -23,11 +23,11 @@ use crate::config::{Member, NodeId, Renewal};
 use crate::election::{ElectionState, Op};
 use crate::time::Duration;
 
-/// The protocol version this build speaks: 3 (lease renewals, and membership changes
-/// through the register; see `docs/algorithm.md`).
+/// The protocol version this build speaks: 4 (lease renewals, membership changes
+/// through the register, and rejoin after a lost record; see `docs/algorithm.md`).
 /// Packets of any other version are dropped ([`WireError::Protocol`]) before the rest is
 /// read: a mixed cluster is refused, never run.
-pub const PROTOCOL_VERSION: u8 = 3;
+pub const PROTOCOL_VERSION: u8 = 4;
 
 /// Sent with every message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, MaxSize)]
@@ -161,6 +161,21 @@ pub enum Message {
         /// Up to [`MEMBERS_PER_PART`] members, in list order.
         part: [Option<Member>; MEMBERS_PER_PART],
     },
+    /// "What instance are you at, and what is your promise?" (a node rejoining after a
+    /// lost record, `docs/algorithm.md` §10).
+    RejoinQuery {
+        /// Echoed by the answer.
+        nonce: u32,
+    },
+    /// A voting member's answer to a [`Message::RejoinQuery`].
+    RejoinReply {
+        /// The query's.
+        nonce: u32,
+        /// The sender's first undecided instance.
+        instance: u64,
+        /// The sender's promise.
+        promised: Ballot,
+    },
 }
 
 /// Members carried by one [`Message::MembersPart`].
@@ -183,6 +198,8 @@ impl Message {
             Message::Renewed { .. } => "renewed",
             Message::MembersQuery { .. } => "members_query",
             Message::MembersPart { .. } => "members_part",
+            Message::RejoinQuery { .. } => "rejoin_query",
+            Message::RejoinReply { .. } => "rejoin_reply",
         }
     }
 }
@@ -253,6 +270,8 @@ impl fmt::Display for Message {
                 }
                 write!(f, ")")
             }
+            // (No formatting of their own: small parts feel every format string.)
+            Message::RejoinQuery { .. } | Message::RejoinReply { .. } => f.write_str(self.kind()),
         }
     }
 }

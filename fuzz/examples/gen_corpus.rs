@@ -166,6 +166,18 @@ fn packets() -> Vec<(&'static str, Packet)> {
         ),
         ("catch-up", m(Message::CatchUp { next_instance: 40 })),
         (
+            "rejoin-query",
+            m(Message::RejoinQuery { nonce: 0x1234_5678 }),
+        ),
+        (
+            "rejoin-reply",
+            m(Message::RejoinReply {
+                nonce: 0x1234_5678,
+                instance: 42,
+                promised: ballot,
+            }),
+        ),
+        (
             "snapshot",
             m(Message::Snapshot {
                 next_instance: 42,

@@ -44,6 +44,8 @@ fn instance_of(m: &Message) -> u64 {
         }
         Message::Renew { term, .. } | Message::Renewed { term, .. } => term,
         Message::MembersQuery { version, .. } | Message::MembersPart { version, .. } => version,
+        Message::RejoinReply { instance, .. } => instance,
+        Message::RejoinQuery { .. } => 0,
     }
 }
 

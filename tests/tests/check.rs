@@ -343,3 +343,27 @@ fn lease_model_removes_a_member_from_four_with_a_crash() {
         .iter()
         .any(|d| d.property == lease::MEMBERS_CHANGE && !d.violation));
 }
+
+#[test]
+fn a_rejoined_node_that_votes_at_once_is_caught() {
+    // n1 loses its record while it guards n2, and rejoins; with the rule and the silence
+    // planted away it lets n3 win while n2's renewed term runs (§10). The control rejoins
+    // n1 correctly: it stands by and votes for no one.
+    let steps = planted(Fault::RejoinVotesAtOnce, 10);
+    assert!(steps <= 6, "{steps}");
+}
+
+#[test]
+fn lease_model_rejoins_a_node_with_a_crash() {
+    // Any one node crashes, and may lose its record and rejoin, from the elected cluster.
+    let report = shown(lease::check(
+        LeaseOptions {
+            crashes: 1,
+            rejoin: true,
+            from_fresh: false,
+            ..LeaseOptions::default()
+        },
+        &limits(6),
+    ));
+    assert_clean(&report);
+}

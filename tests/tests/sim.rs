@@ -308,8 +308,11 @@ fn planted_lease_counted_from_success_is_caught() {
 /// every node until one reports two masters or a fencing-token violation; the same seeds
 /// without it must report no safety violation. Returns the seed that found it.
 fn find_core_fault(fault: Fault) -> u64 {
+    // (Without rejoins: the seeds are the ones these tests were sized on; rejoins have
+    // their planted fault's own test.)
     let control = SimOptions {
         renewal: Some(Renewal::Lease),
+        rejoins: false,
         ..SimOptions::default()
     };
     let planted = SimOptions {
@@ -589,6 +592,7 @@ fn regression_seed_0_single_voter_campaigns_again_after_release() {
 fn planted_two_member_step_is_found() {
     let control = SimOptions {
         nodes: 3,
+        rejoins: false,
         ..SimOptions::default()
     };
     let planted = SimOptions {
@@ -644,4 +648,53 @@ fn membership_changes_are_drawn_and_checked() {
         changes >= 10,
         "only {changes} membership changes in 40 seeds"
     );
+}
+
+#[test]
+fn planted_rejoin_that_votes_at_once_is_found() {
+    // A node that lost its record votes before the rejoin rule allows it (§10): it forgot
+    // its promises and acceptances, and two values are chosen in one instance (or two
+    // masters, or a token repeated). Every run of the planted build wipes and rejoins.
+    for nodes in [3, 5] {
+        let control = SimOptions {
+            nodes,
+            ..SimOptions::default()
+        };
+        let planted = SimOptions {
+            fault: Some(Fault::RejoinVotesAtOnce),
+            ..control.clone()
+        };
+        let found = (0..CORE_FAULT_SEEDS).find_map(|seed| {
+            let report = run_seed(&planted, seed, false);
+            report
+                .violations
+                .iter()
+                .find(|v| v.kind.is_safety())
+                .map(|v| (seed, v.clone()))
+        });
+        let Some((seed, v)) = found else {
+            panic!("rejoin-votes-at-once: no seed below {CORE_FAULT_SEEDS} on {nodes} nodes");
+        };
+        println!(
+            "rejoin-votes-at-once, {nodes} nodes: found by seed {seed}: {v}\n  replay: {}",
+            planted.replay_command(seed)
+        );
+        // The same seed with rejoins as drawn, and with this node's rejoin forced, is
+        // clean without the fault.
+        for control in [
+            control.clone(),
+            SimOptions {
+                fault: Some(Fault::RejoinOldBallot),
+                ..control.clone()
+            },
+        ] {
+            let clean = run_seed(&control, seed, false);
+            let bad: Vec<_> = clean
+                .violations
+                .iter()
+                .filter(|v| v.kind.is_safety())
+                .collect();
+            assert!(bad.is_empty(), "seed {seed}: {bad:?}");
+        }
+    }
 }

@@ -31,7 +31,9 @@ usage: tenure-check [options]
                        cluster right after its first election, or both (default both)
   --fault F            none | drop-persist | ignore-version-check | understated-drift |
                        no-restart-silence | single-guard-slot | reuse-seq | double-age |
-                       two-member-step (with --members add)
+                       two-member-step (with --members add) | rejoin-votes-at-once |
+                       rejoin-forgets-silence (with --rejoin)
+  --rejoin             lease model: a crashed node may lose its record once and rejoin
   --members M          lease model: off | add | remove: the master may add a joining node
                        (one slot more than --nodes) or remove any member, once (default off)
   --renewal R          lease | logged: the nodes' renewal mode (default lease, protocol 2)
@@ -74,6 +76,7 @@ struct Args {
     until: Option<&'static str>,
     quiet: bool,
     members: lease::Membership,
+    rejoin: bool,
 }
 
 fn parse() -> Result<Args, String> {
@@ -100,6 +103,7 @@ fn parse() -> Result<Args, String> {
         until: None,
         quiet: false,
         members: lease::Membership::Off,
+        rejoin: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -155,6 +159,7 @@ fn parse() -> Result<Args, String> {
                 })?);
             }
             "--quiet" => a.quiet = true,
+            "--rejoin" => a.rejoin = true,
             "--members" => {
                 a.members = match value()?.as_str() {
                     "off" => lease::Membership::Off,
@@ -286,6 +291,7 @@ fn main() -> ExitCode {
                     fault: args.fault.unwrap_or_default(),
                     timing: timing(defaults.timing),
                     membership: args.members,
+                    rejoin: args.rejoin,
                     ..defaults
                 };
                 (options, args.lease_depth.unwrap_or(args.depth))

@@ -106,6 +106,9 @@ pub struct LeaseOptions {
     pub prelude: Vec<Prelude>,
     /// A membership change the master may make once (§9).
     pub membership: Membership,
+    /// A crashed node may lose its record once and start again with `Node::rejoin`
+    /// (§10).
+    pub rejoin: bool,
 }
 
 /// The membership change of a lease-model run.
@@ -187,6 +190,7 @@ impl Default for LeaseOptions {
             },
             prelude: Vec::new(),
             membership: Membership::Off,
+            rejoin: false,
         }
     }
 }
@@ -195,9 +199,10 @@ impl LeaseOptions {
     /// A one-line description.
     pub fn describe(&self) -> String {
         format!(
-            "nodes={} members={} renewal={} lease={} drift={}ppm crashes<={} network={} commands={} tick={} start={}{} fault={}",
+            "nodes={} members={}{} renewal={} lease={} drift={}ppm crashes<={} network={} commands={} tick={} start={}{} fault={}",
             self.nodes,
             self.membership,
+            if self.rejoin { " rejoin=on" } else { "" },
             self.timing.renewal,
             self.timing.lease,
             self.timing.drift_ppm,
@@ -336,6 +341,8 @@ pub struct LeaseState {
     pub max_token: Option<u64>,
     /// The one membership change was made.
     pub members_changed: bool,
+    /// The one rejoin after a lost record was made.
+    pub rejoined: bool,
 }
 
 /// What was observed of one instance of the register.
@@ -358,6 +365,7 @@ impl LeaseState {
             &self.applied,
             self.max_token,
             self.members_changed,
+            self.rejoined,
         )
     }
 }
@@ -401,6 +409,8 @@ pub enum LeaseAction {
     Crash(u8),
     /// Restore a crashed node from its saved record.
     Recover(u8),
+    /// A crashed node lost its record: it starts again with `Node::rejoin` (§10).
+    Rejoin(u8),
     /// The master is told to release.
     Release(u8),
     /// The master is told to hand over to the next node.
@@ -573,6 +583,7 @@ impl LeaseModel {
             applied: BTreeMap::new(),
             max_token: None,
             members_changed: false,
+            rejoined: false,
         };
         for i in 0..self.options.nodes {
             let mut node = TNode::first_boot(self.configs[i].clone(), Instant::ZERO)
@@ -633,6 +644,7 @@ impl LeaseModel {
             LeaseAction::Tick => "real time moves one tick".to_string(),
             LeaseAction::Crash(i) => format!("n{} CRASHES", i + 1),
             LeaseAction::Recover(i) => format!("n{} restarts from its saved record", i + 1),
+            LeaseAction::Rejoin(i) => format!("n{} lost its record and rejoins", i + 1),
             LeaseAction::Release(i) => format!("n{} is told to release", i + 1),
             LeaseAction::HandOver(i) => format!(
                 "n{} is told to hand over to n{}",
@@ -1056,7 +1068,12 @@ impl Model for LeaseModel {
                         }
                     }
                 }
-                None if slot.disk.is_some() => actions.push(LeaseAction::Recover(i8)),
+                None if slot.disk.is_some() => {
+                    actions.push(LeaseAction::Recover(i8));
+                    if self.options.rejoin && !s.rejoined {
+                        actions.push(LeaseAction::Rejoin(i8));
+                    }
+                }
                 None => {}
             }
         }
@@ -1120,6 +1137,18 @@ impl Model for LeaseModel {
                 let mut node =
                     TNode::restore(self.configs[i].clone(), record, now).expect("valid record");
                 self.options.fault.plant(&mut node, i, s.slots.len(), true);
+                s.slots[i].running = Some(Arc::new(Running::new(node)));
+                chosen = self.drain(&mut s, i, true);
+                None
+            }
+            LeaseAction::Rejoin(i) => {
+                let i = usize::from(i);
+                let now = self.local(&s, i);
+                let mut node =
+                    TNode::rejoin(self.configs[i].clone(), now).expect("valid configuration");
+                self.options.fault.plant_rejoin(&mut node);
+                s.rejoined = true;
+                s.slots[i].disk = None;
                 s.slots[i].running = Some(Arc::new(Running::new(node)));
                 chosen = self.drain(&mut s, i, true);
                 None
@@ -1277,6 +1306,32 @@ pub fn scenario(fault: Fault) -> Option<Scenario> {
             ],
             9,
         ),
+        Fault::RejoinVotesAtOnce | Fault::RejoinForgetsSilence => {
+            // As for NoRestartSilence, but n1 loses its record and rejoins.
+            return Some(Scenario {
+                options: LeaseOptions {
+                    rejoin: true,
+                    prelude: vec![
+                        Prelude::Run {
+                            until_us: 99_000,
+                            lose: Prelude::links_of(2, 3),
+                            hold: Vec::new(),
+                        },
+                        Prelude::Do(LeaseAction::Crash(0)),
+                        Prelude::Do(LeaseAction::Rejoin(0)),
+                        // n1 and n3 talk, n2 hears nothing more: n3 campaigns when its
+                        // view of n2 ends, while n2's term lasts.
+                        Prelude::Run {
+                            until_us: 190_000,
+                            lose: vec![(0, 1), (1, 0), (2, 1), (1, 2)],
+                            hold: Vec::new(),
+                        },
+                    ],
+                    ..base
+                },
+                depth: 6,
+            });
+        }
         Fault::ReuseSeq => (
             vec![
                 Prelude::Run {

@@ -92,11 +92,16 @@ pub enum Fault {
     /// Lease model with a membership change: every node applies a two-member change (a
     /// member swapped for the joining node) in one step (§9).
     TwoMemberStep,
+    /// Lease model with a rejoin: the rejoining node votes at once, with no rule and no
+    /// silence, as a node started over a lost record with `first_boot` would (§10).
+    RejoinVotesAtOnce,
+    /// Lease model with a rejoin: the rejoining node keeps no silence (§10).
+    RejoinForgetsSilence,
 }
 
 impl Fault {
     /// Every fault, `None` first.
-    pub const ALL: [Fault; 9] = [
+    pub const ALL: [Fault; 11] = [
         Fault::None,
         Fault::DropPersist,
         Fault::IgnoreVersionCheck,
@@ -106,6 +111,8 @@ impl Fault {
         Fault::ReuseSeq,
         Fault::DoubleAge,
         Fault::TwoMemberStep,
+        Fault::RejoinVotesAtOnce,
+        Fault::RejoinForgetsSilence,
     ];
 
     /// The kebab-case name (`--fault` of `tenure-check`).
@@ -120,6 +127,8 @@ impl Fault {
             Fault::ReuseSeq => "reuse-seq",
             Fault::DoubleAge => "double-age",
             Fault::TwoMemberStep => "two-member-step",
+            Fault::RejoinVotesAtOnce => "rejoin-votes-at-once",
+            Fault::RejoinForgetsSilence => "rejoin-forgets-silence",
         }
     }
 
@@ -139,6 +148,23 @@ impl Fault {
             _ => return,
         };
         node.inject_fault(core, true);
+    }
+}
+
+impl Fault {
+    /// Switches a rejoin fault's core hook on in `node`, right after `Node::rejoin`.
+    pub fn plant_rejoin(self, node: &mut TNode) {
+        use tenure::fault::Fault as Core;
+        match self {
+            Fault::RejoinVotesAtOnce => {
+                // Votes at once, as a node started over a lost record with `first_boot`
+                // would: no rejoin rule, no silence.
+                node.inject_fault(Core::RejoinVotesAtOnce, true);
+                node.inject_fault(Core::RejoinForgetsSilence, true);
+            }
+            Fault::RejoinForgetsSilence => node.inject_fault(Core::RejoinForgetsSilence, true),
+            _ => {}
+        }
     }
 }
 

@@ -255,6 +255,11 @@ impl Checker {
         }
     }
 
+    /// Node `i` lost its record (it rejoins): its disk starts again from nothing.
+    pub fn on_wipe(&mut self, i: usize) {
+        self.disk_version[i] = None;
+    }
+
     /// Node `i` stored `record`.
     pub fn on_persist(&mut self, at: u64, i: usize, record: &Record) {
         let v = record.election().version;

@@ -122,6 +122,9 @@ pub struct SimOptions {
     /// Membership changes (one member added or removed through the register), in half
     /// the runs, drawn by the seed.
     pub members: bool,
+    /// A node loses its record and rejoins (`Node::rejoin`), in half the runs, drawn by
+    /// the seed.
+    pub rejoins: bool,
     /// Percentage of runs that crash nodes right after sends (the persist-before-send
     /// check).
     pub crash_after_send_pct: u32,
@@ -167,6 +170,7 @@ impl Default for SimOptions {
             crashes: true,
             commands: true,
             members: true,
+            rejoins: true,
             crash_after_send_pct: 25,
             roles: true,
             plant: Plant::None,
@@ -265,6 +269,9 @@ impl SimOptions {
         if self.members != d.members {
             flag("members", on(self.members));
         }
+        if self.rejoins != d.rejoins {
+            flag("rejoins", on(self.rejoins));
+        }
         if self.crash_after_send_pct != d.crash_after_send_pct {
             flag("crash-after-send", self.crash_after_send_pct.to_string());
         }
@@ -320,6 +327,7 @@ impl SimOptions {
             "crashes" => self.crashes = parse_on(name, value)?,
             "commands" => self.commands = parse_on(name, value)?,
             "members" => self.members = parse_on(name, value)?,
+            "rejoins" => self.rejoins = parse_on(name, value)?,
             "crash-after-send" => self.crash_after_send_pct = parse_num(name, value)?,
             "roles" => self.roles = parse_on(name, value)?,
             "plant" => {
@@ -445,6 +453,7 @@ OPTIONS (defaults in brackets; durations take us, ms or s, bare numbers are ms):
   --crashes on|off      crashes and restarts [on]
   --commands on|off     releases, hand-overs, campaigns [on]
   --members on|off      membership changes in half the runs [on]
+  --rejoins on|off      a node's record wiped and the node rejoined, in half the runs [on]
   --crash-after-send P  percent of runs that crash nodes right after sends [25]
   --roles on|off        vary roles and priorities by seed [on]
   --plant KIND          plant a driver fault: none, send-before-persist,

@@ -84,6 +84,8 @@ pub struct Summary {
     pub elections: u64,
     /// Releases and hand-overs a master accepted.
     pub releases: u64,
+    /// Records wiped (nodes rejoined), and rejoined nodes that voted again.
+    pub rejoins: (u64, u64),
     /// Crashes (all causes).
     pub crashes: u64,
     /// Crashes between two outputs of one input.
@@ -146,6 +148,8 @@ impl Summary {
         self.events += s.events;
         self.elections += s.elections;
         self.releases += s.releases;
+        self.rejoins.0 += s.rejoins;
+        self.rejoins.1 += s.rejoins_done;
         self.crashes += s.crashes;
         self.mid_drain_crashes += s.mid_drain_crashes;
         self.after_send_crashes += s.after_send_crashes;
@@ -267,6 +271,10 @@ impl Summary {
         row("events", self.events.to_string());
         row("elections (BecameMaster)", self.elections.to_string());
         row("releases and hand-overs", self.releases.to_string());
+        row(
+            "records wiped, rejoined / voting again",
+            format!("{} / {}", self.rejoins.0, self.rejoins.1),
+        );
         row(
             "crashes",
             format!(

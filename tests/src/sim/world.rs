@@ -74,6 +74,10 @@ pub struct RunStats {
     pub releases: u64,
     /// Membership changes a master accepted (proposed).
     pub member_changes: u64,
+    /// Nodes whose record was wiped, started again with `Node::rejoin`.
+    pub rejoins: u64,
+    /// Rejoined nodes the rule let vote again.
+    pub rejoins_done: u64,
     /// Crashes, all causes.
     pub crashes: u64,
     /// Crashes between two outputs of one input.
@@ -261,6 +265,8 @@ struct Slot {
     seen_completed: u64,
     /// A spare slot: not a member until the master adds it; its first start joins.
     spare: bool,
+    /// The record was wiped: the next start rejoins.
+    wiped: bool,
 }
 
 /// The counters at the start of the steady window.
@@ -343,6 +349,8 @@ struct World {
     settle_from: u64,
     /// The lossy stretch has run.
     lossy_done: bool,
+    /// Calm phase: releases given to let a rejoined node in, and when the last was.
+    let_in: (u32, u64),
     /// Random choices of the late answers ([`Params::late_ppm`]), apart from `rng`.
     aux: SimRng,
     /// The master being watched in the lossy stretch.
@@ -350,6 +358,10 @@ struct World {
     /// Membership changes in this run, and their random choices (a stream of their own,
     /// so that runs without them replay as before).
     members_on: bool,
+    /// Wiped records and rejoins in this run, and their random choices (a stream of
+    /// their own, so the rest of a seed's schedule is the same until the first wipe).
+    rejoins_on: bool,
+    rrng: SimRng,
     mrng: SimRng,
     /// Members at the start (the spare slots come after them).
     base_n: usize,
@@ -439,6 +451,7 @@ impl World {
                     sends_reported: false,
                     seen_completed: 0,
                     spare: false,
+                    wiped: false,
                 }
             })
             .collect();
@@ -501,6 +514,9 @@ impl World {
         let mut mrng = SimRng::new(seed.wrapping_mul(0xD6E8_FEB8_6659_FD93) ^ 0x3E3B);
         let members_on =
             opts.fault == Some(Fault::TwoMemberStep) || opts.members && mrng.chance(1, 2);
+        let mut rrng = SimRng::new(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x4E10);
+        let rejoins_on =
+            opts.fault.is_some_and(is_rejoin_fault) || opts.rejoins && rrng.chance(1, 2);
         let spares = if members_on {
             (MAX_NODES - n).min(2)
         } else {
@@ -564,6 +580,7 @@ impl World {
                     sends_reported: false,
                     seen_completed: 0,
                     spare: true,
+                    wiped: false,
                 });
             }
         }
@@ -607,8 +624,11 @@ impl World {
             liveness_due: 0,
             settle_from: chaos_end,
             lossy_done: false,
+            let_in: (0, 0),
             lossy_master: None,
             members_on,
+            rejoins_on,
+            rrng,
             mrng,
             base_n: n,
             aux,
@@ -838,6 +858,7 @@ impl World {
             }
             Ev::Chaos => self.chaos(),
             Ev::CalmStart => self.calm_start(),
+            // (Moved on by each release that lets a rejoined node in.)
             Ev::LivenessDeadline if self.now < self.liveness_due => {}
             Ev::LivenessDeadline => {
                 if self.phase == Phase::Calm && !self.timing_holds() {
@@ -902,7 +923,20 @@ impl World {
             s.clock.offset = self.rng.below(1 << 40);
         }
         let local = s.clock.local(self.now);
+        let (wiped, me) = (s.wiped && s.disk.is_none(), s.id);
+        if wiped {
+            // Rejoin with the list in force, if it holds this node (a node removed
+            // meanwhile keeps its own, and stands by).
+            if let Some(list) = self.current_list().filter(|l| l.iter().any(|m| m.id == me)) {
+                config.members.clear();
+                for m in list {
+                    config.members.push(m).expect("lists fit");
+                }
+            }
+        }
+        let s = &mut self.slots[i];
         let (node, how) = match s.disk {
+            None if s.wiped => (SimNode::rejoin(config, local), "rejoin"),
             Some(record) if !amnesia => (SimNode::restore(config, record, local), "restore"),
             None if s.spare => (SimNode::join(config, local), "join"),
             _ => (SimNode::first_boot(config, local), "first boot"),
@@ -910,7 +944,13 @@ impl World {
         let mut node = node.expect("valid configuration and record");
         if let Some(fault) = self.opts.fault {
             // The silence is what a restore sets up: the fault clears it right after.
-            if fault != Fault::NoRestartSilence || how == "restore" {
+            let at_rejoin = matches!(
+                fault,
+                Fault::RejoinVotesAtOnce | Fault::RejoinForgetsSilence
+            );
+            if (fault != Fault::NoRestartSilence || how == "restore")
+                && (!at_rejoin || how == "rejoin")
+            {
                 node.inject_fault(fault, true);
             }
         }
@@ -932,6 +972,27 @@ impl World {
         if self.slots[i].node.is_some() {
             self.observe(i);
         }
+    }
+
+    /// The member list of the live node furthest on that is not standing by.
+    fn current_list(&self) -> Option<Vec<Member>> {
+        self.slots
+            .iter()
+            .filter_map(|s| s.node.as_deref())
+            .filter(|n| !n.is_standby())
+            .max_by_key(|n| n.instance())
+            .map(|n| n.members().to_vec())
+    }
+
+    /// Node `i` crashes and loses its record; it restarts with `Node::rejoin`.
+    pub(super) fn wipe(&mut self, i: usize, restart_after: u64) {
+        self.crash(i, "record lost", Some(restart_after));
+        let s = &mut self.slots[i];
+        if s.disk.take().is_some() || s.wiped {
+            s.wiped = true;
+            self.stats.rejoins += 1;
+        }
+        self.checker.on_wipe(i);
     }
 
     fn crash(&mut self, i: usize, why: &str, restart_after: Option<u64>) {
@@ -1231,6 +1292,13 @@ impl World {
         };
         let state = *node.election_state();
         let version = node.version();
+        if self.slots[i].wiped && !node.is_rejoining() && self.slots[i].disk.is_some() {
+            self.slots[i].wiped = false;
+            self.stats.rejoins_done += 1; // the rule let it vote again
+        }
+        let Some(node) = self.slots[i].node.as_ref() else {
+            return;
+        };
         if !node.is_standby() {
             // (A standby node knows its list is not the register's yet.)
             self.checker
@@ -1354,6 +1422,18 @@ impl World {
                 let since = self.masters_since.1;
                 if self.stats.calm_to_master.is_none() {
                     self.stats.calm_to_master = Some(since.saturating_sub(self.chaos_end));
+                }
+                if self.rejoining() != 0 && self.let_in.0 < 8 {
+                    // A rejoined node votes only after two more instances (§10): the
+                    // operator has the master release to let it in, once per lease.
+                    if self.let_in.0 == 0 || self.now >= self.let_in.1 + self.lease {
+                        self.let_in = (self.let_in.0 + 1, self.now);
+                        let _ = self.input(m, Input::Release);
+                        let bound = self.liveness_bound();
+                        self.liveness_due = self.now + bound;
+                        self.schedule(self.now + bound, Ev::LivenessDeadline);
+                    }
+                    return;
                 }
                 if self.opts.lossy.as_micros() > 0 && !self.lossy_done {
                     self.lossy_start(m);
@@ -1505,4 +1585,15 @@ impl World {
             trace: self.trace,
         }
     }
+}
+
+/// Whether `f` is one of the rejoin rule's planted faults (runs then always rejoin).
+fn is_rejoin_fault(f: Fault) -> bool {
+    matches!(
+        f,
+        Fault::RejoinVotesAtOnce
+            | Fault::RejoinForgetsSilence
+            | Fault::RejoinOldBallot
+            | Fault::RejoinOneInstance
+    )
 }

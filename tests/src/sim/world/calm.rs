@@ -174,10 +174,22 @@ impl World {
             .collect()
     }
 
+    /// The nodes rejoining (or wiped and about to), as a mask.
+    pub(super) fn rejoining(&self) -> u32 {
+        (0..self.n())
+            .filter(|&i| {
+                let s = &self.slots[i];
+                s.wiped || s.node.as_ref().is_some_and(|n| n.is_rejoining())
+            })
+            .fold(0, |acc, i| acc | 1 << i)
+    }
+
     /// With `down` crashed, and any one more candidate crashed too, a majority of
     /// voters (of the list in force) and another candidate remain.
     pub(super) fn survives_a_crash(&self, down: u32, _quorum: usize) -> bool {
         let members = self.current_members();
+        // A rejoining node votes for no one yet: it counts as down.
+        let down = down | self.rejoining();
         let quorum = members.iter().filter(|m| m.1.role.votes()).count() / 2 + 1;
         let up = |gone: u32, pred: &dyn Fn(&Member) -> bool| {
             members

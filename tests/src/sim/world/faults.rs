@@ -32,6 +32,19 @@ impl World {
         if self.phase != Phase::Chaos || self.now >= self.chaos_end {
             return;
         }
+        // A node loses its record (the master too, at times) and rejoins; one at a
+        // time (a majority that lost its records cannot recover). Drawn from a stream
+        // of its own, on top of the event below.
+        if self.rejoins_on && self.rrng.chance(1, 10) && self.rejoining() == 0 {
+            let up: Vec<usize> = (0..self.n())
+                .filter(|&i| self.slots[i].node.is_some())
+                .collect();
+            if !up.is_empty() {
+                let i = up[self.rrng.index(up.len())];
+                let down = self.rrng.range(1_000, 2 * self.lease);
+                self.wipe(i, down);
+            }
+        }
         let o = &self.opts;
         let mut kinds: Vec<(u32, u8)> = vec![(8, 0)];
         if o.crashes {
@@ -53,6 +66,7 @@ impl World {
         if self.members_on {
             kinds.push((12, 9));
         }
+
         let total: u32 = kinds.iter().map(|k| k.0).sum();
         let mut pick = self.rng.below(u64::from(total)) as u32;
         let mut kind = 0;
