@@ -17,7 +17,11 @@
 //! word without a value: this is the node's very first start, so an erased
 //! flash may start it with nothing; without it a node whose flash holds no
 //! record halts, since starting from nothing could forget its promises; a
-//! stored record is always used, `first_boot` or not).
+//! stored record is always used, `first_boot` or not), `rejoin` (a word
+//! without a value: the flash of a node that was a member was wiped or
+//! replaced, so it rejoins as a new incarnation that votes only once the
+//! recovery rule allows it; ignored, like `first_boot`, when a record is
+//! stored).
 //! With the `eth` feature also `ip=A.B.C.D/PREFIX` (required: this node's
 //! static IPv4 address) and `peers=ID@A.B.C.D:PORT,...` (required: every
 //! member's UDP address, this node's included, as in the `[[members]]` of a
@@ -50,6 +54,8 @@ pub struct Settings {
     pub flash_path: String<MAX_PATH>,
     /// `first_boot`: an erased flash may start the node with nothing.
     pub first_boot: bool,
+    /// `rejoin`: an erased flash starts the node as a rejoining member.
+    pub rejoin: bool,
     /// The Ethernet link's addresses (`ip=`, `peers=`).
     #[cfg(feature = "eth")]
     pub net: crate::net::NetSettings,
@@ -88,6 +94,8 @@ pub enum CmdlineError {
     BadRenewal,
     /// A `key=value` pair with an unknown key, or a word without `=`.
     UnknownKey,
+    /// Both `first_boot` and `rejoin`: a node is either new or was a member.
+    FirstBootAndRejoin,
     /// `ip=` or a `peers=` entry does not parse, or this node's entry is
     /// not on `ip=`.
     #[cfg(feature = "eth")]
@@ -112,6 +120,7 @@ impl CmdlineError {
             Self::PathTooLong => "flash path too long",
             Self::BadRenewal => "renewal must be lease or logged",
             Self::UnknownKey => "unknown key or a word without =",
+            Self::FirstBootAndRejoin => "first_boot and rejoin exclude each other",
             #[cfg(feature = "eth")]
             Self::BadAddress => "bad ip=A.B.C.D/N or peers=ID@A.B.C.D:PORT,...",
             #[cfg(feature = "eth")]
@@ -200,19 +209,22 @@ fn cut(s: &str, sep: u8) -> Option<(&str, &str)> {
 
 /// The word that allows a first boot on an erased flash.
 const FIRST_BOOT: &str = "first_boot";
+/// The word that makes a node with an erased flash rejoin.
+const REJOIN: &str = "rejoin";
 
-/// Parses `<kernel path> key=value ... [first_boot]`. The first word is
-/// skipped only if it has no `=` and is not `first_boot`, so a bare
+/// Parses `<kernel path> key=value ... [first_boot|rejoin]`. The first word
+/// is skipped only if it has no `=` and is neither word, so a bare
 /// `id=1 members=1` parses too.
 pub fn parse(line: &str) -> Result<Settings, CmdlineError> {
     let mut words = line.split_ascii_whitespace().peekable();
     if words
         .peek()
-        .is_some_and(|w| cut(w, b'=').is_none() && *w != FIRST_BOOT)
+        .is_some_and(|w| cut(w, b'=').is_none() && *w != FIRST_BOOT && *w != REJOIN)
     {
         words.next();
     }
     let mut first_boot = false;
+    let mut rejoin = false;
     let mut id = None;
     let mut cluster = 1;
     let mut key = None;
@@ -225,6 +237,10 @@ pub fn parse(line: &str) -> Result<Settings, CmdlineError> {
     for word in words {
         if word == FIRST_BOOT {
             first_boot = true;
+            continue;
+        }
+        if word == REJOIN {
+            rejoin = true;
             continue;
         }
         let (name, value) = cut(word, b'=').ok_or(CmdlineError::UnknownKey)?;
@@ -285,6 +301,9 @@ pub fn parse(line: &str) -> Result<Settings, CmdlineError> {
                 && flash_path.push_str(".flash").is_ok()
         }
     };
+    if first_boot && rejoin {
+        return Err(CmdlineError::FirstBootAndRejoin);
+    }
     if !written || flash_path.push('\0').is_err() {
         return Err(CmdlineError::PathTooLong);
     }
@@ -297,6 +316,7 @@ pub fn parse(line: &str) -> Result<Settings, CmdlineError> {
         renewal,
         flash_path,
         first_boot,
+        rejoin,
         #[cfg(feature = "eth")]
         net,
     })

@@ -206,12 +206,14 @@ enum Start {
     Restore(Record),
     /// For the first time: the flash is erased and `first_boot` was given.
     FirstBoot,
-    /// The flash is erased and `first_boot` was not given.
+    /// The flash is erased and `rejoin` was given: it was wiped or replaced.
+    Rejoin,
+    /// The flash is erased and neither `first_boot` nor `rejoin` was given.
     NoRecord,
 }
 
 /// Exit code of a node whose flash holds no record, started without
-/// `first_boot`.
+/// `first_boot` or `rejoin`.
 pub const EXIT_NO_RECORD: i32 = 8;
 
 /// Starts the node from its stored record, or for the first time if there is
@@ -237,8 +239,8 @@ where
     let start = match store.load().await {
         Ok(Some(bytes)) => match Record::decode(bytes) {
             Ok(record) => {
-                if settings.first_boot {
-                    warn!("first_boot ignored: the flash holds a record");
+                if settings.first_boot || settings.rejoin {
+                    warn!("first_boot/rejoin ignored: the flash holds a record");
                 }
                 Start::Restore(record)
             }
@@ -248,6 +250,10 @@ where
             }
         },
         Ok(None) if settings.first_boot => Start::FirstBoot,
+        Ok(None) if settings.rejoin => {
+            warn!("no record in flash: rejoining as a new incarnation (votes once the recovery rule allows)");
+            Start::Rejoin
+        }
         Ok(None) => Start::NoRecord,
         Err(e) => {
             error!("flash read failed: {}", e);
@@ -260,6 +266,7 @@ where
         let node = match start {
             Start::Restore(record) => TenureNode::restore(config, record, now()),
             Start::FirstBoot => TenureNode::first_boot(config, now()),
+            Start::Rejoin => TenureNode::rejoin(config, now()),
             Start::NoRecord => no_record(),
         };
         match node {
@@ -277,11 +284,11 @@ where
     })
 }
 
-/// The flash holds no record and the command line did not say `first_boot`:
-/// a node that stored records before (a replaced or wiped flash) must not
-/// start from nothing, so it halts.
+/// The flash holds no record and the command line said neither `first_boot`
+/// nor `rejoin`: a node that stored records before (a replaced or wiped
+/// flash) must not start from nothing, so it halts.
 fn no_record() -> ! {
-    error!("no record in flash: add first_boot to the command line for a node's very first start; halting");
+    error!("no record in flash: add first_boot for a node's very first start, or rejoin for a member whose flash was wiped; halting");
     halt(EXIT_NO_RECORD);
 }
 
@@ -440,7 +447,7 @@ where
         let wear = self.io.store.flash().wear();
         let s = self.node.stats();
         event!(
-            "EVENT stats in={} out={} dropped={} bad_tag={} malformed={} stale={} backlog={} not_for_us={} link_errors={} persists={} persist_us_avg={} persist_us_max={} flash_writes={} flash_bytes={} flash_erases={} elections={} won={} renewals={} renewals_completed={} round_timeouts={} at_us={}",
+            "EVENT stats in={} out={} dropped={} bad_tag={} malformed={} stale={} backlog={} not_for_us={} link_errors={} persists={} persist_us_avg={} persist_us_max={} flash_writes={} flash_bytes={} flash_erases={} elections={} won={} renewals={} renewals_completed={} round_timeouts={} rejoining={} at_us={}",
             s.messages_in,
             s.messages_out,
             s.dropped.total(),
@@ -461,6 +468,7 @@ where
             s.renewals,
             s.renewals_completed,
             s.round_timeouts,
+            u8::from(self.node.is_rejoining()),
             now().as_micros()
         );
         #[cfg(feature = "eth")]

@@ -12,6 +12,9 @@ Checks, each with a deadline:
      with a higher fencing token;
   3. the killed node restarts from its flash file (incarnation goes up)
      and learns the current master;
+  3b. a follower whose flash file was deleted, started with `rejoin`,
+     follows the master and stands by (`rejoining=1`), and votes again
+     (`rejoining=0`) after two hand-overs decide new instances;
   4. broken frames (too short, bad COBS, too long) and hostile ones (for
      another node, garbage packets) written onto a node's link are dropped
      and counted, and the cluster goes on.
@@ -61,9 +64,9 @@ class Node:
         self.events = []  # (time, name, {k: v})
         self.log = open(os.path.join(workdir, f"node-{node_id}.log"), "ab")
 
-    def start(self):
+    def start(self, word=None):
         # `first_boot` on the first start only: a restart must find its record.
-        first = "" if self.launched else "first_boot"
+        first = word or ("" if self.launched else "first_boot")
         self.launched = True
         extra = " ".join(x for x in (f"key={self.key}" if self.key else "", self.extra, first)
                          if x)
@@ -97,6 +100,15 @@ class Node:
         if self.sock:
             self.sock.close()
         self.sock = None
+        # QEMU dies a little after the script that started it: until its
+        # link port refuses connections, a restart could connect to the old one.
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+            except OSError:
+                break
+            time.sleep(0.05)
 
     def last(self, name):
         for ev in reversed(self.events):
@@ -115,6 +127,38 @@ def no_record_halts(workdir, port):
     p = subprocess.run([RUN_NODE, "1", "1,2,3", str(port), ""], cwd=d, env=env,
                        stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
     return p.returncode, b"no record in flash" in p.stdout
+
+
+def rejoin_check(bus, nodes, view, workdir, check):
+    """Wipes a follower's flash, starts it with `rejoin`: it must follow the
+    master while it stands by, and vote again once two hand-overs have
+    decided instances past the ones it learned from a majority."""
+    wiped = next(n for n in nodes if n.id != view[0])
+    wiped.kill()
+    os.remove(os.path.join(workdir, f"tenure-node-{wiped.id}.flash"))
+    wiped.events.clear()
+    wiped.start("rejoin")
+    follows = wait_agreement(bus, nodes, 20)
+    start = wiped.last("start")
+    standby = stats_of(bus, [wiped]).get(wiped.id) or {}
+    check("wiped node rejoins and follows",
+          follows is not None and start is not None and start["incarnation"] == "1"
+          and standby.get("rejoining") == "1",
+          f"view={follows}, start={start}, rejoining={standby.get('rejoining')}")
+    view = follows or view
+    for _ in range(3):
+        master = next(n for n in nodes if n.id == view[0])
+        heir = next(n for n in nodes if n.id not in (master.id, wiped.id))
+        master.command(f"handover {heir.id}")
+        got = wait_agreement(bus, nodes, 10, min_token=view[1])
+        if got is None:
+            break
+        view = got
+        if (stats_of(bus, [wiped]).get(wiped.id) or {}).get("rejoining") == "0":
+            break
+    after = stats_of(bus, [wiped]).get(wiped.id) or {}
+    check("rejoined node votes after new instances", after.get("rejoining") == "0",
+          f"rejoining={after.get('rejoining')}, view={view}")
 
 
 def destination(frame):
@@ -592,6 +636,8 @@ def main():
                   f"incarnation {inc_before} -> {start and start['incarnation']}")
             check("restarted node agrees on the master", rejoined is not None,
                   f"view={rejoined}, restarted node saw {master.last('master') or master.last('became_master')}")
+            if rejoined:
+                rejoin_check(bus, nodes, rejoined, workdir, check)
             garbage_check(bus, nodes, check)
         if args.soak and failed == 0:
             view_before = wait_agreement(bus, nodes, 5)
