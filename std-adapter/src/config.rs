@@ -82,6 +82,12 @@ pub struct NodeConfig {
     /// --first-boot`); the marker file [`crate::store::FIRST_BOOT_FILE`] in the data
     /// directory, which `tenure init-config` writes, does the same once.
     pub first_boot: bool,
+    /// How the node starts without a record: a first member ([`StartAs::FirstBoot`],
+    /// with `first_boot` or the marker), a new member joining a running cluster
+    /// ([`StartAs::Join`], `tenure node --join`), or a member whose record was lost
+    /// ([`StartAs::Rejoin`], `tenure node --rejoin`). `Join` and `Rejoin` need no
+    /// `first_boot`.
+    pub start_as: crate::driver::StartAs,
     /// Problems that do not stop the node (a key file others can read, ...): the node
     /// logs them at start.
     pub warnings: Vec<String>,
@@ -648,6 +654,7 @@ impl NodeConfig {
             first_boot: false,
             warnings: Vec::new(),
             listen_from_host: false,
+            start_as: crate::driver::StartAs::FirstBoot,
         };
         config.validate()?;
         Ok(config)
@@ -658,6 +665,14 @@ impl NodeConfig {
     #[must_use]
     pub fn with_first_boot(mut self, first_boot: bool) -> Self {
         self.first_boot = first_boot;
+        self
+    }
+
+    /// The same configuration, starting as `start_as` when there is no record (see
+    /// [`NodeConfig::start_as`]).
+    #[must_use]
+    pub fn with_start_as(mut self, start_as: crate::driver::StartAs) -> Self {
+        self.start_as = start_as;
         self
     }
 
@@ -815,6 +830,7 @@ impl NodeConfig {
             first_boot: false,
             warnings: Vec::new(),
             listen_from_host,
+            start_as: crate::driver::StartAs::FirstBoot,
         };
 
         let core = &mut config.core;

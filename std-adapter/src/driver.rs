@@ -64,6 +64,14 @@ const LOG_INTERVAL: tenure::Duration = tenure::Duration::from_secs(10);
 /// because too few of them are up or reachable.
 pub const NO_MASTER_WARNING: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// Starts a node that lost its record ([`StartAs::Rejoin`]).
+fn rejoin(config: CoreConfig, now: Instant) -> Result<CoreNode, StartupError> {
+    // PENDING: `tenure::Node::rejoin` is not in this core yet; refuse rather than start
+    // a node that forgot its promises.
+    let _ = (config, now);
+    Err(StartupError::RejoinUnavailable)
+}
+
 /// A value for a log field: the value, or `none`.
 struct OrNone<T>(Option<T>);
 
@@ -182,6 +190,16 @@ pub enum StartupError {
         /// The error.
         source: io::Error,
     },
+    /// The address book file of the data directory is unusable.
+    Addresses(crate::addresses::AddressesError),
+    /// `--rejoin` ([`StartAs::Rejoin`]) was asked, but the data directory holds a record:
+    /// the node restores from it instead (start it without `--rejoin`).
+    RejoinWithRecord {
+        /// The data directory.
+        dir: std::path::PathBuf,
+    },
+    /// This build's core cannot start a node that lost its record.
+    RejoinUnavailable,
     /// This node's own address is a host name that could not be looked up.
     Resolve {
         /// The `host:port`.
@@ -199,6 +217,15 @@ impl fmt::Display for StartupError {
             StartupError::Start(e) => write!(f, "cannot start the node: {e}"),
             StartupError::Driver(e) => e.fmt(f),
             StartupError::Bind { addr, source } => write!(f, "cannot bind {addr}: {source}"),
+            StartupError::Addresses(e) => e.fmt(f),
+            StartupError::RejoinUnavailable => {
+                write!(f, "--rejoin is not available in this build")
+            }
+            StartupError::RejoinWithRecord { dir } => write!(
+                f,
+                "--rejoin refused: the data directory {} holds a record, so this node did not                  lose its state; start it without --rejoin (it restores from the record)",
+                dir.display()
+            ),
             StartupError::Resolve { host, source } => write!(
                 f,
                 "cannot look up this node's own address `{host}`: {source}"
@@ -264,6 +291,23 @@ impl fmt::Display for CommandFailure {
 }
 
 impl std::error::Error for CommandFailure {}
+
+/// How a node starts when its data directory holds no record (with a record it always
+/// restores from it, except [`StartAs::Rejoin`], which is refused then).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum StartAs {
+    /// A member of the cluster's first list, at its very first start
+    /// ([`tenure::Node::first_boot`]).
+    #[default]
+    FirstBoot,
+    /// A new member joining a running cluster ([`tenure::Node::join`]): it stands by
+    /// (votes for no one, does not campaign) until the master added it and it caught up.
+    Join,
+    /// A member whose record was lost (its data directory deleted or replaced): it
+    /// starts as a non-voter and votes again only once the recovery rule allows
+    /// (`tenure node --rejoin`, [`tenure::Node::rejoin`]).
+    Rejoin,
+}
 
 /// Receives every event, in order (after it was logged and counted).
 pub type EventHandler = Box<dyn FnMut(&Event) + Send>;
@@ -470,6 +514,18 @@ impl<S: RecordStore, T: Transport, C: Clock> Driver<S, T, C> {
     /// ([`tenure::Node::first_boot`]); then stores its first record.
     pub fn start(
         config: CoreConfig,
+        store: S,
+        transport: T,
+        clock: C,
+    ) -> Result<Self, StartupError> {
+        Self::start_as(config, StartAs::FirstBoot, store, transport, clock)
+    }
+
+    /// Like [`Driver::start`]; without a record, the node starts as `mode` says. A
+    /// record with [`StartAs::Rejoin`] is refused ([`StartupError::RejoinWithRecord`]).
+    pub fn start_as(
+        config: CoreConfig,
+        mode: StartAs,
         mut store: S,
         transport: T,
         clock: C,
@@ -478,6 +534,25 @@ impl<S: RecordStore, T: Transport, C: Clock> Driver<S, T, C> {
         let now = clock.now();
         let me = config.node_id;
         let node = match record {
+            Some(_) if mode == StartAs::Rejoin => {
+                return Err(StartupError::RejoinWithRecord {
+                    dir: std::path::PathBuf::new(),
+                })
+            }
+            None if mode == StartAs::Join => {
+                tracing::info!(
+                    me = me.0,
+                    "no record yet: joining a running cluster; standing by (no votes, no                      campaign) until the master added this node and it caught up"
+                );
+                CoreNode::join(config, now)
+            }
+            None if mode == StartAs::Rejoin => {
+                tracing::warn!(
+                    me = me.0,
+                    "no record: rejoining after a lost record; this node votes for no one                      until the recovery rule lets it (it stands by meanwhile)"
+                );
+                return rejoin(config, now).and_then(|node| Self::assemble(node, store, transport, clock, now));
+            }
             None => {
                 tracing::info!(me = me.0, "no record yet: first boot");
                 CoreNode::first_boot(config, now)
@@ -493,6 +568,17 @@ impl<S: RecordStore, T: Transport, C: Clock> Driver<S, T, C> {
             }
         }
         .map_err(StartupError::Start)?;
+        Self::assemble(node, store, transport, clock, now)
+    }
+
+    fn assemble(
+        node: CoreNode,
+        store: S,
+        transport: T,
+        clock: C,
+        now: Instant,
+    ) -> Result<Self, StartupError> {
+        let me = node.id();
         let (view, _) = watch::channel(View::initial(me, now));
         let mut driver = Driver {
             node,
@@ -620,8 +706,8 @@ impl<S: RecordStore, T: Transport, C: Clock> Driver<S, T, C> {
                     .ok()
                     .map(|p| p.header.from)
             });
-            if let Some(index) = sender.and_then(|n| self.node.config().index_of(n)) {
-                self.io.metrics.heard(index, now);
+            if let Some(id) = sender.filter(|n| self.node.config().member(*n).is_some()) {
+                self.io.metrics.heard(id, now);
             }
         }
         match handled {
@@ -671,6 +757,50 @@ impl<S: RecordStore, T: Transport, C: Clock> Driver<S, T, C> {
         let now = self.clock.now();
         self.node.handle_timeout(now);
         self.after_input(now)
+    }
+
+    /// Adds `member` through the register (see [`tenure::Node::add_member`]). The outer
+    /// error stops the node; the inner one is the core's refusal.
+    pub fn add_member(
+        &mut self,
+        member: tenure::Member,
+    ) -> Result<Result<(), tenure::MembersError>, DriverError> {
+        let now = self.clock.now();
+        tracing::debug!(
+            me = self.node.id().0,
+            member = member.id.0,
+            "member add asked"
+        );
+        if let Err(e) = self.node.add_member(member, now) {
+            return Ok(Err(e));
+        }
+        self.after_input(now).map(Ok)
+    }
+
+    /// Removes member `id` through the register (see [`tenure::Node::remove_member`]).
+    pub fn remove_member(
+        &mut self,
+        id: NodeId,
+    ) -> Result<Result<(), tenure::MembersError>, DriverError> {
+        let now = self.clock.now();
+        tracing::debug!(me = self.node.id().0, member = id.0, "member removal asked");
+        if let Err(e) = self.node.remove_member(id, now) {
+            return Ok(Err(e));
+        }
+        self.after_input(now).map(Ok)
+    }
+
+    /// The member that sealed `bytes` with the cluster key, if the cluster has a key, the
+    /// frame's tag checks out, and its header names another member of the current list.
+    /// Nothing else is read; the frame is not handled. (How a binding learns the address
+    /// of a member it has none for: see [`crate::addresses`].)
+    pub fn authenticated_sender(&self, bytes: &[u8]) -> Option<NodeId> {
+        let config = self.node.config();
+        if !config.auth.is_secure() {
+            return None;
+        }
+        let from = tenure::auth::open(bytes, &config.auth).ok()?.header.from;
+        (from != config.node_id && self.node.members().iter().any(|m| m.id == from)).then_some(from)
     }
 
     /// Gives up the role at once (see [`tenure::Node::release`]).
@@ -833,11 +963,8 @@ impl<S: RecordStore, T: Transport, C: Clock> Driver<S, T, C> {
                     .config()
                     .members
                     .iter()
-                    .enumerate()
-                    .filter(|(i, m)| {
-                        m.id != me && self.io.metrics.last_heard(*i).is_some_and(recent)
-                    })
-                    .map(|(_, m)| m.id.to_string())
+                    .filter(|m| m.id != me && self.io.metrics.last_heard(m.id).is_some_and(recent))
+                    .map(|m| m.id.to_string())
                     .collect();
                 let voters = self
                     .node

@@ -81,6 +81,7 @@
 //! when the master changes; in logged mode every renewal moves it. Never use it as a
 //! fencing token.
 
+pub mod addresses;
 pub mod admin;
 pub mod clock;
 pub mod config;
@@ -93,10 +94,13 @@ pub mod transport;
 
 pub use clock::{Clock, TokioClock};
 pub use config::{ConfigFileError, Identity, NodeConfig};
-pub use driver::{CommandFailure, Driver, DriverError, StartupError, Term, View, MAX_NODES};
+pub use driver::{
+    CommandFailure, Driver, DriverError, StartAs, StartupError, Term, View, MAX_NODES,
+};
 pub use metrics::{Counters, Health};
 pub use node::{
-    start, start_on, Handle, HandleError, Leadership, MasterInfo, NodeError, NotMaster,
+    start, start_on, Handle, HandleError, Leadership, MasterInfo, MemberInfo, Members,
+    MembersFailure, NodeError, NotMaster,
 };
 pub use store::{FileStore, RecordStore};
 /// The master as a node sees it: what [`Handle::master`] returns.

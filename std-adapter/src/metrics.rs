@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use tenure::{DropReason, Stats};
+use tenure::{DropReason, NodeId, Stats};
 
 use crate::transport::SendError;
 
@@ -37,6 +37,9 @@ pub struct Counters {
     pub send_failures: [u64; 6],
     /// Receive errors of the socket.
     pub recv_errors: u64,
+    /// Member addresses learned from authenticated datagrams (see
+    /// [`crate::addresses`]).
+    pub addresses_learned: u64,
     /// Changes of the master in this node's view.
     pub master_changes: u64,
     /// Renewals that moved the end of this node's own term later, seen by the driver
@@ -90,12 +93,14 @@ pub struct Metrics {
     datagrams_out: AtomicU64,
     send_failures: [AtomicU64; 6],
     recv_errors: AtomicU64,
+    addresses_learned: AtomicU64,
     master_changes: AtomicU64,
     term_extensions: AtomicU64,
     persist: Mutex<Histogram>,
-    /// When each member (by its index in the configuration) was last heard from: the
-    /// node's clock in microseconds, plus one (0: never).
-    heard: [AtomicU64; tenure::MAX_MEMBERS],
+    /// When each member was last heard from, by id (members come and go with membership
+    /// changes): the node's clock in microseconds. At most [`tenure::MAX_MEMBERS`] plus
+    /// a few removed ones are kept (the oldest is forgotten first).
+    heard: Mutex<Vec<(NodeId, u64)>>,
 }
 
 #[derive(Debug, Default)]
@@ -129,6 +134,10 @@ impl Metrics {
     pub fn recv_error(&self) {
         bump(&self.recv_errors);
     }
+    /// Counts a member address learned from an authenticated datagram.
+    pub fn address_learned(&self) {
+        bump(&self.addresses_learned);
+    }
     pub(crate) fn master_changed(&self) {
         bump(&self.master_changes);
     }
@@ -147,19 +156,33 @@ impl Metrics {
         h.sum += secs;
     }
 
-    /// Notes that the member at `index` of the configuration was heard from at `at`
-    /// (a frame of it the core took, or dropped only as late or repeated).
-    pub(crate) fn heard(&self, index: usize, at: tenure::Instant) {
-        if let Some(slot) = self.heard.get(index) {
-            slot.fetch_max(at.as_micros().saturating_add(1), Ordering::Relaxed);
+    /// Notes that member `id` was heard from at `at` (a frame of it the core took, or
+    /// dropped only as late or repeated).
+    pub(crate) fn heard(&self, id: NodeId, at: tenure::Instant) {
+        let mut heard = self.heard.lock().unwrap_or_else(|e| e.into_inner());
+        let at = at.as_micros();
+        match heard.iter_mut().find(|(n, _)| *n == id) {
+            Some(entry) => entry.1 = entry.1.max(at),
+            None => {
+                if heard.len() >= tenure::MAX_MEMBERS + 8 {
+                    // Forget the member heard from longest ago (most likely removed).
+                    if let Some(oldest) = (0..heard.len()).min_by_key(|i| heard[*i].1) {
+                        heard.swap_remove(oldest);
+                    }
+                }
+                heard.push((id, at));
+            }
         }
     }
 
-    /// When the member at `index` of the configuration was last heard from, on the
-    /// node's clock (`None`: never, since this node started).
-    pub fn last_heard(&self, index: usize) -> Option<tenure::Instant> {
-        let micros = self.heard.get(index)?.load(Ordering::Relaxed);
-        (micros > 0).then(|| tenure::Instant::from_micros(micros - 1))
+    /// When member `id` was last heard from, on the node's clock (`None`: never, since
+    /// this node started).
+    pub fn last_heard(&self, id: NodeId) -> Option<tenure::Instant> {
+        let heard = self.heard.lock().unwrap_or_else(|e| e.into_inner());
+        heard
+            .iter()
+            .find(|(n, _)| *n == id)
+            .map(|(_, at)| tenure::Instant::from_micros(*at))
     }
 
     /// A snapshot of every counter.
@@ -176,6 +199,7 @@ impl Metrics {
             datagrams_out: load(&self.datagrams_out),
             send_failures: self.send_failures.each_ref().map(load),
             recv_errors: load(&self.recv_errors),
+            addresses_learned: load(&self.addresses_learned),
             master_changes: load(&self.master_changes),
             term_extensions: load(&self.term_extensions),
             persists,
@@ -378,6 +402,13 @@ impl Metrics {
             "counter",
             "Socket receive errors.",
             &one(c.recv_errors),
+        );
+        metric(
+            "addresses_learned_total",
+            "counter",
+            "Member addresses learned from datagrams sealed with the cluster key (members \
+             added while this node ran, that it had no address for).",
+            &one(c.addresses_learned),
         );
         let h = self.persist.lock().unwrap_or_else(|e| e.into_inner());
         let _ = writeln!(
@@ -697,15 +728,26 @@ mod tests {
     #[test]
     fn last_contact_is_kept_per_member_and_only_moves_on() {
         let m = Metrics::default();
-        assert_eq!(m.last_heard(2), None);
-        m.heard(2, tenure::Instant::from_micros(0));
-        assert_eq!(m.last_heard(2), Some(tenure::Instant::from_micros(0)));
-        m.heard(2, tenure::Instant::from_micros(900));
-        m.heard(2, tenure::Instant::from_micros(500));
-        assert_eq!(m.last_heard(2), Some(tenure::Instant::from_micros(900)));
-        assert_eq!(m.last_heard(1), None);
-        m.heard(tenure::MAX_MEMBERS, tenure::Instant::from_micros(1)); // ignored
-        assert_eq!(m.last_heard(tenure::MAX_MEMBERS), None);
+        let (one, two) = (NodeId(1), NodeId(2));
+        assert_eq!(m.last_heard(two), None);
+        m.heard(two, tenure::Instant::from_micros(0));
+        assert_eq!(m.last_heard(two), Some(tenure::Instant::from_micros(0)));
+        m.heard(two, tenure::Instant::from_micros(900));
+        m.heard(two, tenure::Instant::from_micros(500));
+        assert_eq!(m.last_heard(two), Some(tenure::Instant::from_micros(900)));
+        assert_eq!(m.last_heard(one), None);
+        // Bounded: many ids (members added and removed) forget the oldest.
+        for i in 0..100u16 {
+            m.heard(
+                NodeId(1000 + i),
+                tenure::Instant::from_micros(1000 + u64::from(i)),
+            );
+        }
+        assert_eq!(
+            m.last_heard(NodeId(1099)),
+            Some(tenure::Instant::from_micros(1099))
+        );
+        assert_eq!(m.last_heard(two), None, "the oldest is forgotten first");
     }
 
     #[test]

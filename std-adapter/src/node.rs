@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tenure::{CommandError, Event, MasterView, NodeId, MAX_SEALED_SIZE};
+use tenure::{
+    CommandError, Event, MasterView, Member, MembersError, NodeId, Role, MAX_SEALED_SIZE,
+};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -16,7 +18,7 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
 use crate::clock::{Clock, TokioClock};
 use crate::config::{Identity, NodeConfig};
-use crate::driver::{CommandFailure, Driver, DriverError, StartupError, View};
+use crate::driver::{CommandFailure, Driver, DriverError, StartAs, StartupError, View};
 use crate::gateway::{GatewayTransport, Inbound, Links};
 use crate::metrics::{render_info, Counters, Gauges, Health, InfoLabels, Metrics};
 use crate::store::{FileStore, RecordStore};
@@ -51,6 +53,111 @@ enum Command {
     Shutdown {
         reply: Reply<()>,
     },
+    AddMember {
+        member: Member,
+        addr: SocketAddr,
+        reply: Reply<Result<(), MembersFailure>>,
+    },
+    RemoveMember {
+        id: NodeId,
+        reply: Reply<Result<(), MembersFailure>>,
+    },
+}
+
+/// Why [`Handle::add_member`] or [`Handle::remove_member`] failed.
+#[derive(Debug)]
+pub enum MembersFailure {
+    /// The core refused the change; nothing changed. [`MembersError::NotMaster`]: ask
+    /// the master ([`Handle::master`] names it).
+    Refused(MembersError),
+    /// Another member of the current list already has this address.
+    DuplicateAddress {
+        /// The address.
+        addr: SocketAddr,
+        /// The member at it.
+        member: NodeId,
+    },
+    /// The change was proposed, and this node did not see it chosen within
+    /// [`MEMBERS_WAIT_LEASES`] leases (the master lost its quorum, or its term): look at
+    /// [`Handle::members`] before trying again.
+    NotChosen,
+    /// The new member's address could not be stored in the address book
+    /// ([`crate::addresses`]); nothing was proposed.
+    AddressBook(String),
+    /// The node is not running.
+    Stopped,
+}
+
+impl fmt::Display for MembersFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MembersFailure::Refused(e) => write!(f, "refused: {e}"),
+            MembersFailure::DuplicateAddress { addr, member } => {
+                write!(f, "refused: node {member} is already at {addr}")
+            }
+            MembersFailure::NotChosen => write!(
+                f,
+                "the change was proposed but not seen chosen in time; list the members                  before trying again"
+            ),
+            MembersFailure::AddressBook(e) => {
+                write!(f, "cannot store the new member's address: {e}")
+            }
+            MembersFailure::Stopped => write!(f, "the node is not running"),
+        }
+    }
+}
+
+impl std::error::Error for MembersFailure {}
+
+/// How many leases [`Handle::add_member`] and [`Handle::remove_member`] wait for the
+/// change to be chosen.
+pub const MEMBERS_WAIT_LEASES: u32 = 4;
+
+/// One member as [`Handle::members`] reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberInfo {
+    /// The member.
+    pub id: NodeId,
+    /// Its role.
+    pub role: Role,
+    /// Its campaign priority.
+    pub priority: u8,
+    /// Its UDP address in this node's address book (`None`: not known yet; see
+    /// [`crate::addresses`]).
+    pub addr: Option<SocketAddr>,
+    /// How long ago this node last heard from it (`None`: not since this node started;
+    /// for this node itself, always `None`).
+    pub last_contact: Option<Duration>,
+    /// Whether it is this node.
+    pub this_node: bool,
+}
+
+/// The member list in force at a node and how it got it: what [`Handle::members`]
+/// returns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Members {
+    /// The list in force (the register's, once a change was applied), in list order.
+    pub members: Vec<MemberInfo>,
+    /// The instance of the register's last membership change (`None`: the first list
+    /// is in force).
+    pub version: Option<u64>,
+    /// Whether the list in force differs from this node's configuration file (it follows
+    /// the register's; the file is out of date, which is expected after changes).
+    pub configured_differs: bool,
+    /// Whether this node stands by: it votes for no one and does not campaign (a
+    /// joining node before it is in, a rejoining one before the recovery rule lets it,
+    /// or a node that cannot follow the register's list).
+    pub standby: bool,
+    /// Whether this node was started to rejoin after a lost record and still stands by.
+    pub rejoining: bool,
+}
+
+/// What the driver task publishes of the member list after every input.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct MembersView {
+    list: Vec<Member>,
+    version: Option<u64>,
+    standby: bool,
 }
 
 /// Why a [`Handle`] call failed.
@@ -142,11 +249,12 @@ struct Shared {
     local: SocketAddr,
     clock: TokioClock,
     metrics: Arc<Metrics>,
-    /// The configuration index of every other voting member, whether this node votes,
-    /// and the votes of a majority.
-    other_voters: Vec<usize>,
-    votes: bool,
-    quorum: usize,
+    /// The member list in force, published by the driver task.
+    members: watch::Receiver<MembersView>,
+    /// The list of the configuration file.
+    configured: Vec<Member>,
+    /// How the node was started.
+    start_as: StartAs,
     commands: mpsc::Sender<Command>,
     events: broadcast::Sender<Event>,
     task: Mutex<Option<JoinHandle<Result<(), NodeError>>>>,
@@ -343,13 +451,32 @@ pub fn start_on(
     }
     let lease = config.core.lease;
     let renewal = config.core.renewal;
-    let other_voters = (config.core.members.iter().enumerate())
-        .filter(|(_, m)| m.role.votes() && m.id != id)
-        .map(|(i, _)| i)
-        .collect();
-    let votes = config.core.role().votes();
-    let quorum = config.core.quorum();
-    let store = TokioStore(FileStore::open(&config.data_dir)?.with_first_boot(config.first_boot));
+    let configured: Vec<Member> = config.core.members.to_vec();
+    let start_as = config.start_as;
+    // A joining or rejoining node has no record by definition.
+    let store = TokioStore(
+        FileStore::open(&config.data_dir)?
+            .with_first_boot(config.first_boot || start_as != StartAs::FirstBoot),
+    );
+    // Addresses of members added while the cluster ran (the configuration wins).
+    for (member, addr) in
+        crate::addresses::load(&config.data_dir).map_err(StartupError::Addresses)?
+    {
+        match config.peers.address_of(member) {
+            None if config.peers.host_of(member).is_none() => {
+                config.peers.set_address(member, addr);
+            }
+            Some(given) if given != addr => tracing::warn!(
+                me = id.0,
+                member = member.0,
+                configured = %given,
+                stored = %addr,
+                "the address book and the configuration give a member different addresses; \
+                 using the configuration's"
+            ),
+            _ => {}
+        }
+    }
     // For the start-up summary: the data directory as resolved, every member.
     let data_dir = std::fs::canonicalize(&config.data_dir).unwrap_or(config.data_dir.clone());
     let members = config
@@ -424,7 +551,14 @@ pub fn start_on(
         links: links.as_ref().map(Links::sender),
     };
     let clock = TokioClock::start();
-    let mut driver = Driver::start(config.core, store, transport, clock)?;
+    let data_dir_given = config.data_dir.clone();
+    let mut driver =
+        Driver::start_as(config.core, start_as, store, transport, clock).map_err(|e| match e {
+            StartupError::RejoinWithRecord { .. } => StartupError::RejoinWithRecord {
+                dir: data_dir.clone(),
+            },
+            e => e,
+        })?;
     driver.set_member_names(
         config
             .identities
@@ -442,7 +576,18 @@ pub fn start_on(
     let (commands, rx) = mpsc::channel(16);
     // Looks host names up again while the book is in use (returns at once without any).
     tokio::spawn(LiveBook::keep_fresh(Arc::downgrade(&peers)));
-    let task = tokio::spawn(drive(driver, socket, Arc::clone(&peers), links, rx));
+    let (members_tx, members_rx) = watch::channel(members_view(driver.node()));
+    let task = tokio::spawn(drive(
+        driver,
+        socket,
+        Arc::clone(&peers),
+        links,
+        rx,
+        Book {
+            dir: data_dir_given,
+            members: members_tx,
+        },
+    ));
     let identity = config.identities.iter().find(|i| i.id == id);
     tracing::info!(
         me = id.0,
@@ -467,9 +612,9 @@ pub fn start_on(
             local,
             clock,
             metrics,
-            other_voters,
-            votes,
-            quorum,
+            members: members_rx,
+            configured,
+            start_as,
             commands,
             events,
             task: Mutex::new(Some(task)),
@@ -511,6 +656,132 @@ struct Waiter {
     reply: Reply<Result<(), HandleError>>,
 }
 
+/// A membership command waiting for its change to be applied here.
+struct MemberWaiter {
+    deadline: tenure::Instant,
+    id: NodeId,
+    /// Waiting for `id` to be in the list (an add) or out of it (a removal).
+    present: bool,
+    reply: Reply<Result<(), MembersFailure>>,
+}
+
+/// The member list as the driver task publishes it.
+fn members_view(node: &crate::driver::CoreNode) -> MembersView {
+    MembersView {
+        list: node.members().to_vec(),
+        version: node.election_state().members_version,
+        standby: node.is_standby(),
+    }
+}
+
+/// Where the driver task keeps the address book, and where it publishes the list.
+struct Book {
+    dir: std::path::PathBuf,
+    members: watch::Sender<MembersView>,
+}
+
+impl Book {
+    /// Stores the addresses of the current members (see [`crate::addresses`]).
+    fn save(&self, peers: &LiveBook, list: &[Member]) -> std::io::Result<()> {
+        let book = peers.snapshot();
+        let entries: Vec<(NodeId, SocketAddr)> = list
+            .iter()
+            .filter_map(|m| book.address_of(m.id).map(|a| (m.id, a)))
+            .collect();
+        let path = self.dir.join(crate::addresses::ADDRESSES_FILE);
+        let unchanged = std::fs::read_to_string(&path)
+            .is_ok_and(|text| text == crate::addresses::render(&entries));
+        if unchanged {
+            return Ok(());
+        }
+        crate::addresses::store(&self.dir, &entries)
+    }
+}
+
+/// Starts an add: checks the address, stores it, proposes. `Ok(None)`: proposed, wait.
+fn begin_add(
+    driver: &mut TokioDriver,
+    peers: &LiveBook,
+    book: &Book,
+    member: Member,
+    addr: SocketAddr,
+) -> Result<Result<(), MembersFailure>, DriverError> {
+    let me = driver.id();
+    let list = driver.node().members().to_vec();
+    let known = list.iter().any(|m| m.id == member.id);
+    if !known && driver.node().is_master(driver.clock().now()) {
+        let holder = list
+            .iter()
+            .map(|m| m.id)
+            .find(|id| peers.address_of(*id).is_some_and(|a| same_addr(a, addr)));
+        if let Some(holder) = holder {
+            return Ok(Err(MembersFailure::DuplicateAddress {
+                addr,
+                member: holder,
+            }));
+        }
+    }
+    // The master can reach the new member the moment the change is chosen: its address
+    // is in the book (and on disk) before the change is proposed. Not for a known id:
+    // the core refuses it, and its address stays as it is.
+    let before = peers.snapshot();
+    if !known {
+        peers.update(|b| {
+            // Removed members that held the address no longer do.
+            let stale: Vec<NodeId> = b
+                .entries()
+                .iter()
+                .filter(|(id, a)| same_addr(*a, addr) && !list.iter().any(|m| m.id == *id))
+                .map(|(id, _)| *id)
+                .collect();
+            for id in stale {
+                b.remove(id);
+            }
+            b.set_address(member.id, addr);
+        });
+        let mut with_new = list.clone();
+        with_new.push(member);
+        if let Err(e) = book.save(peers, &with_new) {
+            peers.update(|b| *b = before);
+            return Ok(Err(MembersFailure::AddressBook(e.to_string())));
+        }
+    }
+    match driver.add_member(member)? {
+        Ok(()) => {
+            tracing::info!(
+                me = me.0,
+                member = member.id.0,
+                %addr,
+                role = %role_label(member.role),
+                "member add proposed"
+            );
+            Ok(Ok(()))
+        }
+        Err(e) => {
+            if !known {
+                peers.update(|b| *b = before);
+                let _ = book.save(peers, &list);
+            }
+            Ok(Err(MembersFailure::Refused(e)))
+        }
+    }
+}
+
+/// Whether two addresses are the same (an IPv4-mapped IPv6 address is its IPv4 one).
+fn same_addr(a: SocketAddr, b: SocketAddr) -> bool {
+    let canonical = |a: SocketAddr| SocketAddr::new(a.ip().to_canonical(), a.port());
+    canonical(a) == canonical(b)
+}
+
+/// The name of a role in logs, `/members` and the configuration file.
+pub fn role_label(role: Role) -> &'static str {
+    match role {
+        Role::Candidate => "candidate",
+        Role::Voter => "voter",
+        Role::Learner => "learner",
+    }
+}
+
 /// The driver task: one `select!` over commands, the socket and the core's timer.
 async fn drive(
     mut driver: TokioDriver,
@@ -518,6 +789,7 @@ async fn drive(
     peers: Arc<LiveBook>,
     links: Option<Links>,
     mut commands: mpsc::Receiver<Command>,
+    book: Book,
 ) -> Result<(), NodeError> {
     let me = driver.id();
     // Serial links (a gateway's): their relay tasks live as long as this task.
@@ -533,10 +805,37 @@ async fn drive(
     // instead of arriving silently truncated.
     let mut buf = [0u8; MAX_SEALED_SIZE + 1];
     let mut waiters: Vec<Waiter> = Vec::new();
+    let mut member_waiters: Vec<MemberWaiter> = Vec::new();
     let mut shutdown: Option<(tenure::Instant, Option<Reply<()>>)> = None;
     let result = loop {
-        // Released: the replicated state no longer names this node (or a lease passed).
+        // The member list: published when it changed (the address book follows it).
+        let list = driver.node().members();
+        let view = members_view(driver.node());
+        if *book.members.borrow() != view {
+            if book.members.borrow().list != view.list {
+                if let Err(e) = book.save(&peers, list) {
+                    tracing::warn!(me = me.0, error = %e, "cannot store the address book");
+                }
+            }
+            book.members.send_replace(view);
+        }
         let now = clock.now();
+        let mut i = 0;
+        while i < member_waiters.len() {
+            let w = &member_waiters[i];
+            let present = driver.node().members().iter().any(|m| m.id == w.id);
+            if present == w.present || now >= w.deadline {
+                let w = member_waiters.swap_remove(i);
+                let _ = w.reply.send(if present == w.present {
+                    Ok(())
+                } else {
+                    Err(MembersFailure::NotChosen)
+                });
+            } else {
+                i += 1;
+            }
+        }
+        // Released: the replicated state no longer names this node (or a lease passed).
         let released = driver.node().election_state().master != Some(me);
         let mut i = 0;
         while i < waiters.len() {
@@ -554,6 +853,7 @@ async fn drive(
         let wake = [
             driver.poll_timeout(),
             waiters.iter().map(|w| w.deadline).min(),
+            member_waiters.iter().map(|w| w.deadline).min(),
             shutdown.as_ref().map(|(d, _)| *d),
         ]
         .into_iter()
@@ -593,12 +893,50 @@ async fn drive(
                     }
                     Err(CommandFailure::Fatal(e)) => Err(e),
                 },
+                Some(Command::AddMember { member, addr, reply }) => {
+                    match begin_add(&mut driver, &peers, &book, member, addr) {
+                        Ok(Ok(())) => {
+                            member_waiters.push(MemberWaiter {
+                                deadline: clock.now() + lease.saturating_mul(u64::from(MEMBERS_WAIT_LEASES)),
+                                id: member.id,
+                                present: true,
+                                reply,
+                            });
+                            Ok(())
+                        }
+                        Ok(Err(e)) => {
+                            let _ = reply.send(Err(e));
+                            Ok(())
+                        }
+                        Err(e) => Err(e),
+                    }
+                }
+                Some(Command::RemoveMember { id, reply }) => match driver.remove_member(id) {
+                    Ok(Ok(())) => {
+                        tracing::info!(me = me.0, member = id.0, "member removal proposed");
+                        member_waiters.push(MemberWaiter {
+                            deadline: clock.now() + lease.saturating_mul(u64::from(MEMBERS_WAIT_LEASES)),
+                            id,
+                            present: false,
+                            reply,
+                        });
+                        Ok(())
+                    }
+                    Ok(Err(e)) => {
+                        let _ = reply.send(Err(MembersFailure::Refused(e)));
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                },
                 Some(Command::Shutdown { reply }) => begin_shutdown(&mut driver, &mut shutdown, Some(reply), lease),
                 None => begin_shutdown(&mut driver, &mut shutdown, None, lease),
             },
             received = socket.recv_from(&mut buf) => match received {
                 Ok((len, from)) => {
-                    let member = peers.member_at(from);
+                    let mut member = peers.member_at(from);
+                    if member.is_none() {
+                        member = learn_address(&driver, &peers, &book, from, &buf[..len]);
+                    }
                     if member.is_none() {
                         peers.unknown_source(); // a member given by name may have moved
                     }
@@ -625,11 +963,48 @@ async fn drive(
     for w in waiters {
         let _ = w.reply.send(Err(HandleError::Stopped));
     }
+    for w in member_waiters {
+        let _ = w.reply.send(Err(MembersFailure::Stopped));
+    }
     if let Some((_, Some(reply))) = shutdown {
         let _ = reply.send(());
     }
     tracing::info!(me = me.0, "node stopped");
     result
+}
+
+/// A datagram from an address that is no member's: if it is sealed with the cluster key
+/// by a member of the current list this node has no address for, that member is at
+/// `from` (see [`crate::addresses`]). A known address is never replaced.
+fn learn_address(
+    driver: &TokioDriver,
+    peers: &LiveBook,
+    book: &Book,
+    from: SocketAddr,
+    bytes: &[u8],
+) -> Option<NodeId> {
+    let id = driver.authenticated_sender(bytes)?;
+    let known = peers.update(|b| {
+        let known = b.address_of(id).is_some() || b.host_of(id).is_some();
+        if !known {
+            b.set_address(id, from);
+        }
+        known
+    });
+    if known {
+        return None; // from another address than the member's: dropped, counted
+    }
+    driver.metrics().address_learned();
+    tracing::info!(
+        me = driver.id().0,
+        member = id.0,
+        addr = %from,
+        "learned a member's address from its authenticated datagram"
+    );
+    if let Err(e) = book.save(peers, driver.node().members()) {
+        tracing::warn!(me = driver.id().0, error = %e, "cannot store the address book");
+    }
+    Some(id)
 }
 
 fn begin_shutdown(
@@ -777,24 +1152,153 @@ impl Handle {
         let master = self.master().map(|m| m.node.0);
         let metrics = &self.shared.metrics;
         let window = self.shared.lease;
-        let voters_heard = (self.shared.other_voters.iter())
-            .filter(|i| {
-                metrics
-                    .last_heard(**i)
-                    .is_some_and(|t| now.saturating_duration_since(t) <= window)
+        let members = self.shared.members.borrow().clone();
+        let me = self.shared.id;
+        let voters: Vec<&Member> = members.list.iter().filter(|m| m.role.votes()).collect();
+        let votes = !members.standby && voters.iter().any(|m| m.id == me);
+        let voters_heard = (voters.iter())
+            .filter(|m| {
+                m.id != me
+                    && metrics
+                        .last_heard(m.id)
+                        .is_some_and(|t| now.saturating_duration_since(t) <= window)
             })
             .count()
-            + usize::from(self.shared.votes);
-        let quorum_in_view = running && (master.is_some() || voters_heard >= self.shared.quorum);
+            + usize::from(votes);
+        let quorum = voters.len() / 2 + 1;
+        let quorum_in_view = running && (master.is_some() || voters_heard >= quorum);
         Health {
             healthy: running && quorum_in_view,
             running,
             quorum_in_view,
             master,
             voters_heard,
-            voters: self.shared.other_voters.len() + usize::from(self.shared.votes),
-            quorum: self.shared.quorum,
+            voters: voters.len(),
+            quorum,
         }
+    }
+
+    /// The member list in force at this node, with each member's address and last
+    /// contact, and how the list stands (see [`Members`]).
+    ///
+    /// ```no_run
+    /// # fn example(node: tenure_tokio::Handle) {
+    /// let members = node.members();
+    /// for m in &members.members {
+    ///     println!("node {} ({:?}) at {:?}, heard {:?} ago", m.id, m.role, m.addr, m.last_contact);
+    /// }
+    /// if members.standby {
+    ///     println!("this node stands by (votes for no one)");
+    /// }
+    /// # }
+    /// ```
+    pub fn members(&self) -> Members {
+        let view = self.shared.members.borrow().clone();
+        let now = self.shared.clock.now();
+        let me = self.shared.id;
+        let book = self.shared.peers.snapshot();
+        let members = view
+            .list
+            .iter()
+            .map(|m| MemberInfo {
+                id: m.id,
+                role: m.role,
+                priority: m.priority,
+                addr: book.address_of(m.id),
+                last_contact: (m.id != me)
+                    .then(|| self.shared.metrics.last_heard(m.id))
+                    .flatten()
+                    .map(|t| crate::clock::from_core(now.saturating_duration_since(t))),
+                this_node: m.id == me,
+            })
+            .collect();
+        Members {
+            members,
+            version: view.version,
+            configured_differs: view.list != self.shared.configured,
+            standby: view.standby,
+            rejoining: view.standby && self.shared.start_as == StartAs::Rejoin,
+        }
+    }
+
+    /// Adds member `id` at UDP address `addr` with `role`, through the register: only
+    /// the master may (on another node this fails with
+    /// [`MembersError::NotMaster`]; [`Handle::master`] names the master). The address
+    /// is checked against the other members' and stored in this node's address book
+    /// before the change is proposed; the call returns once the change is applied here
+    /// (the new list is in force), or fails after [`MEMBERS_WAIT_LEASES`] leases.
+    ///
+    /// Then start the new node with a configuration listing every member, itself
+    /// included, and `tenure node --join` ([`crate::StartAs::Join`]): it stands by until
+    /// it has caught up, then votes. The other members learn its address from its first
+    /// authenticated datagram ([`crate::addresses`]).
+    ///
+    /// One member at a time: a second change is refused
+    /// ([`MembersError::ChangeInProgress`]) until the master renewed its term under the
+    /// new list (about one renewal interval).
+    ///
+    /// ```no_run
+    /// # async fn example(node: tenure_tokio::Handle) -> Result<(), Box<dyn std::error::Error>> {
+    /// use tenure::{NodeId, Role};
+    /// node.add_member(NodeId(4), "127.0.0.1:7003".parse()?, Role::Candidate).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn add_member(
+        &self,
+        id: NodeId,
+        addr: SocketAddr,
+        role: Role,
+    ) -> Result<(), MembersFailure> {
+        let member = Member {
+            id,
+            role,
+            priority: 0,
+        };
+        self.members_command(|reply| Command::AddMember {
+            member,
+            addr,
+            reply,
+        })
+        .await
+    }
+
+    /// Removes member `id` through the register (master only, like
+    /// [`Handle::add_member`]); returns once the change is applied here. Removing the
+    /// master itself ends its term at once (leader work of [`Handle::run_while_master`]
+    /// is told to stop and dropped first, as for a release), and the others elect a new
+    /// master as soon as the change is chosen. Refused for the last candidate.
+    /// Stop the removed node's process afterwards: it hears nothing more.
+    ///
+    /// ```no_run
+    /// # async fn example(node: tenure_tokio::Handle) -> Result<(), tenure_tokio::MembersFailure> {
+    /// node.remove_member(tenure::NodeId(2)).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn remove_member(&self, id: NodeId) -> Result<(), MembersFailure> {
+        let itself = id == self.shared.id && self.is_master();
+        if itself {
+            self.step_down().await;
+        }
+        let result = self
+            .members_command(|reply| Command::RemoveMember { id, reply })
+            .await;
+        if itself {
+            self.shared.step_down.send_replace(StepDown::No);
+        }
+        result
+    }
+
+    async fn members_command(
+        &self,
+        make: impl FnOnce(Reply<Result<(), MembersFailure>>) -> Command,
+    ) -> Result<(), MembersFailure> {
+        let (tx, rx) = oneshot::channel();
+        self.shared
+            .commands
+            .send(make(tx))
+            .await
+            .map_err(|_| MembersFailure::Stopped)?;
+        rx.await.map_err(|_| MembersFailure::Stopped)?
     }
 
     async fn command<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, HandleError> {

@@ -153,6 +153,12 @@ impl AddressBook {
         }
     }
 
+    /// Forgets member `id`'s address (and name).
+    pub fn remove(&mut self, id: NodeId) {
+        self.entries.retain(|(n, _)| *n != id);
+        self.hosts.retain(|(n, _)| *n != id);
+    }
+
     /// Names member `id` by `host:port`, resolved by the running node at start and again
     /// when sends fail (and every [`RESOLVE_EVERY`]).
     pub fn set_host(&mut self, id: NodeId, host: impl Into<String>) {
@@ -263,6 +269,11 @@ impl LiveBook {
     /// A copy of the book as it is now.
     pub fn snapshot(&self) -> AddressBook {
         self.read().clone()
+    }
+
+    /// Changes the book now.
+    pub fn update<R>(&self, f: impl FnOnce(&mut AddressBook) -> R) -> R {
+        f(&mut self.book.write().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// Notes that a send to `id` failed: if it is given by name, its name is looked up
