@@ -18,6 +18,14 @@
 //!   (anyone could claim a member's id): its nodes need the member in their
 //!   configuration file.
 //!
+//! Nodes also **announce** themselves, because in the default renewal mode a follower
+//! sends only to the master: every node of a cluster with a key sends a *hello* (a
+//! small datagram sealed with the cluster key: magic, cluster id, its node id, a nonce,
+//! a tag; [`hello`]) to every member it has an address for, at start, after every change
+//! of its member list, and every [`HELLO_EVERY`]. A hello means nothing to the protocol
+//! (it never reaches the core); a node learns the address of a member of its list it
+//! has no address for from it, under the same rules as above.
+//!
 //! On start the file's entries are added to the configuration's, for the members the
 //! configuration does not give (the configuration wins where both give one; the
 //! difference is logged). Only members of the current list are written.
@@ -168,9 +176,97 @@ pub fn store(dir: &Path, entries: &[(NodeId, SocketAddr)]) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
+/// How often a node announces itself to the other members (see the module docs).
+pub const HELLO_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The first bytes of a hello.
+const HELLO_MAGIC: &[u8; 8] = b"TNRHELO1";
+/// Magic, cluster id, node id, nonce.
+const HELLO_BODY: usize = 8 + 4 + 2 + 8;
+/// The length of a hello.
+pub const HELLO_LEN: usize = HELLO_BODY + tenure::auth::TAG_LEN;
+
+/// The hello of node `me` of cluster `cluster`, sealed with the current key of `auth`
+/// (`None` without a key: a cluster without one does not announce).
+pub fn hello(auth: &tenure::Auth, cluster: u32, me: NodeId, nonce: u64) -> Option<[u8; HELLO_LEN]> {
+    let tenure::Auth::Keys { current, .. } = auth else {
+        return None;
+    };
+    let mut out = [0u8; HELLO_LEN];
+    out[..8].copy_from_slice(HELLO_MAGIC);
+    out[8..12].copy_from_slice(&cluster.to_le_bytes());
+    out[12..14].copy_from_slice(&me.0.to_le_bytes());
+    out[14..22].copy_from_slice(&nonce.to_le_bytes());
+    let tag = tenure::TagKey::new(current).tag(&out[..HELLO_BODY]);
+    out[HELLO_BODY..].copy_from_slice(&tag);
+    Some(out)
+}
+
+/// Whether `bytes` looks like a hello (its magic and length): it is then never given to
+/// the core, valid or not.
+pub fn is_hello(bytes: &[u8]) -> bool {
+    bytes.len() == HELLO_LEN && bytes.starts_with(HELLO_MAGIC)
+}
+
+/// The node a hello of cluster `cluster` comes from, if its tag verifies with a key of
+/// `auth` (compared in constant time).
+pub fn open_hello(bytes: &[u8], auth: &tenure::Auth, cluster: u32) -> Option<NodeId> {
+    if !is_hello(bytes) {
+        return None;
+    }
+    let tenure::Auth::Keys { current, previous } = auth else {
+        return None;
+    };
+    let (body, tag) = bytes.split_at(HELLO_BODY);
+    let verifies = |key: &tenure::Key| {
+        let expected = tenure::TagKey::new(key).tag(body);
+        let diff = expected.iter().zip(tag).fold(0u8, |d, (a, b)| d | (a ^ b));
+        std::hint::black_box(diff) == 0
+    };
+    let ok = verifies(current) | previous.as_ref().is_some_and(verifies);
+    let from = u16::from_le_bytes([body[12], body[13]]);
+    let of_cluster = u32::from_le_bytes([body[8], body[9], body[10], body[11]]) == cluster;
+    (ok && of_cluster && from != 0).then_some(NodeId(from))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_hello_opens_only_with_the_key_and_the_cluster() {
+        let auth = tenure::Auth::key([7; 32]);
+        let h = hello(&auth, 77, NodeId(4), 12345).unwrap();
+        assert!(is_hello(&h));
+        assert_eq!(open_hello(&h, &auth, 77), Some(NodeId(4)));
+        assert_eq!(open_hello(&h, &auth, 78), None, "another cluster");
+        assert_eq!(
+            open_hello(&h, &tenure::Auth::key([8; 32]), 77),
+            None,
+            "another key"
+        );
+        let rotated = tenure::Auth::Keys {
+            current: tenure::Key([8; 32]),
+            previous: Some(tenure::Key([7; 32])),
+        };
+        assert_eq!(
+            open_hello(&h, &rotated, 77),
+            Some(NodeId(4)),
+            "the previous key"
+        );
+        for i in 0..HELLO_LEN {
+            let mut bad = h;
+            bad[i] ^= 1;
+            assert_ne!(
+                open_hello(&bad, &auth, 77),
+                Some(NodeId(4)),
+                "byte {i} flipped"
+            );
+        }
+        assert_eq!(open_hello(&h[..HELLO_LEN - 1], &auth, 77), None);
+        assert!(hello(&tenure::Auth::Insecure, 77, NodeId(4), 1).is_none());
+        assert_eq!(open_hello(&h, &tenure::Auth::Insecure, 77), None);
+    }
 
     #[test]
     fn the_file_round_trips_and_bad_lines_are_named() {

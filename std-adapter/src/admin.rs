@@ -1,6 +1,7 @@
 //! The admin port: `GET /status` (JSON), `GET /metrics` (Prometheus text),
-//! `GET /healthz` (JSON; 200 or 503), and the commands `POST /release` and
-//! `POST /hand-over?to=ID`.
+//! `GET /healthz` (JSON; 200 or 503), `GET /members` (JSON), and the commands
+//! `POST /release`, `POST /hand-over?to=ID`, `POST /members?id=ID&addr=IP:PORT[&role=R]`
+//! (add a member) and `DELETE /members/ID` (remove one).
 //!
 //! Served with hyper's HTTP/1.1 server, one request per connection; every JSON body is
 //! built with `serde_json`. Untrusted input is bounded: a request head must arrive
@@ -10,7 +11,9 @@
 //! closed). Every request or connection turned away is counted once, by reason
 //! ([`AdminReject`]), in `tenure_admin_bad_requests_total`.
 //!
-//! # Who may `POST`
+//! # Who may `POST` (and `DELETE`)
+//!
+//! The same rules hold for `DELETE /members/ID` as for every `POST`.
 //!
 //! - With an admin token ([`AdminToken`], from a file: `tenure node --admin-token-file`),
 //!   every `POST` must carry `Authorization: Bearer <token>`, whatever the address.
@@ -37,14 +40,14 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use serde::{Deserialize, Serialize};
-use tenure::{CommandError, NodeId};
+use tenure::{CommandError, MembersError, NodeId, Role};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
 use crate::clock::{host_monotonic_ns, Clock};
 use crate::metrics::{AdminCounters, AdminReject};
-use crate::node::{Handle, HandleError};
+use crate::node::{role_label, Handle, HandleError, MembersFailure, MEMBERS_WAIT_LEASES};
 
 /// The most connections served at once; one more is answered 503 and closed.
 pub const MAX_CONNECTIONS: usize = 16;
@@ -122,6 +125,24 @@ pub struct Status {
     /// reached (what a follower forwards requests to).
     #[serde(default)]
     pub master_advertise: Option<String>,
+    /// The instance of the register's last membership change (`null`: the first list is
+    /// in force).
+    #[serde(default)]
+    pub members_version: Option<u64>,
+    /// The number of members in the list in force.
+    #[serde(default)]
+    pub members: usize,
+    /// Whether the list in force differs from this node's configuration file (the node
+    /// follows the register's; see `GET /members`).
+    #[serde(default)]
+    pub members_differ: bool,
+    /// Whether this node stands by: it votes for no one and does not campaign (joining,
+    /// rejoining, or unable to follow the register's list).
+    #[serde(default)]
+    pub standby: bool,
+    /// Whether this node was started to rejoin after a lost record and still stands by.
+    #[serde(default)]
+    pub rejoining: bool,
 }
 
 impl Status {
@@ -136,6 +157,7 @@ impl Status {
         let term = view.term.filter(|_| view.is_master_at(now));
         let own = handle.identity(handle.id());
         let of_master = master.and_then(|m| handle.identity(m.node));
+        let members = handle.members();
         Status {
             node: handle.id().0,
             is_master: view.is_master_at(now),
@@ -153,8 +175,97 @@ impl Status {
             advertise: own.and_then(|i| i.advertise.clone()),
             master_name: of_master.and_then(|i| i.name.clone()),
             master_advertise: of_master.and_then(|i| i.advertise.clone()),
+            members_version: members.version,
+            members: members.members.len(),
+            members_differ: members.configured_differs,
+            standby: members.standby,
+            rejoining: members.rejoining,
         }
     }
+}
+
+/// One member in the `GET /members` document.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberDoc {
+    /// The member's id.
+    pub id: u16,
+    /// `candidate`, `voter` or `learner`.
+    pub role: String,
+    /// Its campaign priority.
+    pub priority: u8,
+    /// Its UDP address in this node's address book (`null`: not known yet).
+    pub addr: Option<String>,
+    /// Milliseconds since this node last heard from it (`null`: not since it started;
+    /// always `null` for this node itself).
+    pub last_contact_ms: Option<u64>,
+    /// Whether it is the node answering.
+    pub this_node: bool,
+}
+
+/// The `GET /members` document: the list in force at this node.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MembersDoc {
+    /// The node answering.
+    pub node: u16,
+    /// The master in its view.
+    pub master: Option<u16>,
+    /// The instance of the register's last membership change (`null`: none yet).
+    pub version: Option<u64>,
+    /// Whether the list differs from the node's configuration file.
+    pub configured_differs: bool,
+    /// Whether the node stands by (votes for no one).
+    pub standby: bool,
+    /// Whether it was started to rejoin after a lost record and still stands by.
+    pub rejoining: bool,
+    /// The members, in list order.
+    pub members: Vec<MemberDoc>,
+}
+
+impl MembersDoc {
+    /// The document of `handle`'s node now.
+    pub fn of(handle: &Handle) -> Self {
+        let m = handle.members();
+        MembersDoc {
+            node: handle.id().0,
+            master: handle.master().map(|m| m.node.0),
+            version: m.version,
+            configured_differs: m.configured_differs,
+            standby: m.standby,
+            rejoining: m.rejoining,
+            members: m
+                .members
+                .iter()
+                .map(|i| MemberDoc {
+                    id: i.id.0,
+                    role: role_label(i.role).to_string(),
+                    priority: i.priority,
+                    addr: i.addr.map(|a| a.to_string()),
+                    last_contact_ms: i
+                        .last_contact
+                        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+                    this_node: i.this_node,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// What `POST /members` and `DELETE /members/ID` answer once the change is applied at
+/// the node.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MembersDone {
+    /// The node that made the change (the master).
+    pub node: u16,
+    /// `add` or `remove`.
+    pub command: String,
+    /// The member added or removed.
+    pub member: u16,
+    /// The register's membership version after the change.
+    pub version: Option<u64>,
+    /// Members in the new list.
+    pub members: usize,
+    /// What happened, in words.
+    pub message: String,
 }
 
 /// The `/status` document of `handle`'s node now, as JSON text (see [`Status`]).
@@ -385,7 +496,8 @@ pub async fn bind(addr: SocketAddr, handle: Handle) -> std::io::Result<SocketAdd
 }
 
 async fn connection(stream: TcpStream, peer: SocketAddr, context: Arc<Context>) {
-    let exchange = EXCHANGE_TIMEOUT + context.handle.lease();
+    // A membership command waits up to MEMBERS_WAIT_LEASES leases.
+    let exchange = EXCHANGE_TIMEOUT + context.handle.lease() * (MEMBERS_WAIT_LEASES + 1);
     let counters = Arc::clone(&context.counters);
     let me = context.handle.id().0;
     let service = hyper::service::service_fn(move |request| {
@@ -461,6 +573,23 @@ async fn route(request: Request<Incoming>, context: &Context) -> Answer {
     };
     match path.as_str() {
         "/status" | "/metrics" | "/healthz" if method != Method::GET => wrong_method("GET"),
+        "/members" if method == Method::GET => {
+            if request.uri().query().is_some_and(|q| !q.is_empty()) {
+                return refuse(
+                    context,
+                    StatusCode::BAD_REQUEST,
+                    Some(AdminReject::BadQuery),
+                    "GET /members takes no query".into(),
+                );
+            }
+            json(StatusCode::OK, &MembersDoc::of(handle))
+        }
+        "/members" if method == Method::POST => add_member(&request, context).await,
+        "/members" => wrong_method("GET, POST"),
+        p if p.starts_with("/members/") && method == Method::DELETE => {
+            remove_member(&request, &p["/members/".len()..], context).await
+        }
+        p if p.starts_with("/members/") => wrong_method("DELETE"),
         "/status" => json(StatusCode::OK, &Status::of(handle)),
         "/metrics" => {
             let mut text = handle.metrics();
@@ -483,7 +612,8 @@ async fn route(request: Request<Incoming>, context: &Context) -> Answer {
             StatusCode::NOT_FOUND,
             Some(AdminReject::NotFound),
             format!(
-                "no {path} here: GET /status, /metrics, /healthz; POST /release, /hand-over?to=ID"
+                "no {path} here: GET /status, /metrics, /healthz, /members; POST /release, \
+                 /hand-over?to=ID, /members?id=ID&addr=IP:PORT[&role=ROLE]; DELETE /members/ID"
             ),
         ),
     }
@@ -652,9 +782,248 @@ async fn command(request: &Request<Incoming>, path: &str, context: &Context) -> 
     }
 }
 
+/// What `POST /members` asks: `id=ID&addr=IP:PORT[&role=candidate|voter|learner]`,
+/// each once, nothing else.
+fn add_query(query: Option<&str>) -> Result<(NodeId, SocketAddr, Role), String> {
+    let query = query.unwrap_or("");
+    let (mut id, mut addr, mut role) = (None, None, None);
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair
+            .split_once('=')
+            .ok_or_else(|| format!("`{pair}` is not key=value"))?;
+        let value = percent_decoded(value)?;
+        let twice = || format!("`{key}` is given twice");
+        match key {
+            "id" if id.is_none() => id = Some(node_id(&value)?),
+            "addr" if addr.is_none() => {
+                let a: SocketAddr = value
+                    .parse()
+                    .map_err(|_| format!("`{value}` is not an IP:PORT address"))?;
+                if a.port() == 0 || a.ip().is_unspecified() {
+                    return Err(format!("{a}: the other nodes cannot send to it"));
+                }
+                addr = Some(a);
+            }
+            "role" if role.is_none() => {
+                role = Some(match value.as_str() {
+                    "candidate" => Role::Candidate,
+                    "voter" => Role::Voter,
+                    "learner" => Role::Learner,
+                    other => return Err(format!("`{other}` is not candidate, voter or learner")),
+                })
+            }
+            "id" | "addr" | "role" => return Err(twice()),
+            other => return Err(format!("unknown parameter `{other}` (id, addr, role)")),
+        }
+    }
+    match (id, addr) {
+        (Some(id), Some(addr)) => Ok((id, addr, role.unwrap_or(Role::Candidate))),
+        _ => Err("adding a member needs ?id=ID&addr=IP:PORT (and optionally &role=ROLE)".into()),
+    }
+}
+
+fn node_id(text: &str) -> Result<NodeId, String> {
+    text.parse::<u16>()
+        .ok()
+        .filter(|id| *id > 0)
+        .map(NodeId)
+        .ok_or_else(|| format!("`{text}` is not a node id (1 to 65535)"))
+}
+
+/// `%XX` escapes decoded (an IPv6 address may come as `%5B::1%5D:7000`).
+fn percent_decoded(text: &str) -> Result<String, String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = text
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or_else(|| format!("bad escape in `{text}`"))?;
+            out.push(hex);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| format!("`{text}` is not UTF-8"))
+}
+
+async fn add_member(request: &Request<Incoming>, context: &Context) -> Answer {
+    if let Some(refusal) = refusal(request, context) {
+        return refusal;
+    }
+    let (id, addr, role) = match add_query(request.uri().query()) {
+        Ok(q) => q,
+        Err(message) => {
+            return refuse(
+                context,
+                StatusCode::BAD_REQUEST,
+                Some(AdminReject::BadQuery),
+                message,
+            )
+        }
+    };
+    let result = context.handle.add_member(id, addr, role).await;
+    members_answer(context, "add", id, result, Some(addr))
+}
+
+async fn remove_member(request: &Request<Incoming>, id: &str, context: &Context) -> Answer {
+    if let Some(refusal) = refusal(request, context) {
+        return refusal;
+    }
+    let id = match (node_id(id), request.uri().query()) {
+        (Ok(id), None) => id,
+        (Ok(_), Some(_)) => {
+            return refuse(
+                context,
+                StatusCode::BAD_REQUEST,
+                Some(AdminReject::BadQuery),
+                "DELETE /members/ID takes no query".into(),
+            )
+        }
+        (Err(message), _) => {
+            return refuse(
+                context,
+                StatusCode::BAD_REQUEST,
+                Some(AdminReject::BadQuery),
+                message,
+            )
+        }
+    };
+    let result = context.handle.remove_member(id).await;
+    members_answer(context, "remove", id, result, None)
+}
+
+fn members_answer(
+    context: &Context,
+    command: &str,
+    id: NodeId,
+    result: Result<(), MembersFailure>,
+    addr: Option<SocketAddr>,
+) -> Answer {
+    let handle = &context.handle;
+    let me = handle.id();
+    let conflict = |message: String| {
+        refuse(
+            context,
+            StatusCode::CONFLICT,
+            Some(AdminReject::Refused),
+            message,
+        )
+    };
+    match result {
+        Ok(()) => {
+            context.counters.command();
+            let members = handle.members();
+            let message = match addr {
+                Some(addr) => format!(
+                    "node {me} added node {id} at {addr}; start it with `tenure node --join` \
+                     and a configuration listing every member"
+                ),
+                None => format!("node {me} removed node {id}; stop its process"),
+            };
+            tracing::info!(me = me.0, member = id.0, "admin: {message}");
+            json(
+                StatusCode::OK,
+                &MembersDone {
+                    node: me.0,
+                    command: command.to_string(),
+                    member: id.0,
+                    version: members.version,
+                    members: members.members.len(),
+                    message,
+                },
+            )
+        }
+        Err(MembersFailure::Refused(MembersError::NotMaster)) => {
+            let master = match handle.master_info() {
+                None => "no master is in its view".to_string(),
+                Some(m) => {
+                    let at = m.addr.map_or_else(String::new, |a| format!(" (UDP {a})"));
+                    let name = m.name.map_or_else(String::new, |n| format!(" \"{n}\""));
+                    format!(
+                        "the master in its view is node {}{name}{at}: ask its admin port",
+                        m.node
+                    )
+                }
+            };
+            conflict(format!("node {me} is not master ({master})"))
+        }
+        Err(MembersFailure::Refused(MembersError::Backlog)) => refuse(
+            context,
+            StatusCode::SERVICE_UNAVAILABLE,
+            None,
+            format!("node {me} is busy; try again"),
+        ),
+        Err(MembersFailure::Refused(e @ MembersError::UnknownMember(_))) => refuse(
+            context,
+            StatusCode::NOT_FOUND,
+            Some(AdminReject::Refused),
+            format!("node {me} refused: {e}"),
+        ),
+        Err(MembersFailure::Refused(e)) => conflict(format!("node {me} refused: {e}")),
+        Err(e @ MembersFailure::DuplicateAddress { .. }) => conflict(format!("node {me} {e}")),
+        Err(e @ MembersFailure::NotChosen) => refuse(
+            context,
+            StatusCode::GATEWAY_TIMEOUT,
+            None,
+            format!("node {me}: {e}"),
+        ),
+        Err(e @ MembersFailure::AddressBook(_)) => refuse(
+            context,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            None,
+            format!("node {me}: {e}"),
+        ),
+        Err(MembersFailure::Stopped) => refuse(
+            context,
+            StatusCode::SERVICE_UNAVAILABLE,
+            None,
+            format!("node {me} is not running"),
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn adding_takes_an_id_an_address_and_maybe_a_role() {
+        let a: SocketAddr = "127.0.0.1:7004".parse().unwrap();
+        assert_eq!(
+            add_query(Some("id=4&addr=127.0.0.1:7004")),
+            Ok((NodeId(4), a, Role::Candidate))
+        );
+        assert_eq!(
+            add_query(Some("addr=127.0.0.1:7004&role=learner&id=4")),
+            Ok((NodeId(4), a, Role::Learner))
+        );
+        assert_eq!(
+            add_query(Some("id=4&addr=%5B::1%5D:7004")),
+            Ok((NodeId(4), "[::1]:7004".parse().unwrap(), Role::Candidate))
+        );
+        for bad in [
+            None,
+            Some(""),
+            Some("id=4"),
+            Some("addr=127.0.0.1:7004"),
+            Some("id=0&addr=127.0.0.1:7004"),
+            Some("id=4&addr=127.0.0.1"),
+            Some("id=4&addr=127.0.0.1:0"),
+            Some("id=4&addr=0.0.0.0:7004"),
+            Some("id=4&addr=127.0.0.1:7004&role=boss"),
+            Some("id=4&id=5&addr=127.0.0.1:7004"),
+            Some("id=4&addr=127.0.0.1:7004&x=1"),
+            Some("id=4&addr=127.0.0.1:7004&role"),
+            Some("id=4&addr=%zz"),
+        ] {
+            assert!(add_query(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn tokens_are_checked_and_compared_whole() {

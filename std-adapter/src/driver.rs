@@ -223,7 +223,7 @@ impl fmt::Display for StartupError {
             }
             StartupError::RejoinWithRecord { dir } => write!(
                 f,
-                "--rejoin refused: the data directory {} holds a record, so this node did not                  lose its state; start it without --rejoin (it restores from the record)",
+                "--rejoin refused: the data directory {} holds a record, so this node did not lose its state; start it without --rejoin (it restores from the record)",
                 dir.display()
             ),
             StartupError::Resolve { host, source } => write!(
@@ -542,14 +542,14 @@ impl<S: RecordStore, T: Transport, C: Clock> Driver<S, T, C> {
             None if mode == StartAs::Join => {
                 tracing::info!(
                     me = me.0,
-                    "no record yet: joining a running cluster; standing by (no votes, no                      campaign) until the master added this node and it caught up"
+                    "no record yet: joining a running cluster; standing by (no votes, no campaign) until the master added this node and it caught up"
                 );
                 CoreNode::join(config, now)
             }
             None if mode == StartAs::Rejoin => {
                 tracing::warn!(
                     me = me.0,
-                    "no record: rejoining after a lost record; this node votes for no one                      until the recovery rule lets it (it stands by meanwhile)"
+                    "no record: rejoining after a lost record; this node votes for no one until the recovery rule lets it (it stands by meanwhile)"
                 );
                 return rejoin(config, now).and_then(|node| Self::assemble(node, store, transport, clock, now));
             }

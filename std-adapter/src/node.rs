@@ -97,7 +97,7 @@ impl fmt::Display for MembersFailure {
             }
             MembersFailure::NotChosen => write!(
                 f,
-                "the change was proposed but not seen chosen in time; list the members                  before trying again"
+                "the change was proposed but not seen chosen in time; list the members before trying again"
             ),
             MembersFailure::AddressBook(e) => {
                 write!(f, "cannot store the new member's address: {e}")
@@ -806,16 +806,32 @@ async fn drive(
     let mut buf = [0u8; MAX_SEALED_SIZE + 1];
     let mut waiters: Vec<Waiter> = Vec::new();
     let mut member_waiters: Vec<MemberWaiter> = Vec::new();
+    // Announces this node at once (see `crate::addresses`), in a cluster with a key.
+    let announce = driver.node().config().auth.is_secure();
+    let mut next_hello = tokio::time::Instant::now();
     let mut shutdown: Option<(tenure::Instant, Option<Reply<()>>)> = None;
     let result = loop {
         // The member list: published when it changed (the address book follows it).
         let list = driver.node().members();
         let view = members_view(driver.node());
         if *book.members.borrow() != view {
-            if book.members.borrow().list != view.list {
+            let old = book.members.borrow().clone();
+            if old.list != view.list {
                 if let Err(e) = book.save(&peers, list) {
                     tracing::warn!(me = me.0, error = %e, "cannot store the address book");
                 }
+                next_hello = tokio::time::Instant::now(); // new members hear of this node
+            }
+            if old.standby && !view.standby {
+                tracing::info!(
+                    me = me.0,
+                    "this node has the register's member list: it votes now"
+                );
+            } else if !old.standby && view.standby {
+                tracing::warn!(
+                    me = me.0,
+                    "this node stands by: it votes for no one for now"
+                );
             }
             book.members.send_replace(view);
         }
@@ -931,7 +947,16 @@ async fn drive(
                 Some(Command::Shutdown { reply }) => begin_shutdown(&mut driver, &mut shutdown, Some(reply), lease),
                 None => begin_shutdown(&mut driver, &mut shutdown, None, lease),
             },
+            () = tokio::time::sleep_until(next_hello), if announce => {
+                send_hellos(&driver, &socket, &peers);
+                next_hello = tokio::time::Instant::now() + crate::addresses::HELLO_EVERY;
+                Ok(())
+            }
             received = socket.recv_from(&mut buf) => match received {
+                Ok((len, from)) if crate::addresses::is_hello(&buf[..len]) => {
+                    on_hello(&driver, &peers, &book, from, &buf[..len]);
+                    Ok(())
+                }
                 Ok((len, from)) => {
                     let mut member = peers.member_at(from);
                     if member.is_none() {
@@ -984,6 +1009,18 @@ fn learn_address(
     bytes: &[u8],
 ) -> Option<NodeId> {
     let id = driver.authenticated_sender(bytes)?;
+    learn(driver, peers, book, id, from).then_some(id)
+}
+
+/// Records that member `id` (authenticated) is at `from`, unless the book has an
+/// address (or a host name) for it already. Returns whether it was learned.
+fn learn(
+    driver: &TokioDriver,
+    peers: &LiveBook,
+    book: &Book,
+    id: NodeId,
+    from: SocketAddr,
+) -> bool {
     let known = peers.update(|b| {
         let known = b.address_of(id).is_some() || b.host_of(id).is_some();
         if !known {
@@ -992,7 +1029,7 @@ fn learn_address(
         known
     });
     if known {
-        return None; // from another address than the member's: dropped, counted
+        return false; // from another address than the member's: dropped, counted
     }
     driver.metrics().address_learned();
     tracing::info!(
@@ -1004,7 +1041,53 @@ fn learn_address(
     if let Err(e) = book.save(peers, driver.node().members()) {
         tracing::warn!(me = driver.id().0, error = %e, "cannot store the address book");
     }
-    Some(id)
+    true
+}
+
+/// A hello (see [`crate::addresses`]): learns the sender's address if it is a member of
+/// the current list without one. Never given to the core.
+fn on_hello(driver: &TokioDriver, peers: &LiveBook, book: &Book, from: SocketAddr, bytes: &[u8]) {
+    let config = driver.node().config();
+    let Some(id) = crate::addresses::open_hello(bytes, &config.auth, config.cluster_id) else {
+        driver.metrics().unknown_source();
+        tracing::debug!(me = driver.id().0, %from, "dropped a hello that does not verify (counted)");
+        return;
+    };
+    let member = driver.node().members().iter().any(|m| m.id == id) && id != driver.id();
+    if !member {
+        return;
+    }
+    if peers.member_at(from) == Some(id) || learn(driver, peers, book, id, from) {
+        driver.metrics().heard(id, driver.clock().now());
+    } else {
+        driver.metrics().unknown_source();
+        tracing::debug!(
+            me = driver.id().0,
+            member = id.0,
+            %from,
+            "dropped a hello from another address than the member's (counted)"
+        );
+    }
+}
+
+/// Sends this node's hello to every other member it has an address for.
+fn send_hellos(driver: &TokioDriver, socket: &tokio::net::UdpSocket, peers: &LiveBook) {
+    let config = driver.node().config();
+    let nonce = crate::clock::host_monotonic_ns() ^ (u64::from(std::process::id()) << 32);
+    let Some(hello) = crate::addresses::hello(&config.auth, config.cluster_id, driver.id(), nonce)
+    else {
+        return;
+    };
+    for m in driver
+        .node()
+        .members()
+        .iter()
+        .filter(|m| m.id != driver.id())
+    {
+        if let Some(addr) = peers.address_of(m.id) {
+            let _ = socket.try_send_to(&hello, addr);
+        }
+    }
 }
 
 fn begin_shutdown(

@@ -66,7 +66,9 @@ impl fmt::Display for LoadError {
                  `data_dir` at its data, or restore the directory from a backup. If this is its \
                  very first start, start it once with `tenure node --first-boot` (in a program: \
                  `NodeConfig::first_boot`), or create the file {marker} (as `tenure \
-                 init-config` does)",
+                 init-config` does). If it ran before and its data is truly lost, start it \
+                 with `tenure node --rejoin`: it votes again only once that is safe. A new \
+                 member of a running cluster starts with `tenure node --join`",
                 dir = dir.display(),
                 marker = dir.join(FIRST_BOOT_FILE).display(),
             ),

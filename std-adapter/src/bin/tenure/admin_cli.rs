@@ -1,5 +1,5 @@
-//! `tenure status`, `tenure release`, `tenure hand-over`: clients of a node's admin port
-//! (see `tenure_tokio::admin`), over HTTP/1.1 with hyper.
+//! `tenure status`, `tenure release`, `tenure hand-over`, `tenure members`: clients of a
+//! node's admin port (see `tenure_tokio::admin`), over HTTP/1.1 with hyper.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,7 +10,7 @@ use http_body_util::{BodyExt, Empty, Limited};
 use hyper::body::Bytes;
 use hyper::{header, Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
-use tenure_tokio::admin::{AdminToken, CommandDone, ErrorBody, Status};
+use tenure_tokio::admin::{AdminToken, CommandDone, ErrorBody, MembersDoc, MembersDone, Status};
 use tenure_tokio::clock::parse_duration;
 use tenure_tokio::Health;
 
@@ -51,6 +51,15 @@ impl Answer {
 }
 
 impl Target {
+    /// A target from its parts (for `tenure members` without a subcommand).
+    pub fn new(admin: String, admin_token_file: Option<PathBuf>, timeout: Duration) -> Self {
+        Target {
+            admin,
+            admin_token_file,
+            timeout,
+        }
+    }
+
     fn token(&self) -> Result<Option<AdminToken>, String> {
         self.admin_token_file
             .as_deref()
@@ -162,6 +171,21 @@ fn describe(s: &Status, health: Option<&Health>) -> String {
     } else {
         "not master".to_string()
     };
+    let mut members = format!(
+        "{} (last change: {})",
+        s.members,
+        s.members_version
+            .map_or_else(|| "none".to_string(), |v| format!("version {v}"))
+    );
+    if s.members_differ {
+        members
+            .push_str("; the configuration file's list differs: the node follows the register's");
+    }
+    if s.rejoining {
+        members.push_str("; REJOINING after a lost record: votes for no one yet");
+    } else if s.standby {
+        members.push_str("; STANDING BY: votes for no one yet");
+    }
     let master = match s.master {
         Some(m) => {
             let name = s
@@ -195,6 +219,7 @@ fn describe(s: &Status, health: Option<&Health>) -> String {
         "node {node}: {role}, {running}\n\
          master in its view: {master}\n\
          register version: {version}\n\
+         members: {members}\n\
          renewal: {renewal}, lease {lease} ms\n\
          health: {health}\n",
         node = s.node,
@@ -205,6 +230,125 @@ fn describe(s: &Status, health: Option<&Health>) -> String {
     )
 }
 
+/// The error of a refused admin request, with a hint for a missing token.
+fn refused(target: &Target, answer: &Answer) -> String {
+    let hint = if answer.code == StatusCode::UNAUTHORIZED && target.admin_token_file.is_none() {
+        " (give the node's token with --admin-token-file)"
+    } else {
+        ""
+    };
+    format!(
+        "{}: {}{hint} (HTTP {})",
+        target.admin,
+        answer.error(),
+        answer.code.as_u16()
+    )
+}
+
+/// `tenure members [list]`: the list in force at the node, with each member's role,
+/// address and last contact.
+pub fn members_list(target: &Target, json: bool) -> Result<ExitCode, String> {
+    let answer = target.request(Method::GET, "/members")?;
+    if answer.code != StatusCode::OK {
+        return Err(refused(target, &answer));
+    }
+    if json {
+        print!("{}", String::from_utf8_lossy(&answer.body));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let doc: MembersDoc = serde_json::from_slice(&answer.body).map_err(|e| {
+        format!(
+            "{}: /members is not what this tenure reads: {e}",
+            target.admin
+        )
+    })?;
+    print!("{}", describe_members(&doc));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The table `tenure members` prints.
+fn describe_members(doc: &MembersDoc) -> String {
+    let mut out = format!(
+        "members in force at node {} (last change: {}; master in its view: {})\n",
+        doc.node,
+        doc.version
+            .map_or_else(|| "none".to_string(), |v| format!("version {v}")),
+        doc.master
+            .map_or_else(|| "none".to_string(), |m| format!("node {m}")),
+    );
+    if doc.configured_differs {
+        out.push_str(
+            "note: its configuration file lists other members; it follows the register's list\n",
+        );
+    }
+    if doc.rejoining {
+        out.push_str("note: it is REJOINING after a lost record and votes for no one yet\n");
+    } else if doc.standby {
+        out.push_str("note: it is STANDING BY and votes for no one yet\n");
+    }
+    out.push_str(&format!(
+        "{:>5}  {:<9}  {:<8}  {:<24}  {}\n",
+        "ID", "ROLE", "PRIORITY", "ADDRESS", "LAST CONTACT"
+    ));
+    for m in &doc.members {
+        let contact = if m.this_node {
+            "(this node)".to_string()
+        } else {
+            m.last_contact_ms
+                .map_or_else(|| "never".to_string(), |ms| format!("{ms} ms ago"))
+        };
+        out.push_str(&format!(
+            "{:>5}  {:<9}  {:<8}  {:<24}  {contact}\n",
+            m.id,
+            m.role,
+            m.priority,
+            m.addr.as_deref().unwrap_or("unknown"),
+        ));
+    }
+    out
+}
+
+/// `tenure members add ID ADDR [--role ROLE]`.
+pub fn members_add(target: &Target, id: u16, addr: &str, role: &str) -> Result<ExitCode, String> {
+    let addr: std::net::SocketAddr = addr
+        .parse()
+        .map_err(|_| format!("`{addr}` is not an IP:PORT address (for example 127.0.0.1:7003)"))?;
+    let text = addr.to_string();
+    let mut escaped = String::new();
+    for c in text.chars() {
+        match c {
+            '[' => escaped.push_str("%5B"),
+            ']' => escaped.push_str("%5D"),
+            '%' => escaped.push_str("%25"),
+            c => escaped.push(c),
+        }
+    }
+    let path = format!("/members?id={id}&addr={escaped}&role={role}");
+    members_change(target, Method::POST, &path)
+}
+
+/// `tenure members remove ID`.
+pub fn members_remove(target: &Target, id: u16) -> Result<ExitCode, String> {
+    members_change(target, Method::DELETE, &format!("/members/{id}"))
+}
+
+fn members_change(target: &Target, method: Method, path: &str) -> Result<ExitCode, String> {
+    let answer = target.request(method, path)?;
+    if answer.code != StatusCode::OK {
+        return Err(refused(target, &answer));
+    }
+    let done: MembersDone = serde_json::from_slice(&answer.body)
+        .map_err(|e| format!("{}: unexpected answer: {e}", target.admin))?;
+    println!(
+        "{} (membership version {}, {} members)",
+        done.message,
+        done.version
+            .map_or_else(|| "none".to_string(), |v| v.to_string()),
+        done.members
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `tenure release` (`to: None`) and `tenure hand-over --to ID`.
 pub fn give_up(target: &Target, to: Option<u16>) -> Result<ExitCode, String> {
     let path = match to {
@@ -213,17 +357,7 @@ pub fn give_up(target: &Target, to: Option<u16>) -> Result<ExitCode, String> {
     };
     let answer = target.request(Method::POST, &path)?;
     if answer.code != StatusCode::OK {
-        let hint = if answer.code == StatusCode::UNAUTHORIZED && target.admin_token_file.is_none() {
-            " (give the node's token with --admin-token-file)"
-        } else {
-            ""
-        };
-        return Err(format!(
-            "{}: {}{hint} (HTTP {})",
-            target.admin,
-            answer.error(),
-            answer.code.as_u16()
-        ));
+        return Err(refused(target, &answer));
     }
     let done: CommandDone = serde_json::from_slice(&answer.body)
         .map_err(|e| format!("{}: unexpected answer: {e}", target.admin))?;
@@ -257,6 +391,11 @@ mod tests {
             advertise: None,
             master_name: None,
             master_advertise: None,
+            members_version: None,
+            members: 3,
+            members_differ: false,
+            standby: false,
+            rejoining: false,
         };
         let health = Health {
             healthy: true,
@@ -293,15 +432,77 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("health: unknown"), "{text}");
+        assert!(text.contains("members: 3 (last change: none)\n"), "{text}");
+        let rejoining = Status {
+            members_version: Some(9),
+            members: 4,
+            members_differ: true,
+            standby: true,
+            rejoining: true,
+            ..master.clone()
+        };
+        let text = describe(&rejoining, None);
+        assert!(
+            text.contains(
+                "members: 4 (last change: version 9); the configuration file's list differs"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("REJOINING"), "{text}");
         let named = Status {
             master_name: Some("db-1".into()),
             master_advertise: Some("10.0.0.1:5432".into()),
-            ..master
+            ..master.clone()
         };
         let text = describe(&named, None);
         assert!(
             text.contains("master in its view: node 1 \"db-1\" at 10.0.0.1:5432 (fencing token 7)"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn the_members_table_names_roles_addresses_and_contact() {
+        let doc = MembersDoc {
+            node: 1,
+            master: Some(1),
+            version: Some(12),
+            configured_differs: true,
+            standby: false,
+            rejoining: false,
+            members: vec![
+                tenure_tokio::admin::MemberDoc {
+                    id: 1,
+                    role: "candidate".into(),
+                    priority: 0,
+                    addr: Some("127.0.0.1:7000".into()),
+                    last_contact_ms: None,
+                    this_node: true,
+                },
+                tenure_tokio::admin::MemberDoc {
+                    id: 4,
+                    role: "learner".into(),
+                    priority: 0,
+                    addr: None,
+                    last_contact_ms: Some(42),
+                    this_node: false,
+                },
+            ],
+        };
+        let text = describe_members(&doc);
+        assert!(
+            text.contains("last change: version 12; master in its view: node 1"),
+            "{text}"
+        );
+        assert!(text.contains("it follows the register's list"), "{text}");
+        assert!(text.contains("(this node)"), "{text}");
+        let row = text
+            .lines()
+            .find(|l| l.trim_start().starts_with('4'))
+            .unwrap();
+        assert!(
+            row.contains("learner") && row.contains("unknown") && row.contains("42 ms ago"),
+            "{row}"
         );
     }
 }

@@ -49,6 +49,42 @@ fn parse_log_format(text: &str) -> Result<LogFormat, String> {
     }
 }
 
+/// `tenure members ...`.
+#[derive(Subcommand, Debug)]
+enum MembersAction {
+    /// The members in force at the node: id, role, priority, address and last contact.
+    List {
+        #[command(flatten)]
+        target: admin_cli::Target,
+        /// Print /members as it came (JSON).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add member ID at UDP address ADDR (ask the master's admin port). Then start the new
+    /// node with a configuration listing every member and `tenure node --join`.
+    Add {
+        /// The new member's id.
+        #[arg(value_parser = clap::value_parser!(u16).range(1..))]
+        id: u16,
+        /// Its UDP address, IP:PORT.
+        addr: String,
+        /// Its role: candidate, voter or learner.
+        #[arg(long, default_value = "candidate", value_parser = ["candidate", "voter", "learner"])]
+        role: String,
+        #[command(flatten)]
+        target: admin_cli::Target,
+    },
+    /// Remove member ID (ask the master's admin port); then stop its process. Removing the
+    /// master itself ends its term at once and the others elect another.
+    Remove {
+        /// The member's id.
+        #[arg(value_parser = clap::value_parser!(u16).range(1..))]
+        id: u16,
+        #[command(flatten)]
+        target: admin_cli::Target,
+    },
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run one node from its configuration file (Ctrl-C releases the role and stops).
@@ -56,8 +92,9 @@ enum Command {
         /// The node's TOML configuration.
         #[arg(long)]
         config: PathBuf,
-        /// Serve the admin port on this address: GET /status, /metrics, /healthz; POST
-        /// /release, /hand-over?to=ID. It is bound before the node starts.
+        /// Serve the admin port on this address: GET /status, /metrics, /healthz,
+        /// /members; POST /release, /hand-over?to=ID, /members?id=ID&addr=IP:PORT; DELETE
+        /// /members/ID. It is bound before the node starts.
         #[arg(long)]
         admin: Option<SocketAddr>,
         /// A file holding the admin token every POST must then carry (`Authorization:
@@ -71,10 +108,39 @@ enum Command {
         /// before would forget its promises. Do not leave it in a service definition.
         #[arg(long)]
         first_boot: bool,
+        /// This node is a new member joining a running cluster: its configuration lists
+        /// every member, itself included, and the master adds it (`tenure members add ID
+        /// ADDR`). Without a record it starts standing by (votes for no one, does not
+        /// campaign) until it has caught up with the change that added it; with a record
+        /// (a later start) it restores as usual.
+        #[arg(long, conflicts_with_all = ["first_boot", "rejoin"])]
+        join: bool,
+        /// This node's record was lost (its data directory was deleted or replaced):
+        /// start it anyway, as a non-voter that votes again only once the recovery rule
+        /// allows. Refused when the data directory holds a record.
+        #[arg(long, conflicts_with = "first_boot")]
+        rejoin: bool,
         /// Log format on stderr: text, or json (one object per line, fields at the top
         /// level: timestamp, level, target, message, me, master, token, ...).
         #[arg(long, default_value = "text", value_parser = parse_log_format)]
         log_format: LogFormat,
+    },
+    /// List or change the cluster's members, through a node's admin port (a change goes
+    /// to the master's). One member at a time; never edit member lists by hand on a
+    /// running cluster.
+    #[command(args_conflicts_with_subcommands = true)]
+    Members {
+        #[command(subcommand)]
+        action: Option<MembersAction>,
+        /// The node's admin address (for the list, without a subcommand).
+        #[arg(long)]
+        admin: Option<String>,
+        /// A file holding the node's admin token.
+        #[arg(long)]
+        admin_token_file: Option<PathBuf>,
+        /// Print /members as it came (JSON).
+        #[arg(long)]
+        json: bool,
     },
     /// Show a running node's view and health, from its admin port.
     Status {
@@ -213,11 +279,52 @@ fn main() -> ExitCode {
             admin,
             admin_token_file,
             first_boot,
+            join,
+            rejoin,
             log_format,
         } => {
             init_logs("info", log_format);
-            run_node(&config, admin, admin_token_file.as_deref(), first_boot)
+            let start_as = if join {
+                tenure_tokio::StartAs::Join
+            } else if rejoin {
+                tenure_tokio::StartAs::Rejoin
+            } else {
+                tenure_tokio::StartAs::FirstBoot
+            };
+            run_node(
+                &config,
+                admin,
+                admin_token_file.as_deref(),
+                first_boot,
+                start_as,
+            )
         }
+        Command::Members {
+            action,
+            admin,
+            admin_token_file,
+            json,
+        } => match action {
+            Some(MembersAction::List { target, json }) => admin_cli::members_list(&target, json),
+            Some(MembersAction::Add {
+                id,
+                addr,
+                role,
+                target,
+            }) => admin_cli::members_add(&target, id, &addr, &role),
+            Some(MembersAction::Remove { id, target }) => admin_cli::members_remove(&target, id),
+            None => match admin {
+                Some(admin) => admin_cli::members_list(
+                    &admin_cli::Target::new(admin, admin_token_file, Duration::from_secs(30)),
+                    json,
+                ),
+                None => Err(
+                    "tenure members needs --admin ADDR (or: tenure members list|add|remove \
+                     ..., see tenure members --help)"
+                        .to_string(),
+                ),
+            },
+        },
         Command::Status { target, json } => admin_cli::status(&target, json),
         Command::Release { target } => admin_cli::give_up(&target, None),
         Command::HandOver { target, to } => admin_cli::give_up(&target, Some(to)),
@@ -279,10 +386,29 @@ fn run_node(
     admin: Option<SocketAddr>,
     token_file: Option<&Path>,
     first_boot: bool,
+    start_as: tenure_tokio::StartAs,
 ) -> Result<ExitCode, String> {
     let config = NodeConfig::load(path)
         .map_err(|e| e.to_string())?
-        .with_first_boot(first_boot);
+        .with_first_boot(first_boot)
+        .with_start_as(start_as);
+    let has_record = config
+        .data_dir
+        .join(tenure_tokio::store::RECORD_FILE)
+        .exists();
+    match start_as {
+        tenure_tokio::StartAs::Join if has_record => tracing::warn!(
+            data_dir = %config.data_dir.display(),
+            "--join changes nothing: the data directory holds a record, and the node \
+             restores from it. Drop the flag from later starts"
+        ),
+        tenure_tokio::StartAs::Join => tracing::info!(
+            data_dir = %config.data_dir.display(),
+            "--join: this node joins a running cluster; the master must add it \
+             (tenure members add)"
+        ),
+        _ => {}
+    }
     if first_boot {
         if config
             .data_dir
@@ -325,7 +451,8 @@ fn run_node(
                 me = handle.id().0,
                 bound = %admin.local_addr(),
                 post = %admin.post_policy(),
-                "admin: GET /status, /metrics, /healthz; POST /release, /hand-over?to=ID"
+                "admin: GET /status, /metrics, /healthz, /members; POST /release, \
+                 /hand-over?to=ID, /members?id=ID&addr=IP:PORT; DELETE /members/ID"
             );
             admin.serve(handle.clone());
         }
