@@ -8,6 +8,113 @@
 #[cfg(target_os = "linux")]
 pub mod netns;
 
+/// Terms of `tenure node` processes from their logs, and the overlap check (exact: a
+/// node logs a term's span before its view claims it).
+pub mod terms {
+    use std::collections::BTreeMap;
+
+    /// One term of one node, from its log (exact; see the module docs).
+    #[derive(Clone, Copy, Debug)]
+    pub struct Span {
+        /// The node (its id).
+        pub node: usize,
+        /// The term's fencing token.
+        pub token: u64,
+        /// When the node learned it was master (`CLOCK_BOOTTIME`, ns).
+        pub begin: u64,
+        /// The last logged end.
+        pub end: u64,
+        /// When the view stopped claiming it, if logged.
+        pub over: Option<u64>,
+    }
+
+    impl Span {
+        /// The latest instant the node may have claimed the term: the logged end, cut by an
+        /// early end and by the death of its process.
+        ///
+        /// `deaths[id - 1]` are the instants node `id`'s processes were killed.
+        pub fn until(&self, deaths: &[Vec<u64>]) -> u64 {
+            let death = deaths[self.node - 1]
+                .iter()
+                .copied()
+                .filter(|&d| d >= self.begin)
+                .min()
+                .unwrap_or(u64::MAX);
+            self.end.min(self.over.unwrap_or(u64::MAX)).min(death)
+        }
+    }
+
+    fn log_field(line: &str, name: &str) -> Option<u64> {
+        line.split(&format!(" {name}="))
+            .nth(1)?
+            .split(|c: char| !c.is_ascii_digit())
+            .next()?
+            .parse()
+            .ok()
+    }
+
+    /// The spans in node `i`'s log (`tenure::term` lines at debug level, see
+    /// `tenure_tokio::driver::TERM_LOG`), keyed by begin.
+    pub fn parse_log(i: usize, text: &str) -> BTreeMap<u64, Span> {
+        let mut spans: BTreeMap<u64, Span> = BTreeMap::new();
+        for line in text.lines().filter(|l| l.contains("tenure::term")) {
+            let (Some(token), Some(begin), Some(end)) = (
+                log_field(line, "token"),
+                log_field(line, "begin_ns"),
+                log_field(line, "end_ns"),
+            ) else {
+                continue;
+            };
+            let span = spans.entry(begin).or_insert(Span {
+                node: i,
+                token,
+                begin,
+                end,
+                over: None,
+            });
+            assert_eq!(span.token, token, "node {i}: one term, two tokens: {line}");
+            if line.contains("term over") {
+                span.over = log_field(line, "at_ns");
+            } else {
+                span.end = span.end.max(end);
+            }
+        }
+        spans
+    }
+
+    /// Pairs of terms of different nodes whose claims (`spans[k]` until `until[k]`) share
+    /// an instant; `spans` sorted by begin. Each pair is printed when `print`.
+    pub fn count_overlaps(spans: &[Span], until: &[u64], print: bool) -> usize {
+        let mut n = 0;
+        for a in 0..spans.len() {
+            for b in a + 1..spans.len() {
+                // Sorted by begin: they overlap when b begins before a's claim ends (and
+                // neither claim is empty).
+                let (x, y) = (&spans[a], &spans[b]);
+                if x.node != y.node
+                    && y.begin < until[a]
+                    && x.begin < until[a]
+                    && y.begin < until[b]
+                {
+                    n += 1;
+                    if print {
+                        eprintln!(
+                            "OVERLAP: node {} token {} [{}, {}] and node {} token {} [{}, {}]",
+                            x.node, x.token, x.begin, until[a], y.node, y.token, y.begin, until[b]
+                        );
+                    }
+                }
+            }
+        }
+        n
+    }
+
+    /// [`count_overlaps`], printing each.
+    pub fn overlaps(spans: &[Span], until: &[u64]) -> usize {
+        count_overlaps(spans, until, true)
+    }
+}
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
@@ -16,6 +123,39 @@ use std::time::Duration;
 use tenure::{Member, NodeId};
 use tenure_tokio::{Handle, NodeConfig};
 use tokio::time::Instant;
+
+/// The `tenure` binary, built (once per test binary) by the same cargo and profile as
+/// the calling test, so it is never a stale one.
+pub fn tenure_binary() -> &'static std::path::Path {
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        // A test runs as <target>/<profile>/deps/<name>-<hash>.
+        let exe = std::env::current_exe().expect("test executable");
+        let profile = exe
+            .parent()
+            .and_then(std::path::Path::parent)
+            .expect("target profile directory")
+            .to_path_buf();
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .ancestors()
+            .nth(2)
+            .expect("workspace root")
+            .to_path_buf();
+        let mut build =
+            std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        build
+            .current_dir(root)
+            .args(["build", "-p", "tenure-tokio", "--bin", "tenure"]);
+        if profile.file_name().is_some_and(|n| n == "release") {
+            build.arg("--release");
+        }
+        let status = build.status().expect("run cargo to build tenure");
+        assert!(status.success(), "building the tenure binary failed");
+        let bin = profile.join("tenure");
+        assert!(bin.is_file(), "no tenure binary at {}", bin.display());
+        bin
+    })
+}
 
 /// The lease used by most tests: short, so the suite stays fast.
 pub const LEASE: Duration = Duration::from_millis(400);

@@ -38,6 +38,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tenure_e2e::netns::{skip_or_fail, Faults, Lab};
+use tenure_e2e::terms::{count_overlaps, overlaps, parse_log, Span};
 use tenure_e2e::TempDir;
 use tenure_tokio::clock::host_boottime_ns;
 
@@ -529,69 +530,6 @@ fn run_scenario(
     sc
 }
 
-/// One term of one node, from its log (exact; see the module docs).
-#[derive(Clone, Copy, Debug)]
-struct Span {
-    node: usize,
-    token: u64,
-    begin: u64,
-    /// The last logged end.
-    end: u64,
-    /// When the view stopped claiming it, if logged.
-    over: Option<u64>,
-}
-
-impl Span {
-    /// The latest instant the node may have claimed the term: the logged end, cut by an
-    /// early end and by the death of its process.
-    fn until(&self, deaths: &[Vec<u64>]) -> u64 {
-        let death = deaths[self.node - 1]
-            .iter()
-            .copied()
-            .filter(|&d| d >= self.begin)
-            .min()
-            .unwrap_or(u64::MAX);
-        self.end.min(self.over.unwrap_or(u64::MAX)).min(death)
-    }
-}
-
-fn log_field(line: &str, name: &str) -> Option<u64> {
-    line.split(&format!(" {name}="))
-        .nth(1)?
-        .split(|c: char| !c.is_ascii_digit())
-        .next()?
-        .parse()
-        .ok()
-}
-
-/// The spans in node `i`'s log, keyed by begin.
-fn parse_log(i: usize, text: &str) -> BTreeMap<u64, Span> {
-    let mut spans: BTreeMap<u64, Span> = BTreeMap::new();
-    for line in text.lines().filter(|l| l.contains("tenure::term")) {
-        let (Some(token), Some(begin), Some(end)) = (
-            log_field(line, "token"),
-            log_field(line, "begin_ns"),
-            log_field(line, "end_ns"),
-        ) else {
-            continue;
-        };
-        let span = spans.entry(begin).or_insert(Span {
-            node: i,
-            token,
-            begin,
-            end,
-            over: None,
-        });
-        assert_eq!(span.token, token, "node {i}: one term, two tokens: {line}");
-        if line.contains("term over") {
-            span.over = log_field(line, "at_ns");
-        } else {
-            span.end = span.end.max(end);
-        }
-    }
-    spans
-}
-
 /// Nearest-rank percentile of sorted `v`.
 fn pct(v: &[f64], p: f64) -> f64 {
     if v.is_empty() {
@@ -625,34 +563,6 @@ fn gaps(intervals: &[(u64, u64)], from: u64, to: u64) -> Vec<(u64, u64)> {
 
 fn no_deaths() -> Vec<Vec<u64>> {
     vec![Vec::new(); NODES]
-}
-
-/// Pairs of terms of different nodes whose claims (`spans[k]` until `until[k]`) share
-/// an instant; `spans` sorted by begin. Each pair is printed when `print`.
-fn count_overlaps(spans: &[Span], until: &[u64], print: bool) -> usize {
-    let mut n = 0;
-    for a in 0..spans.len() {
-        for b in a + 1..spans.len() {
-            // Sorted by begin: they overlap when b begins before a's claim ends (and
-            // neither claim is empty).
-            let (x, y) = (&spans[a], &spans[b]);
-            if x.node != y.node && y.begin < until[a] && x.begin < until[a] && y.begin < until[b] {
-                n += 1;
-                if print {
-                    eprintln!(
-                        "OVERLAP: node {} token {} [{}, {}] and node {} token {} [{}, {}]",
-                        x.node, x.token, x.begin, until[a], y.node, y.token, y.begin, until[b]
-                    );
-                }
-            }
-        }
-    }
-    n
-}
-
-/// [`count_overlaps`], printing each.
-fn overlaps(spans: &[Span], until: &[u64]) -> usize {
-    count_overlaps(spans, until, true)
 }
 
 /// Fencing-token regressions: a later term (`spans` sorted by begin) with a lower token,
