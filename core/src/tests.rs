@@ -217,7 +217,8 @@ impl Cluster {
             (Some((t, k)), timer) if timer.is_none_or(|(tt, _)| t <= tt) => {
                 let (at, _, to, _, bytes) = self.net.swap_remove(k);
                 self.now = self.now.max(at);
-                if let Some(node) = self.nodes[to].as_mut() {
+                // (A member added before its node started is not there yet.)
+                if let Some(node) = self.nodes.get_mut(to).and_then(Option::as_mut) {
                     let _ = node.handle_frame(self.now, &bytes); // drops are counted
                     self.drain(to);
                 }
@@ -1375,12 +1376,15 @@ fn a_node_of_the_other_renewal_mode_is_refused() {
 // ----- membership changes (docs/algorithm.md §9) ---------------------------------------
 
 impl Cluster {
-    /// Starts node `id` with [`Node::join`] and the current list plus itself.
+    /// Starts node `id` with [`Node::join`] and the current list plus itself (the list
+    /// as it is, once the change that added it was applied).
     fn join(&mut self, member: Member) -> usize {
         let i = self.n();
         let master = self.masters().first().copied().unwrap_or(0);
         let mut list: Vec<Member> = self.node(master).members().to_vec();
-        list.push(member);
+        if !list.iter().any(|m| m.id == member.id) {
+            list.push(member);
+        }
         let mut c = Config::new(7, member.id, &list).unwrap();
         c.lease = Duration::from_millis(LEASE_MS);
         c.seed = 1000 + u64::from(member.id.0);
@@ -1467,6 +1471,31 @@ fn a_member_is_added_to_three_and_one_removed_from_four_one_at_a_time() {
             c.crash(m);
             let next = c.wait_master(lease() * 3);
             assert_ne!(next, m);
+        }
+    }
+}
+
+/// A new member started only after the change that added it was chosen: in lease mode no
+/// op follows, only renewals, and a renewal tells it that it is behind.
+#[test]
+fn a_member_started_after_the_change_that_added_it_catches_up_and_votes() {
+    for renewal in [Renewal::Lease, Renewal::Logged] {
+        for seed in 0..3 {
+            let members: Vec<Member> = (1..=3).map(Member::candidate).collect();
+            let mut c = Cluster::with_mode(&members, seed, renewal);
+            let m = c.wait_master(lease() * 3);
+            c.with_master(|n, now| n.add_member(Member::candidate(4), now))
+                .unwrap();
+            c.run_for(lease());
+            assert_eq!(c.node(m).members().len(), 4, "seed {seed} {renewal}");
+            let four = c.join(Member::candidate(4));
+            assert!(c.node(four).is_standby());
+            c.run_for(lease());
+            assert!(
+                !c.node(four).is_standby(),
+                "seed {seed} {renewal}: still standing by"
+            );
+            assert!(c.lists_agree(), "seed {seed} {renewal}");
         }
     }
 }
