@@ -65,8 +65,15 @@
 //!   optional `name` and `advertise` address; the key inline or in a `key_file`);
 //!   every bad value names its field and line.
 //! - [`metrics`]: counters, rendered in the Prometheus text format; [`admin`] serves
-//!   them, a JSON `/status` and `/healthz`, and the commands `POST /release` and
-//!   `POST /hand-over` (hyper; a token from a file unless the address is loopback).
+//!   them, a JSON `/status`, `/healthz` and `/members`, and the commands `POST /release`,
+//!   `POST /hand-over`, `POST /members` and `DELETE /members/ID` (hyper; a token from a
+//!   file unless the address is loopback).
+//! - Membership changes: [`Handle::add_member`], [`Handle::remove_member`] and
+//!   [`Handle::members`] (the core's commands, one member at a time, with the adapter's
+//!   address checks); [`addresses`]: each node's address book in its data directory,
+//!   and how the members learn a new member's address (hellos sealed with the cluster
+//!   key). A new member starts with [`StartAs::Join`] (`tenure node --join`), one that
+//!   lost its record with [`StartAs::Rejoin`] (`tenure node --rejoin`).
 //! - [`clock`]: leases are measured on `CLOCK_BOOTTIME`, which counts a suspend of the
 //!   host (`CLOCK_MONOTONIC` does not).
 //!

@@ -340,11 +340,12 @@ fn members_change(target: &Target, method: Method, path: &str) -> Result<ExitCod
     let done: MembersDone = serde_json::from_slice(&answer.body)
         .map_err(|e| format!("{}: unexpected answer: {e}", target.admin))?;
     println!(
-        "{} (membership version {}, {} members)",
+        "{} (membership version {}, {} member{})",
         done.message,
         done.version
             .map_or_else(|| "none".to_string(), |v| v.to_string()),
-        done.members
+        done.members,
+        if done.members == 1 { "" } else { "s" }
     );
     Ok(ExitCode::SUCCESS)
 }
