@@ -813,8 +813,14 @@ async fn drive(
     let result = loop {
         // The member list: published when it changed (the address book follows it).
         let list = driver.node().members();
-        let view = members_view(driver.node());
-        if *book.members.borrow() != view {
+        let changed = {
+            let published = book.members.borrow();
+            published.list != list
+                || published.version != driver.node().election_state().members_version
+                || published.standby != driver.node().is_standby()
+        };
+        if changed {
+            let view = members_view(driver.node());
             let old = book.members.borrow().clone();
             if old.list != view.list {
                 if let Err(e) = book.save(&peers, list) {

@@ -112,7 +112,8 @@ enum Command {
         /// every member, itself included, and the master adds it (`tenure members add ID
         /// ADDR`). Without a record it starts standing by (votes for no one, does not
         /// campaign) until it has caught up with the change that added it; with a record
-        /// (a later start) it restores as usual.
+        /// (a later start) it restores as usual. Only for an id that never ran before: a
+        /// member that lost its record starts with --rejoin.
         #[arg(long, conflicts_with_all = ["first_boot", "rejoin"])]
         join: bool,
         /// This node's record was lost (its data directory was deleted or replaced):
