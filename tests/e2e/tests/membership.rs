@@ -352,18 +352,21 @@ fn sampler(
     })
 }
 
-/// Pairs of samples of two nodes both claiming the role over a shared instant: their
-/// sampled terms `[term_begin_ns, term_end_ns)` overlap.
+/// Pairs of samples of two nodes both claiming the role over a shared instant. A sample
+/// of a master read at `boottime_ns` shows that it claimed the role from
+/// `term_begin_ns` until then (a term is one unbroken claim; its `term_end_ns` is only
+/// the latest it may run to, and a release ends it earlier), so two samples of two
+/// nodes overlap when `max(begins) <= min(read instants)`.
 fn sampled_overlaps(samples: &[Sample]) -> Vec<(Sample, Sample)> {
     let claims: Vec<(u16, u64, u64, &Sample)> = samples
         .iter()
         .filter(|s| s.status.is_master)
-        .filter_map(|s| Some((s.node, s.status.term_begin_ns?, s.status.term_end_ns?, s)))
+        .filter_map(|s| Some((s.node, s.status.term_begin_ns?, s.status.boottime_ns?, s)))
         .collect();
     let mut bad = Vec::new();
     for (i, a) in claims.iter().enumerate() {
         for b in &claims[i + 1..] {
-            if a.0 != b.0 && a.1 < b.2 && b.1 < a.2 {
+            if a.0 != b.0 && a.1.max(b.1) <= a.2.min(b.2) {
                 bad.push((a.3.clone(), b.3.clone()));
                 if bad.len() > 10 {
                     return bad;
@@ -626,7 +629,7 @@ fn grow_replace_remove_the_master_and_rejoin_with_never_two_masters() {
 /// The overlap checks find two masters when there were: planted samples and spans.
 #[test]
 fn the_overlap_checks_catch_two_masters() {
-    let status = |is_master, begin, end| Status {
+    let status = |is_master, begin: u64, at: u64| Status {
         node: 0,
         is_master,
         master: None,
@@ -635,9 +638,9 @@ fn the_overlap_checks_catch_two_masters() {
         renewal: "lease".into(),
         lease_ms: 500,
         monotonic_ns: 0,
-        boottime_ns: Some(0),
-        term_begin_ns: begin,
-        term_end_ns: end,
+        boottime_ns: Some(at),
+        term_begin_ns: Some(begin),
+        term_end_ns: Some(begin + 500),
         running: true,
         name: None,
         advertise: None,
@@ -649,17 +652,20 @@ fn the_overlap_checks_catch_two_masters() {
         standby: false,
         rejoining: false,
     };
-    let s = |node, is_master, begin: u64, end: u64| Sample {
+    // (node, master?, term begin, read at)
+    let s = |node, is_master, begin: u64, at: u64| Sample {
         node,
-        status: status(is_master, Some(begin), Some(end)),
+        status: status(is_master, begin, at),
     };
+    // A term released at 100 (its end said 500) and the next begun at 101: no overlap.
     let clean = vec![
         s(1, true, 0, 100),
-        s(2, true, 100, 200),
+        s(2, true, 101, 200),
         s(3, false, 0, 300),
     ];
     assert!(sampled_overlaps(&clean).is_empty());
-    let two = vec![s(1, true, 0, 100), s(2, true, 99, 200)];
+    // Node 1 still claimed at 120, node 2 since 101.
+    let two = vec![s(1, true, 0, 120), s(2, true, 101, 200)];
     assert_eq!(sampled_overlaps(&two).len(), 1);
     let same_node = vec![s(1, true, 0, 100), s(1, true, 0, 150)];
     assert!(sampled_overlaps(&same_node).is_empty());
