@@ -13,7 +13,11 @@
 //!   authenticated header) a member of the node's current list that the node has *no*
 //!   address for. A known address is never replaced this way, so a datagram replayed
 //!   from another address cannot take a member's place; a member that moved is removed
-//!   and added again. Each address learned is logged and counted
+//!   and added again. (Someone who replays a new member's sealed datagram from another
+//!   address before the member's own first one arrives makes this node send to that
+//!   address: the member is unreachable from this node until it is removed and added
+//!   again, a denial of service only, as every frame is still checked against the key.)
+//!   Each address learned is logged and counted
 //!   (`tenure_addresses_learned_total`). A cluster without a key learns nothing this way
 //!   (anyone could claim a member's id): its nodes need the member in their
 //!   configuration file.

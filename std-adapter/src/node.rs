@@ -1014,6 +1014,16 @@ fn learn_address(
     from: SocketAddr,
     bytes: &[u8],
 ) -> Option<NodeId> {
+    // Nothing to learn (the usual case): the datagram is dropped unread.
+    let book_now = peers.snapshot();
+    let missing = driver.node().members().iter().any(|m| {
+        m.id != driver.id()
+            && book_now.address_of(m.id).is_none()
+            && book_now.host_of(m.id).is_none()
+    });
+    if !missing {
+        return None;
+    }
     let id = driver.authenticated_sender(bytes)?;
     learn(driver, peers, book, id, from).then_some(id)
 }
