@@ -586,6 +586,7 @@ pub fn start_on(
         Book {
             dir: data_dir_given,
             members: members_tx,
+            start_as,
         },
     ));
     let identity = config.identities.iter().find(|i| i.id == id);
@@ -678,6 +679,7 @@ fn members_view(node: &crate::driver::CoreNode) -> MembersView {
 struct Book {
     dir: std::path::PathBuf,
     members: watch::Sender<MembersView>,
+    start_as: StartAs,
 }
 
 impl Book {
@@ -828,7 +830,12 @@ async fn drive(
                 }
                 next_hello = tokio::time::Instant::now(); // new members hear of this node
             }
-            if old.standby && !view.standby {
+            if old.standby && !view.standby && book.start_as == StartAs::Rejoin {
+                tracing::info!(
+                    me = me.0,
+                    "rejoin complete: the recovery rule lets this node vote again"
+                );
+            } else if old.standby && !view.standby {
                 tracing::info!(
                     me = me.0,
                     "this node has the register's member list: it votes now"
