@@ -82,10 +82,10 @@ pub struct NodeConfig {
     /// --first-boot`); the marker file [`crate::store::FIRST_BOOT_FILE`] in the data
     /// directory, which `tenure init-config` writes, does the same once.
     pub first_boot: bool,
-    /// How the node starts without a record: a first member ([`StartAs::FirstBoot`],
+    /// How the node starts without a record: a first member ([`StartAs::FirstBoot`](crate::StartAs::FirstBoot),
     /// with `first_boot` or the marker), a new member joining a running cluster
-    /// ([`StartAs::Join`], `tenure node --join`), or a member whose record was lost
-    /// ([`StartAs::Rejoin`], `tenure node --rejoin`). `Join` and `Rejoin` need no
+    /// ([`StartAs::Join`](crate::StartAs::Join), `tenure node --join`), or a member whose record was lost
+    /// ([`StartAs::Rejoin`](crate::StartAs::Rejoin), `tenure node --rejoin`). `Join` and `Rejoin` need no
     /// `first_boot`.
     pub start_as: crate::driver::StartAs,
     /// Problems that do not stop the node (a key file others can read, ...): the node
