@@ -208,3 +208,109 @@ fn membership_commands_are_refused_with_their_reasons() {
         }
     });
 }
+
+/// How a node learns a new member's address (`tenure_tokio::addresses`): from a hello
+/// sealed with the cluster key, only for a member of its list it has no address for; a
+/// hello naming a member from another address than the known one, one sealed with
+/// another key, and one naming a non-member change nothing and are counted.
+#[test]
+fn addresses_are_learned_only_for_members_without_one() {
+    let _one = one_at_a_time();
+    let rt = runtime();
+    let dir = TempDir::new("members-learn");
+    let members: Vec<Member> = (1..=3).map(Member::candidate).collect();
+    let key = tenure::Auth::key([5; 32]);
+    let mut cfgs = configs(&dir, &members, LEASE);
+    for c in &mut cfgs {
+        c.core.auth = key.clone();
+    }
+    rt.block_on(async {
+        let handles: Vec<Handle> = cfgs.iter().map(tenure_e2e::start).collect();
+        let refs: Vec<&Handle> = handles.iter().collect();
+        let m = tenure_e2e::wait_master(&refs, liveness_bound(LEASE)).await;
+        let master = &handles[usize::from(m.0) - 1];
+        let follower = handles.iter().find(|h| h.id() != m).unwrap();
+        // Node 4 is added; it never runs: the test speaks for it.
+        let four = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let elsewhere = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        master
+            .add_member(NodeId(4), four.local_addr().unwrap(), tenure::Role::Learner)
+            .await
+            .unwrap();
+        let addr_of = |h: &Handle, id: u16| {
+            h.members()
+                .members
+                .iter()
+                .find(|x| x.id == NodeId(id))
+                .map(|x| x.addr)
+        };
+        tenure_e2e::wait_for(Duration::from_secs(5), || {
+            (addr_of(follower, 4).is_some()).then_some(())
+        })
+        .await
+        .expect("the follower applied the add");
+        assert_eq!(addr_of(follower, 4), Some(None), "not known yet");
+        let hello = |auth: &tenure::Auth, id: u16| {
+            tenure_tokio::addresses::hello(auth, 0x7e57, NodeId(id), 1).unwrap()
+        };
+        let to = follower.local_addr();
+        let unknown_before = follower.counters().unknown_source;
+        // Refused: another key; a non-member (9); a member with a known address (1)
+        // from another address.
+        elsewhere
+            .send_to(&hello(&tenure::Auth::key([6; 32]), 4), to)
+            .unwrap();
+        elsewhere.send_to(&hello(&key, 9), to).unwrap();
+        if follower.id() != NodeId(1) {
+            elsewhere.send_to(&hello(&key, 1), to).unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(addr_of(follower, 4), Some(None));
+        assert!(follower.counters().unknown_source > unknown_before);
+        assert_eq!(follower.counters().addresses_learned, 0);
+        // Learned: node 4's hello from its address; then the same from elsewhere is not.
+        four.send_to(&hello(&key, 4), to).unwrap();
+        tenure_e2e::wait_for(Duration::from_secs(5), || {
+            (addr_of(follower, 4) == Some(Some(four.local_addr().unwrap()))).then_some(())
+        })
+        .await
+        .expect("learned from the hello");
+        elsewhere.send_to(&hello(&key, 4), to).unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(addr_of(follower, 4), Some(Some(four.local_addr().unwrap())));
+        assert_eq!(follower.counters().addresses_learned, 1);
+        // On disk, in the follower's data directory.
+        let book = std::fs::read_to_string(
+            dir.0
+                .join(format!("node-{}", follower.id()))
+                .join("addresses"),
+        )
+        .unwrap();
+        assert!(
+            book.contains(&format!("4 {}", four.local_addr().unwrap())),
+            "{book}"
+        );
+        for h in &handles {
+            h.abort().await;
+        }
+        // A damaged address book stops the start, naming the file and the line.
+        let i = usize::from(follower.id().0) - 1;
+        std::fs::write(
+            dir.0
+                .join(format!("node-{}", follower.id()))
+                .join("addresses"),
+            "tenure-addresses 1\n4 nowhere\n",
+        )
+        .unwrap();
+        let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let mut again = cfgs[i].clone();
+        again.listen = socket.local_addr().unwrap();
+        again.peers.set_address(follower.id(), again.listen);
+        let err = tenure_tokio::start_on(again, socket).expect_err("a damaged address book");
+        let text = err.to_string();
+        assert!(
+            text.contains("address book") && text.contains("line 2"),
+            "{text}"
+        );
+    });
+}
