@@ -76,6 +76,15 @@ fn membership_commands_are_refused_with_their_reasons() {
         let refs: Vec<&Handle> = handles.iter().collect();
         let master = tenure_e2e::wait_master(&refs, liveness_bound(LEASE)).await;
         assert_eq!(master, NodeId(1));
+        // The followers know it too (their views name it).
+        tenure_e2e::wait_for(liveness_bound(LEASE), || {
+            handles
+                .iter()
+                .all(|h| h.master().is_some_and(|m| m.node == master))
+                .then_some(())
+        })
+        .await
+        .expect("every view names the master");
         tokio::task::spawn_blocking(move || {
             let (m, f) = (admins[0], admins[1]);
             let spare = free_addrs(3);

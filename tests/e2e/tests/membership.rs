@@ -401,6 +401,14 @@ fn grow_replace_remove_the_master_and_rejoin_with_never_two_masters() {
     }
     let master = c.wait_master(None);
     let follower = *list.iter().find(|id| **id != master).unwrap();
+    let end = Instant::now() + liveness_bound(LEASE);
+    while status(c.admin[&follower]).and_then(|s| s.master) != Some(master) {
+        assert!(
+            Instant::now() < end,
+            "node {follower} does not name the master"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
 
     // Refused: through a follower (names the master), a duplicate id, a duplicate
     // address. Exit status 1, the reason on stderr.
