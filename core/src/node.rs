@@ -1428,11 +1428,6 @@ impl<const N: usize> Node<N> {
             } else if self.instance <= term && from != me {
                 self.request_catch_up(now, from); // (a rejoining node, say)
             }
-            // One that has not applied the term op yet (a joining node, started after the
-            // change that added it) catches up: in lease mode no other message may come.
-            if self.instance <= term && from != me {
-                self.request_catch_up(now, from);
-            }
             return true;
         }
         if self.guards.is_silent(now) {

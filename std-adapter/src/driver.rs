@@ -66,10 +66,7 @@ pub const NO_MASTER_WARNING: std::time::Duration = std::time::Duration::from_sec
 
 /// Starts a node that lost its record ([`StartAs::Rejoin`]).
 fn rejoin(config: CoreConfig, now: Instant) -> Result<CoreNode, StartupError> {
-    // PENDING: `tenure::Node::rejoin` is not in this core yet; refuse rather than start
-    // a node that forgot its promises.
-    let _ = (config, now);
-    Err(StartupError::RejoinUnavailable)
+    CoreNode::rejoin(config, now).map_err(StartupError::Start)
 }
 
 /// A value for a log field: the value, or `none`.
@@ -198,8 +195,6 @@ pub enum StartupError {
         /// The data directory.
         dir: std::path::PathBuf,
     },
-    /// This build's core cannot start a node that lost its record.
-    RejoinUnavailable,
     /// This node's own address is a host name that could not be looked up.
     Resolve {
         /// The `host:port`.
@@ -218,9 +213,6 @@ impl fmt::Display for StartupError {
             StartupError::Driver(e) => e.fmt(f),
             StartupError::Bind { addr, source } => write!(f, "cannot bind {addr}: {source}"),
             StartupError::Addresses(e) => e.fmt(f),
-            StartupError::RejoinUnavailable => {
-                write!(f, "--rejoin is not available in this build")
-            }
             StartupError::RejoinWithRecord { dir } => write!(
                 f,
                 "--rejoin refused: the data directory {} holds a record, so this node did not lose its state; start it without --rejoin (it restores from the record)",

@@ -158,6 +158,7 @@ struct MembersView {
     list: Vec<Member>,
     version: Option<u64>,
     standby: bool,
+    rejoining: bool,
 }
 
 /// Why a [`Handle`] call failed.
@@ -253,8 +254,6 @@ struct Shared {
     members: watch::Receiver<MembersView>,
     /// The list of the configuration file.
     configured: Vec<Member>,
-    /// How the node was started.
-    start_as: StartAs,
     commands: mpsc::Sender<Command>,
     events: broadcast::Sender<Event>,
     task: Mutex<Option<JoinHandle<Result<(), NodeError>>>>,
@@ -586,7 +585,6 @@ pub fn start_on(
         Book {
             dir: data_dir_given,
             members: members_tx,
-            start_as,
         },
     ));
     let identity = config.identities.iter().find(|i| i.id == id);
@@ -615,7 +613,6 @@ pub fn start_on(
             metrics,
             members: members_rx,
             configured,
-            start_as,
             commands,
             events,
             task: Mutex::new(Some(task)),
@@ -672,6 +669,7 @@ fn members_view(node: &crate::driver::CoreNode) -> MembersView {
         list: node.members().to_vec(),
         version: node.election_state().members_version,
         standby: node.is_standby(),
+        rejoining: node.is_rejoining(),
     }
 }
 
@@ -679,7 +677,6 @@ fn members_view(node: &crate::driver::CoreNode) -> MembersView {
 struct Book {
     dir: std::path::PathBuf,
     members: watch::Sender<MembersView>,
-    start_as: StartAs,
 }
 
 impl Book {
@@ -820,6 +817,7 @@ async fn drive(
             published.list != list
                 || published.version != driver.node().election_state().members_version
                 || published.standby != driver.node().is_standby()
+                || published.rejoining != driver.node().is_rejoining()
         };
         if changed {
             let view = members_view(driver.node());
@@ -830,7 +828,7 @@ async fn drive(
                 }
                 next_hello = tokio::time::Instant::now(); // new members hear of this node
             }
-            if old.standby && !view.standby && book.start_as == StartAs::Rejoin {
+            if old.rejoining && !view.rejoining {
                 tracing::info!(
                     me = me.0,
                     "rejoin complete: the recovery rule lets this node vote again"
@@ -1323,7 +1321,7 @@ impl Handle {
             version: view.version,
             configured_differs: view.list != self.shared.configured,
             standby: view.standby,
-            rejoining: view.standby && self.shared.start_as == StartAs::Rejoin,
+            rejoining: view.rejoining,
         }
     }
 
