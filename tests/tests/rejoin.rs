@@ -1,8 +1,10 @@
 //! Scripted interleavings for the rejoin rules of `docs/algorithm.md` §10 whose planted
 //! faults random seeds do not reach. Each test drives one exact schedule of messages
-//! between real nodes (the `tenure-fault` build of the core): with the fault planted it
-//! asserts the violation the argument predicts, and the same script without the fault
-//! (the control) must end safe.
+//! between real nodes (the `tenure-fault` build of the core), and the same script without
+//! the fault (the control) must end safe. For `rejoin-one-instance` the planted run shows
+//! the violation the argument predicts; for `rejoin-forgets-silence`, which §10.3 argues
+//! cannot give two masters, the planted run shows the fault acting (an early vote) and
+//! still one master.
 //!
 //! Nodes act only on the messages the script hands them and on the timers it fires; a
 //! message is delivered only when the script says so, so every step of the argument's
@@ -569,7 +571,7 @@ struct Silence {
     silent_refusals: u32,
     /// Instants with two masters.
     two_masters: Vec<(Instant, Vec<u16>)>,
-    /// The master elected after the holder was cut off, and when.
+    /// A master other than n1 at the end of the run (after the cut), and that instant.
     next_master: Option<(u16, Instant)>,
     restart: Instant,
 }
