@@ -184,7 +184,10 @@ impl Proxy {
                         if src != from_addr {
                             continue; // strays (the nodes' own frames all come from `from_addr`)
                         }
-                        if record.load(Ordering::Relaxed) {
+                        // Address hellos are the adapter's, not core frames: forwarded,
+                        // not recorded as the session the attacks replay and edit.
+                        let hello = tenure_tokio::addresses::is_hello(&buf[..n]);
+                        if record.load(Ordering::Relaxed) && !hello {
                             let mut r = recording.lock().unwrap();
                             if r.len() < RECORDING_CAP {
                                 r.push(Recorded {
