@@ -32,12 +32,21 @@ pub enum Fault {
     RejoinOldBallot,
     /// A rejoining node votes one instance early, from `M + 2` (§10).
     RejoinOneInstance,
+    /// Applying a membership change keeps the proposer's prepared ballot (§9.3: it is
+    /// dropped, so the next proposal or renewal prepares again under the new list).
+    KeepPreparedAcrossChange,
+    /// Applying a membership change keeps the open renewal rounds, whose answers were
+    /// counted by the old list's positions (§9.3: they are dropped).
+    KeepRoundsAcrossChange,
+    /// The master may propose the next membership change as soon as the last one is
+    /// applied (§9.3: not before its term is backed by the list in force).
+    ChangeWithoutRenewal,
 }
 
 #[cfg(tenure_fault_injection)]
 impl Fault {
     /// Every fault.
-    pub const ALL: [Fault; 10] = [
+    pub const ALL: [Fault; 13] = [
         Fault::IgnoreVersionCheck,
         Fault::NoRestartSilence,
         Fault::SingleGuardSlot,
@@ -48,6 +57,9 @@ impl Fault {
         Fault::RejoinForgetsSilence,
         Fault::RejoinOldBallot,
         Fault::RejoinOneInstance,
+        Fault::KeepPreparedAcrossChange,
+        Fault::KeepRoundsAcrossChange,
+        Fault::ChangeWithoutRenewal,
     ];
 
     /// A short kebab-case name.
@@ -63,6 +75,9 @@ impl Fault {
             Fault::RejoinForgetsSilence => "rejoin-forgets-silence",
             Fault::RejoinOldBallot => "rejoin-old-ballot",
             Fault::RejoinOneInstance => "rejoin-one-instance",
+            Fault::KeepPreparedAcrossChange => "keep-prepared-across-change",
+            Fault::KeepRoundsAcrossChange => "keep-rounds-across-change",
+            Fault::ChangeWithoutRenewal => "change-without-renewal",
         }
     }
 
@@ -78,6 +93,9 @@ impl Fault {
             Fault::RejoinForgetsSilence => 128,
             Fault::RejoinOldBallot => 256,
             Fault::RejoinOneInstance => 512,
+            Fault::KeepPreparedAcrossChange => 1024,
+            Fault::KeepRoundsAcrossChange => 2048,
+            Fault::ChangeWithoutRenewal => 4096,
         }
     }
 }

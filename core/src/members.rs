@@ -265,7 +265,9 @@ impl<const N: usize> Node<N> {
         if !self.has_room() {
             return Err(MembersError::Backlog);
         }
-        if self.pending_change.is_some() || !self.members_settled() {
+        if self.pending_change.is_some()
+            || !(self.members_settled() || self.fault(crate::fault::Fault::ChangeWithoutRenewal))
+        {
             return Err(MembersError::ChangeInProgress);
         }
         Ok(now)
@@ -416,8 +418,11 @@ impl<const N: usize> Node<N> {
         }
         // Promises of the old list's majority prove nothing about the next change:
         // prepare again under the new list. Open renewal rounds counted old positions.
-        self.proposer.forget_prepared();
-        if let Some(r) = self.renewer.as_mut() {
+        if !self.fault(crate::fault::Fault::KeepPreparedAcrossChange) {
+            self.proposer.forget_prepared();
+        }
+        let keep_rounds = self.fault(crate::fault::Fault::KeepRoundsAcrossChange);
+        if let Some(r) = self.renewer.as_mut().filter(|_| !keep_rounds) {
             r.drop_rounds();
         }
         self.members_changed_at = Some(now);

@@ -513,7 +513,7 @@ impl World {
         // a node the master may add once; its links are drawn apart too.
         let mut mrng = SimRng::new(seed.wrapping_mul(0xD6E8_FEB8_6659_FD93) ^ 0x3E3B);
         let members_on =
-            opts.fault == Some(Fault::TwoMemberStep) || opts.members && mrng.chance(1, 2);
+            opts.fault.is_some_and(is_members_fault) || opts.members && mrng.chance(1, 2);
         let mut rrng = SimRng::new(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x4E10);
         let rejoins_on =
             opts.fault.is_some_and(is_rejoin_fault) || opts.rejoins && rrng.chance(1, 2);
@@ -1588,6 +1588,17 @@ impl World {
 }
 
 /// Whether `f` is one of the rejoin rule's planted faults (runs then always rejoin).
+/// The planted faults of the membership rules (§9): their runs always change members.
+fn is_members_fault(f: Fault) -> bool {
+    matches!(
+        f,
+        Fault::TwoMemberStep
+            | Fault::KeepPreparedAcrossChange
+            | Fault::KeepRoundsAcrossChange
+            | Fault::ChangeWithoutRenewal
+    )
+}
+
 fn is_rejoin_fault(f: Fault) -> bool {
     matches!(
         f,

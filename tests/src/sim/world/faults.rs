@@ -64,7 +64,16 @@ impl World {
             kinds.push((5, 7));
         }
         if self.members_on {
-            kinds.push((12, 9));
+            // The planted faults of §9.3's rules act only around a change: more of them.
+            let often = matches!(
+                o.fault,
+                Some(
+                    Fault::KeepPreparedAcrossChange
+                        | Fault::KeepRoundsAcrossChange
+                        | Fault::ChangeWithoutRenewal
+                )
+            );
+            kinds.push((if often { 48 } else { 12 }, 9));
         }
 
         let total: u32 = kinds.iter().map(|k| k.0).sum();
