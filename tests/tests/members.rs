@@ -29,7 +29,7 @@ struct Script {
 
 impl Script {
     /// `count` slots; the nodes of `list` start at once with it (first boot).
-    fn new(count: usize, list: &[Member], fault: Option<Fault>) -> Self {
+    fn new(count: usize, list: &[Member], faults: &[Fault]) -> Self {
         let mut s = Script {
             nodes: (0..count).map(|_| None).collect(),
             pending: Vec::new(),
@@ -38,13 +38,13 @@ impl Script {
         };
         for m in list {
             let node = Node::first_boot(config(m.id.0, list), s.now).expect("valid config");
-            s.put(m.id.0, node, fault);
+            s.put(m.id.0, node, faults);
         }
         s
     }
 
-    fn put(&mut self, id: u16, mut node: Node<N>, fault: Option<Fault>) {
-        if let Some(f) = fault {
+    fn put(&mut self, id: u16, mut node: Node<N>, faults: &[Fault]) {
+        for &f in faults {
             node.inject_fault(f, true);
         }
         self.nodes[usize::from(id) - 1] = Some(node);
@@ -113,10 +113,24 @@ impl Script {
     /// Runs until `until` on a network without delay that loses what `cut` selects:
     /// delivers what is in flight, then fires the earliest timer, and so on.
     fn run(&mut self, until: Instant, cut: impl Fn(&Flight) -> bool) {
+        self.run_while(until, cut, |_| false);
+    }
+
+    /// [`run`](Self::run), stopping early (before delivering it) once a message that
+    /// `stop` selects is in flight.
+    fn run_while(
+        &mut self,
+        until: Instant,
+        cut: impl Fn(&Flight) -> bool,
+        stop: impl Fn(&Flight) -> bool,
+    ) {
         for _ in 0..1_000_000 {
             let nodes = &self.nodes;
             self.pending
                 .retain(|f| !cut(f) && nodes[usize::from(f.1 .0) - 1].is_some());
+            if self.pending.iter().any(&stop) {
+                return;
+            }
             if !self.pending.is_empty() {
                 let (from, to, msg) = self.pending.remove(0);
                 self.hand(from, to, msg);
@@ -144,6 +158,21 @@ impl Script {
             }
         }
         panic!("the run does not settle");
+    }
+
+    /// Delivers, in order and at the current instant, every pending message that `pick`
+    /// selects (answers too, if selected), firing no timer.
+    fn deliver(&mut self, pick: impl Fn(&Flight) -> bool) {
+        for _ in 0..10_000 {
+            let Some(k) = self.pending.iter().position(&pick) else {
+                return;
+            };
+            let (from, to, msg) = self.pending.remove(k);
+            if self.nodes[usize::from(to.0) - 1].is_some() {
+                self.hand(from, to, msg);
+            }
+        }
+        panic!("the script does not settle");
     }
 
     fn masters(&self) -> Vec<u16> {
@@ -200,9 +229,13 @@ struct Second {
 ///    n3 is master while n1's term runs. In the control, `{n1, n2, n3, n4}` stays and n3
 ///    needs n1 or n2, both guarding n1: no second master until n1's term is over.
 fn change_without_renewal(planted: bool) -> Second {
-    let fault = planted.then_some(Fault::ChangeWithoutRenewal);
+    let faults: &[Fault] = if planted {
+        &[Fault::ChangeWithoutRenewal]
+    } else {
+        &[]
+    };
     let list = [Member::candidate(1), Member::voter(2), Member::candidate(3)];
-    let mut s = Script::new(4, &list, fault);
+    let mut s = Script::new(4, &list, faults);
     s.run(Instant::from_millis(1_500), |f| touches(f, 3));
     assert_eq!(s.masters(), vec![1], "n1 is elected by n1 and n2");
     s.run(Instant::from_millis(3_000), |_| false);
@@ -217,7 +250,7 @@ fn change_without_renewal(planted: bool) -> Second {
     new_list.push(Member::voter(4));
     let now = s.now;
     let four = Node::join(config(4, &new_list), now).expect("valid config");
-    s.put(4, four, fault);
+    s.put(4, four, faults);
     let now = s.now;
     s.node(1)
         .add_member(Member::voter(4), now)
@@ -262,6 +295,104 @@ fn planted_change_without_renewal_gives_two_masters() {
     assert_eq!(planted.list, vec![1, 3, 4], "the second change was chosen");
     let first = planted.two_masters.first().cloned();
     println!("change-without-renewal: two masters {first:?}");
+    assert!(
+        first.as_ref().is_some_and(|(_, m)| *m == vec![1, 3]),
+        "the planted run must give n1 and n3 as masters at once: {first:?}"
+    );
+}
+
+/// The interleaving of §9.3 for a renewal round kept open across a change (lease mode,
+/// lease 1 s), with the planted faults `faults`.
+///
+/// 1. Six members, n1 and n3 candidates, the others voters; n1 is elected (n3 cut off
+///    until then) and renews with everyone.
+/// 2. n1 begins a round (seq `s`): its `Renew` reaches n6 only, whose answer counts at
+///    n6's position; the one to n2 is held, those to n3, n4 and n5 are lost (from now on
+///    every renewal to or from them is). n1's round is at 2 of the 4 it needs.
+/// 3. n1 removes n6 (chosen by all six). A correct node drops the open round (and its
+///    prepared ballot, which makes the renewer drop it too); with both faults the round
+///    stays open and counts 2 of the 3 the list `{n1, .., n5}` needs.
+/// 4. The held `Renew` reaches n2: its answer completes the kept round, with n1 and n2
+///    the only members of the list in force that answered, and n1's term runs to the
+///    round's begin plus its master lease.
+/// 5. n3, n4 and n5 last guarded n1 for the round before `s`; their guards end before
+///    n1's term, n3 campaigns and n4 and n5 elect it: two masters.
+fn kept_round(faults: &[Fault]) -> Kept {
+    let list = [
+        Member::candidate(1),
+        Member::voter(2),
+        Member::candidate(3),
+        Member::voter(4),
+        Member::voter(5),
+        Member::voter(6),
+    ];
+    let mut s = Script::new(6, &list, faults);
+    s.run(Instant::from_millis(1_500), |f| touches(f, 3));
+    assert_eq!(s.masters(), vec![1], "n1 is elected");
+    s.run(Instant::from_millis(3_000), |_| false);
+    assert_eq!(s.masters(), vec![1], "and renews with everyone");
+    // Up to n1's next round.
+    let renew_from_1 = |f: &Flight| f.0 .0 == 1 && matches!(f.2, Message::Renew { .. });
+    s.run_while(Instant::from_millis(4_000), |_| false, renew_from_1);
+    assert!(s.pending.iter().any(renew_from_1), "n1 begins a round");
+    let far = |f: &Flight| is_renewal(f) && [3, 4, 5].iter().any(|&x| touches(f, x));
+    s.pending.retain(|f| !far(f));
+    s.deliver(|f| is_renewal(f) && touches(f, 6));
+    // n1 removes n6; everything but the held Renew to n2 goes through.
+    let now = s.now;
+    s.node(1)
+        .remove_member(NodeId(6), now)
+        .expect("the change is allowed");
+    s.pump(1);
+    let held = |f: &Flight| renew_from_1(f) && f.1 .0 == 2;
+    s.deliver(|f| !held(f) && !far(f));
+    assert_eq!(s.node(1).members().len(), 5, "the change is applied");
+    let before = s.node(1).stats().renewals_completed;
+    s.deliver(|f| !far(f));
+    let completed = s.node(1).stats().renewals_completed > before;
+    let until = s.now + Duration::from_millis(1_500);
+    s.run(until, far);
+    Kept {
+        completed,
+        two_masters: s.two_masters,
+    }
+}
+
+/// What one run of the kept-round script saw.
+struct Kept {
+    /// Whether the held answer completed a round (of the two members n1 and n2).
+    completed: bool,
+    two_masters: Vec<(Instant, Vec<u16>)>,
+}
+
+/// §9.3, rule 2 (planted fault `keep-rounds-across-change`): a renewal round kept open
+/// across a change completes with answers counted under the old list and gives two
+/// masters. The round is dropped twice in a correct node, by rule 2 and, through rule 1
+/// (the prepared ballot is forgotten, and the renewer drops its rounds when its ballot
+/// changes), by the renewer: either fault alone leaves the same schedule with one
+/// master; the two together give two.
+#[test]
+fn planted_keep_rounds_across_change_gives_two_masters() {
+    for faults in [
+        &[][..],
+        &[Fault::KeepRoundsAcrossChange][..],
+        &[Fault::KeepPreparedAcrossChange][..],
+    ] {
+        let run = kept_round(faults);
+        assert!(!run.completed, "with {faults:?} the old round completed");
+        assert!(
+            run.two_masters.is_empty(),
+            "with {faults:?} the run has two masters: {:?}",
+            run.two_masters.first()
+        );
+    }
+    let run = kept_round(&[
+        Fault::KeepRoundsAcrossChange,
+        Fault::KeepPreparedAcrossChange,
+    ]);
+    assert!(run.completed, "the kept round completed with n1 and n2");
+    let first = run.two_masters.first().cloned();
+    println!("keep-rounds-across-change (with keep-prepared-across-change): two masters {first:?}");
     assert!(
         first.as_ref().is_some_and(|(_, m)| *m == vec![1, 3]),
         "the planted run must give n1 and n3 as masters at once: {first:?}"
