@@ -151,19 +151,37 @@ struct Frame {
 
 #[derive(Debug)]
 enum Ev {
-    Deliver { to: usize, frame: Frame },
-    Boot { node: usize },
-    Restart { node: usize, incarnation: u32 },
-    PauseEnd { node: usize, generation: u64 },
-    Heal { generation: u64 },
+    Deliver {
+        to: usize,
+        frame: Frame,
+    },
+    Boot {
+        node: usize,
+    },
+    Restart {
+        node: usize,
+        incarnation: u32,
+    },
+    PauseEnd {
+        node: usize,
+        generation: u64,
+    },
+    Heal {
+        generation: u64,
+    },
     Chaos,
+    /// Planted fault `ChangeWithoutRenewal` only: the master tries the next membership
+    /// change soon after one.
+    ChangeMembers,
     CalmStart,
     LivenessDeadline,
     SteadyMark,
     ProbeCrash,
     FailoverDeadline,
     LossyEnd,
-    LeaseBoundary { node: usize },
+    LeaseBoundary {
+        node: usize,
+    },
     End,
 }
 
@@ -857,6 +875,11 @@ impl World {
                 }
             }
             Ev::Chaos => self.chaos(),
+            Ev::ChangeMembers => {
+                if self.phase == Phase::Chaos && self.now < self.chaos_end {
+                    self.change_members();
+                }
+            }
             Ev::CalmStart => self.calm_start(),
             // (Moved on by each release that lets a rejoined node in.)
             Ev::LivenessDeadline if self.now < self.liveness_due => {}

@@ -160,6 +160,18 @@ impl World {
     /// A membership change by the master: add a spare while the list has its first
     /// length, else remove a member (the master itself one time in four). With the
     /// planted fault `TwoMemberStep`, a spare is added and a member removed in one step.
+    /// Planted fault `ChangeWithoutRenewal`: after a change, the master tries the next
+    /// one a few times within the following round trips.
+    fn eager_change(&mut self) {
+        if self.opts.fault != Some(Fault::ChangeWithoutRenewal) {
+            return;
+        }
+        for ms in [2, 10, 30, 100, 300] {
+            let at = self.now + ms * 1_000;
+            self.schedule(at, Ev::ChangeMembers);
+        }
+    }
+
     pub(super) fn change_members(&mut self) {
         let masters = self.masters();
         if masters.count_ones() != 1 {
@@ -192,6 +204,7 @@ impl World {
             joined.push(new);
             if self.input(i, input).is_ok() {
                 self.stats.member_changes += 1;
+                self.eager_change();
                 let config = &mut self.slots[k].config;
                 config.members.clear();
                 for m in joined {
@@ -207,6 +220,7 @@ impl World {
             };
             if self.input(i, Input::RemoveMember(target)).is_ok() {
                 self.stats.member_changes += 1;
+                self.eager_change();
                 if target == me {
                     self.slots[i].belief_until = None;
                 }
