@@ -1,5 +1,6 @@
-//! Scripted interleavings for the membership-change rules of `docs/algorithm.md` §9.3
-//! whose planted faults random seeds do not reach. Each test drives one schedule of
+//! Scripted interleavings for the membership-change rules of `docs/algorithm.md` §9.3:
+//! the exact schedules the argument names (one of them, for a round kept open across a
+//! change, no random seed reached). Each test drives one schedule of
 //! messages between real nodes (the `tenure-fault` build of the core); the same script
 //! without the fault (the control) must end with never two masters.
 //!
