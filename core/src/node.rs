@@ -1001,6 +1001,10 @@ impl<const N: usize> Node<N> {
                         .is_none_or(|m| Some(m) <= state.version)
                     && (!same_list || state.master.is_none_or(|m| self.is_candidate(m)))
                     && (!same_list || state.successor.is_none_or(|m| self.is_candidate(m)))
+                    // Of another list, a holder is unknown here, but never id 0 (no
+                    // member has it; a member list part naming it is refused too).
+                    && state.master.is_none_or(|m| m.0 != 0)
+                    && state.successor.is_none_or(|m| m.0 != 0)
                     && (state.master.is_none() || self.lease_ok(state.lease))
             }
         };
