@@ -288,20 +288,7 @@ impl<const N: usize> Node<N> {
     /// store. Use this only for a node's very first start: restarting a node from
     /// nothing forgets its promises and can break safety.
     pub fn first_boot(config: Config<N>, now: Instant) -> Result<Self, StartError> {
-        config.validate()?;
-        let record = Record {
-            cluster: config.cluster_id,
-            node: config.node_id,
-            incarnation: 1,
-            instance: 0,
-            promised: Ballot::ZERO,
-            accepted: None,
-            election: ElectionState::default(),
-            members: MemberList::from_slice(&config.members),
-            standby: false,
-            rejoin: 0,
-        };
-        Ok(Self::start(config, record, now, false))
+        Self::fresh(config, now, false, 0, false)
     }
 
     /// Starts a node that has never stored a record and joins a running cluster: give
@@ -310,20 +297,7 @@ impl<const N: usize> Node<N> {
     /// installed a state at or after the change that added it (whose member list is
     /// its own); it catches up like any node that fell behind.
     pub fn join(config: Config<N>, now: Instant) -> Result<Self, StartError> {
-        config.validate()?;
-        let record = Record {
-            cluster: config.cluster_id,
-            node: config.node_id,
-            incarnation: 1,
-            instance: 0,
-            promised: Ballot::ZERO,
-            accepted: None,
-            election: ElectionState::default(),
-            members: MemberList::from_slice(&config.members),
-            standby: true,
-            rejoin: 0,
-        };
-        Ok(Self::start(config, record, now, false))
+        Self::fresh(config, now, true, 0, false)
     }
 
     /// Starts a node that lost its record, as a new incarnation (never use
@@ -335,6 +309,18 @@ impl<const N: usize> Node<N> {
     /// It keeps the restart silence of a restored node too. The rejoin is stored in the
     /// record: a node restored while rejoining goes on rejoining.
     pub fn rejoin(config: Config<N>, now: Instant) -> Result<Self, StartError> {
+        Self::fresh(config, now, true, crate::rejoin::ASKING, true)
+    }
+
+    /// A node with no stored record: its first record, incarnation 1 at instance 0, with
+    /// the configured list, then started (`restored`: keep the restart silence).
+    fn fresh(
+        config: Config<N>,
+        now: Instant,
+        standby: bool,
+        rejoin: u64,
+        restored: bool,
+    ) -> Result<Self, StartError> {
         config.validate()?;
         let record = Record {
             cluster: config.cluster_id,
@@ -345,10 +331,10 @@ impl<const N: usize> Node<N> {
             accepted: None,
             election: ElectionState::default(),
             members: MemberList::from_slice(&config.members),
-            standby: true,
-            rejoin: crate::rejoin::ASKING,
+            standby,
+            rejoin,
         };
-        Ok(Self::start(config, record, now, true))
+        Ok(Self::start(config, record, now, restored))
     }
 
     /// Restarts a node from the last record it stored. The node's first output is the
