@@ -91,6 +91,9 @@ impl Votes {
     pub(crate) fn count(self) -> usize {
         self.0.count_ones() as usize
     }
+    pub(crate) fn contains(self, index: usize) -> bool {
+        index < 32 && self.0 & (1u32 << index) != 0
+    }
 }
 
 #[cfg(test)]

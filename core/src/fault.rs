@@ -41,12 +41,18 @@ pub enum Fault {
     /// The master may propose the next membership change as soon as the last one is
     /// applied (§9.3: not before its term is backed by the list in force).
     ChangeWithoutRenewal,
+    /// The proposer's own promise is written only with its next record, after its
+    /// Accept has left (§2, "Persist before reply").
+    OwnPromiseLate,
+    /// The proposer's own acceptance is written only with its next record, after its
+    /// Accept has left (§2, "Persist before reply").
+    OwnAcceptanceLate,
 }
 
 #[cfg(tenure_fault_injection)]
 impl Fault {
     /// Every fault.
-    pub const ALL: [Fault; 13] = [
+    pub const ALL: [Fault; 15] = [
         Fault::IgnoreVersionCheck,
         Fault::NoRestartSilence,
         Fault::SingleGuardSlot,
@@ -60,6 +66,8 @@ impl Fault {
         Fault::KeepPreparedAcrossChange,
         Fault::KeepRoundsAcrossChange,
         Fault::ChangeWithoutRenewal,
+        Fault::OwnPromiseLate,
+        Fault::OwnAcceptanceLate,
     ];
 
     /// A short kebab-case name.
@@ -78,6 +86,8 @@ impl Fault {
             Fault::KeepPreparedAcrossChange => "keep-prepared-across-change",
             Fault::KeepRoundsAcrossChange => "keep-rounds-across-change",
             Fault::ChangeWithoutRenewal => "change-without-renewal",
+            Fault::OwnPromiseLate => "own-promise-late",
+            Fault::OwnAcceptanceLate => "own-acceptance-late",
         }
     }
 
@@ -96,6 +106,8 @@ impl Fault {
             Fault::KeepPreparedAcrossChange => 1024,
             Fault::KeepRoundsAcrossChange => 2048,
             Fault::ChangeWithoutRenewal => 4096,
+            Fault::OwnPromiseLate => 8192,
+            Fault::OwnAcceptanceLate => 16384,
         }
     }
 }

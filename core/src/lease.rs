@@ -134,6 +134,11 @@ pub(crate) struct Renewer {
     pub(crate) reuse_seq: bool,
     /// No more rounds (the register moved past the term); the term runs out.
     pub(crate) stopped: bool,
+    /// The voters (by member index) that answered the latest completed round (`last_seq`),
+    /// late answers included: the members this master hears, a hint for
+    /// [`Node::release`](crate::Node::release).
+    pub(crate) last_voters: Votes,
+    last_seq: u32,
 }
 
 /// What the master must do for its renewals.
@@ -164,6 +169,8 @@ impl Renewer {
             #[cfg(tenure_fault_injection)]
             reuse_seq: false,
             stopped: false,
+            last_voters: Votes::default(),
+            last_seq: 0,
         }
     }
 
@@ -182,6 +189,8 @@ impl Renewer {
 
     /// Drops the open rounds (a Reject with a higher ballot ended them).
     pub(crate) fn drop_rounds(&mut self) {
+        // (The voters heard stay a good hint for a release: their positions have not
+        // moved. A membership change forgets them.)
         self.open.clear();
     }
 
@@ -274,6 +283,9 @@ impl Renewer {
             return RenewStep::Wait;
         }
         let Some(round) = self.open.iter_mut().find(|r| r.seq == seq) else {
+            if seq == self.last_seq && seq != 0 {
+                self.last_voters.insert(from); // a late answer to the completed round
+            }
             return RenewStep::Wait;
         };
         round.votes.insert(from);
@@ -281,6 +293,10 @@ impl Renewer {
             return RenewStep::Wait;
         }
         let begin = round.begin;
+        if seq > self.last_seq {
+            self.last_voters = round.votes;
+            self.last_seq = seq;
+        }
         // This round and every older one are done (older ones could only give an
         // earlier begin); newer ones stay open and may complete later with a later one.
         self.open.retain(|r| r.seq > seq);

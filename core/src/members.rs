@@ -422,8 +422,11 @@ impl<const N: usize> Node<N> {
             self.proposer.forget_prepared();
         }
         let keep_rounds = self.fault(crate::fault::Fault::KeepRoundsAcrossChange);
-        if let Some(r) = self.renewer.as_mut().filter(|_| !keep_rounds) {
-            r.drop_rounds();
+        if let Some(r) = self.renewer.as_mut() {
+            r.last_voters = crate::ballot::Votes::default(); // positions may have moved
+            if !keep_rounds {
+                r.drop_rounds();
+            }
         }
         self.members_changed_at = Some(now);
         self.stats.member_changes_applied = self.stats.member_changes_applied.wrapping_add(1);

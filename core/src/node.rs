@@ -173,6 +173,19 @@ impl OutputQueue {
         }
         self.items[(self.head + self.len - 1) % QUEUE_CAPACITY].as_ref()
     }
+    /// Puts `p` before a trailing [`Pending::Persist`] (else at the end); false when full.
+    fn push_before_persist(&mut self, p: Pending) -> bool {
+        if self.last() != Some(&Pending::Persist) {
+            return self.push(p);
+        }
+        if self.len == QUEUE_CAPACITY {
+            return false;
+        }
+        self.items[(self.head + self.len - 1) % QUEUE_CAPACITY] = Some(p);
+        self.items[(self.head + self.len) % QUEUE_CAPACITY] = Some(Pending::Persist);
+        self.len += 1;
+        true
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -600,9 +613,33 @@ impl<const N: usize> Node<N> {
 
     /// Gives up the role now: this node stops being master at once (before this call
     /// returns) and proposes a release so the others may elect a new master without
-    /// waiting for the lease to run out.
+    /// waiting for the lease to run out. The release names a likely successor, a
+    /// candidate this master heard within its latest renewal round, which campaigns at
+    /// once; the others wait [`Config::handover_grace`] for it, as after a
+    /// [`hand_over`](Self::hand_over). Use `hand_over` to choose the successor.
     pub fn release(&mut self, now: Instant) -> Result<(), CommandError> {
-        self.give_up(now, None)
+        let to = self.likely_successor();
+        self.give_up(now, to)
+    }
+
+    /// The candidate [`release`](Self::release) names: of the voters whose answers
+    /// completed this master's latest renewal round (so heard within a round trip), the
+    /// one of highest priority, the first in the list on a tie. `None` when there is
+    /// none (no round completed yet, or [`Renewal::Logged`]): then every candidate
+    /// campaigns after its usual delay.
+    pub(crate) fn likely_successor(&self) -> Option<NodeId> {
+        let voters = self.renewer.as_ref()?.last_voters;
+        let mut best: Option<&crate::config::Member> = None;
+        for (i, m) in self.config.members.iter().enumerate() {
+            if voters.contains(i)
+                && m.id != self.config.node_id
+                && m.role == Role::Candidate
+                && best.is_none_or(|b| m.priority > b.priority)
+            {
+                best = Some(m);
+            }
+        }
+        best.map(|m| m.id)
     }
 
     /// Like [`release`](Self::release), and names `to` as successor: the others let it
@@ -844,6 +881,19 @@ impl<const N: usize> Node<N> {
         }
         self.stats.persists = self.stats.persists.wrapping_add(1);
         self.push(Pending::Persist);
+    }
+
+    /// Queues a message that reveals nothing this node has not yet stored (a Prepare:
+    /// `docs/algorithm.md` §2, "Persist before reply") ahead of a record still waiting
+    /// to be written, so it is not held up by that write.
+    fn send_ahead(&mut self, to: Destination, message: Message) {
+        self.stats.messages_out = self.stats.messages_out.wrapping_add(1);
+        if !self
+            .queue
+            .push_before_persist(Pending::Send { to, message })
+        {
+            self.stats.queue_overflows = self.stats.queue_overflows.wrapping_add(1);
+        }
     }
 
     pub(crate) fn send(&mut self, to: Destination, message: Message) {
@@ -1088,18 +1138,24 @@ impl<const N: usize> Node<N> {
                         self.proposer.refused(now, promised, &lim, &mut self.rng);
                         return;
                     }
-                    // SAFETY-OF-PROTOCOL: our own promise is made, and persisted, before the
-                    // Prepare leaves; after a crash the restored promise keeps us from
-                    // reusing the ballot.
                     let accepted = match self.acceptor.prepare(ballot) {
                         Vote::Granted { reply, .. } => reply,
                         Vote::Refused { .. } => None, // cannot happen: above the promise
                     };
                     let age = self.promise_age(now, accepted);
-                    self.persist();
                     if self.config.quorum() > 1 {
                         // (A single voter has no one to ask: learners never vote.)
-                        self.send(Destination::All, Message::Prepare { instance, ballot });
+                        // A Prepare reveals no vote of ours, so it leaves first, even
+                        // ahead of a record still waiting to be written: our write and
+                        // the voters' run side by side.
+                        self.send_ahead(Destination::All, Message::Prepare { instance, ballot });
+                    }
+                    // SAFETY-OF-PROTOCOL (§2, "Persist before reply"): our own promise is
+                    // durable before anything that counts it leaves (the Accept that a
+                    // majority of promises lets out is queued after this record), so a
+                    // restart never reuses the ballot for an Accept.
+                    if !self.fault(crate::fault::Fault::OwnPromiseLate) {
+                        self.persist();
                     }
                     match self.proposer.on_promise(
                         now,
@@ -1123,9 +1179,14 @@ impl<const N: usize> Node<N> {
                 Step::Accept { ballot, op, age } => match self.acceptor.accept(ballot, op) {
                     Vote::Granted { .. } => {
                         self.acceptor.accepted_now(now, age);
-                        // SAFETY-OF-PROTOCOL: our own acceptance is durable before the
-                        // Accept leaves.
-                        self.persist();
+                        // SAFETY-OF-PROTOCOL (§2, "Persist before reply", P2): our own
+                        // acceptance is durable before the Accept leaves. (Not after it,
+                        // beside the voters' writes: a driver that acknowledges outputs
+                        // before carrying them out would hand us their Accepted, and so
+                        // the role, while our vote is still only in memory.)
+                        if !self.fault(crate::fault::Fault::OwnAcceptanceLate) {
+                            self.persist();
+                        }
                         self.send(
                             Destination::All,
                             Message::Accept {

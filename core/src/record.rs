@@ -95,21 +95,21 @@ impl Record {
 
     /// The persist-before-send rule: whether `message` promises no more than `stored`
     /// (the last record a node stored; `None`: nothing yet) holds. A promise or
-    /// acceptance must be durable before the message that carries it leaves. Learning
+    /// acceptance must be durable before the message that carries it leaves (a proposer's
+    /// Prepare carries none, its Accept its own acceptance). Learning
     /// is never written before it is acted on, so a stored instance may lag behind the
     /// message's.
     pub fn covers(stored: Option<&Record>, message: &Message) -> bool {
         let Some(disk) = stored else {
             return !matches!(
                 message,
-                Message::Prepare { .. }
-                    | Message::Promise { .. }
-                    | Message::Accept { .. }
-                    | Message::Accepted { .. }
+                Message::Promise { .. } | Message::Accept { .. } | Message::Accepted { .. }
             );
         };
         match *message {
-            Message::Prepare { ballot, .. } => disk.promised >= ballot,
+            // A Prepare reveals no vote of the sender's: it may leave before the
+            // sender's own promise is written (`docs/algorithm.md` §2).
+            Message::Prepare { .. } => true,
             Message::Promise {
                 instance,
                 ballot,
@@ -118,6 +118,7 @@ impl Record {
             } => {
                 disk.promised >= ballot && (disk.instance != instance || disk.accepted == accepted)
             }
+            // An Accept reveals the sender's own acceptance of its proposal.
             Message::Accept {
                 instance,
                 ballot,

@@ -586,6 +586,51 @@ fn release_hands_the_role_over_at_once() {
 }
 
 #[test]
+fn release_names_the_highest_priority_voter_heard_in_the_latest_round() {
+    for seed in 0..10 {
+        // Node 4 (index 3) is preferred among the followers; node 5 wants the role most,
+        // so it is the first master.
+        let mut members: Vec<Member> = (1..=5).map(Member::candidate).collect();
+        members[3].priority = 5;
+        members[4].priority = 9;
+        let mut c = Cluster::with_members(&members, seed);
+        let m = c.wait_master(lease());
+        c.run_for(lease());
+        assert_eq!(m, 4, "seed {seed}: the preferred node campaigns first");
+        let now = c.now;
+        c.nodes[m].as_mut().unwrap().release(now).unwrap();
+        assert_eq!(c.node(m).election.releasing, Some(Some(NodeId(4))));
+        c.drain(m);
+        let next = c.wait_master(lease());
+        assert_eq!(next, 3, "seed {seed}: the release named node 4");
+        assert!(c.now - now < lease() / 4);
+    }
+}
+
+#[test]
+fn a_release_whose_successor_is_gone_still_fails_over() {
+    for seed in 0..10 {
+        let mut c = Cluster::new(5, seed);
+        let m = c.wait_master(lease());
+        c.run_for(lease());
+        let now = c.now;
+        let to = c.node(m).likely_successor();
+        let Some(to) = to else {
+            panic!("seed {seed}: no successor to name")
+        };
+        c.nodes[m].as_mut().unwrap().release(now).unwrap();
+        c.drain(m);
+        // The named successor dies before it can campaign.
+        c.crash(usize::from(to.0) - 1);
+        let next = c.wait_master(lease());
+        assert_ne!(next, m);
+        assert_ne!(NodeId(next as u16 + 1), to);
+        // The others waited the hand-over grace for it, then campaigned as usual.
+        assert!(c.now - now < lease() / 2, "took {}", c.now - now);
+    }
+}
+
+#[test]
 fn hand_over_goes_to_the_named_successor() {
     for seed in 0..10 {
         let mut c = Cluster::new(5, seed);
@@ -964,8 +1009,9 @@ fn node_with_its_queue_fits_the_memory_budget() {
     // 2312 before membership changes, 2568 with them (the pending change, the list
     // being fetched, the bigger register state); then the BLAKE2s state of the tag
     // keys (-24 B) and 32-bit counters (-128 B); +40 B for the rejoin (its bound, the
-    // voters heard, their highest instance, when it last asked, its nonce).
-    assert!(size <= 2456, "Node<5> is {size} bytes");
+    // voters heard, their highest instance, when it last asked, its nonce); then the
+    // voters of the latest renewal round, the release's successor hint (+8 B).
+    assert!(size <= 2464, "Node<5> is {size} bytes");
 }
 
 #[test]
@@ -1827,4 +1873,34 @@ fn a_rejoining_node_removed_and_added_again_follows_the_rule() {
     c.crash(third);
     c.with_master(|n, now| n.release(now)).unwrap();
     c.wait_master(lease() * 4);
+}
+
+#[test]
+fn a_release_after_failover_and_a_dropped_round_still_names_a_successor() {
+    for seed in 0..10 {
+        let mut c = Cluster::new(5, seed);
+        let m = c.wait_master(lease());
+        c.run_for(lease());
+        c.crash(m);
+        let m2 = c.wait_master(lease() * 3);
+        c.restart(m);
+        c.run_for(lease());
+        // A Reject with a higher ballot ends the open rounds (R11); the voters heard
+        // stay the release's hint.
+        c.nodes[m2]
+            .as_mut()
+            .unwrap()
+            .renewer
+            .as_mut()
+            .unwrap()
+            .drop_rounds();
+        let Some(to) = c.node(m2).likely_successor() else {
+            panic!("seed {seed}: no successor named");
+        };
+        let now = c.now;
+        c.nodes[m2].as_mut().unwrap().release(now).unwrap();
+        c.drain(m2);
+        let next = c.wait_master(lease());
+        assert_eq!(NodeId(next as u16 + 1), to, "seed {seed}");
+    }
 }

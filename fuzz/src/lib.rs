@@ -15,6 +15,38 @@ pub mod hostile;
 /// The cluster key used by every target (any fixed key will do).
 pub const KEY: [u8; 32] = [0x5a; 32];
 
+/// For the tests that the executor refuses a send: takes a fresh campaign's Prepare
+/// off `node` (it goes ahead of the promise's record), loses that record on the way
+/// (a driver bug), answers the Prepare with node 2's Promise and loses the acceptance's
+/// record as well. The node's next output, its Accept, claims an acceptance its
+/// executor never saw stored.
+#[cfg(test)]
+fn lose_the_promise_and_answer<const N: usize>(node: &mut tenure::Node<N>, now: tenure::Instant) {
+    use tenure::{Message, Output};
+    let Some(Output::Send { packet, .. }) = node.poll_output() else {
+        panic!("the campaign's first output is not its Prepare");
+    };
+    let Message::Prepare { instance, ballot } = packet.message else {
+        panic!("the campaign sent {:?}", packet.message);
+    };
+    assert!(matches!(node.poll_output(), Some(Output::Persist)));
+    let promise = tenure::Packet {
+        header: tenure::Header {
+            from: tenure::NodeId(2),
+            ..packet.header
+        },
+        message: Message::Promise {
+            instance,
+            ballot,
+            accepted: None,
+            age: tenure::Duration::ZERO,
+        },
+    };
+    node.handle_message(now, &promise).unwrap();
+    // The acceptance's record, due before the Accept, is lost too.
+    assert!(matches!(node.poll_output(), Some(Output::Persist)));
+}
+
 #[cfg(test)]
 mod corpus_tests {
     use std::path::Path;

@@ -81,10 +81,13 @@ fn a_driver_that_drops_persist_is_caught() {
         from_elected: false,
         ..ActorOptions::default()
     };
-    let report = shown(actor::check(options, &until(5, actor::PROMISES_KEPT)));
-    // A promise leaves before it is on disk, at once ...
+    let report = shown(actor::check(options, &until(7, actor::PROMISES_KEPT)));
+    // A promise leaves before it is on disk, at once, and a value is announced that no
+    // majority holds ...
     assert!(report.violated(actor::PROMISES_DURABLE));
-    // ... and after a crash the node comes back with an older promise and breaks it.
+    assert!(report.violated(actor::COMMITS_DURABLE));
+    // ... and after a crash the node comes back with an older promise and breaks it
+    // (7 steps: a Prepare shows no promise, so the first promise shown is a voter's).
     assert!(report.violated(actor::PROMISES_KEPT));
     let broken = report
         .violations()
@@ -92,6 +95,35 @@ fn a_driver_that_drops_persist_is_caught() {
         .unwrap();
     assert!(broken.trace.contains("CRASHES"), "{}", broken.trace);
     assert!(broken.trace.contains("restarts from its saved record"));
+}
+
+/// §2, "Persist before reply": a proposer's Prepare leaves before its own promise is
+/// written, and its own acceptance is written before its Accept leaves. A proposer whose
+/// own acceptance is written only after its Accept left is refused by the executor; one
+/// whose own promise is written only with its acceptance shows that promise before it is
+/// saved (in a Reject to a rival's Prepare). The same cluster without the fault is clean
+/// to the same depth.
+#[test]
+fn a_proposer_that_writes_its_own_vote_late_is_caught() {
+    for fault in [Fault::OwnPromiseLate, Fault::OwnAcceptanceLate] {
+        let options = ActorOptions {
+            fault,
+            from_elected: false,
+            ..ActorOptions::default()
+        };
+        let report = shown(actor::check(options, &until(6, actor::PROMISES_DURABLE)));
+        assert!(
+            report.violated(actor::PROMISES_DURABLE),
+            "{fault:?} not caught: {}",
+            report.summary()
+        );
+    }
+    let control = ActorOptions {
+        fault: Fault::None,
+        from_elected: false,
+        ..ActorOptions::default()
+    };
+    assert_clean(&shown(actor::check(control, &limits(6))));
 }
 
 #[test]

@@ -259,6 +259,31 @@ fn planted_send_before_persist_then_crash_is_caught() {
     }
 }
 
+/// §2, "Persist before reply", for a proposer's own vote: its Accept leaves only once
+/// its own acceptance is written. (Its own promise written late, `own-promise-late`,
+/// is the model checker's: here the acceptance's record, written before the Accept,
+/// holds the promise too, so that fault shows only in a Reject, which reveals no vote.)
+#[test]
+fn planted_own_acceptance_written_late_is_caught() {
+    for nodes in [3, 5] {
+        let control = options(nodes);
+        // The executor refuses the Accept (the core's own check, in every driver; the
+        // simulator's disk check is off).
+        let planted = SimOptions {
+            fault: Some(Fault::OwnAcceptanceLate),
+            durability_check: false,
+            ..control.clone()
+        };
+        let seed = find(
+            &format!("own acceptance written late, {nodes} nodes"),
+            &planted,
+            &control,
+            &[ViolationKind::Unpersisted],
+        );
+        assert_eq!(seed, 0);
+    }
+}
+
 #[test]
 fn planted_restart_without_record_is_caught() {
     for nodes in [3, 5] {

@@ -32,7 +32,8 @@ usage: tenure-check [options]
   --fault F            none | drop-persist | ignore-version-check | understated-drift |
                        no-restart-silence | single-guard-slot | reuse-seq | double-age |
                        two-member-step (with --members add) | rejoin-votes-at-once |
-                       rejoin-forgets-silence (with --rejoin)
+                       rejoin-forgets-silence (with --rejoin) | own-promise-late |
+                       own-acceptance-late
   --rejoin             lease model: a crashed node may lose its record once and rejoin
   --members M          lease model: off | add | remove: the master may add a joining node
                        (one slot more than --nodes) or remove any member, once (default off)

@@ -45,17 +45,23 @@
 //! An observer history ([`History`]) is updated from every message sent and from every
 //! node's state after every step (crashed nodes excepted). Always:
 //! - [`AGREEMENT`]: at most one op is chosen per instance: chosen by a majority of
-//!   `Accepted` (the proposer counting itself), or announced by a `Commit` or `Chosen`;
-//!   and a ballot never carries two ops in one instance.
+//!   acceptances (an `Accepted` sent, or a saved record holding the proposal: how the
+//!   proposer's own acceptance counts, so that only what is on disk counts), or
+//!   announced by a `Commit` or `Chosen`; and a ballot never carries two ops in one
+//!   instance.
 //! - [`SAME_STATE`]: two nodes that decided the same instances hold the same election
 //!   state.
 //! - [`ONE_OP_PER_VERSION`]: no two nodes apply different operations at the same version.
 //! - [`PROMISES_KEPT`]: promises are never contradicted: the ballots a node shows
-//!   (`Prepare`, `Promise`, `Accept`, `Accepted`, `Reject`) never decrease over its whole
-//!   life, crashes included.
+//!   (`Promise`, `Accept`, `Accepted`, `Reject`; a `Prepare` shows none, it leaves before
+//!   the proposer's own promise is written) never decrease over its whole life, crashes
+//!   included.
 //! - [`PROMISES_DURABLE`]: a ballot a node shows is already in its saved record, and the
 //!   executor never had to refuse a message for promising more than the node had asked to
 //!   store.
+//! - [`COMMITS_DURABLE`]: a `Commit` names a proposal that a majority already holds in
+//!   their saved records (the proposer's own acceptance is written before its `Commit`
+//!   leaves).
 //! - [`VERSION_GROWS`]: a running node's election version never decreases; a restarted
 //!   node comes back with at least the version at which it last saw the holder change. (The
 //!   core writes its record when the holder changes, not at every renewal it learns: a
@@ -94,6 +100,8 @@ pub const ONE_OP_PER_VERSION: &str = "one operation per version";
 pub const PROMISES_KEPT: &str = "promises are never contradicted";
 /// Property: a ballot a node shows is already in its saved record.
 pub const PROMISES_DURABLE: &str = "promises are durable before they are sent";
+/// Property: a `Commit` names a proposal a majority holds on disk.
+pub const COMMITS_DURABLE: &str = "commits name a durably chosen value";
 /// Property: a running node's election version never decreases, and a restarted node keeps
 /// at least the version of the last change of holder it applied.
 pub const VERSION_GROWS: &str = "the version only grows";
@@ -552,10 +560,22 @@ impl History {
                         self.values.insert((instance, ballot), op);
                     }
                 }
-                self.vote(cfg, instance, ballot, from);
+                // (The proposer's own acceptance counts from its saved record: see
+                // `observe`.)
             }
             Message::Accepted { instance, ballot } => self.vote(cfg, instance, ballot, from),
             Message::Commit { instance, ballot } => {
+                let held = self.votes.get(&(instance, ballot)).copied().unwrap_or(0);
+                if (held.count_ones() as usize) < cfg.quorum {
+                    let why = format!(
+                        "n{}'s Commit of instance {instance} under {} left while only {} \
+                         node(s) held that proposal on disk",
+                        from + 1,
+                        describe_ballot(ballot),
+                        held.count_ones()
+                    );
+                    self.violate(COMMITS_DURABLE, why);
+                }
                 if let Some(op) = self.values.get(&(instance, ballot)).copied() {
                     self.choose(instance, op, format!("announced by n{}'s Commit", from + 1));
                 }
@@ -568,7 +588,18 @@ impl History {
     }
 
     /// Updates the history with node `i`'s state after a step.
-    fn observe(&mut self, i: usize, s: &PeerState) {
+    fn observe(&mut self, cfg: &Cfg, i: usize, s: &PeerState) {
+        let own = s.disk.and_then(|d| {
+            d.accepted()
+                .filter(|p| p.ballot.node == d.node())
+                .map(|p| (d.instance(), p))
+        });
+        if let Some((instance, p)) = own {
+            // A proposer's own acceptance (under its own ballot) counts once its record
+            // holds it (before its `Accept` leaves). (Voters count by their `Accepted`.)
+            self.values.entry((instance, p.ballot)).or_insert(p.op);
+            self.vote(cfg, instance, p.ballot, i);
+        }
         if let Some((shown, stored)) = s.premature {
             let why = format!(
                 "n{} sent promise {} while its saved record held {}",
@@ -839,7 +870,7 @@ impl ActorSystem {
                 state.actor_states[i] = Arc::clone(&self.placeholder[i]);
             } else {
                 let s = Arc::clone(&state.actor_states[i]);
-                state.history.observe(i, &s);
+                state.history.observe(&self.inner.cfg, i, &s);
             }
         }
     }
@@ -981,6 +1012,7 @@ impl Model for ActorSystem {
             Property::<Self>::always(ONE_OP_PER_VERSION, |m, s| always(m, s, ONE_OP_PER_VERSION)),
             Property::<Self>::always(PROMISES_KEPT, |m, s| always(m, s, PROMISES_KEPT)),
             Property::<Self>::always(PROMISES_DURABLE, |m, s| always(m, s, PROMISES_DURABLE)),
+            Property::<Self>::always(COMMITS_DURABLE, |m, s| always(m, s, COMMITS_DURABLE)),
             Property::<Self>::always(VERSION_GROWS, |m, s| always(m, s, VERSION_GROWS)),
             Property::<Self>::sometimes(MASTER_CHOSEN, |m, s| sometimes(m, s, MASTER_CHOSEN)),
         ];

@@ -97,11 +97,17 @@ pub enum Fault {
     RejoinVotesAtOnce,
     /// Lease model with a rejoin: the rejoining node keeps no silence (§10).
     RejoinForgetsSilence,
+    /// Every proposer writes its own promise only with its next record, after its Accept
+    /// left (§2, "Persist before reply").
+    OwnPromiseLate,
+    /// Every proposer writes its own acceptance only with its next record, after its
+    /// Accept left (§2, "Persist before reply").
+    OwnAcceptanceLate,
 }
 
 impl Fault {
     /// Every fault, `None` first.
-    pub const ALL: [Fault; 11] = [
+    pub const ALL: [Fault; 13] = [
         Fault::None,
         Fault::DropPersist,
         Fault::IgnoreVersionCheck,
@@ -113,6 +119,8 @@ impl Fault {
         Fault::TwoMemberStep,
         Fault::RejoinVotesAtOnce,
         Fault::RejoinForgetsSilence,
+        Fault::OwnPromiseLate,
+        Fault::OwnAcceptanceLate,
     ];
 
     /// The kebab-case name (`--fault` of `tenure-check`).
@@ -129,6 +137,8 @@ impl Fault {
             Fault::TwoMemberStep => "two-member-step",
             Fault::RejoinVotesAtOnce => "rejoin-votes-at-once",
             Fault::RejoinForgetsSilence => "rejoin-forgets-silence",
+            Fault::OwnPromiseLate => "own-promise-late",
+            Fault::OwnAcceptanceLate => "own-acceptance-late",
         }
     }
 
@@ -145,6 +155,8 @@ impl Fault {
             Fault::ReuseSeq => Core::ReuseSeq,
             Fault::DoubleAge => Core::DoubleAge,
             Fault::TwoMemberStep => Core::TwoMemberStep,
+            Fault::OwnPromiseLate => Core::OwnPromiseLate,
+            Fault::OwnAcceptanceLate => Core::OwnAcceptanceLate,
             _ => return,
         };
         node.inject_fault(core, true);
@@ -408,8 +420,9 @@ pub fn describe_message(m: &Message) -> String {
 /// its Prepare or Accept leaves), so per sender they never decrease.
 pub fn promise_shown(m: &Message) -> Option<Ballot> {
     match *m {
-        Message::Prepare { ballot, .. }
-        | Message::Promise { ballot, .. }
+        // (A Prepare shows no promise of the sender's: it leaves before the proposer's
+        // own promise is written.)
+        Message::Promise { ballot, .. }
         | Message::Accept { ballot, .. }
         | Message::Accepted { ballot, .. } => Some(ballot),
         Message::Reject { promised, .. } => Some(promised),

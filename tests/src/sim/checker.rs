@@ -215,12 +215,24 @@ impl Checker {
                         self.proposals.insert((instance, ballot), op);
                     }
                 }
-                // The proposer accepted its own value before the Accept left.
+                // The proposer accepted its own value before the Accept left (the
+                // executor refuses an Accept its record does not hold).
                 self.accepted(at, i, instance, ballot);
             }
             Message::Accepted { instance, ballot } => self.accepted(at, i, instance, ballot),
             _ => {}
         }
+    }
+
+    /// Whether a majority of `instance`'s voters accepted `ballot`'s proposal durably.
+    fn durably_chosen(&self, instance: u64, ballot: Ballot) -> bool {
+        let voters = self.voters.get(&instance).map_or(0, |v| v.1);
+        let held = self
+            .accepted_by
+            .get(&(instance, ballot))
+            .copied()
+            .unwrap_or(0);
+        (held & voters).count_ones() > voters.count_ones() / 2
     }
 
     fn accepted(&mut self, at: u64, i: usize, instance: u64, ballot: Ballot) {
@@ -334,8 +346,26 @@ impl Checker {
     }
 
     /// Persist before send: `msg`, about to leave node `i`, may promise only what its
-    /// disk holds (the core's own rule, [`Record::covers`], on the simulated disk).
+    /// disk holds (the core's own rule, [`Record::covers`], on the simulated disk); a
+    /// Commit names a proposal that a majority of the instance's voters hold on disk.
     pub fn check_durable(&mut self, at: u64, i: usize, disk: Option<&Record>, msg: &Message) {
+        if let Message::Commit { instance, ballot } = *msg {
+            if !self.durably_chosen(instance, ballot) {
+                let held = self.accepted_by.get(&(instance, ballot)).copied();
+                let voters = self.voters.get(&instance).map_or(0, |v| v.1);
+                self.report(
+                    ViolationKind::Unpersisted,
+                    at,
+                    format!(
+                        "node {} sent {msg:?} but only nodes {:#b} of voters {voters:#b} \
+                         hold that proposal on disk",
+                        i + 1,
+                        held.unwrap_or(0)
+                    ),
+                );
+            }
+            return;
+        }
         if Record::covers(disk, msg) {
             return;
         }

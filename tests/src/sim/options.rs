@@ -461,9 +461,14 @@ OPTIONS (defaults in brackets; durations take us, ms or s, bare numbers are ms):
   --durability-check on|off  check the disk at every send [on]
   --renewal MODE        lease, logged, or mixed: drawn per seed (logged on one seed
                         in 4) [mixed]
-  --fault LABEL         plant a core fault in every node: none, ignore-version-check,
-                        no-restart-silence, single-guard-slot, reuse-seq,
-                        double-age [none]
+  --fault LABEL         plant a core fault in every node: none, or one of
+                        ignore-version-check, no-restart-silence,
+                        single-guard-slot, reuse-seq, double-age,
+                        two-member-step, rejoin-votes-at-once,
+                        rejoin-forgets-silence, rejoin-old-ballot,
+                        rejoin-one-instance, keep-prepared-across-change,
+                        keep-rounds-across-change, change-without-renewal,
+                        own-promise-late, own-acceptance-late [none]
   --probe KIND          what the calm phase does to the steady master: crash it, or
                         make it deaf (it sends, hears nothing) [crash]
   --lossy D             a stretch of D in the calm phase with --lossy-loss on every
