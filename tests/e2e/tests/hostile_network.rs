@@ -23,9 +23,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use blake2::digest::consts::U16;
-use blake2::digest::{KeyInit, Mac};
-use blake2::Blake2sMac;
+use siphasher::sip128::{Hasher128, SipHasher24};
+use std::hash::Hasher;
 use tenure::auth::{KEY_LEN, TAG_LEN};
 use tenure::{
     Auth, DropReason, Member, NodeId, Packet, Renewal, MAX_PACKET_SIZE, MAX_SEALED_SIZE,
@@ -69,11 +68,18 @@ impl Rng {
     }
 }
 
-/// Keyed BLAKE2s-128 of arbitrary bytes: lets a key holder tag bytes that are no packet.
+/// SipHash-2-4-128 keyed by `key`'s first half, over `m`.
+fn sip128(key: &[u8], m: &[u8]) -> [u8; 16] {
+    let mut h = SipHasher24::new_with_key(key.try_into().unwrap());
+    h.write(m);
+    h.finish128().as_bytes()
+}
+
+/// The frame tag of arbitrary bytes, computed with the `siphasher` crate as
+/// `tenure::auth` documents it (SipHash-2-4-128 under the key derived from the cluster
+/// key's two halves): lets a key holder tag bytes that are no packet.
 fn tag(key: &[u8; KEY_LEN], body: &[u8]) -> Vec<u8> {
-    let mut mac = <Blake2sMac<U16> as KeyInit>::new_from_slice(key).unwrap();
-    mac.update(body);
-    mac.finalize().into_bytes().to_vec()
+    sip128(&sip128(&key[..16], &key[16..]), body).to_vec()
 }
 
 fn with_tag(key: &[u8; KEY_LEN], body: &[u8]) -> Vec<u8> {
