@@ -13,7 +13,8 @@
 //! one nearly all the time, and no gap without a master longer than the liveness bound.
 //! Each attack kind must show up in the drop counters by exactly its reason, frame for
 //! frame (frames of protocol 1 and of the other renewal mode, with valid tags, included:
-//! a mixed cluster is refused); the replayed session (also after the master crashed and
+//! a mixed cluster is refused; frames of protocol 4, whose tags this build cannot
+//! verify, are counted as that protocol, not as bad tags); the replayed session (also after the master crashed and
 //! restarted) must not create a second master nor lower any node's fencing token or
 //! register version.
 
@@ -436,12 +437,15 @@ enum Attack {
     OlderProtocol,
     /// Authentic in all but the protocol: a protocol-1 node of the cluster.
     ProtocolOne,
+    /// A node of the previous protocol (4, whose tags were keyed BLAKE2s): its version
+    /// byte and a tag this build cannot verify, counted as a version mismatch.
+    PreviousProtocolTag,
     /// Authentic in all but the renewal mode: a node configured `renewal = "logged"`.
     WrongRenewal,
 }
 
 impl Attack {
-    const ALL: [Attack; 15] = [
+    const ALL: [Attack; 16] = [
         Attack::RandomBytesFromStranger,
         Attack::AuthenticFramesFromStranger,
         Attack::RandomBytes,
@@ -456,6 +460,7 @@ impl Attack {
         Attack::NewerProtocol,
         Attack::OlderProtocol,
         Attack::ProtocolOne,
+        Attack::PreviousProtocolTag,
         Attack::WrongRenewal,
     ];
 
@@ -478,7 +483,7 @@ impl Attack {
             // Version 0 was never a protocol: the header is a bad field, not another
             // protocol (only plausible versions are reported as one).
             Attack::OlderProtocol => "bad_field",
-            Attack::ProtocolOne => "older_protocol",
+            Attack::ProtocolOne | Attack::PreviousProtocolTag => "older_protocol",
             Attack::WrongRenewal => "wrong_renewal",
         }
     }
@@ -506,9 +511,22 @@ impl Attack {
         let authentic = theirs[rng.below(theirs.len())].bytes.clone();
         let mut packet = packet_of(&authentic);
         match self {
-            Attack::RandomBytesFromStranger | Attack::RandomBytes => {
+            Attack::RandomBytesFromStranger => {
                 let n = rng.below(MAX_SEALED_SIZE + 1);
                 rng.bytes(n)
+            }
+            Attack::RandomBytes => {
+                // A frame whose tag fails but whose first byte names another protocol
+                // version is counted as that version (`PreviousProtocolTag`): random
+                // bytes here start with anything else.
+                let n = rng.below(MAX_SEALED_SIZE + 1);
+                let mut f = rng.bytes(n);
+                if let Some(b) = f.first_mut() {
+                    if *b != PROTOCOL_VERSION && (1..=PROTOCOL_VERSION + 8).contains(b) {
+                        *b |= 0x80;
+                    }
+                }
+                f
             }
             Attack::AuthenticFramesFromStranger => authentic,
             Attack::TruncatedFrames => {
@@ -516,8 +534,10 @@ impl Attack {
                 authentic[..cut].to_vec()
             }
             Attack::BitFlippedFrames => {
+                // Any bit but the version byte's (a flip there can name another version,
+                // counted as such: `PreviousProtocolTag`).
                 let mut f = authentic;
-                let bit = rng.below(f.len() * 8);
+                let bit = 8 + rng.below((f.len() - 1) * 8);
                 f[bit / 8] ^= 1 << (bit % 8);
                 f
             }
@@ -570,6 +590,12 @@ impl Attack {
                 seal(&packet, &KEY)
             }
             Attack::ProtocolOne => protocol_one(&packet),
+            Attack::PreviousProtocolTag => {
+                let mut f = body(&authentic).to_vec();
+                f[0] = PROTOCOL_VERSION - 1;
+                f.extend(rng.bytes(TAG_LEN));
+                f
+            }
             Attack::WrongRenewal => {
                 packet.header.renewal = match packet.header.renewal {
                     Renewal::Lease => Renewal::Logged,
