@@ -4,7 +4,7 @@
 //!
 //! Written as loops (two compression rounds per 8-byte word, four finalization rounds
 //! per output half) rather than unrolled: on a 32-bit core each 64-bit round is about
-//! two dozen instructions, and the firmware's flash is tight.
+//! fifty instructions, and the firmware's flash is tight.
 
 /// The initial state: the key words xored with the constants "somepseudorandomlygenerat
 /// edbytes", and `0xee` in `v1` for the 128-bit output.
@@ -26,8 +26,9 @@ pub(crate) fn key_words(k: &[u8; 16]) -> (u64, u64) {
     (u64::from_le_bytes(a), u64::from_le_bytes(b))
 }
 
-/// SipRound, `n` times.
-#[inline]
+/// SipRound, `n` times. Inlined into [`sip`]'s one call, so that the state lives in
+/// registers rather than behind a reference.
+#[inline(always)]
 fn rounds(v: &mut [u64; 4], n: usize) {
     for _ in 0..n {
         v[0] = v[0].wrapping_add(v[1]);
@@ -43,59 +44,74 @@ fn rounds(v: &mut [u64; 4], n: usize) {
     }
 }
 
-/// Absorbs one message word: two compression rounds (the "2" of SipHash-2-4).
-fn absorb(v: &mut [u64; 4], m: u64) {
-    v[3] ^= m;
-    rounds(v, 2);
-    v[0] ^= m;
-}
-
-/// Absorbs all of `msg`: its whole 8-byte words, then the last word (the remaining
-/// bytes, zero-padded, with the length modulo 256 in the top byte).
-fn absorb_all(v: &mut [u64; 4], msg: &[u8]) {
-    let mut words = msg.chunks_exact(8);
-    for w in &mut words {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(w);
-        absorb(v, u64::from_le_bytes(b));
-    }
-    let rest = words.remainder();
-    let mut b = [0u8; 8];
-    b[..rest.len()].copy_from_slice(rest);
-    b[7] = msg.len() as u8;
-    absorb(v, u64::from_le_bytes(b));
-}
-
-/// Four finalization rounds (the "4"), then the state's xor: one 64-bit output half.
-fn squeeze(v: &mut [u64; 4]) -> u64 {
-    rounds(v, 4);
-    v[0] ^ v[1] ^ v[2] ^ v[3]
-}
-
-/// SipHash-2-4-128 of `msg` from the initial state `start` ([`init`]): the two output
-/// halves little-endian, first half first (as the reference code writes them).
-pub(crate) fn sip128(start: &[u64; 4], msg: &[u8]) -> [u8; 16] {
+/// SipHash-2-4 of `msg` from the state `start`: with `wide`, the 128-bit output (`start`
+/// from [`init`]); without, the original 64-bit one in the first 8 bytes (`start`
+/// without `init`'s `0xee`).
+///
+/// The message is read as its whole 8-byte words (little-endian), then a last word of
+/// the remaining bytes, zero-padded, with the length modulo 256 in the top byte; each
+/// word is xored into `v3`, two rounds (the "2"), xored into `v0`. Each output half is
+/// four rounds (the "4") and the xor of the state: `v2 ^= 0xee` (64-bit: `0xff`) before
+/// the first, `v1 ^= 0xdd` before the second; halves little-endian, first half first
+/// (as the reference code writes them). All of it is one loop of steps, so that the
+/// rounds are written out once: the words, then the halves.
+#[inline(always)]
+fn sip(start: &[u64; 4], msg: &[u8], wide: bool) -> [u8; 16] {
     let mut v = *start;
-    absorb_all(&mut v, msg);
-    v[2] ^= 0xee;
-    let a = squeeze(&mut v);
-    v[1] ^= 0xdd;
-    let b = squeeze(&mut v);
+    let mut words = msg.chunks_exact(8);
+    let rest = words.remainder();
+    let mut last = [0u8; 8];
+    last[..rest.len()].copy_from_slice(rest);
+    last[7] = msg.len() as u8;
+    // The message's words, the last one included.
+    let n = words.len() + 1;
     let mut out = [0u8; 16];
-    out[..8].copy_from_slice(&a.to_le_bytes());
-    out[8..].copy_from_slice(&b.to_le_bytes());
+    for step in 0..n + 1 + usize::from(wide) {
+        let word = (step < n).then(|| match words.next() {
+            Some(w) => {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(w);
+                u64::from_le_bytes(b)
+            }
+            None => u64::from_le_bytes(last),
+        });
+        match word {
+            Some(m) => v[3] ^= m,
+            None if step == n => v[2] ^= if wide { 0xee } else { 0xff },
+            None => v[1] ^= 0xdd,
+        }
+        rounds(&mut v, if word.is_some() { 2 } else { 4 });
+        match word {
+            Some(m) => v[0] ^= m,
+            None => {
+                let half = if step == n {
+                    &mut out[..8]
+                } else {
+                    &mut out[8..]
+                };
+                half.copy_from_slice(&(v[0] ^ v[1] ^ v[2] ^ v[3]).to_le_bytes());
+            }
+        }
+    }
     out
 }
 
+/// SipHash-2-4-128 of `msg` from the initial state `start` ([`init`]).
+pub(crate) fn sip128(start: &[u64; 4], msg: &[u8]) -> [u8; 16] {
+    sip(start, msg, true)
+}
+
 /// SipHash-2-4 with the original 64-bit output (test only: it pins the rounds and the
-/// message padding against the paper's vectors, independently of the 128-bit variant).
+/// message padding against the paper's vectors, through the same code as the 128-bit
+/// variant).
 #[cfg(test)]
 pub(crate) fn sip64(k0: u64, k1: u64, msg: &[u8]) -> u64 {
     let mut v = init(k0, k1);
     v[1] ^= 0xee;
-    absorb_all(&mut v, msg);
-    v[2] ^= 0xff;
-    squeeze(&mut v)
+    let out = sip(&v, msg, false);
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&out[..8]);
+    u64::from_le_bytes(b)
 }
 
 #[cfg(test)]
