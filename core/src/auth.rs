@@ -23,13 +23,26 @@
 //! The tags of the frames are SipHash-2-4-128 under the derived key; `TagKey` keeps
 //! SipHash's initial state under it, so a tag costs the message's rounds only.
 //!
-//! **Why SipHash.** It is a standard keyed PRF, and so a MAC, designed for short inputs:
-//! every protocol frame is under 64 bytes, where SipHash costs two rounds per 8-byte word
-//! plus eight finalization rounds, against one full 64-byte compression of ten rounds
-//! for keyed BLAKE2s (the tag of protocol 4 and earlier). Its code is small: 64-bit
-//! additions, rotations and xors in loops (`siphash.rs`). The tests check every tag
-//! against the `siphasher` crate (a dev-dependency only) for every length 0 to 200, and
-//! the rounds against the paper's and the reference code's vectors.
+//! **Why SipHash.** It is a standard keyed PRF, and so a MAC, with a 128-bit key and (in
+//! this variant) a 128-bit tag, designed for short inputs: every protocol frame is under
+//! 64 bytes, where SipHash costs two rounds per 8-byte word plus eight finalization
+//! rounds, against one full 64-byte compression of ten rounds for keyed BLAKE2s (the tag
+//! of protocol 4 and earlier). Its code is small: 64-bit additions, rotations and xors in
+//! one loop (`siphash.rs`, 432 B in the firmware at opt-level "z", the same as the
+//! BLAKE2s loops with their tables). Measured per tag at 12, 32 and 64 bytes of frame
+//! (Wed 2 Dec 2026):
+//!
+//! | | 12 B | 32 B | 64 B |
+//! | --- | --- | --- | --- |
+//! | host (x86-64, divan median, `benches/benches/tags.rs`), BLAKE2s | 110 ns | 96 ns | 96 ns |
+//! | host, SipHash-2-4-128 | 28 ns | 33 ns | 44 ns |
+//! | Cortex-M4 (QEMU, instructions, `embedded-example/examples/tag_cost.rs`), BLAKE2s | 8,367 | 8,374 | 8,408 |
+//! | Cortex-M4, SipHash-2-4-128 | 736 | 1,081 | 1,565 |
+//!
+//! (A shared 2-core host at load average about 3; QEMU counts instructions, not
+//! cycles.) The tests check every tag against the `siphasher` crate (a dev-dependency
+//! only) for every length 0 to 200, and the rounds against the paper's and the
+//! reference code's vectors.
 
 use core::fmt;
 
