@@ -373,7 +373,7 @@ pub fn splitmix(seed: &mut u64) -> u64 {
 pub const BENCH_KEY: [u8; 32] = [0x5a; 32];
 
 /// A contender whose every message carries the tag Tenure puts on its
-/// frames (keyed BLAKE2s-128 over the encoded bytes, with the same
+/// frames (SipHash-2-4-128 over the encoded bytes, with the same
 /// [`TagKey`] code), verified before the library sees the bytes: so that
 /// authentication is compared like for like. raft-rs and OmniPaxos have no
 /// message authentication of their own.

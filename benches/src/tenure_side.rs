@@ -23,7 +23,7 @@
 //! (`Auth::Insecure`: a frame is the packet's encoding), like raft-rs and
 //! OmniPaxos, which have no message authentication of their own.
 //! `TenureCluster<true>` sets a cluster key and sends sealed frames (keyed
-//! BLAKE2s tags, the same key and tag as the [`crate::sim::Sealed`] peers).
+//! SipHash-2-4-128 tags, the same key and tag as the [`crate::sim::Sealed`] peers).
 
 use crate::sim::{Nanos, Outbox, Params, Protocol};
 use std::convert::Infallible;

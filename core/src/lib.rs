@@ -85,7 +85,7 @@
 //! # Where to look
 //! - [`time`]: the core's own [`Instant`] and [`Duration`].
 //! - [`wire`]: [`Message`], [`encode`], [`decode`], COBS framing.
-//! - [`auth`]: keyed BLAKE2s tags on every frame, key rotation.
+//! - [`auth`]: SipHash-2-4-128 tags on every frame, key rotation.
 //! - [`config`]: [`Config`], [`Member`], [`Config::validate`].
 //! - [`Node`]: the call protocol; [`Output`], [`Event`], [`Record`].
 //! - [`exec`]: [`Executor`], the one way to execute outputs, over [`Effects`] or
@@ -121,6 +121,7 @@ mod proposer;
 mod rand;
 mod record;
 mod rejoin;
+mod siphash;
 mod stats;
 pub mod time;
 pub mod timer;

@@ -490,8 +490,11 @@ impl<const N: usize> Node<N> {
     /// Handles one frame as received (datagram, or a frame from a
     /// [`FrameReader`](crate::FrameReader)): checks its size, verifies its tag with the
     /// configured [`Auth`](crate::Auth), decodes it and handles it. Nothing of a frame is
-    /// read before its tag verified. Returns why the frame was dropped, if it was; every
-    /// drop is also counted once in [`Stats::dropped`].
+    /// trusted before its tag verified; a frame whose tag fails but whose first byte names
+    /// another protocol version is counted as [`DropReason::OlderProtocol`] or
+    /// [`DropReason::NewerProtocol`] (a node of another version, whose tags differ)
+    /// rather than [`DropReason::BadTag`]. Returns why the frame was dropped, if it was;
+    /// every drop is also counted once in [`Stats::dropped`].
     pub fn handle_frame(&mut self, now: Instant, frame: &[u8]) -> Result<(), DropReason> {
         let packet = self.open(frame)?;
         self.handle_message(now, &packet)
@@ -526,6 +529,17 @@ impl<const N: usize> Node<N> {
             return Err(self.dropped(DropReason::Oversized));
         }
         self.tags.0.open(frame).map_err(|e| {
+            // A frame whose tag fails but whose first byte (the header's version) names
+            // another protocol is most likely from a node of that version, whose tags
+            // differ (protocol 4 tagged with BLAKE2s): counted as a version mismatch, so
+            // that operators see one. The byte is not authenticated; the frame is dropped
+            // either way and nothing else of it is read.
+            let e = match e {
+                crate::WireError::BadTag if frame.len() > crate::auth::TAG_LEN => {
+                    crate::wire::other_version(frame).map_or(e, crate::WireError::Protocol)
+                }
+                e => e,
+            };
             self.dropped(match e {
                 crate::WireError::BadTag => DropReason::BadTag,
                 crate::WireError::Protocol(v) if v > PROTOCOL_VERSION => DropReason::NewerProtocol,
@@ -912,7 +926,7 @@ impl<const N: usize> Node<N> {
             return Err(match h.protocol {
                 // Only plausible versions count as another protocol (see wire::decode).
                 v if v > PROTOCOL_VERSION && v <= PROTOCOL_VERSION + 8 => DropReason::NewerProtocol,
-                1..=3 => DropReason::OlderProtocol,
+                v if (1..PROTOCOL_VERSION).contains(&v) => DropReason::OlderProtocol,
                 _ => DropReason::BadField,
             });
         }

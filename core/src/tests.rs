@@ -1009,9 +1009,10 @@ fn node_with_its_queue_fits_the_memory_budget() {
     // 2312 before membership changes, 2568 with them (the pending change, the list
     // being fetched, the bigger register state); then the BLAKE2s state of the tag
     // keys (-24 B) and 32-bit counters (-128 B); +40 B for the rejoin (its bound, the
-    // voters heard, their highest instance, when it last asked, its nonce); then the
-    // voters of the latest renewal round, the release's successor hint (+8 B).
-    assert!(size <= 2464, "Node<5> is {size} bytes");
+    // voters heard, their highest instance, when it last asked, its nonce); SipHash's
+    // key state instead of BLAKE2s's (32 B per key instead of 48); then the voters of
+    // the latest renewal round, the release's successor hint (+8 B).
+    assert!(size <= 2440, "Node<5> is {size} bytes");
 }
 
 #[test]
@@ -1417,6 +1418,65 @@ fn a_node_of_the_other_renewal_mode_is_refused() {
     );
     assert_eq!(node.stats().dropped.wrong_renewal, 1);
     assert_eq!(node.stats().dropped.older_protocol, 1);
+}
+
+/// A frame of another protocol version whose tag does not verify (an older node's tags
+/// differ: protocol 4 tagged with BLAKE2s) is counted as that version, not as a bad tag.
+#[test]
+fn a_frame_of_another_version_with_a_foreign_tag_counts_as_that_version() {
+    let mut c = Cluster::new(3, 1);
+    let m = c.wait_master(lease());
+    let f = (m + 1) % 3;
+    let now = c.now;
+    let node = c.nodes[f].as_mut().unwrap();
+    let packet = Packet {
+        header: Header {
+            from: NodeId(m as u16 + 1),
+            ..node.header()
+        },
+        message: Message::CatchUp { next_instance: 0 },
+    };
+    let mut buf = [0u8; MAX_SEALED_SIZE];
+    let n = auth::seal(&packet, &Auth::key([7; 32]), &mut buf).unwrap();
+    // The authentic frame opens (the node finds it stale: it is caught up).
+    assert_eq!(node.handle_frame(now, &buf[..n]), Err(DropReason::Stale));
+    // The frame as a node of `version` would send it: its version byte, and a tag that
+    // this build's key state does not give.
+    let frame = |version: u8| {
+        let mut f = buf[..n].to_vec();
+        f[0] = version;
+        for b in &mut f[n - auth::TAG_LEN..] {
+            *b ^= 0x5c;
+        }
+        f
+    };
+    let before = node.stats().dropped;
+    for (version, want) in [
+        (PROTOCOL_VERSION - 1, DropReason::OlderProtocol),
+        (1, DropReason::OlderProtocol),
+        (PROTOCOL_VERSION + 1, DropReason::NewerProtocol),
+        // This version with a wrong tag, or a first byte that is no plausible version.
+        (PROTOCOL_VERSION, DropReason::BadTag),
+        (0, DropReason::BadTag),
+        (PROTOCOL_VERSION + 9, DropReason::BadTag),
+        (0xC0, DropReason::BadTag),
+    ] {
+        assert_eq!(
+            node.handle_frame(now, &frame(version)),
+            Err(want),
+            "{version}"
+        );
+    }
+    // A frame no longer than a tag is a bad tag whatever its first byte.
+    let short = frame(PROTOCOL_VERSION - 1);
+    assert_eq!(
+        node.handle_frame(now, &short[..auth::TAG_LEN]),
+        Err(DropReason::BadTag)
+    );
+    let d = node.stats().dropped;
+    assert_eq!(d.older_protocol - before.older_protocol, 2);
+    assert_eq!(d.newer_protocol - before.newer_protocol, 1);
+    assert_eq!(d.bad_tag - before.bad_tag, 5);
 }
 
 // ----- membership changes (docs/algorithm.md §9) ---------------------------------------

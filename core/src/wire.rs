@@ -23,11 +23,12 @@ use crate::config::{Member, NodeId, Renewal};
 use crate::election::{ElectionState, Op};
 use crate::time::Duration;
 
-/// The protocol version this build speaks: 4 (lease renewals, membership changes
-/// through the register, and rejoin after a lost record; see `docs/algorithm.md`).
+/// The protocol version this build speaks: 5 (lease renewals, membership changes
+/// through the register, rejoin after a lost record, and SipHash-2-4-128 frame tags,
+/// which replaced protocol 4's keyed BLAKE2s; see `docs/algorithm.md`).
 /// Packets of any other version are dropped ([`WireError::Protocol`]) before the rest is
 /// read: a mixed cluster is refused, never run.
-pub const PROTOCOL_VERSION: u8 = 4;
+pub const PROTOCOL_VERSION: u8 = 5;
 
 /// Sent with every message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, MaxSize)]
@@ -354,19 +355,25 @@ pub fn decode(bytes: &[u8]) -> Result<Packet, WireError> {
         return Err(WireError::TooLarge);
     }
     // The version comes first (postcard writes a u8 as one byte): nothing after it is
-    // read in another version's layout. Only plausible versions are reported as such
-    // (protocol 1, or a few future ones); any other first byte is just malformed.
-    match bytes.first() {
-        Some(&v) if v != PROTOCOL_VERSION && (1..=PROTOCOL_VERSION + 8).contains(&v) => {
-            return Err(WireError::Protocol(v))
-        }
-        _ => {}
+    // read in another version's layout.
+    if let Some(v) = other_version(bytes) {
+        return Err(WireError::Protocol(v));
     }
     let (packet, rest) = crate::codec::take(bytes)?;
     if !rest.is_empty() {
         return Err(WireError::TrailingBytes);
     }
     Ok(packet)
+}
+
+/// The protocol version `bytes` (a packet, or a sealed frame) names in its first byte,
+/// when that is another plausible version: protocol 1 to this one's predecessor, or a
+/// few future ones. Any other first byte is just malformed.
+pub(crate) fn other_version(bytes: &[u8]) -> Option<u8> {
+    match bytes.first() {
+        Some(&v) if v != PROTOCOL_VERSION && (1..=PROTOCOL_VERSION + 8).contains(&v) => Some(v),
+        _ => None,
+    }
 }
 
 /// COBS-encodes `bytes` (a sealed packet) into `buf` and appends the zero terminator;

@@ -4,7 +4,7 @@
 //!
 //! Every member has a UDP address (`peers=ID@IP:PORT,...`, the `addr` of
 //! each `[[members]]` entry in a `tenure node` configuration); a datagram is
-//! one sealed packet (`Node::seal`: postcard packet, BLAKE2s tag when a key
+//! one sealed packet (`Node::seal`: postcard packet, SipHash tag when a key
 //! is set), sent from this node's own address to the member's, with no
 //! envelope: the destination address says who it is for, and a datagram
 //! counts only if its source address is a member's (as `tenure node` checks).

@@ -1,17 +1,23 @@
 //! `decode`: arbitrary bytes as a packet, a sealed frame and a durable record.
 
-use blake2::digest::consts::U16;
-use blake2::digest::{KeyInit, Mac};
-use blake2::Blake2sMac;
+use core::hash::Hasher;
+use siphasher::sip128::{Hasher128, SipHasher24};
 use tenure::auth::{open, TAG_LEN};
 use tenure::{decode, encode, Auth, Key, Record, WireError, MAX_PACKET_SIZE, MAX_RECORD_SIZE};
 use tenure::{MAX_SEALED_SIZE, PROTOCOL_VERSION};
 
-/// The keyed BLAKE2s-128 tag `tenure::auth` appends, computed independently.
+/// SipHash-2-4-128 keyed by `key`, over `m` (the `siphasher` crate).
+fn sip128(key: &[u8], m: &[u8]) -> [u8; 16] {
+    let mut h = SipHasher24::new_with_key(key.try_into().expect("16-byte key"));
+    h.write(m);
+    h.finish128().as_bytes()
+}
+
+/// The tag `tenure::auth` appends, computed independently: SipHash-2-4-128 under the key
+/// derived from the cluster key (SipHash-2-4-128 keyed by its first half, over its
+/// second half).
 pub fn tag(key: &[u8; 32], body: &[u8]) -> [u8; TAG_LEN] {
-    let mut m = <Blake2sMac<U16> as KeyInit>::new_from_slice(key).expect("32-byte key");
-    m.update(body);
-    m.finalize().into_bytes().into()
+    sip128(&sip128(&key[..16], &key[16..]), body)
 }
 
 /// Runs every decoder on `data` and checks the round trips.

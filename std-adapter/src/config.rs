@@ -12,7 +12,7 @@
 //! #                          #   completed one (default lease/3)
 //! drift = 0.01               # bound on clock-rate error between nodes (1 %)
 //! key_file = "cluster.key"   # pre-shared cluster key (64 hex digits) in a file of mode
-//! #                          #   0600; every frame carries a BLAKE2s tag
+//! #                          #   0600; every frame carries a SipHash tag
 //! # key = "<64 hex digits>"  # or the key inline (then keep this file private)
 //! # previous_key_file = "old.key" # while rotating: still accepted, never sent with
 //! #                          #   (or `previous_key` inline)

@@ -122,6 +122,26 @@ fn sweep_five_nodes_finds_no_violation() {
     check_sweep(&options(5));
 }
 
+/// Seed 9878 on 5 nodes (the `tenure-sim` defaults): a damaged frame's flipped bit fell in
+/// its version byte and named another protocol. Since protocol 5 a frame whose tag fails
+/// but whose first byte names another version is counted as that version, and the world
+/// took that drop for a packet read (a Wire violation) until it counted version
+/// mismatches as frames refused as bytes.
+#[test]
+fn a_damaged_version_byte_is_refused_as_bytes_seed_9878() {
+    let opts = SimOptions {
+        nodes: 5,
+        ..SimOptions::default()
+    };
+    let report = run_seed(&opts, 9878, false);
+    assert!(
+        report.violations.is_empty(),
+        "{:?}\n  replay: {}",
+        report.violations,
+        opts.replay_command(9878)
+    );
+}
+
 /// The simulator's driver regroups the executor's per-destination send calls into one
 /// send each (its crash points, checker calls and trace lines are per send); after every
 /// drain it compares the sends it saw with those the node queued, and reports any

@@ -34,8 +34,8 @@ What runs (all in one process, interleaved batch by batch, medians reported):
     raft-rs 0.7              heartbeat rounds (protobuf codec, MemStorage)
     OmniPaxos 0.2.4          BLE rounds (bincode over its serde derives)
     ... (sealed)             the same with every message tagged: Tenure with its own
-                             Auth::key frames, raft-rs and OmniPaxos with the same keyed
-                             BLAKE2s-128 tag over their encoded bytes, verified before
+                             Auth::key frames, raft-rs and OmniPaxos with the same
+                             SipHash-2-4-128 tag over their encoded bytes, verified before
                              their decoder sees them
     harness (null protocol)  the simulator alone: its cost per message is printed, and
                              every ratio is also given with it taken out

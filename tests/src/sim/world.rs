@@ -1099,10 +1099,16 @@ impl World {
                     ("silent", after.silent_refusals - before.silent_refusals),
                     ("guarded", after.guard_refusals - before.guard_refusals),
                 ];
-                // Refused as bytes (as opposed to read as a packet, then dropped).
+                // Refused as bytes (as opposed to read as a packet, then dropped). A
+                // version mismatch is one too: judged from the first byte alone, also
+                // when the tag failed (a flipped bit there can name another version).
                 let refused = matches!(
                     handled,
-                    Err(DropReason::Oversized | DropReason::Malformed | DropReason::BadTag)
+                    Err(DropReason::Oversized
+                        | DropReason::Malformed
+                        | DropReason::BadTag
+                        | DropReason::OlderProtocol
+                        | DropReason::NewerProtocol)
                 );
                 if frame.damaged && !refused {
                     took_damaged = Some(*from);
