@@ -355,7 +355,7 @@ impl<const N: usize> Config<N> {
     }
 
     /// The member entry for `id`.
-    #[inline(never)]
+    #[cfg_attr(target_os = "none", inline(never))]
     pub fn member(&self, id: NodeId) -> Option<&Member> {
         self.members.iter().find(|m| m.id == id)
     }

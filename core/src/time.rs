@@ -76,14 +76,14 @@ impl Instant {
         }
     }
     /// `self + d`, clamped to [`Instant::MAX`].
-    #[inline(never)]
+    #[cfg_attr(target_os = "none", inline(never))]
     pub const fn saturating_add(self, d: Duration) -> Instant {
         Instant {
             micros: self.micros.saturating_add(d.micros),
         }
     }
     /// The time from `earlier` to `self`, or zero if `earlier` is later.
-    #[inline(never)]
+    #[cfg_attr(target_os = "none", inline(never))]
     pub const fn saturating_duration_since(self, earlier: Instant) -> Duration {
         Duration {
             micros: self.micros.saturating_sub(earlier.micros),
@@ -136,7 +136,7 @@ impl Duration {
         }
     }
     /// `self + other`, clamped to [`Duration::MAX`].
-    #[inline(never)]
+    #[cfg_attr(target_os = "none", inline(never))]
     pub const fn saturating_add(self, other: Duration) -> Duration {
         Duration {
             micros: self.micros.saturating_add(other.micros),
@@ -149,7 +149,7 @@ impl Duration {
         }
     }
     /// `self * k`, clamped to [`Duration::MAX`].
-    #[inline(never)]
+    #[cfg_attr(target_os = "none", inline(never))]
     pub const fn saturating_mul(self, k: u64) -> Duration {
         Duration {
             micros: self.micros.saturating_mul(k),
