@@ -1384,21 +1384,34 @@ fn a_deaf_master_is_replaced_within_lease_plus_try_window() {
     std::println!("deaf master replaced within {worst} at worst (10 seeds)");
 }
 
+/// Elects a master in `c`; returns a follower and a `CatchUp` from the master to it, in
+/// the follower's own header otherwise.
+fn a_follower_and_a_catch_up_from_its_master(c: &mut Cluster) -> (usize, Packet) {
+    let m = c.wait_master(lease());
+    let f = (m + 1) % 3;
+    let packet = Packet {
+        header: Header {
+            from: NodeId(m as u16 + 1),
+            ..c.node(f).header()
+        },
+        message: Message::CatchUp { next_instance: 0 },
+    };
+    (f, packet)
+}
+
 /// R14 (`docs/algorithm.md` §8.9): a node of the other renewal mode is refused on every frame, with its own reason.
 #[test]
 fn a_node_of_the_other_renewal_mode_is_refused() {
     let mut c = Cluster::new(3, 1);
-    let m = c.wait_master(lease());
-    let f = (m + 1) % 3;
+    let (f, packet) = a_follower_and_a_catch_up_from_its_master(&mut c);
     let now = c.now;
     let node = c.nodes[f].as_mut().unwrap();
     let packet = Packet {
         header: Header {
-            from: NodeId(m as u16 + 1),
             renewal: Renewal::Logged,
-            ..node.header()
+            ..packet.header
         },
-        message: Message::CatchUp { next_instance: 0 },
+        ..packet
     };
     assert_eq!(
         node.handle_message(now, &packet),
@@ -1406,9 +1419,9 @@ fn a_node_of_the_other_renewal_mode_is_refused() {
     );
     let old = Packet {
         header: Header {
-            from: NodeId(m as u16 + 1),
             protocol: 1,
-            ..node.header()
+            renewal: node.header().renewal,
+            ..packet.header
         },
         ..packet
     };
@@ -1425,17 +1438,9 @@ fn a_node_of_the_other_renewal_mode_is_refused() {
 #[test]
 fn a_frame_of_another_version_with_a_foreign_tag_counts_as_that_version() {
     let mut c = Cluster::new(3, 1);
-    let m = c.wait_master(lease());
-    let f = (m + 1) % 3;
+    let (f, packet) = a_follower_and_a_catch_up_from_its_master(&mut c);
     let now = c.now;
     let node = c.nodes[f].as_mut().unwrap();
-    let packet = Packet {
-        header: Header {
-            from: NodeId(m as u16 + 1),
-            ..node.header()
-        },
-        message: Message::CatchUp { next_instance: 0 },
-    };
     let mut buf = [0u8; MAX_SEALED_SIZE];
     let n = auth::seal(&packet, &Auth::key([7; 32]), &mut buf).unwrap();
     // The authentic frame opens (the node finds it stale: it is caught up).
