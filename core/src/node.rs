@@ -1041,9 +1041,15 @@ impl<const N: usize> Node<N> {
                 next_instance,
                 state,
             } => {
-                // Holders are checked against this node's list only when it is the
-                // snapshot's (a node behind a membership change may not know them).
-                let same_list = state.members_version == self.election.state.members_version;
+                // Holders are checked against this node's list whenever it is the
+                // snapshot's, that is whenever installing it keeps this list in force (a
+                // node behind a membership change may not know them): the same list
+                // version, the configured list (no change, `None`), or a list of the same
+                // digest. (Not by version alone: after a snapshot of this very list under
+                // a version, a later one of `None` would otherwise name anyone.)
+                let same_list = state.members_version == self.election.state.members_version
+                    || state.members_version.is_none()
+                    || state.members_digest == crate::members::digest(self.config.members.iter());
                 state.version.is_none_or(|v| v < next_instance)
                     && state.term.is_none_or(|t| Some(t) <= state.version)
                     && state

@@ -1969,3 +1969,64 @@ fn a_release_after_failover_and_a_dropped_round_still_names_a_successor() {
         assert_eq!(NodeId(next as u16 + 1), to, "seed {seed}");
     }
 }
+
+/// A snapshot of this node's own list under a version, then one of the configured list
+/// (version `None`) naming a holder outside it: the second is checked against the list
+/// this node holds, and refused (fuzz `hostile` found the node naming a non-member).
+#[test]
+fn a_snapshot_of_the_held_list_after_one_of_another_names_only_its_members() {
+    let members = [
+        Member::candidate(1),
+        Member::candidate(2),
+        Member::candidate(3),
+    ];
+    let mut config = Config::new(7, NodeId(1), &members).unwrap();
+    config.renewal = Renewal::Logged;
+    let mut node = Node::<3>::first_boot(config, Instant::ZERO).unwrap();
+    while node.poll_output().is_some() {}
+    let header = Header {
+        from: NodeId(3),
+        ..node.header()
+    };
+    let from = |message| Packet { header, message };
+    let other = from(Message::Snapshot {
+        next_instance: 63,
+        state: ElectionState {
+            master: Some(NodeId(3)),
+            version: Some(0),
+            lease: Duration::from_secs(1),
+            op: None,
+            successor: None,
+            term: None,
+            members_version: Some(0),
+            members_digest: 0,
+        },
+    });
+    // The digest is the configured list's (the fuzzer found it): this node keeps its
+    // list, now under version 0, and does not stand by.
+    let mut other = other;
+    if let Message::Snapshot { state, .. } = &mut other.message {
+        state.members_digest = crate::members::digest(members.iter());
+    }
+    assert_eq!(node.handle_message(Instant::ZERO, &other), Ok(()));
+    assert!(!node.is_standby());
+    while node.poll_output().is_some() {}
+    let held = from(Message::Snapshot {
+        next_instance: 126,
+        state: ElectionState {
+            master: Some(NodeId(4)),
+            version: Some(1),
+            lease: Duration::from_secs(100),
+            op: None,
+            successor: Some(NodeId(2)),
+            term: None,
+            members_version: None,
+            members_digest: 3_139_744,
+        },
+    });
+    assert_eq!(
+        node.handle_message(Instant::ZERO, &held),
+        Err(DropReason::BadField)
+    );
+    assert_eq!(node.master(Instant::ZERO).map(|m| m.node), Some(NodeId(3)));
+}
