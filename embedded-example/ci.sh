@@ -11,6 +11,10 @@ cd "$(dirname "$0")"
 
 step() { printf '\n=== embedded-example: %s ===\n' "$*"; }
 
+# This cargo root's own target directory, whatever the caller's CARGO_TARGET_DIR: the
+# jobs below read the images from it by path.
+export CARGO_TARGET_DIR=target
+
 # The defmt build gets its own target directory so switching features does not
 # rebuild the text build's dependencies.
 DEFMT_TARGET_DIR=target/defmt-build
